@@ -1,0 +1,243 @@
+"""The `hoc` command: parsing and printing only; the work is in functions tests call directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from houseofcare import __version__
+from houseofcare.settings import Settings
+
+app = typer.Typer(
+    name="hoc",
+    help=(
+        "houseofcare: find who needs what level of care for long-term conditions, "
+        "and keep one holistic care plan per person."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
+        show_default=False,
+    ),
+]
+
+
+class OutputFormat(str, Enum):
+    ndjson = "ndjson"
+    parquet = "parquet"
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _parse_date(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date in the form YYYY-MM-DD", param_hint=option
+        ) from None
+
+
+@app.callback(invoke_without_command=True)
+def main(
+    version: Annotated[bool, typer.Option("--version", help="Show the version and exit.")] = False,
+) -> None:
+    """houseofcare command line."""
+    if version:
+        console.print(f"houseofcare {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+def synth(
+    patients: Annotated[
+        int, typer.Option("--patients", "-n", min=1, help="How many people.")
+    ] = 10_000,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed gives the same population.")
+    ] = 1,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="The date the record runs up to (YYYY-MM-DD).")
+    ] = ("2026-03-31"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the export to.")] = Path(
+        "hoc-data/synthetic"
+    ),
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="ndjson: a FHIR bulk export; parquet: analytic tables."),
+    ] = OutputFormat.ndjson,
+    gzip: Annotated[
+        bool, typer.Option("--gzip", help="Compress the NDJSON files (.ndjson.gz).")
+    ] = False,
+) -> None:
+    """Write a synthetic English population as a FHIR R4 bulk export (or as Parquet tables)."""
+    from houseofcare.progress import rich_progress
+    from houseofcare.synth import generate_population
+
+    as_of_date = _parse_date(as_of, "--as-of")
+    try:
+        with rich_progress() as progress:
+            summary = generate_population(
+                patients=patients,
+                seed=seed,
+                as_of=as_of_date,
+                out=out,
+                fmt=fmt.value,
+                gzip=gzip,
+                progress=progress,
+            )
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    table = Table(title=f"{summary.people:,} people written to {summary.out} ({summary.format})")
+    table.add_column("resource" if summary.format == "ndjson" else "table")
+    table.add_column("rows", justify="right")
+    for name, rows in sorted(summary.rows.items()):
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    console.print(f"done in {summary.seconds:.1f} s")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="NDJSON files (.ndjson, .ndjson.gz), Bundle JSON files, or bulk-export folders."
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit with status 1 if any record was quarantined.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load FHIR R4 resources into the analytic store; bad records go to quarantine."""
+    from houseofcare.ingest import ingest_paths
+    from houseofcare.progress import rich_progress
+
+    settings = _settings(data_dir)
+    try:
+        with rich_progress() as progress:
+            report = ingest_paths(paths=paths, settings=settings, progress=progress)
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted:[/yellow] nothing was written; the store is as it was.")
+        raise typer.Exit(130) from None
+    _print_ingest_report(report, settings)
+    if strict and report.quarantined:
+        err.print(f"[red]--strict:[/red] {report.quarantined:,} record(s) quarantined")
+        raise typer.Exit(1)
+
+
+def _print_ingest_report(report: object, settings: Settings) -> None:
+    from houseofcare.ingest import IngestReport
+
+    assert isinstance(report, IngestReport)
+    table = Table(title=f"ingest into {settings.analytic_db_path}")
+    for column in ("resource type", "loaded", "updated", "unchanged", "quarantined"):
+        table.add_column(column, justify="left" if column == "resource type" else "right")
+    for rtype, counts in sorted(report.by_type.items()):
+        table.add_row(
+            rtype,
+            f"{counts.loaded:,}",
+            f"{counts.updated:,}",
+            f"{counts.unchanged:,}",
+            f"{counts.quarantined:,}",
+        )
+    console.print(table)
+    if report.skipped_unknown:
+        skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report.skipped_unknown.items()))
+        console.print(f"skipped (no view for this resource type): {skipped}")
+    mb = report.bytes / 1e6
+    rate = mb / report.seconds if report.seconds else 0.0
+    console.print(
+        f"{report.files} file(s), {mb:,.1f} MB in {report.seconds:.1f} s ({rate:,.0f} MB/s)"
+    )
+    if report.quarantined:
+        console.print(
+            f"[yellow]{report.quarantined:,} record(s) quarantined[/yellow] "
+            "(see the `quarantine` table); first ones:"
+        )
+        for file, line, reason in report.quarantine_examples:
+            console.print(f"  {file}:{line}: {reason}")
+
+
+@app.command()
+def status(data_dir: DataDirOption = None) -> None:
+    """Show what the analytic store holds."""
+    from houseofcare.analytic_tables import CLINICAL_TABLES
+    from houseofcare.store.analytic import connect
+
+    settings = _settings(data_dir)
+    if not settings.analytic_db_path.exists():
+        err.print(
+            f"[red]error:[/red] no analytic store at {settings.analytic_db_path}; "
+            "run `hoc ingest` first"
+        )
+        raise typer.Exit(2)
+    con = connect(settings, read_only=True)
+    table = Table(title=f"analytic store {settings.analytic_db_path}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name in [*CLINICAL_TABLES, "quarantine"]:
+        count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
+        table.add_row(name, f"{count[0] if count else 0:,}")
+    console.print(table)
+
+
+@app.command()
+def quickstart(
+    patients: Annotated[
+        int, typer.Option("--patients", "-n", min=1, help="How many synthetic people.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="The record runs up to this date.")
+    ] = "2026-03-31",
+    data_dir: DataDirOption = None,
+) -> None:
+    """The main job on embedded defaults: synthesise a population, then ingest it into the store."""
+    from houseofcare.ingest import ingest_paths
+    from houseofcare.progress import rich_progress
+    from houseofcare.synth import generate_population
+
+    settings = _settings(data_dir)
+    export = settings.data_dir / "synthetic"
+    as_of_date = _parse_date(as_of, "--as-of")
+    with rich_progress() as progress:
+        summary = generate_population(
+            patients=patients,
+            seed=seed,
+            as_of=as_of_date,
+            out=export,
+            fmt="ndjson",
+            progress=progress,
+        )
+    console.print(
+        f"synthesised {summary.people:,} people into {summary.out} in {summary.seconds:.1f} s"
+    )
+    with rich_progress() as progress:
+        report = ingest_paths(paths=[export], settings=settings, progress=progress)
+    _print_ingest_report(report, settings)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,70 @@
+"""One settings object for every entry point.
+
+Values come, in order of precedence, from keyword arguments, `HOC_*` environment variables,
+an optional `hoc.toml` in the working directory (or the file named by `HOC_CONFIG`), then the
+defaults below. The analytics core takes a `Settings` argument rather than reading the
+environment itself, so it imports and tests without the web stack.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class Settings(BaseSettings):
+    """Where houseofcare keeps its state and how it behaves."""
+
+    model_config = SettingsConfigDict(env_prefix="HOC_", extra="forbid")
+
+    #: The project folder: the analytic store, the operational store and exports live here.
+    data_dir: Path = Path("hoc-data")
+    #: The analytic store (DuckDB file). Relative paths are inside `data_dir`.
+    analytic_db: Path = Path("analytic.duckdb")
+    #: The operational store (SQLAlchemy URL); SQLite in the project folder unless set.
+    database_url: str | None = None
+    #: DuckDB threads; None lets DuckDB use every core.
+    threads: int | None = None
+    #: DuckDB memory limit, e.g. "4GB"; None lets DuckDB choose (80% of RAM).
+    memory_limit: str | None = None
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def analytic_db_path(self) -> Path:
+        """The DuckDB file, resolved against the project folder."""
+        path = self.analytic_db.expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def operational_url(self) -> str:
+        """The operational store URL, SQLite in the project folder by default."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'operational.sqlite').as_posix()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("HOC_CONFIG", "hoc.toml"))
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file.is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)

@@ -1,0 +1,36 @@
+"""Opening the analytic store (a DuckDB file) the same way everywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from houseofcare.analytic_tables import (
+    CLINICAL_TABLES,
+    QUARANTINE_TABLE,
+    create_table_sql,
+)
+from houseofcare.settings import Settings
+
+
+def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the analytic store, creating its folder and clinical tables on first use."""
+    path: Path = settings.analytic_db_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    config: dict[str, str | int] = {}
+    if settings.threads:
+        config["threads"] = settings.threads
+    if settings.memory_limit:
+        config["memory_limit"] = settings.memory_limit
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the clinical tables and the quarantine table if they are missing."""
+    for name, columns in CLINICAL_TABLES.items():
+        con.execute(create_table_sql(name, columns))
+    con.execute(create_table_sql("quarantine", QUARANTINE_TABLE))
