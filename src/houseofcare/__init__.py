@@ -1,3 +1,3 @@
-"""houseofcare: care for people with long-term conditions (NHS LTC model + King's Fund house of care)."""
+"""houseofcare: care for people with long-term conditions (NHS LTC model and house of care)."""
 
 __version__ = "0.1.0"

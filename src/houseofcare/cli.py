@@ -180,6 +180,80 @@ def _print_ingest_report(report: object, settings: Settings) -> None:
             console.print(f"  {file}:{line}: {reason}")
 
 
+@app.command("run")
+def run_command(
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Compute everything as at this date (YYYY-MM-DD).")
+    ] = "2026-03-31",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the pipeline at a date: registers, multimorbidity and frailty, recorded as a run."""
+    from houseofcare.pipeline import run_pipeline
+    from houseofcare.progress import rich_progress
+
+    settings = _settings(data_dir)
+    as_of_date = _parse_date(as_of, "--as-of")
+    if not settings.analytic_db_path.exists():
+        err.print(
+            f"[red]error:[/red] no analytic store at {settings.analytic_db_path}; "
+            "run `hoc ingest` first"
+        )
+        raise typer.Exit(2)
+    with rich_progress() as progress:
+        summary = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
+    table = Table(title=f"run {summary.run_id}: {summary.people:,} living people at {as_of}")
+    table.add_column("register")
+    table.add_column("people", justify="right")
+    for register, count in sorted(summary.register_entries.items()):
+        table.add_row(register, f"{count:,}")
+    console.print(table)
+    console.print(f"done in {summary.seconds:.1f} s")
+
+
+@app.command()
+def prevalence(
+    by_practice: Annotated[
+        bool, typer.Option("--by-practice", help="One row per practice and register.")
+    ] = False,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id (default: the latest run).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Register prevalence beside QOF England (practice counts are disclosure-controlled)."""
+    from houseofcare.pipeline import latest_run_id
+    from houseofcare.population.prevalence import prevalence as prevalence_of
+    from houseofcare.population.rules import packaged_register_rules
+    from houseofcare.store.analytic import connect
+
+    settings = _settings(data_dir)
+    if not settings.analytic_db_path.exists():
+        err.print(f"[red]error:[/red] no analytic store at {settings.analytic_db_path}")
+        raise typer.Exit(2)
+    con = connect(settings, read_only=True)
+    try:
+        chosen = run_id or latest_run_id(con)
+    except Exception:
+        chosen = None
+    if chosen is None:
+        err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
+        raise typer.Exit(2)
+    try:
+        rel = prevalence_of(con, chosen, packaged_register_rules(), by_practice=by_practice)
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if csv:
+        rel.write_csv(str(csv))
+    table = Table(title=f"register prevalence, run {chosen}")
+    for column in rel.columns:
+        table.add_column(column, justify="left" if column in {"register", "name"} else "right")
+    for row in rel.fetchall():
+        table.add_row(*["*" if v is None else str(v) for v in row])
+    console.print(table)
+
+
 @app.command()
 def status(data_dir: DataDirOption = None) -> None:
     """Show what the analytic store holds."""

@@ -1,0 +1,146 @@
+"""`hoc run`: one dated pipeline run over the whole population, recorded and reproducible.
+
+A run computes registers and multimorbidity at its as-of date and writes them, tagged with the
+run id, in one transaction: a failed or interrupted run leaves no partial results, and earlier
+runs stay readable for comparison.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+
+from houseofcare import __version__
+from houseofcare.population.multimorbidity import (
+    compute_multimorbidity,
+    packaged_multimorbidity_rules,
+)
+from houseofcare.population.registers import compute_registers
+from houseofcare.population.rules import packaged_register_rules
+from houseofcare.progress import NullProgress, Progress
+from houseofcare.settings import Settings
+from houseofcare.store.analytic import connect
+from houseofcare.terminology.codelist import packaged_codelists
+
+RESULT_TABLES = {
+    "run": """CREATE TABLE IF NOT EXISTS run (
+        run_id VARCHAR PRIMARY KEY, as_of DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
+        code_version VARCHAR, rules_digest VARCHAR, people BIGINT)""",
+    "register": """CREATE TABLE IF NOT EXISTS register (
+        run_id VARCHAR, patient_id VARCHAR, register VARCHAR,
+        first_recorded DATE, latest_recorded DATE)""",
+    "multimorbidity": """CREATE TABLE IF NOT EXISTS multimorbidity (
+        run_id VARCHAR, patient_id VARCHAR, ltc_count BIGINT, cms_score DOUBLE,
+        efi_deficits BIGINT, efi_score DOUBLE, frailty_category VARCHAR)""",
+}
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    as_of: dt.date
+    people: int
+    register_entries: dict[str, int]
+    seconds: float
+
+
+def rules_digest() -> str:
+    """A digest of every rule and codelist file, so a run records exactly which rules it used."""
+    digest = hashlib.sha256()
+    for package in ("houseofcare.population", "houseofcare.terminology"):
+        root = Path(str(files(package)))
+        for path in sorted(root.rglob("*")):
+            if path.suffix in {".toml", ".csv"}:
+                digest.update(path.relative_to(root).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def run_pipeline(
+    *,
+    settings: Settings,
+    as_of: dt.date,
+    progress: Progress | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> RunSummary:
+    """Registers and multimorbidity for everyone at `as_of`, stored under a new run id."""
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    run_id = f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}"
+    own = con is None
+    con = con or connect(settings)
+    step = progress.task("pipeline run", total=3)
+    try:
+        for ddl in RESULT_TABLES.values():
+            con.execute(ddl)
+        con.execute("BEGIN TRANSACTION")
+        registers = compute_registers(con, packaged_register_rules(), packaged_codelists(), as_of)
+        registers.create_view("run_register_view", replace=True)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE run_register_result AS SELECT * FROM run_register_view"
+        )
+        con.execute(
+            "INSERT INTO register SELECT ?, patient_id, register, first_recorded, latest_recorded "
+            "FROM run_register_result",
+            [run_id],
+        )
+        progress.advance(step)
+        scores = compute_multimorbidity(
+            con, packaged_multimorbidity_rules(), as_of, "run_register_result"
+        )
+        scores.create_view("run_scores_view", replace=True)
+        con.execute(
+            "INSERT INTO multimorbidity SELECT ?, patient_id, ltc_count, cms_score, efi_deficits, "
+            "efi_score, frailty_category FROM run_scores_view",
+            [run_id],
+        )
+        progress.advance(step)
+        people_row = con.execute(
+            "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
+        ).fetchone()
+        people = int(people_row[0]) if people_row else 0
+        con.execute(
+            "INSERT INTO run VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                as_of,
+                started_at,
+                dt.datetime.now(dt.UTC).replace(tzinfo=None),
+                __version__,
+                rules_digest(),
+                people,
+            ],
+        )
+        counts = dict(
+            con.execute(
+                "SELECT register, count(*) FROM register WHERE run_id = ? GROUP BY register",
+                [run_id],
+            ).fetchall()
+        )
+        con.execute("COMMIT")
+        progress.advance(step)
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        if own:
+            con.close()
+    return RunSummary(
+        run_id=run_id,
+        as_of=as_of,
+        people=people,
+        register_entries=counts,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
+    row = con.execute("SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1").fetchone()
+    return row[0] if row else None

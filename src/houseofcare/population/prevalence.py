@@ -1,0 +1,72 @@
+"""Register prevalence per practice and overall, beside the national QOF figure.
+
+The denominator is the list of living registered people at the run's as-of date aged at least
+the register's `prevalence_min_age`, as QOF publishes it. Prevalence tables leave the
+identifiable zone, so every count is disclosure-controlled (`commissioning/disclosure.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import duckdb
+import pyarrow as pa
+
+from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.population.registers import AGE_SQL
+from houseofcare.population.rules import RegisterRule
+
+
+def prevalence(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    rules: Sequence[RegisterRule],
+    *,
+    by_practice: bool = False,
+) -> duckdb.DuckDBPyRelation:
+    """register, [practice_id], register_count, list_size, prevalence_pct, qof_pct."""
+    con.register(
+        "prevalence_rule",
+        pa.table(
+            {
+                "register": [r.id for r in rules],
+                "name": [r.name for r in rules],
+                "prevalence_min_age": [r.prevalence_min_age for r in rules],
+                "qof_pct": [r.qof_prevalence_pct for r in rules],
+            }
+        ),
+    )
+    as_of_row = con.execute("SELECT as_of FROM run WHERE run_id = ?", [run_id]).fetchone()
+    if as_of_row is None:
+        raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
+    as_of = as_of_row[0].isoformat()
+    group = "practice_id, " if by_practice else ""
+    age = AGE_SQL.format(b="p.birth_date").replace(":as_of", f"'{as_of}'")
+    register_count = controlled_count_sql("count(DISTINCT g.patient_id)")
+    list_size = controlled_count_sql("count(DISTINCT l.patient_id)")
+    return con.sql(
+        f"""
+WITH listed AS (
+    SELECT p.patient_id, p.practice_id, {age} AS age
+    FROM patient p
+    WHERE p.birth_date <= DATE '{as_of}'
+      AND (p.death_date IS NULL OR p.death_date > DATE '{as_of}')
+),
+counts AS (
+    SELECT r.register, r.name, {"l.practice_id," if by_practice else ""} r.qof_pct,
+           {register_count} AS register_count,
+           {list_size} AS list_size
+    FROM prevalence_rule r
+    JOIN listed l ON l.age >= r.prevalence_min_age
+    LEFT JOIN register g
+      ON g.run_id = '{run_id}' AND g.register = r.register AND g.patient_id = l.patient_id
+    GROUP BY {"l." + group if by_practice else ""}r.register, r.name, r.qof_pct
+)
+SELECT register, name, {group}register_count, list_size,
+       round(100.0 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,
+       round(100.0 * register_count / nullif(list_size, 0) / qof_pct - 100, 1)
+           AS relative_difference_pct
+FROM counts
+ORDER BY {group}register
+"""
+    )
