@@ -17,6 +17,11 @@ from pathlib import Path
 import duckdb
 
 from houseofcare import __version__
+from houseofcare.population.indicators import (
+    CARE_GAP_COLUMNS,
+    compute_indicators,
+    packaged_indicator_rules,
+)
 from houseofcare.population.multimorbidity import (
     compute_multimorbidity,
     packaged_multimorbidity_rules,
@@ -38,6 +43,9 @@ RESULT_TABLES = {
     "multimorbidity": """CREATE TABLE IF NOT EXISTS multimorbidity (
         run_id VARCHAR, patient_id VARCHAR, ltc_count BIGINT, cms_score DOUBLE,
         efi_deficits BIGINT, efi_score DOUBLE, frailty_category VARCHAR)""",
+    "care_gap": """CREATE TABLE IF NOT EXISTS care_gap (
+        run_id VARCHAR, patient_id VARCHAR, indicator VARCHAR, outcome VARCHAR,
+        evidence_code VARCHAR, evidence_date DATE, evidence_value VARCHAR, overdue_since DATE)""",
 }
 
 
@@ -69,7 +77,7 @@ def run_pipeline(
     progress: Progress | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> RunSummary:
-    """Registers and multimorbidity for everyone at `as_of`, stored under a new run id."""
+    """Registers, multimorbidity and care gaps for everyone at `as_of`, under a new run id."""
     progress = progress or NullProgress()
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
@@ -102,6 +110,13 @@ def run_pipeline(
             [run_id],
         )
         progress.advance(step)
+        gaps = compute_indicators(
+            con, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register_result"
+        )
+        gaps.create_view("run_care_gap_view", replace=True)
+        con.execute(
+            f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
+        )
         people_row = con.execute(
             "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
         ).fetchone()
