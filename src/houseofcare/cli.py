@@ -254,6 +254,83 @@ def prevalence(
     console.print(table)
 
 
+def _open_run(settings: Settings, run_id: str | None) -> tuple[object, str]:
+    """The analytic store (read-only) and the chosen run id, or a clear error and exit 2."""
+    from houseofcare.pipeline import latest_run_id
+    from houseofcare.store.analytic import connect
+
+    if not settings.analytic_db_path.exists():
+        err.print(f"[red]error:[/red] no analytic store at {settings.analytic_db_path}")
+        raise typer.Exit(2)
+    con = connect(settings, read_only=True)
+    try:
+        chosen = run_id or latest_run_id(con)
+    except Exception:
+        chosen = None
+    if chosen is None:
+        err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
+        raise typer.Exit(2)
+    return con, chosen
+
+
+def _print_relation(rel: object, title: str, *, none: str = "*") -> None:
+    """Print a relation; `none` shows NULLs ("*" where NULL means suppressed)."""
+    import duckdb
+
+    assert isinstance(rel, duckdb.DuckDBPyRelation)
+    table = Table(title=title)
+    for column in rel.columns:
+        table.add_column(column)
+    for row in rel.fetchall():
+        table.add_row(*[none if v is None else str(v) for v in row])
+    console.print(table)
+
+
+@app.command()
+def achievement(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id (default: the latest run).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="Also write the table as CSV.")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Care-gap indicator achievement per practice (disclosure-controlled counts)."""
+    from houseofcare.population.indicators import achievement as achievement_of
+
+    con, chosen = _open_run(_settings(data_dir), run_id)
+    rel = achievement_of(con, chosen)  # type: ignore[arg-type]
+    if csv:
+        rel.write_csv(str(csv))
+    _print_relation(rel, f"indicator achievement, run {chosen}")
+
+
+@app.command()
+def recall(
+    practice: Annotated[str | None, typer.Option("--practice", help="Practice id.")] = None,
+    indicator: Annotated[
+        str | None, typer.Option("--indicator", help="Indicator id, e.g. DM_HBA1C_58.")
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id (default: the latest run).")
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write the list as CSV instead of printing it.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Rows to print (the CSV has them all).")] = 50,
+    data_dir: DataDirOption = None,
+) -> None:
+    """The recall list: people with an open care gap, most overdue first (identifiable)."""
+    from houseofcare.population.indicators import export_recall_csv, recall_list
+
+    con, chosen = _open_run(_settings(data_dir), run_id)
+    if csv:
+        rows = export_recall_csv(con, chosen, csv, practice, indicator)  # type: ignore[arg-type]
+        console.print(f"{rows:,} people with an open care gap written to {csv}")
+        return
+    rel = recall_list(con, chosen, practice, indicator).limit(limit)  # type: ignore[arg-type]
+    _print_relation(rel, f"recall list, run {chosen} (first {limit})", none="")
+
+
 @app.command()
 def status(data_dir: DataDirOption = None) -> None:
     """Show what the analytic store holds."""
@@ -272,8 +349,8 @@ def status(data_dir: DataDirOption = None) -> None:
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name in [*CLINICAL_TABLES, "quarantine"]:
-        count = con.execute(f'SELECT count(*) FROM "{name}"').fetchone()
-        table.add_row(name, f"{count[0] if count else 0:,}")
+        ((count,),) = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+        table.add_row(name, f"{count:,}")
     console.print(table)
 
 
@@ -288,8 +365,9 @@ def quickstart(
     ] = "2026-03-31",
     data_dir: DataDirOption = None,
 ) -> None:
-    """The main job on embedded defaults: synthesise a population, then ingest it into the store."""
+    """The main job on embedded defaults: synthesise a population, ingest it, run the pipeline."""
     from houseofcare.ingest import ingest_paths
+    from houseofcare.pipeline import run_pipeline
     from houseofcare.progress import rich_progress
     from houseofcare.synth import generate_population
 
@@ -311,6 +389,13 @@ def quickstart(
     with rich_progress() as progress:
         report = ingest_paths(paths=[export], settings=settings, progress=progress)
     _print_ingest_report(report, settings)
+    with rich_progress() as progress:
+        run = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
+    console.print(
+        f"pipeline run {run.run_id}: {run.people:,} living people, "
+        f"{sum(run.register_entries.values()):,} register entries in {run.seconds:.1f} s"
+    )
+    console.print("next: `hoc prevalence`, `hoc achievement`, `hoc recall` (see --help)")
 
 
 if __name__ == "__main__":

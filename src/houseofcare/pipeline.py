@@ -90,7 +90,7 @@ def run_pipeline(
             con.execute(ddl)
         con.execute("BEGIN TRANSACTION")
         registers = compute_registers(con, packaged_register_rules(), packaged_codelists(), as_of)
-        registers.create_view("run_register_view", replace=True)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_register_view AS {registers.sql_query()}")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE run_register_result AS SELECT * FROM run_register_view"
         )
@@ -103,7 +103,7 @@ def run_pipeline(
         scores = compute_multimorbidity(
             con, packaged_multimorbidity_rules(), as_of, "run_register_result"
         )
-        scores.create_view("run_scores_view", replace=True)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_scores_view AS {scores.sql_query()}")
         con.execute(
             "INSERT INTO multimorbidity SELECT ?, patient_id, ltc_count, cms_score, efi_deficits, "
             "efi_score, frailty_category FROM run_scores_view",
@@ -113,14 +113,13 @@ def run_pipeline(
         gaps = compute_indicators(
             con, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register_result"
         )
-        gaps.create_view("run_care_gap_view", replace=True)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_care_gap_view AS {gaps.sql_query()}")
         con.execute(
             f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
         )
-        people_row = con.execute(
+        ((people,),) = con.execute(
             "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
-        ).fetchone()
-        people = int(people_row[0]) if people_row else 0
+        ).fetchall()
         con.execute(
             "INSERT INTO run VALUES (?, ?, ?, ?, ?, ?, ?)",
             [
@@ -157,5 +156,6 @@ def run_pipeline(
 
 
 def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute("SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1").fetchone()
-    return row[0] if row else None
+    # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
+    rows = con.execute("SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1").fetchall()
+    return rows[0][0] if rows else None

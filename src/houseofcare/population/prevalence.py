@@ -36,7 +36,9 @@ def prevalence(
             }
         ),
     )
-    as_of_row = con.execute("SELECT as_of FROM run WHERE run_id = ?", [run_id]).fetchone()
+    # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
+    as_of_rows = con.execute("SELECT as_of FROM run WHERE run_id = ?", [run_id]).fetchall()
+    as_of_row = as_of_rows[0] if as_of_rows else None
     if as_of_row is None:
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
     as_of = as_of_row[0].isoformat()
@@ -64,7 +66,7 @@ counts AS (
 )
 SELECT register, name, {group}register_count, list_size,
        round(100.0 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,
-       round(100.0 * register_count / nullif(list_size, 0) / qof_pct - 100, 1)
+       round(100.0 * (100.0 * register_count / nullif(list_size, 0)) / qof_pct - 100, 1)
            AS relative_difference_pct
 FROM counts
 ORDER BY {group}register
