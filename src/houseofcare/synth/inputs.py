@@ -1,0 +1,214 @@
+"""Load the generator's input figures (files in ``synth/data``) and the codelists it draws on.
+
+Rates, proportions and codes are data, not code: changing a prevalence or a medicine code means
+editing a CSV, and `docs/synthetic-population.md` cites the source of each file.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+DATA = resources.files("houseofcare.synth") / "data"
+CODELISTS = resources.files("houseofcare.terminology") / "codelists"
+LSOA_FILE = resources.files("houseofcare.reference") / "lsoa_imd2019.csv"
+
+
+def read_rows(name: str) -> list[dict[str, str]]:
+    """Rows of one data file in ``synth/data`` as dicts of strings."""
+    with (DATA / name).open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@cache
+def codelist(name: str) -> dict[str, str]:
+    """One QOF/OpenCodelists ``code,term`` list as ``{code: term}`` (codes stay strings)."""
+    path = Path(str(CODELISTS / f"{name}_cod.csv"))
+    if not path.exists():
+        path = Path(str(CODELISTS / f"{name}.csv"))
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["code"]: row["term"].strip() for row in csv.DictReader(handle)}
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    """Single-year age weights for each sex, spread evenly within the published 5-year bands."""
+
+    ages: np.ndarray  # 0..99
+    male: np.ndarray  # weight per single year of age
+    female: np.ndarray
+
+
+@cache
+def pyramid() -> Pyramid:
+    ages = np.arange(100)
+    male = np.zeros(100)
+    female = np.zeros(100)
+    for row in read_rows("age_sex_pyramid.csv"):
+        lo, hi = int(row["age_from"]), int(row["age_to"])
+        width = hi - lo + 1
+        if hi >= 90:
+            # The open 90+ band thins out steeply with age: geometric decline within the band.
+            shape = 0.78 ** np.arange(width)
+            shape /= shape.sum()
+        else:
+            shape = np.full(width, 1.0 / width)
+        male[lo : hi + 1] = float(row["male_thousands"]) * shape
+        female[lo : hi + 1] = float(row["female_thousands"]) * shape
+    return Pyramid(ages=ages, male=male, female=female)
+
+
+@dataclass(frozen=True)
+class Ethnicity:
+    codes: list[str]
+    probabilities: np.ndarray
+
+
+#: Share of GP records with no ethnic category recorded (code Z, "not stated").
+NOT_STATED_SHARE = 0.05
+
+
+@cache
+def ethnicity() -> Ethnicity:
+    rows = read_rows("ethnicity.csv")
+    share = np.array([float(r["census_2021_percent"]) for r in rows])
+    share = share / share.sum() * (1 - NOT_STATED_SHARE)
+    return Ethnicity(
+        codes=[r["code"] for r in rows] + ["Z"], probabilities=np.append(share, NOT_STATED_SHARE)
+    )
+
+
+@dataclass(frozen=True)
+class Lsoas:
+    """English LSOAs of the chosen localities with their IMD 2019 decile (1 = most deprived)."""
+
+    codes: np.ndarray  # str
+    decile: np.ndarray  # int8
+    locality: np.ndarray  # index into localities
+    locality_names: list[str]
+    trust_names: list[str]
+
+
+@cache
+def lsoas() -> Lsoas:
+    localities = read_rows("localities.csv")
+    names = [r["lad_name"] for r in localities]
+    index = {n: i for i, n in enumerate(names)}
+    codes, deciles, locs = [], [], []
+    with Path(str(LSOA_FILE)).open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            loc = index.get(row["LAD_NAME"])
+            if loc is not None:
+                codes.append(row["LSOA_CODE"])
+                deciles.append(int(row["IMD_OVERALL"]))
+                locs.append(loc)
+    missing = set(names) - {names[i] for i in set(locs)}
+    if missing:
+        raise ValueError(f"localities.csv names local authorities not in the LSOA file: {missing}")
+    return Lsoas(
+        codes=np.array(codes),
+        decile=np.array(deciles, dtype=np.int8),
+        locality=np.array(locs, dtype=np.int16),
+        locality_names=names,
+        trust_names=[r["acute_trust_name"] for r in localities],
+    )
+
+
+@dataclass(frozen=True)
+class ConditionSpec:
+    """One long-term condition: its QOF prevalence target and its onset model."""
+
+    key: str
+    label: str
+    codelists: tuple[str, ...]
+    qof_prevalence: float  # proportion
+    min_age: int  # the QOF denominator's lower age limit
+    onset_mid_age: float
+    onset_scale: float
+    male_rr: float
+    min_onset_age: float
+    calibration: float
+    resolve_fraction: float
+    admission_log_rr: float
+
+
+@cache
+def conditions() -> tuple[ConditionSpec, ...]:
+    return tuple(
+        ConditionSpec(
+            key=r["condition"],
+            label=r["label"],
+            codelists=tuple(r["codelist"].split("|")),
+            qof_prevalence=float(r["qof_prevalence_percent"]) / 100,
+            min_age=int(r["denominator_min_age"]),
+            onset_mid_age=float(r["onset_mid_age"]),
+            onset_scale=float(r["onset_scale_years"]),
+            male_rr=float(r["male_rr"]),
+            min_onset_age=float(r["min_onset_age"]),
+            calibration=float(r["calibration"]),
+            resolve_fraction=float(r["resolve_fraction"]),
+            admission_log_rr=float(r["admission_log_rr"]),
+        )
+        for r in read_rows("conditions.csv")
+    )
+
+
+@dataclass(frozen=True)
+class CodeChoice:
+    """The codes a condition is recorded with, for one variant and sex, with their weights."""
+
+    codes: list[str]
+    displays: list[str]
+    probabilities: np.ndarray
+
+
+@cache
+def condition_codes() -> dict[tuple[str, str, str], CodeChoice]:
+    """``(condition, variant, sex) -> CodeChoice``; sex is ``male`` or ``female``."""
+    grouped: dict[tuple[str, str, str], list[tuple[str, str, float]]] = {}
+    for r in read_rows("condition_codes.csv"):
+        display = codelist(r["codelist"]).get(r["code"])
+        if display is None:
+            raise ValueError(f"condition_codes.csv: {r['code']} is not in {r['codelist']}_cod.csv")
+        sexes = ("male", "female") if r["sex"] == "any" else (r["sex"],)
+        for sex in sexes:
+            key = (r["condition"], r["variant"], sex)
+            grouped.setdefault(key, []).append((r["code"], display, float(r["weight"])))
+    out = {}
+    for key, items in grouped.items():
+        weights = np.array([w for _, _, w in items])
+        out[key] = CodeChoice(
+            codes=[c for c, _, _ in items],
+            displays=[d for _, d, _ in items],
+            probabilities=weights / weights.sum(),
+        )
+    return out
+
+
+def table(name: str) -> list[dict[str, str]]:
+    """A small data file's rows (links, medicines, rules, procedures, codes, model terms)."""
+    return read_rows(name)
+
+
+@cache
+def admission_terms() -> dict[str, float]:
+    return {r["term"]: float(r["log_rate"]) for r in read_rows("admission_model.csv")}
+
+
+@cache
+def mortality_terms() -> dict[str, float]:
+    return {r["term"]: float(r["log_rate"]) for r in read_rows("mortality_model.csv")}
+
+
+@cache
+def observation_codes() -> dict[str, tuple[str, str, str]]:
+    """``observation -> (code, display, unit)``."""
+    return {
+        r["observation"]: (r["code"], r["display"], r["unit"])
+        for r in read_rows("observation_codes.csv")
+    }
