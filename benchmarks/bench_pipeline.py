@@ -62,7 +62,7 @@ def main() -> None:
             ["work", "people", "coded events", "seconds", "peak RSS GB", "target"],
             [
                 [
-                    "hoc run (18 registers, LTC count, CMS, eFI)",
+                    "hoc run (18 registers, LTC count, CMS, eFI, 20 care-gap indicators)",
                     f"{args.patients:,}",
                     f"{events:,}",
                     f"{ours:.1f}",
