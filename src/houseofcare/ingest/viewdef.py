@@ -1,0 +1,530 @@
+"""Loading SQL-on-FHIR v2 ViewDefinitions and compiling them to DuckDB SQL.
+
+A view file (``views/<table>.json``) says *what* a flat table holds; this module says *how*
+DuckDB computes it. Each resource line is parsed once with ``from_json`` into a DuckDB struct
+holding only the elements the view touches (leaves stay raw ``JSON`` so a wrong-typed value is
+detected, not silently NULLed); FHIRPath navigation becomes struct access and list lambdas;
+``forEach``/``forEachOrNull`` become lateral ``UNNEST``; ``unionAll`` becomes ``UNION ALL``.
+
+Anything outside the supported subset raises `ViewDefinitionError` naming the file and path
+when the view is loaded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from houseofcare.ingest import fhirpath
+from houseofcare.ingest.fhirpath import (
+    Binary,
+    Call,
+    Constant,
+    FHIRPathError,
+    Literal,
+    Member,
+    Node,
+    This,
+    TypeName,
+)
+from houseofcare.ingest.fhirtypes import FHIR_TYPES, is_bad_sql, shown_sql, text_sql, value_sql
+
+
+class ViewDefinitionError(ValueError):
+    """A view file that is malformed or uses FHIRPath outside the supported subset."""
+
+
+#: FHIR R4 elements that repeat (0..*) in the resources and datatypes our views read.
+#: Navigation needs to know, because a repeating element is a JSON array.
+ARRAY_ELEMENTS: Final[frozenset[str]] = frozenset(
+    {
+        "identifier", "name", "given", "prefix", "suffix", "telecom", "address", "line",
+        "extension", "modifierExtension", "coding", "component", "category",
+        "generalPractitioner", "performer", "participant", "reasonCode", "reasonReference",
+        "note", "contained", "profile", "tag", "security", "bodySite", "interpretation",
+        "referenceRange", "hasMember", "derivedFrom", "diagnosis", "location", "qualification",
+        "communication", "contact", "link", "stage", "evidence", "dosageInstruction", "basedOn",
+        "partOf", "alias", "type",
+    }
+)  # fmt: skip
+#: Exceptions by (resource, element) at the resource's top level, or (None, element) below it.
+SINGLE_ELEMENTS: Final[frozenset[tuple[str | None, str]]] = frozenset(
+    {("Organization", "name"), (None, "type"), (None, "name")}
+)
+
+_CONSTANT_KEYS: Final[tuple[str, ...]] = (
+    "valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
+)  # fmt: skip
+_LOG_PREFIX: Final[str] = "houseofcare ingest"
+
+
+@dataclass
+class Shape:
+    """The elements of a JSON object the view reads: becomes the `from_json` structure."""
+
+    is_array: bool = False
+    children: dict[str, Shape] = field(default_factory=dict)
+
+    def child(self, resource: str, name: str, at_root: bool) -> Shape:
+        if name not in self.children:
+            single = (resource if at_root else None, name) in SINGLE_ELEMENTS
+            if at_root and name == "type":
+                single = resource not in ("Encounter", "Organization")
+            if at_root and name == "name":
+                single = resource == "Organization"
+            self.children[name] = Shape(is_array=name in ARRAY_ELEMENTS and not single)
+        return self.children[name]
+
+    def structure(self) -> Any:
+        """The `from_json` structure: nested objects, arrays of objects, JSON leaves."""
+        inner: Any = (
+            {name: c.structure() for name, c in sorted(self.children.items())}
+            if self.children
+            else "JSON"
+        )
+        return [inner] if self.is_array else inner
+
+
+@dataclass(frozen=True)
+class _Value:
+    """A compiled expression: SQL, whether it is a list, and the shape of its elements."""
+
+    sql: str
+    is_list: bool
+    shape: Shape | None  # None for booleans and computed strings
+    at_root: bool = False
+    #: For a single value filtered by where(): the condition and the unfiltered value, so
+    #: forEach can filter rows instead of building a copy of the value.
+    guard: tuple[str, str] | None = None
+    #: For getReferenceKey(): the type asked for ("" for any); the key is computed from text.
+    reference_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Column:
+    """One output column of a view."""
+
+    name: str
+    path: str
+    fhir_type: str
+    required: bool
+    raw_sql: str  # raw JSON for this column, in terms of the branch's FROM clause
+    reference_type: str | None = None  # set when the column is a getReferenceKey()
+
+    @property
+    def duckdb_type(self) -> str:
+        return FHIR_TYPES[self.fhir_type].duckdb_type
+
+
+@dataclass(frozen=True)
+class _Branch:
+    #: (list SQL, variable) pairs unnested in order; later lists may use earlier variables.
+    joins: tuple[tuple[str, str], ...]
+    columns: tuple[Column, ...]
+    filters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledView:
+    """A view ready to run: the table it fills, its resource type, structure and SQL."""
+
+    table: str
+    resource: str
+    source_file: str
+    columns: tuple[tuple[str, str], ...]  # (name, DuckDB type) in view order
+    structure: str  # the from_json structure, as JSON text
+    rows_sql: str  # SELECT over `parsed(seq, r)` giving seq, typed columns and __error
+
+    def key_column(self) -> str:
+        return self.columns[0][0]
+
+
+class _Compiler:
+    def __init__(self, resource: str, constants: dict[str, str], where_label: str) -> None:
+        self.resource = resource
+        self.constants = constants
+        self.root_shape = Shape()
+        self.vars = itertools.count(1)
+        self.where_label = where_label
+
+    # -- FHIRPath expressions -------------------------------------------------------------
+    def eval(self, node: Node, ctx: _Value) -> _Value:
+        if isinstance(node, This):
+            return ctx
+        if isinstance(node, Literal):
+            return _Value(_quote(node.value), False, None)
+        if isinstance(node, Constant):
+            if node.name in ("resource", "rootResource"):
+                raise FHIRPathError("%resource is not supported")
+            if node.name not in self.constants:
+                raise FHIRPathError(f"unknown constant %{node.name}")
+            return _Value(_quote(self.constants[node.name]), False, None)
+        if isinstance(node, Member):
+            base = self.eval(node.base, ctx) if node.base is not None else ctx
+            return self.member(base, node.name)
+        if isinstance(node, Call):
+            return self.call(node, ctx)
+        if isinstance(node, Binary):
+            return self.binary(node, ctx)
+        if isinstance(node, TypeName):
+            raise FHIRPathError(f"unexpected type name {node.name}")
+        raise FHIRPathError(f"unsupported expression {node!r}")
+
+    def member(self, base: _Value, name: str) -> _Value:
+        if base.shape is None:
+            raise FHIRPathError(f"cannot navigate to {name!r} from a computed value")
+        child = base.shape.child(self.resource, name, base.at_root)
+        if not base.is_list:
+            return _Value(f'{base.sql}."{name}"', child.is_array, child)
+        var = f"v{next(self.vars)}"
+        if child.is_array:
+            sql = f'flatten(list_transform({base.sql}, lambda {var}: {var}."{name}"))'
+        else:
+            sql = (
+                f'list_filter(list_transform({base.sql}, lambda {var}: {var}."{name}"), '
+                f"lambda {var}: {var} IS NOT NULL)"
+            )
+        return _Value(sql, True, child)
+
+    def where(self, base: _Value, criteria: Node) -> _Value:
+        var = f"v{next(self.vars)}"
+        element = _Value(var, False, base.shape, base.at_root and not base.is_list)
+        condition = self.boolean(self.eval(criteria, element))
+        if base.is_list:
+            return _Value(f"list_filter({base.sql}, lambda {var}: {condition})", True, base.shape)
+        # A single value: substitute it for the variable (no list, no lambda, no copy).
+        element = _Value(base.sql, False, base.shape, base.at_root)
+        condition = self.boolean(self.eval(criteria, element))
+        sql = f"(CASE WHEN {condition} THEN {base.sql} END)"
+        return _Value(sql, False, base.shape, base.at_root, guard=(condition, base.sql))
+
+    def call(self, node: Call, ctx: _Value) -> _Value:
+        name = node.name
+        if name == "ofType":
+            arg = node.args[0]
+            if not isinstance(arg, TypeName) or not isinstance(node.base, Member):
+                raise FHIRPathError(
+                    "ofType(T) is supported only on a choice element, value.ofType(Quantity)"
+                )
+            type_name = arg.name[0].upper() + arg.name[1:]
+            return self.eval(Member(node.base.base, node.base.name + type_name), ctx)
+        if name == "extension":
+            url = node.args[0]
+            extension = Member(node.base, "extension")
+            return self.eval(
+                Call(extension, "where", (Binary("=", Member(None, "url"), url),)), ctx
+            )
+        if name == "first" and isinstance(node.base, Binary) and node.base.op == "|":
+            left = self.eval(Call(node.base.left, "first", ()), ctx)
+            right = self.eval(Call(node.base.right, "first", ()), ctx)
+            if left.shape is not right.shape and (
+                left.shape is None
+                or right.shape is None
+                or left.shape.children
+                or right.shape.children
+            ):
+                raise FHIRPathError("both sides of | must be the same element, or both values")
+            return _Value(f"coalesce({left.sql}, {right.sql})", False, left.shape)
+        base = self.eval(node.base, ctx) if node.base is not None else ctx
+        if name == "first":
+            return _Value(f"{base.sql}[1]", False, base.shape) if base.is_list else base
+        if name == "where":
+            return self.where(base, node.args[0])
+        if name in ("exists", "empty"):
+            if node.args:
+                base = self.where(base, node.args[0])
+            present = (
+                f"(coalesce(len({base.sql}), 0) > 0)"
+                if base.is_list
+                else f"({base.sql} IS NOT NULL)"
+            )
+            return _Value(present if name == "exists" else f"(NOT {present})", False, None)
+        if name == "not":
+            return _Value(f"(NOT {self.boolean(base)})", False, None)
+        if name == "getResourceKey":
+            if not base.at_root:
+                raise FHIRPathError("getResourceKey() must be called on the resource")
+            return self.member(base, "id")
+        if name == "getReferenceKey":
+            reference = self.member(base, "reference")
+            raw = f"{reference.sql}[1]" if reference.is_list else reference.sql
+            wanted = node.args[0].name if node.args and isinstance(node.args[0], TypeName) else ""
+            return _Value(raw, False, reference.shape, reference_type=wanted)
+        raise FHIRPathError(f"function {name}() is not supported")
+
+    def binary(self, node: Binary, ctx: _Value) -> _Value:
+        left, right = self.eval(node.left, ctx), self.eval(node.right, ctx)
+        if node.op in ("and", "or"):
+            op = node.op.upper()
+            return _Value(f"({self.boolean(left)} {op} {self.boolean(right)})", False, None)
+        if node.op == "|":
+            same = left.shape is right.shape
+            leaves = left.shape is not None and right.shape is not None
+            if not same and not (leaves and not left.shape.children and not right.shape.children):  # type: ignore[union-attr]
+                raise FHIRPathError("both sides of | must be the same element, or both values")
+            return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
+        op = "=" if node.op == "=" else "<>"
+        return _Value(f"({self.text(left)} {op} {self.text(right)})", False, None)
+
+    def text(self, value: _Value) -> str:
+        if value.is_list:
+            raise FHIRPathError("= and != need a single value on each side (use first())")
+        if value.shape is not None:
+            return text_sql(value.sql)
+        return value.sql
+
+    def boolean(self, value: _Value) -> str:
+        if value.shape is not None:
+            raise FHIRPathError("expected a boolean expression (e.g. exists() or x = 'y')")
+        return value.sql
+
+    # -- ViewDefinition select tree ------------------------------------------------------
+    def select(
+        self, node: dict[str, Any], ctx: _Value, joins: tuple[tuple[str, str], ...]
+    ) -> list[_Branch]:
+        for key in node:
+            if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull"):
+                raise ViewDefinitionError(f"select key {key!r} is not supported")
+        if "forEach" in node and "forEachOrNull" in node:
+            raise ViewDefinitionError("a select may have forEach or forEachOrNull, not both")
+        each = node.get("forEach") or node.get("forEachOrNull")
+        filters: tuple[str, ...] = ()
+        if each:
+            value = self.eval(_parse(each), ctx)
+            or_null = "forEachOrNull" in node
+            if not value.is_list:
+                # One value at most: no unnest, the rows are filtered instead (forEach).
+                if value.guard is not None:
+                    condition, unguarded = value.guard
+                    if or_null:
+                        ctx = _Value(value.sql, False, value.shape)
+                    else:
+                        ctx, filters = _Value(unguarded, False, value.shape), (condition,)
+                else:
+                    ctx = _Value(value.sql, False, value.shape)
+                    filters = () if or_null else (f"{value.sql} IS NOT NULL",)
+            else:
+                listed = _as_list(value)
+                var = f"e{next(self.vars)}"
+                if or_null:
+                    listed = f"CASE WHEN len({listed}) > 0 THEN {listed} ELSE [NULL] END"
+                joins = (*joins, (listed, var))
+                ctx = _Value(var, False, value.shape)
+        columns = tuple(self.column(c, ctx) for c in node.get("column", []))
+        branches = [_Branch(joins, columns, filters)]
+        for child in node.get("select", []):
+            branches = _product(branches, self.select(child, ctx, ()))
+        if "unionAll" in node:
+            options = [b for option in node["unionAll"] for b in self.select(option, ctx, ())]
+            names = {tuple(c.name for c in b.columns) for b in options}
+            if len(names) > 1:
+                raise ViewDefinitionError("every unionAll option must have the same columns")
+            branches = _product(branches, options)
+        return branches
+
+    def column(self, spec: dict[str, Any], ctx: _Value) -> Column:
+        try:
+            name, path, fhir_type = spec["name"], spec["path"], spec["type"]
+        except KeyError as err:
+            raise ViewDefinitionError(f"column {spec!r} has no {err.args[0]!r}") from err
+        if fhir_type not in FHIR_TYPES:
+            raise ViewDefinitionError(f"column {name!r}: type {fhir_type!r} is not supported")
+        if spec.get("collection"):
+            raise ViewDefinitionError(f"column {name!r}: collection columns are not supported")
+        try:
+            value = self.eval(_parse(path), ctx)
+        except FHIRPathError as err:
+            raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
+        raw = f"{value.sql}[1]" if value.is_list else value.sql
+        is_object = value.shape is not None and bool(value.shape.children)
+        if is_object or (value.shape is None and fhir_type == "boolean"):
+            raw = f"to_json({raw})"
+        return Column(name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type)
+
+
+def reference_key_sql(text: str, resource_type: str) -> str:
+    """SQL resolving a FHIR reference string to the referenced resource's id.
+
+    `Patient/abc`, `Patient/abc/_history/2`, `https://x/fhir/Patient/abc` and `urn:uuid:abc`
+    give `abc`; a conditional `Organization?identifier=system|value` gives `value`. With a
+    type, a reference naming another type gives NULL.
+    """
+    plain = f"regexp_replace({text}, '/_history/.*$', '')"
+    parts = f"string_split({plain}, '/')"
+    if resource_type:
+        conditional = (
+            f"WHEN contains({text}, '?') THEN CASE WHEN regexp_matches({text}, "
+            f"'(^|/){resource_type}[?]') THEN regexp_extract({text}, '[|=]([^|=&]*)$', 1) END "
+        )
+        typed = (
+            f"WHEN NOT contains({text}, '/') THEN {text} "
+            f"WHEN {parts}[-2] = '{resource_type}' THEN {parts}[-1] "
+            f"WHEN regexp_matches({parts}[-2], '^[A-Z][A-Za-z]+$') THEN NULL "
+        )
+    else:
+        conditional = (
+            f"WHEN contains({text}, '?') THEN regexp_extract({text}, '[|=]([^|=&]*)$', 1) "
+        )
+        typed = ""
+    return (
+        f"CASE WHEN starts_with({text}, 'urn:') "
+        f"THEN regexp_extract({text}, '^urn:[a-z]+:(.*)$', 1) "
+        f"{conditional}{typed}ELSE {parts}[-1] END"
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _as_list(value: _Value) -> str:
+    if value.is_list:
+        return f"coalesce({value.sql}, [])"
+    return f"list_filter([{value.sql}], lambda x: x IS NOT NULL)"
+
+
+def _product(left: list[_Branch], right: list[_Branch]) -> list[_Branch]:
+    return [
+        _Branch(a.joins + b.joins, a.columns + b.columns, a.filters + b.filters)
+        for a in left
+        for b in right
+    ]
+
+
+def _parse(text: str) -> Node:
+    if not isinstance(text, str):
+        raise FHIRPathError(f"a path must be a string, got {text!r}")
+    return fhirpath.parse(text)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def compile_view(doc: dict[str, Any], source_file: str) -> CompiledView:
+    """Compile one ViewDefinition document; errors name `source_file`."""
+    try:
+        return _compile(doc, source_file)
+    except (ViewDefinitionError, FHIRPathError) as err:
+        raise ViewDefinitionError(f"{source_file}: {err}") from err
+
+
+def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
+    if doc.get("resourceType") != "ViewDefinition":
+        raise ViewDefinitionError("resourceType must be ViewDefinition")
+    resource, table = doc.get("resource"), doc.get("name")
+    if not isinstance(resource, str) or not isinstance(table, str):
+        raise ViewDefinitionError("a view needs a string 'resource' and 'name'")
+    constants: dict[str, str] = {}
+    for const in doc.get("constant", []):
+        values = [const[k] for k in _CONSTANT_KEYS if k in const]
+        if "name" not in const or len(values) != 1:
+            raise ViewDefinitionError(f"constant {const!r} needs a name and one string value")
+        constants[const["name"]] = str(values[0])
+    compiler = _Compiler(resource, constants, source_file)
+    root = _Value("r", False, compiler.root_shape, at_root=True)
+    branches = compiler.select({"select": doc.get("select", [])}, root, ())
+    filters: list[str] = []
+    for item in doc.get("where", []):
+        try:
+            filters.append(compiler.boolean(compiler.eval(_parse(item["path"]), root)))
+        except FHIRPathError as err:
+            raise ViewDefinitionError(f"where path {item.get('path')!r}: {err}") from err
+    # Compile a second time now that the shape is complete: a node's SQL depends on whether
+    # it ended up an object (struct) or a leaf (JSON), which only the whole view decides.
+    shape = compiler.root_shape
+    compiler = _Compiler(resource, constants, source_file)
+    compiler.root_shape = shape
+    root = _Value("r", False, shape, at_root=True)
+    branches = compiler.select({"select": doc.get("select", [])}, root, ())
+    filters = [
+        compiler.boolean(compiler.eval(_parse(item["path"]), root)) for item in doc.get("where", [])
+    ]
+    first = branches[0].columns
+    if not first:
+        raise ViewDefinitionError("the view has no columns")
+    names = [c.name for c in first]
+    if len(set(names)) != len(names):
+        raise ViewDefinitionError(f"duplicate column names in {names}")
+    return CompiledView(
+        table=table,
+        resource=resource,
+        source_file=source_file,
+        columns=tuple((c.name, c.duckdb_type) for c in first),
+        structure=json.dumps(shape.structure()),
+        rows_sql=_rows_sql(branches, filters),
+    )
+
+
+def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
+    """seq, one raw JSON column per view column, from `parsed(seq, r)`; then typed + checked."""
+    parts = []
+    for branch in branches:
+        cols = ", ".join(f"{c.raw_sql} AS {_ident('raw_' + c.name)}" for c in branch.columns)
+        # Unnest in the select list of nested subqueries: much faster in DuckDB than a
+        # lateral CROSS JOIN unnest(), and the optimiser drops whatever is not used.
+        source = "parsed"
+        for listed, var in branch.joins:
+            source = f"(SELECT *, unnest({listed}) AS {var} FROM {source})"
+        conditions = [*filters, *branch.filters]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        parts.append(f"SELECT seq, {cols} FROM {source}{where}")
+    raw = " UNION ALL BY NAME ".join(parts)
+    columns = branches[0].columns
+    texts, typed, errors = [], [], []
+    for c in columns:
+        rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
+        texts.append(f"{rawcol}, {text_sql(rawcol)} AS {textcol}")
+        value = value_sql(c.fhir_type, rawcol, textcol)
+        if c.reference_type is not None:
+            typed.append(f"{reference_key_sql(textcol, c.reference_type)} AS {_ident(c.name)}")
+        else:
+            typed.append(f"{value} AS {_ident(c.name)}")
+        expected = FHIR_TYPES[c.fhir_type].expected
+        label = _quote(f"{c.path} ({c.name}) is ")
+        errors.append(
+            f"CASE WHEN {is_bad_sql(rawcol, value)} THEN {label} || {shown_sql(rawcol)} "
+            f"|| {_quote(', expected ' + expected)} END"
+        )
+        if c.required:
+            errors.append(
+                f"CASE WHEN {rawcol} IS NULL OR {rawcol}::VARCHAR = 'null' "
+                f"THEN {_quote(f'{c.path} ({c.name}) is required but missing')} END"
+            )
+    error = f"concat_ws('; ', {', '.join(errors)})"
+    return (
+        f"SELECT seq, {', '.join(typed)}, nullif({error}, '') AS __error "
+        f"FROM (SELECT seq, {', '.join(texts)} FROM ({raw}) AS raw_rows) AS text_rows"
+    )
+
+
+def load_view(path: Path) -> CompiledView:
+    """Load and compile one view file, or raise `ViewDefinitionError` naming it."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise ViewDefinitionError(f"{path}: cannot read view: {err}") from err
+    if not isinstance(doc, dict):
+        raise ViewDefinitionError(f"{path}: a view must be a JSON object")
+    return compile_view(doc, str(path))
+
+
+def views_folder() -> Path:
+    """The views shipped in the package."""
+    return Path(str(resources.files("houseofcare.ingest").joinpath("views")))
+
+
+def load_views(folder: Path | None = None) -> dict[str, CompiledView]:
+    """Every view in `folder` (default: the package's), keyed by table name."""
+    folder = folder or views_folder()
+    views: dict[str, CompiledView] = {}
+    for path in sorted(folder.glob("*.json")):
+        view = load_view(path)
+        if view.table in views:
+            raise ViewDefinitionError(f"{path}: table {view.table!r} is defined twice")
+        views[view.table] = view
+    return views

@@ -1,0 +1,96 @@
+"""The shipped ViewDefinitions match the analytic-table contract, and a view outside the
+supported FHIRPath subset fails when loaded, naming the file and the path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, RESOURCE_TYPE_OF_TABLE
+from houseofcare.ingest.fhirpath import FHIRPathError, parse
+from houseofcare.ingest.viewdef import (
+    ViewDefinitionError,
+    load_view,
+    load_views,
+    reference_key_sql,
+    views_folder,
+)
+
+
+def test_every_view_matches_the_contract() -> None:
+    views = load_views()
+    assert set(views) == set(CLINICAL_TABLES)
+    for table, view in views.items():
+        assert dict(view.columns) == dict(CLINICAL_TABLES[table]), table
+        assert len(view.columns) == len(CLINICAL_TABLES[table]), table
+        assert view.resource == RESOURCE_TYPE_OF_TABLE[table]
+        assert view.key_column() == KEY_COLUMN[table]
+
+
+def _write_view(tmp_path: Path, path: str) -> Path:
+    doc = json.loads((views_folder() / "practitioner.json").read_text())
+    doc["select"][0]["column"][2]["path"] = path
+    target = tmp_path / "practitioner.json"
+    target.write_text(json.dumps(doc))
+    return target
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["name.family.substring(0, 2)", "name.family + 'x'", "name[0].family", "%nowhere", ""],
+)
+def test_unsupported_fhirpath_fails_at_load_naming_file_and_path(tmp_path: Path, path: str) -> None:
+    view = _write_view(tmp_path, path)
+    with pytest.raises(ViewDefinitionError) as err:
+        load_view(view)
+    assert str(view) in str(err.value)
+    assert "family_name" in str(err.value)
+
+
+def test_unknown_column_type_and_select_keys_fail(tmp_path: Path) -> None:
+    doc = json.loads((views_folder() / "practitioner.json").read_text())
+    doc["select"][0]["column"][1]["type"] = "Quantity"
+    target = tmp_path / "bad.json"
+    target.write_text(json.dumps(doc))
+    with pytest.raises(ViewDefinitionError, match="type 'Quantity' is not supported"):
+        load_view(target)
+    doc = json.loads((views_folder() / "practitioner.json").read_text())
+    doc["select"][0]["repeat"] = ["item"]
+    target.write_text(json.dumps(doc))
+    with pytest.raises(ViewDefinitionError, match="'repeat' is not supported"):
+        load_view(target)
+
+
+def test_parser_rejects_unknown_functions() -> None:
+    with pytest.raises(FHIRPathError, match="iif"):
+        parse("iif(a, b, c)")
+    assert parse("code.coding.where(system = %sct).first()") is not None
+
+
+@pytest.mark.parametrize(
+    ("reference", "wanted", "key"),
+    [
+        ("Patient/abc", "Patient", "abc"),
+        ("Patient/abc/_history/3", "Patient", "abc"),
+        ("https://fhir.example.nhs.uk/R4/Patient/abc", "Patient", "abc"),
+        ("urn:uuid:8f2d4c1e-1a2b", "Patient", "8f2d4c1e-1a2b"),
+        (
+            "Organization?identifier=https://github.com/synthetichealth/synthea|ef58",
+            "Organization",
+            "ef58",
+        ),
+        (
+            "Organization?identifier=https://github.com/synthetichealth/synthea|ef58",
+            "Patient",
+            None,
+        ),
+        ("Practitioner/p1", "Organization", None),
+        ("Practitioner/p1", "", "p1"),
+    ],
+)
+def test_reference_keys(reference: str, wanted: str, key: str | None) -> None:
+    sql = reference_key_sql("$1", wanted).replace("$1", "CAST($1 AS VARCHAR)")
+    assert duckdb.connect().execute(f"SELECT {sql}", [reference]).fetchone() == (key,)
