@@ -39,7 +39,7 @@ con = duckdb.connect(db)
 start = time.perf_counter()
 for i, f in enumerate(files):
     con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
-                "format='newline_delimited', maximum_object_size=67108864)")
+                "format='newline_delimited', sample_size=-1, maximum_object_size=67108864)")
 seconds = time.perf_counter() - start
 print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
@@ -61,10 +61,14 @@ print(json.dumps({"bytes": size, "seconds": seconds, "rows": len(f.df),
 
 
 def _run(script: str, *args: str) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", script, *args], check=True, capture_output=True, text=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark step failed:\n{done.stderr}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"{args[0]}: {result}", file=sys.stderr, flush=True)
+    return result
 
 
 def _sample(source: Path, target: Path, megabytes: float) -> Path:
