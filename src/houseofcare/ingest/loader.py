@@ -34,6 +34,9 @@ from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
 
+#: DuckDB memory for an ingest when the settings give none: staged data beyond it spills to
+#: disk, so peak memory does not grow with the input.
+DEFAULT_MEMORY_LIMIT: Final[str] = "2GB"
 #: Which version of each resource the store holds: the basis of idempotent re-ingest.
 INGESTED_TABLE: Final[str] = "ingested_resource"
 _INGESTED_COLUMNS: Final[list[tuple[str, str]]] = [
@@ -85,6 +88,8 @@ def ingest_paths(
     con = connect(settings)
     try:
         con.execute("SET TimeZone = 'UTC'")
+        if not settings.memory_limit:
+            con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
         try:
             report = _Ingest(con, views, progress or NullProgress()).run(files)
@@ -199,56 +204,53 @@ class _Ingest:
         quarantine.forget_file(self.con, source_file=name, ingested_at=self.ingested_at)
 
     def _stage_block(self, file_id: int, name: str, lines: pa.Table, unknown: Counter[str]) -> None:
+        # The Arrow tables are found by DuckDB's replacement scan (the local variables `blk`
+        # and `classified`), not registered: a registered view inside the open transaction
+        # would keep every block alive until COMMIT, and memory would grow with the input.
         con = self.con
-        con.register("blk", lines)
-        try:
-            classified = con.sql(self.classify_sql, params=[self.seq]).to_arrow_table()
-        finally:
-            con.unregister("blk")
+        blk = lines  # read by name from SQL
+        classified = con.sql(self.classify_sql, params=[self.seq]).to_arrow_table()
+        del blk
         self.seq += lines.num_rows
-        con.register("cls", classified)
-        try:
-            con.execute(
-                "INSERT INTO quarantine SELECT ?, line_number, "
-                "rt, rid, reason, ? "
-                "FROM cls WHERE reason IS NOT NULL",
-                [name, self.ingested_at],
-            )
-            present = con.execute(
-                "SELECT rt, count(*) FROM cls WHERE reason IS NULL GROUP BY rt"
-            ).fetchall()
-            for rt, count in present:
-                if rt == "Bundle":
-                    self._stage_bundle_lines(file_id, name, unknown)
-                elif rt not in self.views_by_type:
-                    unknown[str(rt)] += int(count)
-                else:
-                    self._stage_type(file_id, self.views_by_type[rt])
-        finally:
-            con.unregister("cls")
+        con.execute(
+            "INSERT INTO quarantine SELECT ?, line_number, rt, rid, reason, ? "
+            "FROM classified WHERE reason IS NOT NULL",
+            [name, self.ingested_at],
+        )
+        present = con.execute(
+            "SELECT rt, count(*) FROM classified WHERE reason IS NULL GROUP BY rt"
+        ).fetchall()
+        for rt, count in present:
+            if rt == "Bundle":
+                self._stage_bundle_lines(file_id, name, classified, unknown)
+            elif rt not in self.views_by_type:
+                unknown[str(rt)] += int(count)
+            else:
+                self._stage_type(file_id, self.views_by_type[rt], classified)
 
-    def _stage_bundle_lines(self, file_id: int, name: str, unknown: Counter[str]) -> None:
+    def _stage_bundle_lines(
+        self, file_id: int, name: str, classified: pa.Table, unknown: Counter[str]
+    ) -> None:
         """Bundles written one per NDJSON line: unpack their entries and stage those."""
         rows = self.con.execute(
-            "SELECT line_number, line FROM cls WHERE rt = 'Bundle' AND reason IS NULL"
+            "SELECT line_number, line FROM classified WHERE rt = 'Bundle' AND reason IS NULL"
         ).fetchall()
-        tables = [bundle_entries(line, number) for number, line in rows]
-        self.con.unregister("cls")
-        for table in tables:
-            self._stage_block(file_id, name, table, unknown)
+        for number, line in rows:
+            self._stage_block(file_id, name, bundle_entries(line, number), unknown)
 
-    def _stage_type(self, file_id: int, view: CompiledView) -> None:
+    def _stage_type(self, file_id: int, view: CompiledView, classified: pa.Table) -> None:
         con = self.con
         con.execute(
             f"INSERT INTO {_KEYS} SELECT seq, ?, line_number, rt, rid, lu, "
-            "CASE WHEN lu IS NULL THEN md5(line) END FROM cls WHERE rt = ? AND reason IS NULL",
+            "CASE WHEN lu IS NULL THEN md5(line) END FROM classified "
+            "WHERE rt = ? AND reason IS NULL",
             [file_id, view.resource],
         )
         structure = view.structure.replace("'", "''")
         con.execute(
             f"INSERT INTO {_STAGE_PREFIX}{view.table} "
             f"WITH parsed AS MATERIALIZED (SELECT seq, from_json(line, '{structure}') AS r "
-            f"FROM cls WHERE rt = '{view.resource}' AND reason IS NULL) {view.rows_sql}"
+            f"FROM classified WHERE rt = '{view.resource}' AND reason IS NULL) {view.rows_sql}"
         )
 
     # -- merging ---------------------------------------------------------------------------
