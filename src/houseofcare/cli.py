@@ -222,36 +222,23 @@ def prevalence(
     data_dir: DataDirOption = None,
 ) -> None:
     """Register prevalence beside QOF England (practice counts are disclosure-controlled)."""
-    from houseofcare.pipeline import latest_run_id
     from houseofcare.population.prevalence import prevalence as prevalence_of
     from houseofcare.population.rules import packaged_register_rules
-    from houseofcare.store.analytic import connect
 
-    settings = _settings(data_dir)
-    if not settings.analytic_db_path.exists():
-        err.print(f"[red]error:[/red] no analytic store at {settings.analytic_db_path}")
-        raise typer.Exit(2)
-    con = connect(settings, read_only=True)
+    con, chosen = _open_run(_settings(data_dir), run_id)
     try:
-        chosen = run_id or latest_run_id(con)
-    except Exception:
-        chosen = None
-    if chosen is None:
-        err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
-        raise typer.Exit(2)
-    try:
-        rel = prevalence_of(con, chosen, packaged_register_rules(), by_practice=by_practice)
+        rel = prevalence_of(
+            con,  # type: ignore[arg-type]
+            chosen,
+            packaged_register_rules(),
+            by_practice=by_practice,
+        )
     except LookupError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if csv:
         rel.write_csv(str(csv))
-    table = Table(title=f"register prevalence, run {chosen}")
-    for column in rel.columns:
-        table.add_column(column, justify="left" if column in {"register", "name"} else "right")
-    for row in rel.fetchall():
-        table.add_row(*["*" if v is None else str(v) for v in row])
-    console.print(table)
+    _print_relation(rel, f"register prevalence, run {chosen}", left_aligned={"register", "name"})
 
 
 def _open_run(settings: Settings, run_id: str | None) -> tuple[object, str]:
@@ -273,14 +260,20 @@ def _open_run(settings: Settings, run_id: str | None) -> tuple[object, str]:
     return con, chosen
 
 
-def _print_relation(rel: object, title: str, *, none: str = "*") -> None:
-    """Print a relation; `none` shows NULLs ("*" where NULL means suppressed)."""
+def _print_relation(
+    rel: object, title: str, *, none: str = "*", left_aligned: set[str] | None = None
+) -> None:
+    """Print a relation; `none` shows NULLs ("*" where NULL means suppressed).
+
+    With `left_aligned`, the columns not named in it (the figures) are right-aligned.
+    """
     import duckdb
 
     assert isinstance(rel, duckdb.DuckDBPyRelation)
     table = Table(title=title)
     for column in rel.columns:
-        table.add_column(column)
+        right = left_aligned is not None and column not in left_aligned
+        table.add_column(column, justify="right" if right else "left")
     for row in rel.fetchall():
         table.add_row(*[none if v is None else str(v) for v in row])
     console.print(table)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import tomllib
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -37,6 +36,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.registers import AGE_SQL, _months_before
 from houseofcare.population.rules import RULES_DIR, EventSource, RuleError, packaged_register_rules
@@ -187,12 +187,6 @@ class IndicatorRules(_Frozen):
     indicators: tuple[Indicator, ...]
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}" for e in exc.errors()
-    )
-
-
 def load_indicator_rules(
     path: Path = RULES_DIR / "indicators.toml",
     codelists: Mapping[str, Codelist] | None = None,
@@ -203,12 +197,7 @@ def load_indicator_rules(
     known_registers = (
         registers if registers is not None else {r.id for r in packaged_register_rules()}
     )
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleError(f"{path}: rule file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{path}: {exc}") from None
+    document = read_toml(path, RuleError, "rule file not found")
 
     scores: list[Score] = []
     for position, raw in enumerate(document.get("score", []), start=1):
@@ -216,7 +205,7 @@ def load_indicator_rules(
         try:
             score = Score.model_validate(raw)
         except ValidationError as exc:
-            raise RuleError(f"{path}: score {label}: {_problems(exc)}") from None
+            raise RuleError(f"{path}: score {label}: {validation_problems(exc)}") from None
         for number, group in enumerate(score.register_points):
             unknown = sorted(set(group.registers) - known_registers)
             if unknown:
@@ -234,7 +223,7 @@ def load_indicator_rules(
         try:
             indicator = Indicator.model_validate(raw)
         except ValidationError as exc:
-            raise RuleError(f"{path}: indicator {label}: {_problems(exc)}") from None
+            raise RuleError(f"{path}: indicator {label}: {validation_problems(exc)}") from None
         if indicator.denominator.register_id not in known_registers:
             raise RuleError(
                 f"{path}: indicator {label}: denominator.register: unknown register "

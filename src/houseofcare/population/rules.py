@@ -11,7 +11,6 @@ the run before it starts.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.terminology.codelist import Codelist, packaged_codelists
 
 RULES_DIR = Path(str(files("houseofcare.population") / "rules"))
@@ -87,22 +87,14 @@ def load_register_rules(
 ) -> tuple[RegisterRule, ...]:
     """Every register rule in `path`, checked against the codelists it names."""
     known = codelists if codelists is not None else dict(packaged_codelists())
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RuleError(f"{path}: rule file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise RuleError(f"{path}: {exc}") from None
+    document = read_toml(path, RuleError, "rule file not found")
     rules: list[RegisterRule] = []
     for position, raw in enumerate(document.get("register", []), start=1):
         label = raw.get("id", f"#{position}") if isinstance(raw, dict) else f"#{position}"
         try:
             rule = RegisterRule.model_validate(raw)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'rule'}: {e['msg']}" for e in exc.errors()
-            )
-            raise RuleError(f"{path}: register {label}: {problems}") from None
+            raise RuleError(f"{path}: register {label}: {validation_problems(exc)}") from None
         unknown = sorted(rule.codelist_names() - known.keys())
         if unknown:
             raise RuleError(f"{path}: register {label}: unknown codelist(s) {', '.join(unknown)}")

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
+
+from houseofcare.datafiles import read_toml
 
 #: A SNOMED CT concept id: 6–18 digits, no leading zero (ids are strings, never integers).
 SNOMED_CT_ID = re.compile(r"^[1-9][0-9]{5,17}$")
@@ -89,12 +90,7 @@ def read_codelist_csv(path: Path) -> dict[str, str]:
 def load_codelists(directory: Path = CODELIST_DIR) -> dict[str, Codelist]:
     """Every codelist named in `index.toml` of `directory`, validated."""
     index_path = directory / "index.toml"
-    try:
-        index = tomllib.loads(index_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CodelistError(f"{index_path}: codelist index not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise CodelistError(f"{index_path}: {exc}") from None
+    index = read_toml(index_path, CodelistError, "codelist index not found")
     lists: dict[str, Codelist] = {}
     for position, entry in enumerate(index.get("codelist", []), start=1):
         where = f"{index_path}: codelist #{position}"
