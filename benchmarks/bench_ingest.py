@@ -1,8 +1,13 @@
-"""Benchmark `hoc ingest`: throughput on a 100,000-person synthetic export, against DuckDB's bare
-`read_json` and fhiry, and peak memory at two input sizes (it should not grow with the input).
+"""Benchmark `hoc ingest`: throughput and peak memory at several export sizes (memory should
+stay flat as the input grows), beside DuckDB's bare `read_json` of the same files into tables
+and fhiry on a small sample.
 
-Run: `.venv/bin/python benchmarks/bench_ingest.py [--patients 100000] [--small 10000]`.
-Each measurement runs in its own subprocess so peak RSS belongs to that measurement alone.
+Run: `.venv/bin/python benchmarks/bench_ingest.py [--sizes 10000,100000,250000]`.
+Exports come from `hoc synth` and are cached under benchmarks/.cache/. Each measurement runs in
+its own subprocess, so peak RSS and CPU time (user + system, all threads: less sensitive to
+other jobs than seconds) belong to that measurement alone; the 1-minute load average
+is taken just before each run, because other jobs share the machine (it still carries the
+tail of the previous run, which by itself adds up to about 2).
 """
 
 from __future__ import annotations
@@ -16,15 +21,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from _common import CACHE, markdown_table, synthetic
+from _common import BUSY_LOAD, CACHE, load_average, markdown_table, synthetic_export
 
 _INGEST = """
-import json, resource, sys, time
+import json, resource, sys
 from pathlib import Path
 from houseofcare.ingest import ingest_paths
 from houseofcare.settings import Settings
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start = cpu()
 report = ingest_paths(paths=[Path(sys.argv[1])], settings=Settings(data_dir=Path(sys.argv[2])))
-print(json.dumps({"bytes": report.bytes, "seconds": report.seconds,
+print(json.dumps({"bytes": report.bytes, "seconds": report.seconds, "cpu": cpu() - start,
                   "quarantined": report.quarantined,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
@@ -36,12 +45,16 @@ import duckdb
 folder, db = Path(sys.argv[1]), sys.argv[2]
 files = sorted(p for p in folder.glob("*.ndjson"))
 con = duckdb.connect(db)
-start = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start, start_cpu = time.perf_counter(), cpu()
 for i, f in enumerate(files):
     con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
                 "format='newline_delimited', sample_size=-1, maximum_object_size=67108864)")
 seconds = time.perf_counter() - start
 print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
+                  "cpu": cpu() - start_cpu,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
@@ -51,22 +64,27 @@ from fhiry.fhirndjson import Fhirndjson
 from pathlib import Path
 f = Fhirndjson()
 f.folder = sys.argv[1]
-start = time.perf_counter()
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start, start_cpu = time.perf_counter(), cpu()
 f.process_source()
 seconds = time.perf_counter() - start
 size = sum(p.stat().st_size for p in Path(sys.argv[1]).glob("*.ndjson"))
-print(json.dumps({"bytes": size, "seconds": seconds, "rows": len(f.df),
+print(json.dumps({"bytes": size, "seconds": seconds, "rows": len(f.df), "cpu": cpu() - start_cpu,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
 
 def _run(script: str, *args: str) -> dict[str, float]:
+    load = load_average()
     done = subprocess.run(
         [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark step failed:\n{done.stderr}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load"] = load  # before the run: a run raises the load average by itself
     print(f"{args[0]}: {result}", file=sys.stderr, flush=True)
     return result
 
@@ -90,50 +108,75 @@ def _sample(source: Path, target: Path, megabytes: float) -> Path:
     return target
 
 
-def _row(name: str, result: dict[str, float]) -> list[object]:
+def _row(name: str, people: str, result: dict[str, float]) -> list[object]:
     mb = result["bytes"] / 1e6
+    load = result["load"]
+    rate = mb / result["seconds"]
     return [
         name,
+        people,
         f"{mb:,.0f}",
         f"{result['seconds']:.1f}",
-        f"{mb / result['seconds']:.1f}",
+        f"{rate:.1f}" if rate >= 1 else f"{rate:.3f}",
+        f"{result['cpu']:.1f}",
         f"{result['rss'] / 2**30:.2f}",
+        f"{load:.2f}" + (" (busy)" if load > BUSY_LOAD else ""),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--patients", type=int, default=100_000)
-    parser.add_argument("--small", type=int, default=10_000)
+    parser.add_argument(
+        "--sizes", default="10000,100000,250000", help="people per export, comma-separated"
+    )
+    parser.add_argument("--target", type=int, default=100_000, help="size the target is set at")
     parser.add_argument("--fhiry-mb", type=float, default=5.0)
     args = parser.parse_args()
-    big = synthetic(args.patients, "ndjson")
-    small = synthetic(args.small, "ndjson")
+    sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.target})
+    exports = {n: synthetic_export(n) for n in sizes}
     work = CACHE / "bench-ingest"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
 
-    ours = _run(_INGEST, str(big), str(work / "big"))
-    ours_small = _run(_INGEST, str(small), str(work / "small"))
-    bare = _run(_READ_JSON, str(big), str(work / "read_json.duckdb"))
-    sample = _sample(big, work / "fhiry-sample", args.fhiry_mb)
+    rows: list[list[object]] = []
+    ours: dict[int, dict[str, float]] = {}
+    bare: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        ours[n] = _run(_INGEST, str(exports[n]), str(work / f"ours-{n}"))
+        shutil.rmtree(work / f"ours-{n}", ignore_errors=True)
+        rows.append(_row("houseofcare ingest", f"{n:,}", ours[n]))
+    for n in sizes:
+        bare[n] = _run(_READ_JSON, str(exports[n]), str(work / f"read_json-{n}.duckdb"))
+        (work / f"read_json-{n}.duckdb").unlink(missing_ok=True)
+        rows.append(_row("DuckDB bare read_json into tables", f"{n:,}", bare[n]))
+    sample = _sample(exports[args.target], work / "fhiry-sample", args.fhiry_mb)
     fhiry = _run(_FHIRY, str(sample))
     ours_sample = _run(_INGEST, str(sample), str(work / "sample"))
+    rows.append(_row("houseofcare ingest", f"{args.fhiry_mb:g} MB sample", ours_sample))
+    rows.append(_row("fhiry", f"{args.fhiry_mb:g} MB sample", fhiry))
 
-    ours_rate = ours["bytes"] / ours["seconds"]
-    fhiry_rate = fhiry["bytes"] / fhiry["seconds"]
-    rows = [
-        _row(f"houseofcare ingest, {args.patients:,} people", ours),
-        _row(f"houseofcare ingest, {args.small:,} people", ours_small),
-        _row(f"DuckDB read_json into tables, {args.patients:,} people", bare),
-        _row(f"houseofcare ingest, {args.fhiry_mb:g} MB sample", ours_sample),
-        _row(f"fhiry, {args.fhiry_mb:g} MB sample", fhiry),
+    header = [
+        "run",
+        "people",
+        "MB",
+        "seconds",
+        "MB/s",
+        "CPU-s",
+        "peak RSS (GB)",
+        "load avg (1 min)",
     ]
-    print(markdown_table(["run", "MB", "seconds", "MB/s", "peak RSS (GB)"], rows))
+    print(markdown_table(header, rows))
     print()
-    print(f"ours / fhiry throughput: {ours_rate / fhiry_rate:,.0f}x")
-    print(f"ours / DuckDB read_json: {ours_rate / (bare['bytes'] / bare['seconds']):.2f}x")
-    print(f"quarantined in the {args.patients:,}-person export: {int(ours['quarantined'])}")
+    target, rate = args.target, ours[args.target]["bytes"] / ours[args.target]["seconds"]
+    bare_rate = bare[target]["bytes"] / bare[target]["seconds"]
+    fhiry_rate = fhiry["bytes"] / fhiry["seconds"]
+    print(f"ours / DuckDB bare read_json at {target:,} people: {rate / bare_rate:.2f}x")
+    cpu_ratio = bare[target]["cpu"] / ours[target]["cpu"]
+    print(f"CPU time, DuckDB bare read_json / ours at {target:,} people: {cpu_ratio:.2f}")
+    print(f"ours at {target:,} people / fhiry on the sample: {rate / fhiry_rate:,.0f}x")
+    print(f"quarantined in the {target:,}-person export: {int(ours[target]['quarantined'])}")
+    if max(r["load"] for r in [*ours.values(), *bare.values()]) > BUSY_LOAD:
+        print(f"note: load average above {BUSY_LOAD} during some runs (other jobs on the machine)")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def run(people: int, fmt: str, scratch: Path) -> dict[str, object]:
         "peak_rss_gb": peak_kb / 1024**2,
         "rows": sum(rows.values()),
         "mb": size / 1024**2,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -58,12 +60,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results.append(run(args.ndjson_people, "ndjson", Path(tmp)))
         results.append(run(args.parquet_people, "parquet", Path(tmp)))
-    print("| people | format | seconds | peak RSS GB | rows written | MB written | people/s |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print(
+        "| people | format | seconds | peak RSS GB | rows written | MB written | people/s "
+        "| load average |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
             f"| {r['people']:,} | {r['format']} | {r['seconds']:.1f} | {r['peak_rss_gb']:.2f} "
-            f"| {r['rows']:,} | {r['mb']:,.0f} | {r['people'] / r['seconds']:,.0f} |"
+            f"| {r['rows']:,} | {r['mb']:,.0f} | {r['people'] / r['seconds']:,.0f} "
+            f"| {r['load']:.1f} |"
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,10 @@ from rich.table import Table
 
 from houseofcare import __version__
 from houseofcare.settings import Settings
+from houseofcare.store.cli_access import UserOption
+
+if TYPE_CHECKING:
+    from houseofcare.engine import DuckDBEngine, Query
 
 app = typer.Typer(
     name="hoc",
@@ -187,7 +191,8 @@ def run_command(
     ] = "2026-03-31",
     data_dir: DataDirOption = None,
 ) -> None:
-    """Run the pipeline at a date: registers, multimorbidity and frailty, recorded as a run."""
+    """Run the pipeline at a date: registers, multimorbidity, frailty, care gaps, risk scores
+    (when a model is trained) and triangle levels, recorded as a run."""
     from houseofcare.pipeline import run_pipeline
     from houseofcare.progress import rich_progress
 
@@ -199,14 +204,26 @@ def run_command(
             "run `hoc ingest` first"
         )
         raise typer.Exit(2)
-    with rich_progress() as progress:
-        summary = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
+    try:
+        with rich_progress() as progress:
+            summary = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
+    except ValueError as exc:  # a rule, policy or model that cannot be used; nothing was written
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     table = Table(title=f"run {summary.run_id}: {summary.people:,} living people at {as_of}")
     table.add_column("register")
     table.add_column("people", justify="right")
     for register, count in sorted(summary.register_entries.items()):
         table.add_row(register, f"{count:,}")
     console.print(table)
+    if summary.levels:
+        levels = ", ".join(f"level {k}: {v:,}" for k, v in sorted(summary.levels.items()))
+        scored = (
+            f"risk model {summary.model_version}"
+            if summary.model_version
+            else "no risk model trained: level 3 from admissions only"
+        )
+        console.print(f"triangle ({scored}): {levels}")
     console.print(f"done in {summary.seconds:.1f} s")
 
 
@@ -227,22 +244,18 @@ def prevalence(
 
     con, chosen = _open_run(_settings(data_dir), run_id)
     try:
-        rel = prevalence_of(
-            con,  # type: ignore[arg-type]
-            chosen,
-            packaged_register_rules(),
-            by_practice=by_practice,
-        )
+        rel = prevalence_of(con, chosen, packaged_register_rules(), by_practice=by_practice)
     except LookupError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     if csv:
-        rel.write_csv(str(csv))
+        con.relation(rel.sql).write_csv(str(csv))
     _print_relation(rel, f"register prevalence, run {chosen}", left_aligned={"register", "name"})
 
 
-def _open_run(settings: Settings, run_id: str | None) -> tuple[object, str]:
+def _open_run(settings: Settings, run_id: str | None) -> tuple[DuckDBEngine, str]:
     """The analytic store (read-only) and the chosen run id, or a clear error and exit 2."""
+    from houseofcare.engine import DuckDBEngine
     from houseofcare.pipeline import latest_run_id
     from houseofcare.store.analytic import connect
 
@@ -257,24 +270,21 @@ def _open_run(settings: Settings, run_id: str | None) -> tuple[object, str]:
     if chosen is None:
         err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
         raise typer.Exit(2)
-    return con, chosen
+    return DuckDBEngine(con), chosen
 
 
 def _print_relation(
-    rel: object, title: str, *, none: str = "*", left_aligned: set[str] | None = None
+    rel: Query, title: str, *, none: str = "*", left_aligned: set[str] | None = None
 ) -> None:
-    """Print a relation; `none` shows NULLs ("*" where NULL means suppressed).
+    """Print a query's result; `none` shows NULLs ("*" where NULL means suppressed).
 
     With `left_aligned`, the columns not named in it (the figures) are right-aligned.
     """
-    import duckdb
-
-    assert isinstance(rel, duckdb.DuckDBPyRelation)
     table = Table(title=title)
     for column in rel.columns:
         right = left_aligned is not None and column not in left_aligned
         table.add_column(column, justify="right" if right else "left")
-    for row in rel.fetchall():
+    for row in rel.rows():
         table.add_row(*[none if v is None else str(v) for v in row])
     console.print(table)
 
@@ -291,9 +301,9 @@ def achievement(
     from houseofcare.population.indicators import achievement as achievement_of
 
     con, chosen = _open_run(_settings(data_dir), run_id)
-    rel = achievement_of(con, chosen)  # type: ignore[arg-type]
+    rel = achievement_of(con, chosen)
     if csv:
-        rel.write_csv(str(csv))
+        con.relation(rel.sql).write_csv(str(csv))
     _print_relation(rel, f"indicator achievement, run {chosen}")
 
 
@@ -311,16 +321,29 @@ def recall(
     ] = None,
     limit: Annotated[int, typer.Option(help="Rows to print (the CSV has them all).")] = 50,
     data_dir: DataDirOption = None,
+    user: UserOption = None,
 ) -> None:
-    """The recall list: people with an open care gap, most overdue first (identifiable)."""
+    """The recall list: people with an open care gap, most overdue first (identifiable:
+    role-checked and audited)."""
     from houseofcare.population.indicators import export_recall_csv, recall_list
+    from houseofcare.store.cli_access import authorise_or_exit
 
-    con, chosen = _open_run(_settings(data_dir), run_id)
+    settings = _settings(data_dir)
+    con, chosen = _open_run(settings, run_id)
+    authorise_or_exit(
+        settings,
+        user,
+        "recall",
+        run=chosen,
+        practice=practice,
+        indicator=indicator,
+        csv=str(csv) if csv else None,
+    )
     if csv:
-        rows = export_recall_csv(con, chosen, csv, practice, indicator)  # type: ignore[arg-type]
+        rows = export_recall_csv(con, chosen, csv, practice, indicator)
         console.print(f"{rows:,} people with an open care gap written to {csv}")
         return
-    rel = recall_list(con, chosen, practice, indicator).limit(limit)  # type: ignore[arg-type]
+    rel = recall_list(con, chosen, practice, indicator, limit=limit)
     _print_relation(rel, f"recall list, run {chosen} (first {limit})", none="")
 
 
@@ -357,8 +380,13 @@ def quickstart(
         str, typer.Option("--as-of", help="The record runs up to this date.")
     ] = "2026-03-31",
     data_dir: DataDirOption = None,
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after seeding; do not start the server.")
+    ] = False,
 ) -> None:
-    """The main job on embedded defaults: synthesise a population, ingest it, run the pipeline."""
+    """The main job on embedded defaults: synthesise, ingest, train the admission-risk model,
+    run the pipeline (registers, care gaps, risk, triangle), set up the operational store with
+    demo users, then serve the app on http://127.0.0.1:8000."""
     from houseofcare.ingest import ingest_paths
     from houseofcare.pipeline import run_pipeline
     from houseofcare.progress import rich_progress
@@ -382,14 +410,49 @@ def quickstart(
     with rich_progress() as progress:
         report = ingest_paths(paths=[export], settings=settings, progress=progress)
     _print_ingest_report(report, settings)
+    from houseofcare.risk.cli import train_command
+
+    try:
+        train_command(as_of=as_of, data_dir=data_dir)
+    except typer.Exit:
+        # Too few people or admissions to train on: the run still places everyone on the
+        # triangle, by the utilisation rule alone, and says so in each level-3 reason.
+        err.print("[yellow]no risk model: the triangle uses the utilisation rule only[/yellow]")
     with rich_progress() as progress:
         run = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
     console.print(
         f"pipeline run {run.run_id}: {run.people:,} living people, "
         f"{sum(run.register_entries.values()):,} register entries in {run.seconds:.1f} s"
     )
-    console.print("next: `hoc prevalence`, `hoc achievement`, `hoc recall` (see --help)")
+    from houseofcare.store.cli import seed_demo_command, upgrade_command
 
+    upgrade_command(data_dir=data_dir)
+    seed_demo_command(people=min(patients, 1_000), plans=min(patients, 50), data_dir=data_dir)
+    console.print(
+        "next: `hoc prevalence`, `hoc achievement`, `hoc tiers`, "
+        "`hoc recall --user demo.gp` (see --help)"
+    )
+    if no_serve:
+        console.print("then `hoc serve`: the API and its docs on http://127.0.0.1:8000/docs")
+        return
+    from houseofcare.api.serve import run_server
+
+    run_server(data_dir=data_dir)
+
+
+from houseofcare.store.cli import db_app  # noqa: E402 (sub-app registered after the commands)
+
+app.add_typer(db_app, name="db")
+
+from houseofcare.api.serve import serve  # noqa: E402 (the web stack is imported by `serve` only)
+
+app.command("serve")(serve)
+
+from houseofcare.risk.cli import model_app, risk_assessments_command, tiers_command  # noqa: E402
+
+app.add_typer(model_app, name="model")
+app.command("tiers")(tiers_command)
+app.command("risk-assessments")(risk_assessments_command)
 
 if __name__ == "__main__":
     app()

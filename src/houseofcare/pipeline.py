@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
 import duckdb
 
 from houseofcare import __version__
+from houseofcare.engine import DuckDBEngine
 from houseofcare.population.indicators import (
     CARE_GAP_COLUMNS,
     compute_indicators,
@@ -32,6 +33,7 @@ from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
 from houseofcare.terminology.codelist import packaged_codelists
+from houseofcare.tiers.run import stratify_run
 
 RESULT_TABLES = {
     "run": """CREATE TABLE IF NOT EXISTS run (
@@ -56,6 +58,8 @@ class RunSummary:
     people: int
     register_entries: dict[str, int]
     seconds: float
+    model_version: str | None = None
+    levels: dict[int, int] = field(default_factory=dict)
 
 
 def rules_digest() -> str:
@@ -84,13 +88,16 @@ def run_pipeline(
     run_id = f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}"
     own = con is None
     con = con or connect(settings)
+    engine = DuckDBEngine(con)
     step = progress.task("pipeline run", total=3)
     try:
         for ddl in RESULT_TABLES.values():
             con.execute(ddl)
         con.execute("BEGIN TRANSACTION")
-        registers = compute_registers(con, packaged_register_rules(), packaged_codelists(), as_of)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_register_view AS {registers.sql_query()}")
+        registers = compute_registers(
+            engine, packaged_register_rules(), packaged_codelists(), as_of
+        )
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_register_view AS {registers.sql}")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE run_register_result AS SELECT * FROM run_register_view"
         )
@@ -101,9 +108,9 @@ def run_pipeline(
         )
         progress.advance(step)
         scores = compute_multimorbidity(
-            con, packaged_multimorbidity_rules(), as_of, "run_register_result"
+            engine, packaged_multimorbidity_rules(), as_of, "run_register_result"
         )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_scores_view AS {scores.sql_query()}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_scores_view AS {scores.sql}")
         con.execute(
             "INSERT INTO multimorbidity SELECT ?, patient_id, ltc_count, cms_score, efi_deficits, "
             "efi_score, frailty_category FROM run_scores_view",
@@ -111,12 +118,14 @@ def run_pipeline(
         )
         progress.advance(step)
         gaps = compute_indicators(
-            con, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register_result"
+            engine, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register_result"
         )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_care_gap_view AS {gaps.sql_query()}")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_care_gap_view AS {gaps.sql}")
         con.execute(
             f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
         )
+        # risk scores (latest trained model, if any) and triangle levels: docs/triangle.md
+        stratification = stratify_run(con, settings=settings, run_id=run_id, as_of=as_of)
         ((people,),) = con.execute(
             "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
         ).fetchall()
@@ -152,6 +161,8 @@ def run_pipeline(
         people=people,
         register_entries=counts,
         seconds=time.perf_counter() - started,
+        model_version=stratification.model_version,
+        levels=stratification.levels,
     )
 
 

@@ -127,7 +127,9 @@ def test_status_without_a_store_says_what_to_do(tmp_path: Path) -> None:
 
 def test_quickstart_synthesises_and_ingests(tmp_path: Path) -> None:
     data_dir = tmp_path / "qs"
-    result = hoc("quickstart", "--patients", "200", "--data-dir", str(data_dir), cwd=tmp_path)
+    result = hoc(
+        "quickstart", "--patients", "200", "--data-dir", str(data_dir), "--no-serve", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     con = duckdb.connect(str(data_dir / "analytic.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM patient").fetchone() == (200,)

@@ -10,10 +10,9 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-import duckdb
 import pytest
 
-from houseofcare.pipeline import run_pipeline
+from houseofcare.engine import Engine
 from houseofcare.population.indicators import (
     achievement,
     compute_indicators,
@@ -23,9 +22,8 @@ from houseofcare.population.indicators import (
 )
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
-from houseofcare.settings import Settings
 from houseofcare.terminology.codelist import packaged_codelists
-from tests.spec.conftest import SNOMED, Record
+from tests.spec.conftest import Record, store_run
 
 AS_OF = dt.date(2026, 3, 31)
 DIABETES = "44054006"  # Diabetes mellitus type 2
@@ -39,7 +37,7 @@ CHD = "53741008"  # Coronary arteriosclerosis
 PAD = "399957001"  # Peripheral arterial occlusive disease
 HEART_FAILURE = "84114007"
 HFREF = "703272007"
-RAMIPRIL = "318900002"
+RAMIPRIL = "318902004"  # Ramipril 5mg capsules
 APIXABAN = "42206511000001102"
 DECLINED = "183944003"  # Procedure refused
 MODERATE_FRAILTY = "925831000000107"
@@ -63,23 +61,39 @@ def test_codes_used_here_are_in_the_shipped_codelists() -> None:
     assert MODERATE_FRAILTY in lists["modfrail_cod"]
 
 
-def gaps(engine: duckdb.DuckDBPyConnection, indicator: str) -> dict[str, tuple]:
-    """patient_id -> (outcome, evidence_code, evidence_date, evidence_value, overdue_since)."""
+def gaps_by_indicator(engine: Engine, *indicators: str) -> dict[str, dict[str, tuple]]:
+    """indicator -> patient_id -> (outcome, evidence_code, evidence_date, evidence_value,
+    overdue_since), computed once for all the `indicators` (one query per case on Spark)."""
     registers = compute_registers(engine, packaged_register_rules(), packaged_codelists(), AS_OF)
-    registers.create_view("spec_register_view", replace=True)
-    engine.execute("CREATE OR REPLACE TEMP TABLE spec_register AS SELECT * FROM spec_register_view")
+    engine.materialise("spec_register", registers.sql)
+    wanted = ", ".join(f"'{indicator}'" for indicator in indicators)
     rows = (
         compute_indicators(
             engine, packaged_indicator_rules(), packaged_codelists(), AS_OF, "spec_register"
         )
-        .filter(f"indicator = '{indicator}'")
-        .fetchall()
+        .where(f"indicator IN ({wanted})")
+        .rows()
     )
-    return {row[0]: tuple(row[2:]) for row in rows}
+    result: dict[str, dict[str, tuple]] = {indicator: {} for indicator in indicators}
+    for patient, indicator, *rest in rows:
+        result[indicator][patient] = tuple(rest)
+    return result
 
 
-def outcomes(engine: duckdb.DuckDBPyConnection, indicator: str) -> dict[str, str]:
-    return {patient: row[0] for patient, row in gaps(engine, indicator).items()}
+def gaps(engine: Engine, indicator: str) -> dict[str, tuple]:
+    """patient_id -> (outcome, evidence_code, evidence_date, evidence_value, overdue_since)."""
+    return gaps_by_indicator(engine, indicator)[indicator]
+
+
+def outcomes_by_indicator(engine: Engine, *indicators: str) -> dict[str, dict[str, str]]:
+    return {
+        indicator: {patient: row[0] for patient, row in by_patient.items()}
+        for indicator, by_patient in gaps_by_indicator(engine, *indicators).items()
+    }
+
+
+def outcomes(engine: Engine, indicator: str) -> dict[str, str]:
+    return outcomes_by_indicator(engine, indicator)[indicator]
 
 
 def diabetic(record: Record, patient: str, diagnosed: str = "2015-01-01", **values: str) -> None:
@@ -94,16 +108,8 @@ def bp(record: Record, patient: str, date: str, systolic: float, diastolic: floa
     )
 
 
-def procedure(engine: duckdb.DuckDBPyConnection, patient: str, code: str, date: str) -> None:
-    engine.execute(
-        "INSERT INTO procedure (procedure_id, patient_id, status, code_system, code, "
-        "performed_date) VALUES (?, ?, 'completed', ?, ?, ?)",
-        [f"pr-{patient}-{code}-{date}", patient, SNOMED, code, date],
-    )
-
-
 def test_hba1c_exactly_on_the_threshold_meets_and_one_above_does_not(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "58")
     record.observation("58", HBA1C, "2025-10-01", 58)
@@ -116,7 +122,7 @@ def test_hba1c_exactly_on_the_threshold_meets_and_one_above_does_not(
 
 
 def test_reading_exactly_twelve_months_old_is_out_of_the_window(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "exactly-12m")
     record.observation("exactly-12m", HBA1C, "2025-03-31", 48)
@@ -135,16 +141,14 @@ def test_reading_exactly_twelve_months_old_is_out_of_the_window(
 
 
 def test_never_measured_is_overdue_from_the_first_eligible_date(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "never", diagnosed="2020-01-15")
     expected = ("not met", None, None, None, dt.date(2020, 10, 15))
     assert gaps(engine, "DM_HBA1C_58")["never"] == expected
 
 
-def test_latest_reading_wins_over_an_earlier_good_one(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_latest_reading_wins_over_an_earlier_good_one(engine: Engine, record: Record) -> None:
     diabetic(record, "worse")
     record.observation("worse", HBA1C, "2025-06-01", 50)
     record.observation("worse", HBA1C, "2026-01-10", 70)
@@ -157,7 +161,7 @@ def test_latest_reading_wins_over_an_earlier_good_one(
 
 
 def test_two_values_on_the_latest_date_count_against_the_person(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "same-day")
     record.observation("same-day", HBA1C, "2026-01-10", 55, observation_id="a")
@@ -165,25 +169,25 @@ def test_two_values_on_the_latest_date_count_against_the_person(
     assert outcomes(engine, "DM_HBA1C_58") == {"same-day": "not met"}
 
 
-def test_future_readings_are_not_seen(engine: duckdb.DuckDBPyConnection, record: Record) -> None:
+def test_future_readings_are_not_seen(engine: Engine, record: Record) -> None:
     diabetic(record, "future")
     record.observation("future", HBA1C, "2026-04-01", 40)
     assert outcomes(engine, "DM_HBA1C_58") == {"future": "not met"}
 
 
 def test_exclusion_after_a_qualifying_reading_does_not_remove_a_met_person(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "met-then-declined")
     record.observation("met-then-declined", HBA1C, "2025-06-01", 50)
-    procedure(engine, "met-then-declined", DECLINED, "2025-09-01")
+    record.procedure("met-then-declined", DECLINED, "2025-09-01")
     diabetic(record, "declined-only")
-    procedure(engine, "declined-only", DECLINED, "2025-09-01")
+    record.procedure("declined-only", DECLINED, "2025-09-01")
     diabetic(record, "failed-and-declined")
     record.observation("failed-and-declined", HBA1C, "2025-06-01", 80)
-    procedure(engine, "failed-and-declined", DECLINED, "2025-09-01")
+    record.procedure("failed-and-declined", DECLINED, "2025-09-01")
     diabetic(record, "declined-long-ago")
-    procedure(engine, "declined-long-ago", DECLINED, "2025-03-31")
+    record.procedure("declined-long-ago", DECLINED, "2025-03-31")
     result = gaps(engine, "DM_HBA1C_58")
     assert result["met-then-declined"][:4] == ("met", HBA1C, dt.date(2025, 6, 1), "50.0")
     assert result["declined-only"] == ("excluded", DECLINED, dt.date(2025, 9, 1), None, None)
@@ -193,7 +197,7 @@ def test_exclusion_after_a_qualifying_reading_does_not_remove_a_met_person(
 
 
 def test_resolved_then_rediagnosed_is_counted_and_resolved_is_not(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "rediagnosed", diagnosed="2012-01-01")
     record.condition("rediagnosed", DIABETES_RESOLVED, "2018-01-01")
@@ -205,23 +209,24 @@ def test_resolved_then_rediagnosed_is_counted_and_resolved_is_not(
 
 
 def test_newly_diagnosed_within_nine_months_is_not_in_the_denominator(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "nine-months", diagnosed="2025-06-30")
     diabetic(record, "under-nine-months", diagnosed="2025-07-01")
-    assert set(outcomes(engine, "DM_HBA1C_58")) == {"nine-months"}
+    result = outcomes_by_indicator(engine, "DM_HBA1C_58", "DM_EGFR")
+    assert set(result["DM_HBA1C_58"]) == {"nine-months"}
     # indicators without a grace period take everyone on the register
-    assert set(outcomes(engine, "DM_EGFR")) == {"nine-months", "under-nine-months"}
+    assert set(result["DM_EGFR"]) == {"nine-months", "under-nine-months"}
 
 
 def test_moderate_frailty_moves_a_person_to_the_frail_hba1c_target(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     diabetic(record, "frail")
     record.observation("frail", MODERATE_FRAILTY, "2025-12-01")
     record.observation("frail", HBA1C, "2026-01-10", 70)
-    assert outcomes(engine, "DM_HBA1C_58") == {}
-    assert outcomes(engine, "DM_HBA1C_75_FRAIL") == {"frail": "met"}
+    result = outcomes_by_indicator(engine, "DM_HBA1C_58", "DM_HBA1C_75_FRAIL")
+    assert result == {"DM_HBA1C_58": {}, "DM_HBA1C_75_FRAIL": {"frail": "met"}}
 
 
 @pytest.mark.parametrize(
@@ -232,18 +237,17 @@ def test_moderate_frailty_moves_a_person_to_the_frail_hba1c_target(
     ],
 )
 def test_birthday_on_the_as_of_date_moves_between_the_bp_indicators(
-    engine: duckdb.DuckDBPyConnection, record: Record, birth_date: str, indicator: str
+    engine: Engine, record: Record, birth_date: str, indicator: str
 ) -> None:
     record.patient("p", birth_date=birth_date)
     record.condition("p", HYPERTENSION, "2015-01-01")
     bp(record, "p", "2026-01-10", 145, 85)
-    assert outcomes(engine, "HYP_BP_80") == ({"p": "met"} if indicator == "HYP_BP_80" else {})
-    assert outcomes(engine, "HYP_BP_U80") == ({"p": "not met"} if indicator == "HYP_BP_U80" else {})
+    result = outcomes_by_indicator(engine, "HYP_BP_80", "HYP_BP_U80")
+    assert result["HYP_BP_80"] == ({"p": "met"} if indicator == "HYP_BP_80" else {})
+    assert result["HYP_BP_U80"] == ({"p": "not met"} if indicator == "HYP_BP_U80" else {})
 
 
-def test_bp_pairs_systolic_and_diastolic_of_the_same_date(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_bp_pairs_systolic_and_diastolic_of_the_same_date(engine: Engine, record: Record) -> None:
     for patient in ("paired", "unpaired", "lowest-of-the-day", "on-the-limit"):
         record.patient(patient, birth_date="1960-01-01")
         record.condition(patient, HYPERTENSION, "2015-01-01")
@@ -262,7 +266,7 @@ def test_bp_pairs_systolic_and_diastolic_of_the_same_date(
 
 
 def test_cha2ds2_vasc_of_two_is_in_the_anticoagulation_denominator_and_one_is_not(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     cases = {
         # (gender, birth date, extra diagnoses)
@@ -282,7 +286,7 @@ def test_cha2ds2_vasc_of_two_is_in_the_anticoagulation_denominator_and_one_is_no
 
 
 def test_acei_in_heart_failure_needs_a_reduced_ejection_fraction_code(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     for patient in ("hfref-treated", "hfref-untreated", "hf-only"):
         record.patient(patient)
@@ -304,7 +308,7 @@ def test_acei_in_heart_failure_needs_a_reduced_ejection_fraction_code(
 
 
 def test_recall_list_puts_the_most_overdue_first_and_exports_to_csv(
-    engine: duckdb.DuckDBPyConnection, record: Record, tmp_path: Path
+    engine: Engine, record: Record, tmp_path: Path
 ) -> None:
     diabetic(record, "lapsed-2024", nhs_number="9990000018")
     record.observation("lapsed-2024", HBA1C, "2024-05-01", 50)
@@ -315,17 +319,17 @@ def test_recall_list_puts_the_most_overdue_first_and_exports_to_csv(
     record.observation("other-practice", HBA1C, "2026-02-01", 80)
     diabetic(record, "well")
     record.observation("well", HBA1C, "2026-02-01", 50)
-    summary = run_pipeline(settings=Settings(data_dir=tmp_path), as_of=AS_OF, con=engine)
+    run_id = store_run(engine, AS_OF)
 
-    listed = recall_list(engine, summary.run_id, practice_id="P1", indicator="DM_HBA1C_58")
-    assert [(row[1], row[4]) for row in listed.fetchall()] == [
+    listed = recall_list(engine, run_id, practice_id="P1", indicator="DM_HBA1C_58")
+    assert [(row[1], row[4]) for row in listed.rows()] == [
         ("never", dt.date(2020, 10, 15)),
         ("lapsed-2024", dt.date(2025, 5, 1)),
         ("failed-recently", dt.date(2026, 2, 1)),
     ]
 
     path = tmp_path / "recall.csv"
-    written = export_recall_csv(engine, summary.run_id, path, practice_id="P1")
+    written = export_recall_csv(engine, run_id, path, practice_id="P1")
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert written == len(rows)
@@ -337,7 +341,7 @@ def test_recall_list_puts_the_most_overdue_first_and_exports_to_csv(
 
 
 def test_practice_achievement_is_met_over_met_plus_not_met_and_disclosure_controlled(
-    engine: duckdb.DuckDBPyConnection, record: Record, tmp_path: Path
+    engine: Engine, record: Record, tmp_path: Path
 ) -> None:
     for number in range(10):
         diabetic(record, f"met-{number}")
@@ -345,12 +349,12 @@ def test_practice_achievement_is_met_over_met_plus_not_met_and_disclosure_contro
     for number in range(10):
         diabetic(record, f"gap-{number}")
     diabetic(record, "declined")
-    procedure(engine, "declined", DECLINED, "2025-09-01")
-    run_id = run_pipeline(settings=Settings(data_dir=tmp_path), as_of=AS_OF, con=engine).run_id
+    record.procedure("declined", DECLINED, "2025-09-01")
+    run_id = store_run(engine, AS_OF)
 
-    raw = achievement(engine, run_id, disclosure_controlled=False).filter(
+    raw = achievement(engine, run_id, disclosure_controlled=False).where(
         "indicator = 'DM_HBA1C_58'"
     )
-    assert raw.fetchall() == [("P1", "DM_HBA1C_58", 10, 10, 1, 50.0)]
-    controlled = achievement(engine, run_id).filter("indicator = 'DM_HBA1C_58'")
-    assert controlled.fetchall() == [("P1", "DM_HBA1C_58", 10, 10, None, 50.0)]
+    assert raw.rows() == [("P1", "DM_HBA1C_58", 10, 10, 1, 50.0)]
+    controlled = achievement(engine, run_id).where("indicator = 'DM_HBA1C_58'")
+    assert controlled.rows() == [("P1", "DM_HBA1C_58", 10, 10, None, 50.0)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pytest
 
+from houseofcare.engine import Engine
 from houseofcare.population.multimorbidity import (
     compute_multimorbidity,
     packaged_multimorbidity_rules,
@@ -23,20 +23,15 @@ def first_code(codelist: str) -> str:
     return sorted(packaged_codelists()[codelist].codes)[0]
 
 
-def scores(engine: duckdb.DuckDBPyConnection) -> dict[str, tuple[object, ...]]:
+def scores(engine: Engine) -> dict[str, tuple[object, ...]]:
     registers = compute_registers(engine, packaged_register_rules(), packaged_codelists(), AS_OF)
-    registers.create_view("spec_registers", replace=True)
-    engine.execute(
-        "CREATE OR REPLACE TEMP TABLE spec_register_table AS SELECT * FROM spec_registers"
-    )
-    rel = compute_multimorbidity(
-        engine, packaged_multimorbidity_rules(), AS_OF, "spec_register_table"
-    )
-    return {row[0]: row[1:] for row in rel.fetchall()}
+    engine.materialise("spec_register", registers.sql)
+    query = compute_multimorbidity(engine, packaged_multimorbidity_rules(), AS_OF, "spec_register")
+    return {row[0]: row[1:] for row in query.rows()}
 
 
 def test_cms_sums_general_outcome_weights_once_per_condition(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     record.patient("p", birth_date="1980-01-01")
     record.condition("p", first_code("dem_cod"), "2020-01-01")
@@ -49,7 +44,7 @@ def test_cms_sums_general_outcome_weights_once_per_condition(
 
 
 def test_cancer_counts_in_cms_only_if_diagnosed_in_the_last_five_years(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     record.patient("recent")
     record.condition("recent", first_code("c19can_cod"), "2021-04-01")
@@ -85,7 +80,7 @@ def test_cancer_counts_in_cms_only_if_diagnosed_in_the_last_five_years(
     ],
 )
 def test_efi_deficits_and_categories_at_the_published_cut_offs(
-    engine: duckdb.DuckDBPyConnection,
+    engine: Engine,
     record: Record,
     medicines: int,
     registers: list[str],
@@ -104,7 +99,7 @@ def test_efi_deficits_and_categories_at_the_published_cut_offs(
     assert got == category
 
 
-def test_dead_people_are_not_scored(engine: duckdb.DuckDBPyConnection, record: Record) -> None:
+def test_dead_people_are_not_scored(engine: Engine, record: Record) -> None:
     record.patient("alive")
     record.patient("dead", death_date="2025-01-01")
     assert set(scores(engine)) == {"alive"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import duckdb
 import pytest
 
+from houseofcare.engine import Engine
 from houseofcare.population.registers import _months_before, compute_registers
 from houseofcare.population.rules import Evidence, RegisterRule, packaged_register_rules
 from houseofcare.terminology.codelist import packaged_codelists
@@ -20,12 +20,12 @@ CKD_2 = "431856006"  # Chronic kidney disease stage 2
 
 
 def on_register(
-    engine: duckdb.DuckDBPyConnection, register: str, rules: tuple[RegisterRule, ...] | None = None
+    engine: Engine, register: str, rules: tuple[RegisterRule, ...] | None = None
 ) -> dict[str, dt.date]:
     rows = (
         compute_registers(engine, rules or packaged_register_rules(), packaged_codelists(), AS_OF)
-        .filter(f"register = '{register}'")
-        .fetchall()
+        .where(f"register = '{register}'")
+        .rows()
     )
     return {patient_id: first for patient_id, _, first, _ in rows}
 
@@ -39,7 +39,7 @@ def test_codes_used_here_are_in_the_shipped_codelists() -> None:
 
 
 def test_diagnosis_puts_on_and_date_first_recorded_is_the_earliest(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     record.patient("p1")
     record.condition("p1", HYPERTENSION, "2015-04-01")
@@ -48,7 +48,7 @@ def test_diagnosis_puts_on_and_date_first_recorded_is_the_earliest(
 
 
 def test_resolved_after_diagnosis_takes_off_and_later_diagnosis_restores(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     record.patient("resolved")
     record.condition("resolved", HYPERTENSION, "2015-01-01")
@@ -63,9 +63,7 @@ def test_resolved_after_diagnosis_takes_off_and_later_diagnosis_restores(
     assert set(on_register(engine, "HYP")) == {"rediagnosed", "same-day"}
 
 
-def test_codes_after_the_as_of_date_are_not_seen(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_codes_after_the_as_of_date_are_not_seen(engine: Engine, record: Record) -> None:
     record.patient("future")
     record.condition("future", HYPERTENSION, "2026-04-01")
     record.patient("resolved-later")
@@ -83,16 +81,14 @@ def test_codes_after_the_as_of_date_are_not_seen(
     ],
 )
 def test_minimum_age_with_birthday_on_the_as_of_date(
-    engine: duckdb.DuckDBPyConnection, record: Record, birth_date: str, expected: bool
+    engine: Engine, record: Record, birth_date: str, expected: bool
 ) -> None:
     record.patient("p", birth_date=birth_date)
     record.condition("p", CKD_3A, "2025-01-01")
     assert ("p" in on_register(engine, "CKD")) is expected
 
 
-def test_ckd_stage_1_2_recorded_later_takes_off(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_ckd_stage_1_2_recorded_later_takes_off(engine: Engine, record: Record) -> None:
     record.patient("improved")
     record.condition("improved", CKD_3A, "2020-01-01")
     record.condition("improved", CKD_2, "2023-01-01")
@@ -102,9 +98,7 @@ def test_ckd_stage_1_2_recorded_later_takes_off(
     assert set(on_register(engine, "CKD")) == {"worse"}
 
 
-def test_depression_before_april_2006_does_not_count(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_depression_before_april_2006_does_not_count(engine: Engine, record: Record) -> None:
     depression = next(iter(sorted(packaged_codelists()["depr_cod"].codes)))
     record.patient("old")
     record.condition("old", depression, "2006-03-31")
@@ -113,9 +107,7 @@ def test_depression_before_april_2006_does_not_count(
     assert set(on_register(engine, "DEP")) == {"new"}
 
 
-def test_dead_before_the_as_of_date_is_not_on_any_register(
-    engine: duckdb.DuckDBPyConnection, record: Record
-) -> None:
+def test_dead_before_the_as_of_date_is_not_on_any_register(engine: Engine, record: Record) -> None:
     record.patient("died", death_date="2026-01-01")
     record.condition("died", HYPERTENSION, "2015-01-01")
     record.patient("dies-later", death_date="2026-05-01")
@@ -124,7 +116,7 @@ def test_dead_before_the_as_of_date_is_not_on_any_register(
 
 
 def test_refuted_and_entered_in_error_diagnoses_do_not_count(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     record.patient("refuted")
     record.condition("refuted", HYPERTENSION, "2015-01-01", verification_status="refuted")
@@ -134,7 +126,7 @@ def test_refuted_and_entered_in_error_diagnoses_do_not_count(
 
 
 def test_evidence_window_excludes_a_prescription_exactly_twelve_months_old(
-    engine: duckdb.DuckDBPyConnection, record: Record
+    engine: Engine, record: Record
 ) -> None:
     rule = RegisterRule(
         id="ASTX",
@@ -160,3 +152,61 @@ def test_months_before_clamps_to_the_end_of_the_month() -> None:
     assert _months_before(dt.date(2026, 5, 31), 3) == dt.date(2026, 2, 28)
     assert _months_before(dt.date(2024, 3, 31), 1) == dt.date(2024, 2, 29)
     assert _months_before(dt.date(2026, 3, 31), 12) == dt.date(2025, 3, 31)
+
+
+SALBUTAMOL = "39113611000001102"  # Salbutamol 100micrograms/dose inhaler CFC free (astdrug_med)
+LAMOTRIGINE = "42130611000001108"  # Lamotrigine 100mg tablets (aed_med)
+ASTHMA = "195967001"  # Asthma (ast_cod)
+EPILEPSY = "84757009"  # Epilepsy (epil_cod)
+
+
+def test_register_treatment_codes_used_here_are_in_the_shipped_codelists() -> None:
+    lists = packaged_codelists()
+    assert SALBUTAMOL in lists["astdrug_med"]
+    assert LAMOTRIGINE in lists["aed_med"]
+    assert ASTHMA in lists["ast_cod"]
+    assert EPILEPSY in lists["epil_cod"]
+
+
+@pytest.mark.parametrize(
+    ("register", "diagnosis", "drug", "birth_date", "window_start"),
+    [
+        ("AST", ASTHMA, SALBUTAMOL, "2000-01-01", "2025-03-31"),  # 12 months (QOF AST_REG)
+        ("EP", EPILEPSY, LAMOTRIGINE, "1980-01-01", "2025-09-30"),  # 6 months (QOF EPIL_REG)
+    ],
+)
+def test_asthma_and_epilepsy_registers_need_recent_treatment(
+    engine: Engine,
+    record: Record,
+    register: str,
+    diagnosis: str,
+    drug: str,
+    birth_date: str,
+    window_start: str,
+) -> None:
+    """QOF AST (12 months) and EP (6 months): diagnosed *and* treated up to the as-of date.
+
+    The window is (window start, as-of]: a prescription on the window's first day (exactly 12
+    or 6 months before 31 March 2026) is outside it, one the day after is inside.
+    """
+    day_after = (dt.date.fromisoformat(window_start) + dt.timedelta(days=1)).isoformat()
+    for patient, prescribed in [
+        ("treated", "2026-01-15"),
+        ("treated-on-as-of", "2026-03-31"),
+        ("untreated-13-months", "2025-02-28"),
+        ("exactly-on-window-start", window_start),
+        ("window-start-plus-a-day", day_after),
+        ("treated-after-as-of", "2026-04-01"),
+    ]:
+        record.patient(patient, birth_date=birth_date)
+        record.condition(patient, diagnosis, "2015-06-01")
+        record.medication(patient, drug, prescribed)
+    record.patient("never-treated", birth_date=birth_date)
+    record.condition("never-treated", diagnosis, "2015-06-01")
+    record.patient("treated-not-diagnosed", birth_date=birth_date)
+    record.medication("treated-not-diagnosed", drug, "2026-01-15")
+    assert set(on_register(engine, register)) == {
+        "treated",
+        "treated-on-as-of",
+        "window-start-plus-a-day",
+    }

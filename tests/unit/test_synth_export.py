@@ -13,7 +13,13 @@ import pytest
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.synth import generate_population
-from houseofcare.synth.nhs_number import check_digit, is_valid, nhs_numbers
+from houseofcare.synth.nhs_number import (
+    TEST_RANGE_CAPACITY,
+    check_digit,
+    is_valid,
+    nhs_numbers,
+    valid_serials,
+)
 
 AS_OF = dt.date(2024, 3, 31)
 N = 5_000
@@ -132,7 +138,8 @@ def test_observation_encounter_and_condition_shapes(exports: dict[str, Path]) ->
     )
     cond = resources(exports["a"], "Condition")
     statuses = {c["clinicalStatus"]["coding"][0]["code"] for c in cond}
-    assert statuses == {"active", "resolved"}
+    # inactive: an earlier depression episode once a later one is recorded
+    assert statuses == {"active", "resolved", "inactive"}
     assert all(c["code"]["coding"][0]["system"] == "http://snomed.info/sct" for c in cond)
 
 
@@ -180,3 +187,22 @@ def test_nhs_number_check_digit() -> None:
     numbers = nhs_numbers(np.arange(20_000), seed=3)
     assert len(set(numbers.tolist())) == 20_000
     assert all(is_valid(n) for n in numbers[:2000])
+
+
+def test_nhs_numbers_are_unique_up_to_the_test_range_and_absent_beyond_it() -> None:
+    assert valid_serials().size == TEST_RANGE_CAPACITY
+    everyone = nhs_numbers(np.arange(TEST_RANGE_CAPACITY + 5), seed=4)
+    inside, beyond = everyone[:TEST_RANGE_CAPACITY], everyone[TEST_RANGE_CAPACITY:]
+    assert len(set(inside.tolist())) == TEST_RANGE_CAPACITY  # every valid number used once
+    assert all(n.startswith("999") for n in inside[::50_000])
+    assert beyond.tolist() == [None] * 5
+    # Chunking does not matter: a person's number depends only on their index and the seed.
+    assert nhs_numbers(np.arange(1_000, 1_010), seed=4).tolist() == everyone[1_000:1_010].tolist()
+
+
+def test_ndjson_larger_than_the_test_range_is_refused_before_writing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="909,091 valid NHS numbers"):
+        generate_population(
+            patients=TEST_RANGE_CAPACITY + 1, seed=1, as_of=AS_OF, out=tmp_path / "big"
+        )
+    assert not list(tmp_path.iterdir())

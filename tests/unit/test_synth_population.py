@@ -45,9 +45,9 @@ def db(population: Path) -> duckdb.DuckDBPyConnection:
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str) -> float:
-    row = con.execute(sql).fetchone()
-    assert row is not None
-    return float(row[0])
+    rows = con.execute(sql).fetchall()  # fetchall: DuckDB 2's fetchone leaves the result open
+    assert rows
+    return float(rows[0][0])
 
 
 def test_every_condition_prevalence_is_within_20_percent_of_qof(population: Path) -> None:
@@ -79,6 +79,10 @@ def test_ethnicity_follows_census_2021(db: duckdb.DuckDBPyConnection) -> None:
     assert set(got) <= set("ABCDEFGHJKLMNPRSZ")
 
 
+#: Frailty deficit findings are conditions too; multimorbidity counts only the LTCs.
+DEFICIT_CODES = ", ".join(f"'{r['code']}'" for r in inputs.table("frailty_deficits.csv"))
+
+
 def test_deprivation_brings_multimorbidity_earlier(db: duckdb.DuckDBPyConnection) -> None:
     lookup = inputs.lsoas()
     db.register(
@@ -91,6 +95,7 @@ def test_deprivation_brings_multimorbidity_earlier(db: duckdb.DuckDBPyConnection
             f"""SELECT avg((n >= 2)::int) FROM (SELECT a.patient_id, count(DISTINCT c.code) n
             FROM alive a JOIN imd USING (lsoa_code)
             LEFT JOIN condition c ON c.patient_id = a.patient_id AND c.clinical_status = 'active'
+              AND c.code NOT IN ({DEFICIT_CODES})
             WHERE a.age BETWEEN 45 AND 64 AND imd.decile IN {group} GROUP BY 1)""",
         )
         for group in ("(1, 2)", "(9, 10)")
@@ -140,8 +145,10 @@ def test_every_diagnosis_code_is_in_its_qof_codelist(db: duckdb.DuckDBPyConnecti
         for name in spec.codelists:
             allowed |= set(inputs.codelist(name))
     resolved = {r["code"] for r in inputs.table("resolved_codes.csv")}
+    deficits = {r["code"] for r in inputs.table("frailty_deficits.csv")}
     codes = {c for (c,) in db.execute("SELECT DISTINCT code FROM condition").fetchall()}
-    assert codes - resolved <= allowed
+    assert codes - resolved - deficits <= allowed
+    assert deficits <= codes  # every frailty deficit is recorded for someone
     assert resolved & codes  # some diagnoses were resolved
     assert {"46635009", "44054006"} <= codes  # diabetes type codes are written
 
@@ -238,3 +245,161 @@ def test_atrial_fibrillation_is_mostly_anticoagulated(db: duckdb.DuckDBPyConnect
         FROM alive WHERE age >= 75 AND patient_id IN ({register(db, "afib")})""",
     )
     assert 0.7 < share < 0.95
+
+
+def codes_of(codelist: str) -> str:
+    return ", ".join(f"'{c}'" for c in inputs.codelist(codelist))
+
+
+def test_depression_register_counts_episodes_since_2006_without_losing_the_gradient(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    depression = codes_of("depr")
+    # QOF DEP1_REG: an active depression code dated on or after 1 April 2006, aged 18+.
+    register = scalar(
+        db,
+        f"""SELECT count(DISTINCT c.patient_id) / (SELECT count(*) FROM alive WHERE age >= 18)
+        FROM condition c JOIN alive a USING (patient_id)
+        WHERE a.age >= 18 AND c.code IN ({depression}) AND c.clinical_status = 'active'
+          AND c.onset_date >= DATE '2006-04-01'""",
+    )
+    assert 0.8 * 0.132 <= register <= 1.2 * 0.132
+    # Many on it were first diagnosed before 2006 and have a later recorded episode.
+    relapsed = scalar(
+        db,
+        f"""SELECT count(DISTINCT patient_id) FROM condition
+        WHERE code IN ({depression}) AND clinical_status = 'inactive'
+          AND onset_date < DATE '2006-04-01'""",
+    )
+    assert relapsed > 0.2 * register * N
+    # The first diagnosis keeps the deprivation shift: earlier in the most deprived areas.
+    lookup = inputs.lsoas()
+    db.register(
+        "imd_dep",
+        pa.table({"lsoa_code": lookup.codes.tolist(), "decile": lookup.decile.astype(np.int64)}),
+    )
+    onset = {
+        group: scalar(
+            db,
+            f"""SELECT median(date_diff('day', p.birth_date, f.first) / 365.25) FROM (
+                SELECT patient_id, min(onset_date) AS first FROM condition
+                WHERE code IN ({depression}) GROUP BY 1) f
+            JOIN patient p USING (patient_id) JOIN imd_dep USING (lsoa_code)
+            WHERE imd_dep.decile IN {group}""",
+        )
+        for group in ("(1, 2)", "(9, 10)")
+    }
+    assert onset["(9, 10)"] - onset["(1, 2)"] > 6
+
+
+def test_asthma_and_epilepsy_medicines_are_in_the_register_drug_clusters() -> None:
+    code = {r["medicine"]: r["code"] for r in inputs.table("medicines.csv")}
+    clusters = {"asthma": "astdrug_med", "epilepsy": "aed_med"}
+    for rule in inputs.table("prescribing_rules.csv"):
+        if rule["condition"] in clusters:
+            assert code[rule["medicine"]] in inputs.codelist(clusters[rule["condition"]]), rule
+
+
+@pytest.mark.parametrize(
+    ("diagnosis", "drugs", "min_age", "lowest"),
+    [("ast", "astdrug_med", 6, 0.9), ("epil", "aed_med", 18, 0.85)],
+)
+def test_most_people_with_asthma_or_epilepsy_are_treated_in_the_last_year(
+    db: duckdb.DuckDBPyConnection, diagnosis: str, drugs: str, min_age: int, lowest: float
+) -> None:
+    rows = db.execute(f"""SELECT avg((t.patient_id IS NOT NULL)::int), count(*)
+        FROM (SELECT DISTINCT c.patient_id FROM condition c JOIN alive a USING (patient_id)
+              WHERE a.age >= {min_age} AND c.clinical_status = 'active'
+                AND c.code IN ({codes_of(diagnosis)})) d
+        LEFT JOIN (SELECT DISTINCT patient_id FROM medication
+                   WHERE code IN ({codes_of(drugs)})
+                     AND authored_on > DATE '{SCORED}' AND authored_on <= DATE '{AS_OF}') t
+        USING (patient_id)""").fetchall()
+    ((treated, people),) = rows
+    assert people > 100
+    # Most are treated (so the register keeps them); some are not (so the rule matters).
+    assert lowest <= treated < 1.0
+
+
+def test_practice_consultations_are_about_five_per_person_year(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    rate = scalar(
+        db,
+        f"""SELECT count(*) / (SELECT count(*) FROM alive) FROM encounter
+        WHERE type_code IN ('11429006', '185317003')
+          AND period_start > TIMESTAMP '{SCORED}'
+          AND period_start <= TIMESTAMP '{AS_OF} 23:59:59'""",
+    )
+    assert 4.0 < rate < 6.5
+
+
+def test_foot_checks_and_personalised_care_adjustments_are_recorded(
+    db: duckdb.DuckDBPyConnection,
+) -> None:
+    window = f"performed_date > DATE '{SCORED}' AND performed_date <= DATE '{AS_OF}'"
+    diabetes = register(db, "dm")
+    foot = scalar(
+        db,
+        f"""SELECT avg((patient_id IN (SELECT patient_id FROM procedure
+              WHERE code IN ({codes_of("footexam")}) AND {window}))::int)
+        FROM alive WHERE patient_id IN ({diabetes})""",
+    )
+    assert 0.5 < foot < 0.9
+    adjusted = scalar(
+        db,
+        f"""SELECT avg((patient_id IN (SELECT patient_id FROM procedure
+              WHERE code IN ({codes_of("pcadec")}, {codes_of("pcaunsuit")}) AND {window}))::int)
+        FROM alive WHERE patient_id IN ({diabetes})""",
+    )
+    assert 0.03 < adjusted < 0.15
+
+
+def test_frailty_deficit_codes_are_in_their_efi_codelists() -> None:
+    from houseofcare.population.multimorbidity import packaged_multimorbidity_rules
+    from houseofcare.terminology.codelist import packaged_codelists
+
+    lists = packaged_codelists()
+    deficits = packaged_multimorbidity_rules().efi.deficits_from_codelists
+    rows = inputs.table("frailty_deficits.csv")
+    assert {row["deficit"] for row in rows} == set(deficits)
+    for row in rows:
+        assert any(row["code"] in lists[name].codes for name in deficits[row["deficit"]]), row
+
+
+def test_efi_categories_at_65_and_over_are_near_clegg_2016_and_track_admissions(
+    population: Path, tmp_path: Path
+) -> None:
+    """Clegg et al. 2016 (development cohort, 65+): fit ~50%, mild ~35%, moderate ~12%,
+    severe ~3%; and frailer people are admitted more, as in practice."""
+    from houseofcare.pipeline import run_pipeline
+    from houseofcare.settings import Settings
+
+    con = duckdb.connect()
+    for name in ("patient", "condition", "observation", "encounter", "medication", "procedure"):
+        con.execute(
+            f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{population}/{name}.parquet')"
+        )
+    run_pipeline(settings=Settings(data_dir=tmp_path), as_of=AS_OF, con=con)
+    shares = dict(
+        con.execute(
+            """SELECT frailty_category, count(*) / sum(count(*)) OVER () FROM multimorbidity
+            WHERE frailty_category IS NOT NULL GROUP BY 1"""
+        ).fetchall()
+    )
+    assert 0.40 < shares["fit"] < 0.62
+    assert 0.25 < shares["mild"] < 0.42
+    assert 0.07 < shares["moderate"] < 0.17
+    assert 0.01 < shares["severe"] < 0.07
+    admitted = dict(
+        con.execute(
+            f"""SELECT m.frailty_category IN ('moderate', 'severe'),
+                   avg((e.patient_id IS NOT NULL)::int)
+            FROM multimorbidity m
+            LEFT JOIN (SELECT DISTINCT patient_id FROM encounter
+                       WHERE type_code = '183452005' AND period_start > TIMESTAMP '{SCORED}') e
+              ON e.patient_id = m.patient_id
+            WHERE m.frailty_category IS NOT NULL GROUP BY 1"""
+        ).fetchall()
+    )
+    assert admitted[True] > 1.5 * admitted[False]

@@ -74,6 +74,10 @@ def test_parser_rejects_unknown_functions() -> None:
     ("reference", "wanted", "key"),
     [
         ("Patient/abc", "Patient", "abc"),
+        # Edges of the no-regex path for `Type/id`: they must answer as the general rule does.
+        ("Patient/", "Patient", ""),
+        ("Patient/a?b", "Patient", None),
+        ("Patients/abc", "Patient", None),
         ("Patient/abc/_history/3", "Patient", "abc"),
         ("https://fhir.example.nhs.uk/R4/Patient/abc", "Patient", "abc"),
         ("urn:uuid:8f2d4c1e-1a2b", "Patient", "8f2d4c1e-1a2b"),

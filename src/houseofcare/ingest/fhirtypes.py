@@ -42,13 +42,14 @@ def _text(raw: str) -> str:
     """The string inside a JSON string value (NULL for any other JSON type).
 
     The raw values come compact from `from_json`, so a string starts with a quote; only
-    strings with escapes need a real JSON parse.
+    strings with escapes need a real JSON parse. `substr` rather than `trim`: it is about
+    twice as fast, and this runs once per column per row.
     """
     text = f"{raw}::VARCHAR"
     return (
         f"CASE WHEN NOT starts_with({text}, '\"') THEN NULL "
         f"WHEN contains({text}, '\\') THEN ({raw} ->> '$') "
-        f"ELSE trim({text}, '\"') END"
+        f"ELSE substr({text}, 2, strlen({text}) - 2) END"
     )
 
 

@@ -1,9 +1,17 @@
 """One ingest, one transaction: stage every file, quarantine what is bad, merge, commit.
 
 Nothing is visible in the store until the final COMMIT, so an ingest that is interrupted
-(Ctrl-C, `kill -9`, power loss) leaves the store exactly as it was. Staging tables are ordinary
-tables created inside the transaction, so DuckDB writes big inputs to disk instead of holding
-them in memory, and they vanish with a rollback.
+(Ctrl-C, `kill -9`, power loss) leaves the store exactly as it was. Staging tables are
+temporary tables created inside the transaction: DuckDB keeps them in memory up to its memory
+limit and spills the rest to its temporary folder, so peak memory does not grow with the
+input, and they vanish with a rollback (or a killed process).
+
+How a block of lines is staged (see docs/ingest.md, "How it works"): each line is parsed once,
+with `from_json`, into the structure the resource type's view reads (plus `resourceType`, `id`
+and `meta.lastUpdated`). The type is guessed from the block's first line, which is right for
+every block of a bulk export (one file per type). Lines the guess does not fit (another type,
+not JSON, no id) are few; only they go through the slower path that classifies each line
+first and gives the quarantine its reason.
 
 Versions: a resource is keyed by (resource type, id). The newest `meta.lastUpdated` wins, both
 within one ingest and against the store; a resource without `meta.lastUpdated` counts as older
@@ -16,26 +24,36 @@ from __future__ import annotations
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Final
 
 import duckdb
+import numpy as np
+import orjson
 import pyarrow as pa
 
 from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, create_table_sql
 from houseofcare.ingest import quarantine
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
-from houseofcare.ingest.sources import SourceError, bundle_entries, discover, read_blocks
+from houseofcare.ingest.sources import (
+    Block,
+    SourceError,
+    bundle_entries,
+    discover,
+    int64_array,
+    prefetch,
+    read_blocks,
+)
 from houseofcare.ingest.viewdef import CompiledView, load_views
 from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
 
-#: DuckDB memory for an ingest when the settings give none: staged data beyond it spills to
-#: disk, so peak memory does not grow with the input.
+#: DuckDB memory for an ingest when the settings give none (`HOC_MEMORY_LIMIT`): staged data
+#: beyond it spills to disk, so peak memory does not grow with the input.
 DEFAULT_MEMORY_LIMIT: Final[str] = "2GB"
 #: Which version of each resource the store holds: the basis of idempotent re-ingest.
 INGESTED_TABLE: Final[str] = "ingested_resource"
@@ -49,6 +67,11 @@ _INGESTED_COLUMNS: Final[list[tuple[str, str]]] = [
 ]
 _KEYS: Final[str] = "_hoc_stage_keys"
 _STAGE_PREFIX: Final[str] = "_hoc_stage_"
+#: Below this share of a block fitting its guessed type, the rest of the file is classified
+#: line by line first (a file mixing resource types).
+_GUESS_MIN_SHARE: Final[float] = 0.5
+_ACTIONS: Final[tuple[str, str, str]] = ("loaded", "updated", "unchanged")
+_NOT_BLANK: Final[str] = "(strlen(line) > 64 OR trim(line, ' \t\r\n') <> '')"
 
 
 @dataclass
@@ -88,6 +111,9 @@ def ingest_paths(
     con = connect(settings)
     try:
         con.execute("SET TimeZone = 'UTC'")
+        # Row order inside the clinical tables carries no meaning; not keeping it lets DuckDB
+        # stream the inserts instead of buffering them.
+        con.execute("SET preserve_insertion_order = false")
         if not settings.memory_limit:
             con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
@@ -108,6 +134,39 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+@dataclass(frozen=True)
+class _FileEvent:
+    """What the reader thread hands over: a block of a file, or why the file is unreadable."""
+
+    file_id: int
+    block: Block | None = None
+    error: SourceError | None = None
+
+
+def _file_events(files: list[Path]) -> Iterator[_FileEvent]:
+    for file_id, path in enumerate(files):
+        try:
+            for block in read_blocks(path):
+                yield _FileEvent(file_id, block=block)
+        except SourceError as err:
+            yield _FileEvent(file_id, error=err)
+
+
+def _first_type(lines: pa.Table) -> str | None:
+    """The resourceType of a block's first non-blank line, to guess the whole block's type."""
+    column = lines.column("line")
+    for index in range(min(len(column), 16)):
+        text = column[index].as_py()
+        if text.strip():
+            try:
+                doc = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                return None
+            kind = doc.get("resourceType") if isinstance(doc, dict) else None
+            return kind if isinstance(kind, str) else None
+    return None
+
+
 class _Ingest:
     def __init__(
         self,
@@ -121,16 +180,15 @@ class _Ingest:
         self.ingested_at = datetime.now()
         self.seq = 0
         self.unknown: Counter[str] = Counter()
+        self.mixed_files: set[int] = set()
         known = ", ".join(f"'{t}'" for t in sorted(self.views_by_type))
         self.known_sql = f"[{known}]"
-        lu_text = text_sql("k[3]")
         self.classify_sql = (
-            "SELECT line_number, seq, line, k[1] ->> '$' AS rt, k[2] ->> '$' AS rid, "
-            f"{value_sql('instant', 'k[3]', lu_text)} AS lu, "
+            "SELECT seq, line_number, line, k[1] ->> '$' AS rt, k[2] ->> '$' AS rid, "
             f"{quarantine.classify_reason_sql(self.known_sql)} AS reason "
-            "FROM (SELECT line_number, line, ? + row_number() OVER () AS seq, "
-            "try(json_extract(line, ['$.resourceType', '$.id', '$.meta.lastUpdated'])) AS k "
-            "FROM blk WHERE strlen(line) > 64 OR trim(line, ' \t\r\n') <> '')"
+            "FROM (SELECT seq, line_number, line, "
+            "try(json_extract(line, ['$.resourceType', '$.id'])) AS k "
+            f"FROM blk WHERE {_NOT_BLANK})"
         )
 
     # -- staging ---------------------------------------------------------------------------
@@ -139,8 +197,32 @@ class _Ingest:
         self._create_tables()
         total = sum(p.stat().st_size for p in files if p.is_file())
         task = self.progress.task("Ingesting FHIR", total=total)
-        for file_id, path in enumerate(files):
-            self._stage_file(file_id, path, task)
+        names = [str(p) for p in files]
+        self.con.executemany(
+            f"INSERT INTO {_STAGE_PREFIX}files VALUES (?, ?)", list(enumerate(names))
+        )
+        first_seq = {i: -1 for i in range(len(files))}
+        counted: dict[int, Counter[str]] = {}
+        for event in prefetch(_file_events(files)):
+            fid = event.file_id
+            if first_seq[fid] < 0:
+                first_seq[fid] = self.seq
+                counted[fid] = Counter()
+            if event.error is not None:
+                self._unstage(first_seq[fid], names[fid])
+                counted[fid].clear()
+                quarantine.add_unreadable_file(
+                    self.con,
+                    source_file=names[fid],
+                    reason=f"{event.error}; nothing from this file was loaded",
+                    ingested_at=self.ingested_at,
+                )
+                continue
+            assert event.block is not None
+            self._stage_block(fid, names[fid], event.block.lines, counted[fid])
+            self.progress.advance(task, event.block.bytes_read)
+        for unknown in counted.values():
+            self.unknown.update(unknown)
         by_type = self._merge()
         for rt, n in quarantine.counts_by_type(self.con, ingested_at=self.ingested_at).items():
             by_type.setdefault(rt, ResourceCounts()).quarantined += n
@@ -152,22 +234,27 @@ class _Ingest:
             by_type=dict(sorted(by_type.items())),
             skipped_unknown=dict(sorted(self.unknown.items())),
             quarantined=sum(c.quarantined for c in by_type.values()),
-            quarantine_examples=quarantine.examples(self.con, ingested_at=self.ingested_at),
+            quarantine_examples=quarantine.examples(
+                self.con, ingested_at=self.ingested_at, files=names
+            ),
         )
 
     def _create_tables(self) -> None:
         con = self.con
         con.execute(create_table_sql(INGESTED_TABLE, _INGESTED_COLUMNS))
         con.execute(
-            f"CREATE TABLE {_KEYS} (seq BIGINT, file_id INTEGER, line_number BIGINT, "
+            f"CREATE TEMP TABLE {_KEYS} (seq BIGINT, file_id INTEGER, line_number BIGINT, "
             "resource_type VARCHAR, resource_id VARCHAR, last_updated TIMESTAMP, "
             "content_hash VARCHAR)"
         )
-        con.execute(f"CREATE TABLE {_STAGE_PREFIX}files (file_id INTEGER, source_file VARCHAR)")
+        con.execute(
+            f"CREATE TEMP TABLE {_STAGE_PREFIX}files (file_id INTEGER, source_file VARCHAR)"
+        )
         for view in self.views_by_type.values():
             cols = ", ".join(f'"{n}" {t}' for n, t in view.columns)
             con.execute(
-                f"CREATE TABLE {_STAGE_PREFIX}{view.table} (seq BIGINT, {cols}, __error VARCHAR)"
+                f"CREATE TEMP TABLE {_STAGE_PREFIX}{view.table} "
+                f"(seq BIGINT, {cols}, __error VARCHAR)"
             )
 
     def _drop_stage(self) -> None:
@@ -175,83 +262,117 @@ class _Ingest:
             self.con.execute(f"DROP TABLE {_STAGE_PREFIX}{view.table}")
         self.con.execute(f"DROP TABLE {_KEYS}")
         self.con.execute(f"DROP TABLE {_STAGE_PREFIX}files")
-
-    def _stage_file(self, file_id: int, path: Path, task: int) -> None:
-        name = str(path)
-        self.con.execute(f"INSERT INTO {_STAGE_PREFIX}files VALUES (?, ?)", [file_id, name])
-        first_seq = self.seq
-        unknown: Counter[str] = Counter()
-        try:
-            for block in read_blocks(path):
-                self._stage_block(file_id, name, block.lines, unknown)
-                self.progress.advance(task, block.bytes_read)
-        except SourceError as err:
-            self._unstage(first_seq, name)
-            quarantine.add_unreadable_file(
-                self.con,
-                source_file=name,
-                reason=f"{err}; nothing from this file was loaded",
-                ingested_at=self.ingested_at,
-            )
-            return
-        self.unknown.update(unknown)
+        self.con.execute("DROP TABLE IF EXISTS _hoc_parsed")
+        self.con.execute("DROP TABLE IF EXISTS _hoc_classified")
 
     def _unstage(self, first_seq: int, name: str) -> None:
         """Remove what a file staged before it proved unreadable: a file loads whole or not."""
         for view in self.views_by_type.values():
-            self.con.execute(f"DELETE FROM {_STAGE_PREFIX}{view.table} WHERE seq > ?", [first_seq])
-        self.con.execute(f"DELETE FROM {_KEYS} WHERE seq > ?", [first_seq])
+            self.con.execute(f"DELETE FROM {_STAGE_PREFIX}{view.table} WHERE seq >= ?", [first_seq])
+        self.con.execute(f"DELETE FROM {_KEYS} WHERE seq >= ?", [first_seq])
         quarantine.forget_file(self.con, source_file=name, ingested_at=self.ingested_at)
 
-    def _stage_block(self, file_id: int, name: str, lines: pa.Table, unknown: Counter[str]) -> None:
-        # The Arrow tables are found by DuckDB's replacement scan (the local variables `blk`
-        # and `classified`), not registered: a registered view inside the open transaction
-        # would keep every block alive until COMMIT, and memory would grow with the input.
-        con = self.con
-        blk = lines  # read by name from SQL
-        classified = con.sql(self.classify_sql, params=[self.seq]).to_arrow_table()
-        del blk
+    def _numbered(self, lines: pa.Table) -> pa.Table:
+        """The block with `seq`: a number unique in this ingest, which orders versions."""
+        seq = int64_array(np.arange(self.seq, self.seq + lines.num_rows, dtype=np.int64))
         self.seq += lines.num_rows
+        return lines.append_column("seq", seq)
+
+    def _stage_block(self, file_id: int, name: str, lines: pa.Table, unknown: Counter[str]) -> None:
+        # The Arrow table is found by DuckDB's replacement scan (the local variable `blk`), not
+        # registered: a registered view inside the open transaction would keep every block
+        # alive until COMMIT, and memory would grow with the input.
+        blk = self._numbered(lines)
+        guess = None if file_id in self.mixed_files else _first_type(blk)
+        view = self.views_by_type.get(guess or "")
+        if view is None:
+            self._classify_and_stage(file_id, name, blk, unknown)
+            return
+        staged, leftover = self._stage_typed(file_id, view, blk)
+        if leftover:
+            if staged < _GUESS_MIN_SHARE * (staged + leftover):
+                self.mixed_files.add(file_id)
+            left = self.con.sql(
+                "SELECT seq, line_number, line FROM blk "
+                "SEMI JOIN (SELECT seq FROM _hoc_parsed WHERE NOT ok) USING (seq)"
+            ).to_arrow_table()
+            self._classify_and_stage(file_id, name, left, unknown)
+
+    def _stage_typed(self, file_id: int, view: CompiledView, blk: pa.Table) -> tuple[int, int]:
+        """Stage the lines of `blk` that are `view.resource` resources with an id.
+
+        One parse per line, kept in `_hoc_parsed`, feeds the keys and the view. Returns how
+        many lines were staged and how many were left (another type, not JSON, no id).
+        """
+        con = self.con
+        structure = view.structure.replace("'", "''")
+        rt, rid = text_sql("r.resourceType"), text_sql("r.id")
+        lu_raw = "r.meta.lastUpdated"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _hoc_parsed AS "
+            f"SELECT seq, line_number, r, ({rt}) IS NOT DISTINCT FROM '{view.resource}' "
+            f"AND coalesce(({rid}) <> '', false) AS ok, "
+            f"CASE WHEN {lu_raw} IS NULL OR {lu_raw}::VARCHAR = 'null' THEN md5(line) END "
+            "AS content_hash "
+            f"FROM (SELECT seq, line_number, line, try(from_json(line, '{structure}')) AS r "
+            f"FROM blk WHERE {_NOT_BLANK})"
+        )
+        [(staged, leftover)] = con.execute(
+            "SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM _hoc_parsed"
+        ).fetchall()
+        if staged:
+            lu = value_sql("instant", lu_raw, text_sql(lu_raw))
+            con.execute(
+                f"INSERT INTO {_KEYS} SELECT seq, ?, line_number, ?, {rid}, {lu}, content_hash "
+                "FROM _hoc_parsed WHERE ok",
+                [file_id, view.resource],
+            )
+            con.execute(
+                f"INSERT INTO {_STAGE_PREFIX}{view.table} "
+                f"WITH parsed AS (SELECT seq, r FROM _hoc_parsed WHERE ok) {view.rows_sql}"
+            )
+        return int(staged), int(leftover)
+
+    def _classify_and_stage(
+        self,
+        file_id: int,
+        name: str,
+        blk: pa.Table,
+        unknown: Counter[str],
+    ) -> None:
+        """The careful path: classify each line (the quarantine reason), then stage by type."""
+        con = self.con
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _hoc_classified AS {self.classify_sql}")
         con.execute(
             "INSERT INTO quarantine SELECT ?, line_number, rt, rid, reason, ? "
-            "FROM classified WHERE reason IS NOT NULL",
+            "FROM _hoc_classified WHERE reason IS NOT NULL ORDER BY seq",
             [name, self.ingested_at],
         )
         present = con.execute(
-            "SELECT rt, count(*) FROM classified WHERE reason IS NULL GROUP BY rt"
+            "SELECT rt, count(*) FROM _hoc_classified WHERE reason IS NULL GROUP BY rt"
         ).fetchall()
+        bundles: list[tuple[int, str]] = []
         for rt, count in present:
             if rt == "Bundle":
-                self._stage_bundle_lines(file_id, name, classified, unknown)
+                bundles = con.execute(
+                    "SELECT line_number, line FROM _hoc_classified "
+                    "WHERE rt = 'Bundle' AND reason IS NULL ORDER BY seq"
+                ).fetchall()
             elif rt not in self.views_by_type:
                 unknown[str(rt)] += int(count)
-            else:
-                self._stage_type(file_id, self.views_by_type[rt], classified)
-
-    def _stage_bundle_lines(
-        self, file_id: int, name: str, classified: pa.Table, unknown: Counter[str]
-    ) -> None:
-        """Bundles written one per NDJSON line: unpack their entries and stage those."""
-        rows = self.con.execute(
-            "SELECT line_number, line FROM classified WHERE rt = 'Bundle' AND reason IS NULL"
-        ).fetchall()
-        for number, line in rows:
+        for rt, _ in present:
+            view = self.views_by_type.get(rt)
+            if view is None:
+                continue
+            typed = con.sql(
+                "SELECT seq, line_number, line FROM _hoc_classified "
+                "WHERE rt = $rt AND reason IS NULL",
+                params={"rt": rt},
+            ).to_arrow_table()
+            self._stage_typed(file_id, view, typed)
+        # Bundles written one per NDJSON line: unpack their entries and stage those.
+        for number, line in bundles:
             self._stage_block(file_id, name, bundle_entries(line, number), unknown)
-
-    def _stage_type(self, file_id: int, view: CompiledView, classified: pa.Table) -> None:
-        con = self.con
-        con.execute(
-            f"INSERT INTO {_KEYS} SELECT seq, ?, line_number, rt, rid, lu, "
-            "CASE WHEN lu IS NULL THEN md5(line) END FROM classified "
-            "WHERE rt = ? AND reason IS NULL",
-            [file_id, view.resource],
-        )
-        structure = view.structure.replace("'", "''")
-        con.execute(
-            f"INSERT INTO {_STAGE_PREFIX}{view.table} "
-            f"WITH parsed AS MATERIALIZED (SELECT seq, from_json(line, '{structure}') AS r "
-            f"FROM classified WHERE rt = '{view.resource}' AND reason IS NULL) {view.rows_sql}"
-        )
 
     # -- merging ---------------------------------------------------------------------------
     def _merge(self) -> dict[str, ResourceCounts]:
@@ -277,29 +398,39 @@ class _Ingest:
         return {t: c for t, c in counts.items() if c != ResourceCounts()}
 
     def _merge_type(self, view: CompiledView) -> ResourceCounts:
+        if self._is_first_load(view):
+            return self._load_all(view)
         con = self.con
         table, key = view.table, KEY_COLUMN[view.table]
+        # One winner per id: the newest lastUpdated (undated counts as oldest), then the
+        # later line. An aggregate, not a window: no sort of the whole type.
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _hoc_decision AS "
-            "WITH winners AS (SELECT k.* FROM "
-            f"(SELECT * FROM {_KEYS} WHERE resource_type = ?) k ANTI JOIN _hoc_bad USING (seq) "
-            "QUALIFY row_number() OVER (PARTITION BY resource_id "
-            "ORDER BY last_updated DESC NULLS LAST, seq DESC) = 1) "
-            "SELECT w.seq, w.file_id, w.resource_id, w.last_updated, w.content_hash, "
+            "WITH winners AS (SELECT resource_id, arg_max({'seq': seq, 'file_id': file_id, "
+            "'last_updated': last_updated, 'content_hash': content_hash}, "
+            "(coalesce(last_updated, '-infinity'::TIMESTAMP), seq)) AS w, count(*) AS versions "
+            f"FROM {_KEYS} k WHERE resource_type = ? AND seq NOT IN (SELECT seq FROM _hoc_bad) "
+            "GROUP BY resource_id) "
+            "SELECT w.seq AS seq, w.file_id AS file_id, resource_id, "
+            "w.last_updated AS last_updated, w.content_hash AS content_hash, versions, "
             "CASE WHEN s.resource_id IS NULL THEN 'loaded' "
             "WHEN w.last_updated > s.last_updated THEN 'updated' "
             "WHEN w.last_updated IS NOT NULL AND s.last_updated IS NULL THEN 'updated' "
             "WHEN w.last_updated IS NULL AND s.last_updated IS NULL "
             "AND w.content_hash IS DISTINCT FROM s.content_hash THEN 'updated' "
             "ELSE 'unchanged' END AS action "
-            f"FROM winners w LEFT JOIN (SELECT * FROM {INGESTED_TABLE} WHERE resource_type = ?) s "
-            "USING (resource_id)",
+            f"FROM winners LEFT JOIN (SELECT resource_id, last_updated, content_hash "
+            f"FROM {INGESTED_TABLE} WHERE resource_type = ?) s USING (resource_id)",
             [view.resource, view.resource],
         )
-        actions = dict(
-            con.execute("SELECT action, count(*) FROM _hoc_decision GROUP BY action").fetchall()
-        )
-        if actions.get("updated"):
+        actions = {
+            str(action): (int(n), int(versions))
+            for action, n, versions in con.execute(
+                "SELECT action, count(*), sum(versions) FROM _hoc_decision GROUP BY action"
+            ).fetchall()
+        }
+        loaded, updated, unchanged = (actions.get(a, (0, 0))[0] for a in _ACTIONS)
+        if updated:
             con.execute(
                 f'DELETE FROM "{table}" WHERE "{key}" IN '
                 "(SELECT resource_id FROM _hoc_decision WHERE action = 'updated')"
@@ -309,13 +440,23 @@ class _Ingest:
                 "(SELECT resource_id FROM _hoc_decision WHERE action = 'updated')",
                 [view.resource],
             )
-        if actions.get("loaded") or actions.get("updated"):
+        if loaded or updated:
             columns = ", ".join(f'"{c}"' for c, _ in CLINICAL_TABLES[table])
+            [(staged,)] = con.execute(
+                f"SELECT count(*) FROM {_KEYS} WHERE resource_type = ?", [view.resource]
+            ).fetchall()
+            versions = sum(actions.get(a, (0, 0))[1] for a in ("loaded", "updated"))
+            # Every staged version wins (the usual first load): copy without a join.
+            everything = versions == staged == loaded + updated
+            chosen = (
+                ""
+                if everything
+                else " SEMI JOIN (SELECT seq FROM _hoc_decision "
+                "WHERE action <> 'unchanged') d USING (seq)"
+            )
             con.execute(
                 f'INSERT INTO "{table}" ({columns}) SELECT {columns} '
-                f"FROM {_STAGE_PREFIX}{table} SEMI JOIN "
-                "(SELECT seq FROM _hoc_decision WHERE action <> 'unchanged') d USING (seq) "
-                "ORDER BY seq"
+                f"FROM {_STAGE_PREFIX}{table}{chosen}"
             )
             con.execute(
                 f"INSERT INTO {INGESTED_TABLE} SELECT ?, d.resource_id, d.last_updated, "
@@ -324,8 +465,35 @@ class _Ingest:
                 [view.resource, self.ingested_at],
             )
         con.execute("DROP TABLE _hoc_decision")
-        return ResourceCounts(
-            loaded=int(actions.get("loaded", 0)),
-            updated=int(actions.get("updated", 0)),
-            unchanged=int(actions.get("unchanged", 0)),
+        return ResourceCounts(loaded=loaded, updated=updated, unchanged=unchanged)
+
+    def _is_first_load(self, view: CompiledView) -> bool:
+        """Nothing of this type stored yet, every id once, nothing bad: no decisions to make."""
+        [(stored,)] = self.con.execute(
+            f"SELECT count(*) FROM {INGESTED_TABLE} WHERE resource_type = ?", [view.resource]
+        ).fetchall()
+        if stored:
+            return False
+        [(staged, ids, bad)] = self.con.execute(
+            "SELECT count(*), count(DISTINCT resource_id), "
+            "count(*) FILTER (seq IN (SELECT seq FROM _hoc_bad)) "
+            f"FROM {_KEYS} WHERE resource_type = ?",
+            [view.resource],
+        ).fetchall()
+        return bool(staged) and staged == ids and not bad
+
+    def _load_all(self, view: CompiledView) -> ResourceCounts:
+        """The usual first load of a type: copy the staged rows and keys as they are."""
+        con = self.con
+        columns = ", ".join(f'"{c}"' for c, _ in CLINICAL_TABLES[view.table])
+        con.execute(
+            f'INSERT INTO "{view.table}" ({columns}) SELECT {columns} '
+            f"FROM {_STAGE_PREFIX}{view.table}"
         )
+        [(loaded,)] = con.execute(
+            f"INSERT INTO {INGESTED_TABLE} SELECT resource_type, resource_id, last_updated, "
+            f"content_hash, f.source_file, ? FROM {_KEYS} k "
+            f"JOIN {_STAGE_PREFIX}files f USING (file_id) WHERE resource_type = ?",
+            [self.ingested_at, view.resource],
+        ).fetchall()
+        return ResourceCounts(loaded=int(loaded))

@@ -65,12 +65,16 @@ def counts_by_type(con: duckdb.DuckDBPyConnection, *, ingested_at: datetime) -> 
 
 
 def examples(
-    con: duckdb.DuckDBPyConnection, *, ingested_at: datetime, limit: int = 10
+    con: duckdb.DuckDBPyConnection,
+    *,
+    ingested_at: datetime,
+    files: list[str],
+    limit: int = 10,
 ) -> list[tuple[str, int, str]]:
-    """The first quarantined lines of this run, in file and line order."""
+    """The first quarantined lines of this run, in the order `files` were read, then by line."""
     rows = con.execute(
         "SELECT source_file, line_number, reason FROM quarantine WHERE ingested_at = ? "
-        "ORDER BY rowid LIMIT ?",
-        [ingested_at, limit],
+        "ORDER BY list_position(?, source_file), line_number, rowid LIMIT ?",
+        [ingested_at, files, limit],
     ).fetchall()
     return [(str(f), int(n), str(r)) for f, n, r in rows]

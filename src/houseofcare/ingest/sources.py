@@ -9,11 +9,13 @@ they are parsed whole with orjson and re-emitted as one line per entry, numbered
 from __future__ import annotations
 
 import gzip
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final
+from queue import Full, Queue
+from typing import BinaryIO, Final, TypeVar
 
 import numpy as np
 import orjson
@@ -28,6 +30,8 @@ FHIR_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".json", ".ldjson"
 #: The bulk-data export manifest, which describes files but holds no resources.
 MANIFEST: Final[str] = "manifest.json"
 _GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
+
+T = TypeVar("T")
 
 LINES_SCHEMA: Final[pa.Schema] = pa.schema([("line_number", pa.int64()), ("line", pa.string())])
 
@@ -110,7 +114,16 @@ def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
     return raw, raw
 
 
-def _lines_table(data: bytes, first_line: int) -> pa.Table:
+def int64_array(values: np.ndarray) -> pa.Array:
+    """A numpy int64 vector as an Arrow array, zero-copy.
+
+    `pa.array(ndarray)` would do too, but its first call imports pandas (seconds), which an
+    ingest of a small file would notice.
+    """
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _lines_table(data: bytes | memoryview, first_line: int) -> pa.Table:
     """Zero-copy Arrow strings for the newline-terminated lines in `data` (newline kept)."""
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10) + 1
@@ -118,7 +131,7 @@ def _lines_table(data: bytes, first_line: int) -> pa.Table:
     offsets[0] = 0
     offsets[1:] = ends
     strings = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
-    numbers = pa.array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
+    numbers = int64_array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
     table = pa.Table.from_arrays([numbers, strings], schema=LINES_SCHEMA)
     return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), schema=LINES_SCHEMA)
 
@@ -134,18 +147,26 @@ def _document_lines(data: bytes) -> pa.Table:
         resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
     else:
         resources = [doc]
-    numbers = list(range(1, len(resources) + 1))
-    lines = [orjson.dumps(r).decode() if r is not None else "null" for r in resources]
+    lines = [orjson.dumps(r) if r is not None else b"null" for r in resources]
+    return _strings_table(lines, np.arange(1, len(lines) + 1, dtype=np.int64))
+
+
+def _strings_table(lines: list[bytes], numbers: np.ndarray) -> pa.Table:
+    offsets = np.zeros(len(lines) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter((len(x) for x in lines), np.int64, len(lines)), out=offsets[1:])
+    strings = pa.LargeStringArray.from_buffers(
+        len(lines), pa.py_buffer(offsets), pa.py_buffer(b"".join(lines))
+    )
     return pa.Table.from_arrays(
-        [pa.array(numbers, pa.int64()), pa.array(lines, pa.string())], schema=LINES_SCHEMA
+        [int64_array(numbers), strings.cast(pa.string())], ["line_number", "line"]
     )
 
 
 def bundle_entries(line: str, line_number: int) -> pa.Table:
     """The resources inside a one-line Bundle, all numbered with the Bundle's line."""
     table = _document_lines(line.encode())
-    numbers = pa.array([line_number] * table.num_rows, pa.int64())
-    return table.set_column(0, "line_number", numbers)
+    numbers = np.full(table.num_rows, line_number, dtype=np.int64)
+    return table.set_column(0, "line_number", int64_array(numbers))
 
 
 def _first_line_is_complete(head: bytes) -> bool:
@@ -160,11 +181,11 @@ def _first_line_is_complete(head: bytes) -> bool:
     return True
 
 
-def read_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+def read_blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
     """Numbered lines of one file, block by block; raises `SourceError` if it cannot be read."""
     stream, raw = _open(path)
     try:
-        yield from _read(stream, raw, block_bytes)
+        yield from _read(stream, raw, block_bytes or BLOCK_BYTES)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise SourceError(f"cannot read: {err}") from err
     finally:
@@ -190,22 +211,94 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
         data = first + stream.read()
         yield Block(_document_lines(data), progress())
         return
-    pending = first
+    # Each block is a fresh buffer that Arrow (and DuckDB) read in place; only the partial
+    # last line is copied, to the front of the next buffer. A line longer than a block
+    # grows the buffer until the line ends.
+    carry = first
     next_line = 1
     while True:
-        more = stream.read(block_bytes)
-        if not more:
-            if pending:
-                if not pending.endswith(b"\n"):
-                    pending += b"\n"
-                table = _lines_table(pending, next_line)
-                yield Block(table, progress())
+        buffer = bytearray(max(block_bytes, 2 * len(carry)))
+        buffer[: len(carry)] = carry
+        filled = len(carry) + _read_into(stream, memoryview(buffer)[len(carry) :])
+        view = memoryview(buffer)[:filled]
+        if filled == len(carry):  # end of file
+            if filled:
+                if buffer[filled - 1] != 10:  # the buffer always has room for one more byte
+                    buffer[filled] = 10
+                    view = memoryview(buffer)[: filled + 1]
+                yield Block(_lines_table(view, next_line), progress())
             return
-        cut = pending.rfind(b"\n")
+        cut = buffer.rfind(b"\n", 0, filled)
         if cut < 0:
-            pending += more
+            carry = bytes(view)
             continue
-        table = _lines_table(pending[: cut + 1], next_line)
+        table = _lines_table(view[: cut + 1], next_line)
         next_line += table.num_rows
-        pending = pending[cut + 1 :] + more
+        carry = bytes(view[cut + 1 :])
         yield Block(table, progress())
+
+
+def _read_into(stream: BinaryIO, target: memoryview) -> int:
+    """Fill `target` as far as the stream allows (a gzip stream returns short reads)."""
+    total = 0
+    while total < len(target):
+        count = stream.readinto(target[total:])  # type: ignore[attr-defined]
+        if not count:
+            break
+        total += count
+    return total
+
+
+_DONE: Final[object] = object()
+
+
+def prefetch(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """`items`, produced by a background thread up to `depth` ahead.
+
+    Reading and splitting the next block (file I/O, decompression, numpy) then overlaps with
+    DuckDB working on the current one; all of them release the GIL. An exception in the
+    producer is raised here, in order. Closing the iterator (or an exception in the consumer,
+    Ctrl-C included) stops the producer at its next item.
+    """
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not _put(queue, item, stop):
+                    return
+            _put(queue, _DONE, stop)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            _put(queue, _Failure(err), stop)
+
+    thread = threading.Thread(target=produce, name="hoc-ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = queue.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        # Let the producer see `stop` and end before the caller goes on (or the interpreter
+        # exits): it is at most one block read away.
+        thread.join(timeout=5)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException
+
+
+def _put(queue: Queue[object], item: object, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False

@@ -19,7 +19,7 @@ lists sort most overdue first. Semantics (docs/indicators.md):
 
 The rules become small parameter tables (dates relative to as_of are computed here in Python);
 one query of joins, filtered aggregates and window functions does the rest, so it runs on
-DuckDB and on Spark.
+DuckDB and on Spark (`houseofcare.engine`).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-import duckdb
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from houseofcare.commissioning.disclosure import controlled_count_sql
 from houseofcare.datafiles import read_toml, validation_problems
+from houseofcare.engine import Engine, Query, sql_literal
 from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.registers import AGE_SQL, _months_before
 from houseofcare.population.rules import RULES_DIR, EventSource, RuleError, packaged_register_rules
@@ -519,20 +519,22 @@ FROM decided
 
 
 def compute_indicators(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     rules: IndicatorRules,
     codelists: Mapping[str, Codelist],
     as_of: dt.date,
     registers: str,
-) -> duckdb.DuckDBPyRelation:
+) -> Query:
     """Every person in every indicator's denominator at `as_of`, with outcome and evidence.
 
     `registers` names a table or view of register membership at the same date (patient_id,
     register, first_recorded), e.g. the pipeline's `run_register_result`.
     """
     for name, table in indicator_tables(rules, codelists, as_of).items():
-        con.register(name, table)
-    return con.sql(indicator_sql(rules, registers).replace(":as_of", f"'{as_of.isoformat()}'"))
+        engine.register(name, table)
+    return Query(
+        engine, indicator_sql(rules, registers).replace(":as_of", f"'{as_of.isoformat()}'")
+    )
 
 
 CARE_GAP_COLUMNS = (
@@ -540,9 +542,7 @@ CARE_GAP_COLUMNS = (
 )
 
 
-def achievement(
-    con: duckdb.DuckDBPyConnection, run_id: str, *, disclosure_controlled: bool = True
-) -> duckdb.DuckDBPyRelation:
+def achievement(engine: Engine, run_id: str, *, disclosure_controlled: bool = True) -> Query:
     """Per practice and indicator: met, not met, excluded and achievement % = met/(met+not met).
 
     With `disclosure_controlled` (the default, for any figure leaving the practice) counts are
@@ -555,7 +555,7 @@ def achievement(
                count(*) FILTER (WHERE g.outcome = '{NOT_MET}') AS not_met,
                count(*) FILTER (WHERE g.outcome = '{EXCLUDED}') AS excluded
         FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id
-        WHERE g.run_id = $run_id
+        WHERE g.run_id = {sql_literal(run_id)}
         GROUP BY p.practice_id, g.indicator"""
     if disclosure_controlled:
         raw = f"""
@@ -563,49 +563,56 @@ def achievement(
                {controlled_count_sql("not_met")} AS not_met,
                {controlled_count_sql("excluded")} AS excluded
         FROM ({raw}) AS c"""
-    return con.sql(
+    # `100 * met / n`, not `100.0 * ...`: `/` is float division on both engines, while a
+    # 100.0 literal would make the percentage DECIMAL on Spark
+    return Query(
+        engine,
         f"""SELECT practice_id, indicator, met, not_met, excluded,
                CASE WHEN met + not_met > 0
-                    THEN round(100.0 * met / (met + not_met), 1) END AS achievement_pct
+                    THEN round(100 * met / (met + not_met), 1) END AS achievement_pct
             FROM ({raw}) AS a ORDER BY practice_id, indicator""",
-        params={"run_id": run_id},
     )
 
 
 def recall_list(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     run_id: str,
     practice_id: str | None = None,
     indicator: str | None = None,
-) -> duckdb.DuckDBPyRelation:
-    """People with an open care gap ('not met'), most overdue first.
+    limit: int | None = None,
+) -> Query:
+    """People with an open care gap ('not met'), most overdue first (the first `limit`).
 
     Identifiable: for the practice's own use, never for publication.
     """
-    return con.sql(
-        """SELECT p.practice_id, g.patient_id, p.nhs_number, g.indicator, g.overdue_since,
+    conditions = [f"g.run_id = {sql_literal(run_id)}", "g.outcome = 'not met'"]
+    if practice_id is not None:
+        conditions.append(f"p.practice_id = {sql_literal(practice_id)}")
+    if indicator is not None:
+        conditions.append(f"g.indicator = {sql_literal(indicator)}")
+    return Query(
+        engine,
+        f"""SELECT p.practice_id, g.patient_id, p.nhs_number, g.indicator, g.overdue_since,
                   g.evidence_code, g.evidence_date, g.evidence_value
            FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id
-           WHERE g.run_id = $run_id AND g.outcome = 'not met'
-             AND ($practice_id IS NULL OR p.practice_id = $practice_id)
-             AND ($indicator IS NULL OR g.indicator = $indicator)
-           ORDER BY g.overdue_since NULLS FIRST, g.indicator, g.patient_id""",
-        params={"run_id": run_id, "practice_id": practice_id, "indicator": indicator},
+           WHERE {" AND ".join(conditions)}
+           ORDER BY g.overdue_since NULLS FIRST, g.indicator, g.patient_id"""
+        + ("" if limit is None else f" LIMIT {int(limit)}"),
     )
 
 
 def export_recall_csv(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     run_id: str,
     path: Path,
     practice_id: str | None = None,
     indicator: str | None = None,
 ) -> int:
     """Write the recall list to `path` as CSV (header row, most overdue first); rows written."""
-    relation = recall_list(con, run_id, practice_id, indicator)
-    rows = relation.fetchall()
+    query = recall_list(engine, run_id, practice_id, indicator)
+    rows = query.rows()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(relation.columns)
+        writer.writerow(query.columns)
         writer.writerows(rows)
     return len(rows)

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import duckdb
 import pyarrow as pa
 
 from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.engine import Engine, Query, sql_literal
 from houseofcare.population.registers import AGE_SQL
 from houseofcare.population.rules import RegisterRule
 
 
 def prevalence(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     run_id: str,
     rules: Sequence[RegisterRule],
     *,
     by_practice: bool = False,
-) -> duckdb.DuckDBPyRelation:
-    """register, [practice_id], register_count, list_size, prevalence_pct, qof_pct."""
-    con.register(
+) -> Query:
+    """register, [practice_id], register_count, list_size, prevalence_pct, qof_pct.
+
+    Reads the run's stored `register` rows and the `run` table (for its as-of date).
+    """
+    engine.register(
         "prevalence_rule",
         pa.table(
             {
@@ -36,17 +39,18 @@ def prevalence(
             }
         ),
     )
-    # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
-    as_of_rows = con.execute("SELECT as_of FROM run WHERE run_id = ?", [run_id]).fetchall()
-    as_of_row = as_of_rows[0] if as_of_rows else None
-    if as_of_row is None:
+    as_of_rows = engine.rows(f"SELECT as_of FROM run WHERE run_id = {sql_literal(run_id)}")
+    if not as_of_rows:
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
-    as_of = as_of_row[0].isoformat()
+    as_of = as_of_rows[0][0].isoformat()
     group = "practice_id, " if by_practice else ""
     age = AGE_SQL.format(b="p.birth_date").replace(":as_of", f"'{as_of}'")
     register_count = controlled_count_sql("count(DISTINCT g.patient_id)")
     list_size = controlled_count_sql("count(DISTINCT l.patient_id)")
-    return con.sql(
+    # `100 * count / n`, not `100.0 * ...`: `/` is float division on both engines, while a
+    # 100.0 literal would make the percentages DECIMAL on Spark
+    return Query(
+        engine,
         f"""
 WITH listed AS (
     SELECT p.patient_id, p.practice_id, {age} AS age
@@ -61,14 +65,15 @@ counts AS (
     FROM prevalence_rule r
     JOIN listed l ON l.age >= r.prevalence_min_age
     LEFT JOIN register g
-      ON g.run_id = '{run_id}' AND g.register = r.register AND g.patient_id = l.patient_id
+      ON g.run_id = {sql_literal(run_id)} AND g.register = r.register
+     AND g.patient_id = l.patient_id
     GROUP BY {"l." + group if by_practice else ""}r.register, r.name, r.qof_pct
 )
 SELECT register, name, {group}register_count, list_size,
-       round(100.0 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,
-       round(100.0 * (100.0 * register_count / nullif(list_size, 0)) / qof_pct - 100, 1)
+       round(100 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,
+       round(100 * (100 * register_count / nullif(list_size, 0)) / qof_pct - 100, 1)
            AS relative_difference_pct
 FROM counts
 ORDER BY {group}register
-"""
+""",
     )

@@ -3,7 +3,8 @@
 The rules become small parameter tables (which codes play which role in which register, each
 register's age limits and evidence windows); one query then joins every coded event against
 them and keeps the people each rule admits. Nothing loops over people, and the query uses only
-portable SQL (joins, filtered aggregates, date comparisons), so it runs on DuckDB and on Spark.
+portable SQL (joins, filtered aggregates, date comparisons), so it runs on DuckDB and on Spark
+(`houseofcare.engine`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
-import duckdb
 import pyarrow as pa
 
+from houseofcare.engine import Engine, Query
 from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.rules import RegisterRule
 from houseofcare.terminology.codelist import Codelist
@@ -156,12 +157,12 @@ WHERE d.latest_diagnosis IS NOT NULL
 
 
 def compute_registers(
-    con: duckdb.DuckDBPyConnection,
+    engine: Engine,
     rules: Sequence[RegisterRule],
     codelists: Mapping[str, Codelist],
     as_of: dt.date,
-) -> duckdb.DuckDBPyRelation:
+) -> Query:
     """People on each register at `as_of`: patient_id, register, first and latest recorded."""
     for name, table in rule_tables(rules, codelists, as_of).items():
-        con.register(name, table)
-    return con.sql(REGISTER_SQL.replace(":as_of", f"'{as_of.isoformat()}'"))
+        engine.register(name, table)
+    return Query(engine, REGISTER_SQL.replace(":as_of", f"'{as_of.isoformat()}'"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from houseofcare.analytic_tables import (
     CLINICAL_TABLES,
@@ -12,6 +13,15 @@ from houseofcare.analytic_tables import (
     create_table_sql,
 )
 from houseofcare.settings import Settings
+
+#: The Arrow type of each DuckDB type the table contract uses.
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "DATE": pa.date32(),
+    "DOUBLE": pa.float64(),
+    "BIGINT": pa.int64(),
+    "TIMESTAMP": pa.timestamp("us"),
+}
 
 
 def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -34,3 +44,8 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for name, columns in CLINICAL_TABLES.items():
         con.execute(create_table_sql(name, columns))
     con.execute(create_table_sql("quarantine", QUARANTINE_TABLE))
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """A clinical table's columns as an Arrow schema, to hand rows to any engine (Spark too)."""
+    return pa.schema([(name, ARROW_TYPES[kind]) for name, kind in CLINICAL_TABLES[table]])

@@ -16,6 +16,7 @@ import pyarrow as pa
 
 from houseofcare.synth import hazards, inputs, tables
 from houseofcare.synth.conditions import Diagnoses, build_diagnoses
+from houseofcare.synth.deficits import build_deficits
 from houseofcare.synth.encounters import build_events, encounter_table
 from houseofcare.synth.encounters import simulate_deaths_and_admissions as deaths_and_admissions
 from houseofcare.synth.events import choose
@@ -30,8 +31,11 @@ from houseofcare.synth.timeline import NEVER, Timeline, day_number, years_after
 
 CHUNK_SIZE = 100_000
 SNOMED = "http://snomed.info/sct"
+#: FHIR condition-clinical codes, indexed by the status numbers below.
+CLINICAL_STATUS = ["active", "resolved", "inactive"]
+ACTIVE, RESOLVED, INACTIVE = 0, 1, 2
 STREAMS = {"people": 1, "conditions": 2, "hospital": 3, "encounters": 4, "observations": 5,
-           "medications": 6, "procedures": 7, "codes": 8}  # fmt: skip
+           "medications": 6, "procedures": 7, "codes": 8, "deficits": 9}  # fmt: skip
 
 
 @dataclass
@@ -65,7 +69,7 @@ def generate_chunk(
     out = {
         "patient": patient_table(people, patient_ids, practices, seed, stamp),
         "condition": condition_table(
-            rng("codes"), people, dx, timeline, patient_ids, prefix, stamp
+            rng("codes"), rng("deficits"), people, dx, timeline, patient_ids, prefix, stamp
         ),
         "observation": observation,
         "encounter": encounter_table(
@@ -92,7 +96,7 @@ def patient_table(
         "patient",
         {
             "patient_id": patient_ids,
-            "nhs_number": pa.array(nhs_numbers(people.index, seed)),
+            "nhs_number": pa.array(nhs_numbers(people.index, seed), type=pa.string()),
             "gender": tables.from_codes(["female", "male"], people.male),
             "birth_date": tables.dates(people.birth_day),
             "death_date": tables.dates(people.death_day),
@@ -107,6 +111,7 @@ def patient_table(
 
 def condition_table(
     rng: np.random.Generator,
+    deficit_rng: np.random.Generator,
     people: People,
     dx: Diagnoses,
     timeline: Timeline,
@@ -114,7 +119,8 @@ def condition_table(
     prefix: str,
     stamp: pa.Array,
 ) -> pa.Table:
-    """Diagnoses, resolved codes and re-diagnoses recorded up to the as-of date or death."""
+    """Diagnoses, resolved codes, re-diagnoses and frailty deficits recorded up to the as-of
+    date or death."""
     choices = inputs.condition_codes()
     resolved_codes = {r["condition"]: r for r in inputs.table("resolved_codes.csv")}
     codes: list[str] = []
@@ -131,12 +137,12 @@ def condition_table(
     limit = np.minimum(timeline.end, people.death_day)
     person, onset, abated, kind, status = [], [], [], [], []
 
-    def add(p: np.ndarray, day: np.ndarray, end: np.ndarray, k: np.ndarray, resolved: np.ndarray):
+    def add(p: np.ndarray, day: np.ndarray, end: np.ndarray, k: np.ndarray, st: np.ndarray):
         person.append(p)
         onset.append(day)
         abated.append(end)
         kind.append(k)
-        status.append(resolved)
+        status.append(st)
 
     def pick_codes(key: str, p: np.ndarray) -> np.ndarray:
         out = np.zeros(p.size, dtype=np.int64)
@@ -154,30 +160,53 @@ def condition_table(
                 out[rows] = lookup[choose(rng, choice.probabilities, int(rows.sum()))]
         return out
 
+    never = np.full(people.size, NEVER)
     for spec in inputs.conditions():
         key = spec.key
         first = dx.onset[key]
         p = np.flatnonzero(first <= limit)
-        code = pick_codes(key, p)
+        episode = dx.episode.get(key, never)[p]
+        relapsed = episode <= limit[p]
+        resolved_day = dx.resolved.get(key, never)[p]
+        was_resolved = resolved_day <= limit[p]
+        # The first diagnosis; when a later episode is recorded, the first becomes inactive.
+        first_status = np.where(relapsed, INACTIVE, np.where(was_resolved, RESOLVED, ACTIVE))
+        first_end = np.where(was_resolved & ~relapsed, resolved_day, NEVER)
+        add(p, first[p], first_end, pick_codes(key, p), first_status)
+        q = p[relapsed]
+        ended = was_resolved[relapsed]
+        add(
+            q,
+            episode[relapsed],
+            np.where(ended, resolved_day[relapsed], NEVER),
+            pick_codes(key, q),
+            np.where(ended, RESOLVED, ACTIVE),
+        )
         if key in dx.resolved:
-            res = dx.resolved[key][p]
-            was_resolved = res <= limit[p]
-            add(p, first[p], np.where(was_resolved, res, NEVER), code, was_resolved)
             spec_res = resolved_codes[key]
             q = p[was_resolved]
             rc = code_index(spec_res["code"], spec_res["display"])
             add(
                 q,
-                res[was_resolved],
+                resolved_day[was_resolved],
                 np.full(q.size, NEVER),
                 np.full(q.size, rc),
-                np.ones(q.size, bool),
+                np.full(q.size, RESOLVED),
             )
             again = dx.rediagnosed[key]
             r = np.flatnonzero(again <= limit)
-            add(r, again[r], np.full(r.size, NEVER), pick_codes(key, r), np.zeros(r.size, bool))
-        else:
-            add(p, first[p], np.full(p.size, NEVER), code, np.zeros(p.size, bool))
+            add(r, again[r], np.full(r.size, NEVER), pick_codes(key, r), np.full(r.size, ACTIVE))
+    deficits = build_deficits(deficit_rng, people, dx, limit)
+    lookup = np.array(
+        [code_index(c, d) for c, d in zip(deficits.codes, deficits.displays, strict=True)]
+    )
+    add(
+        deficits.person,
+        deficits.day,
+        np.full(deficits.person.size, NEVER),
+        lookup[deficits.kind],
+        np.full(deficits.person.size, ACTIVE),
+    )
     p = np.concatenate(person)
     d = np.concatenate(onset)
     a = np.concatenate(abated)
@@ -194,7 +223,7 @@ def condition_table(
             "code_system": tables.constant(SNOMED, n),
             "code": tables.from_codes(codes, k),
             "display": tables.from_codes(displays, k),
-            "clinical_status": tables.from_codes(["active", "resolved"], s),
+            "clinical_status": tables.from_codes(CLINICAL_STATUS, s),
             "verification_status": tables.constant("confirmed", n),
             "onset_date": tables.dates(d),
             "abatement_date": tables.dates(a),
@@ -221,7 +250,7 @@ def oracle_table(
         alive = np.flatnonzero((people.birth_day <= day) & (people.death_day > day))
         rate = hazards.admission_rate(people, dx, np.full(people.size, day))[alive]
         death = hazards.death_rate(people, dx, np.full(people.size, day))[alive]
-        prob = hazards.probability_of_admission(rate, death, years)
+        prob = hazards.expected_probability_of_admission(rate, death, years)
         parts.append(
             pa.table(
                 {

@@ -7,7 +7,12 @@ Model (documented in docs/synthetic-population.md): each condition has a cumulat
 relative risks from parent conditions (``data/condition_links.csv``), and ``shift`` moves the
 age axis by deprivation: +6 years in IMD decile 1 and −6 in decile 10, so onset comes about 12
 years earlier in the most deprived areas (Barnett et al., Lancet 2012). ``pmax`` is calibrated
-against the age–sex pyramid so that prevalence matches QOF 2022-23 over QOF's denominator.
+against the age–sex pyramid so that the *register* prevalence matches QOF 2022-23 over QOF's
+denominator: where QOF counts only diagnoses since a date (depression since April 2006, cancer
+since April 2003) the calibration counts only onsets since then, plus the share of earlier
+onsets that have a later recorded episode (depression recurs: the first diagnosis keeps its
+deprivation-shifted date and a new episode code is recorded after 2006); where QOF needs recent
+treatment (asthma, epilepsy) it divides by the share of people the prescribing rules treat.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 
 from houseofcare.synth import inputs
 from houseofcare.synth.people import People
-from houseofcare.synth.timeline import DAYS_PER_YEAR, NEVER, Timeline
+from houseofcare.synth.timeline import DAYS_PER_YEAR, NEVER, Timeline, day_number
 
 #: Years added to the age axis in IMD decile 1 (and taken away in decile 10).
 DEPRIVATION_SHIFT_YEARS = 6.0
@@ -41,6 +46,8 @@ class Diagnoses:
     variant: dict[str, np.ndarray] = field(default_factory=dict)
     resolved: dict[str, np.ndarray] = field(default_factory=dict)
     rediagnosed: dict[str, np.ndarray] = field(default_factory=dict)
+    #: A later recorded episode (conditions whose register has a date floor), else NEVER.
+    episode: dict[str, np.ndarray] = field(default_factory=dict)
 
     def active(self, key: str, day: np.ndarray | int) -> np.ndarray:
         """On the register at ``day``: diagnosed, and not resolved or re-diagnosed since."""
@@ -53,23 +60,66 @@ class Diagnoses:
         return sum(self.active(k, day).astype(np.int64) for k in self.onset)
 
 
+def treated_share(spec: inputs.ConditionSpec) -> float:
+    """Share of people with the condition whom the prescribing rules give a required medicine.
+
+    Groups are offered independently, so the share is one minus the chance that every group
+    offering a medicine from the required codelists passes the person by.
+    """
+    if not spec.register_requires:
+        return 1.0
+    required: set[str] = set()
+    for name in spec.register_requires:
+        required |= set(inputs.codelist(name))
+    code = {r["medicine"]: r["code"] for r in inputs.table("medicines.csv")}
+    groups: dict[tuple[str, str], list[dict[str, str]]] = {}
+    for rule in inputs.table("prescribing_rules.csv"):
+        if rule["condition"] == spec.key:
+            groups.setdefault((rule["variant"], rule["group"]), []).append(rule)
+    untreated = 1.0
+    for members in groups.values():
+        weights = np.array([float(m["weight"]) for m in members])
+        inside = np.array([code[m["medicine"]] in required for m in members])
+        untreated *= (
+            1 - float(members[0]["group_probability"]) * weights[inside].sum() / weights.sum()
+        )
+    if untreated >= 1.0:
+        raise ValueError(
+            f"conditions.csv: {spec.key} requires {'|'.join(spec.register_requires)} but no "
+            "prescribing rule issues a medicine from it"
+        )
+    return 1.0 - untreated
+
+
 @cache
-def calibrated_pmax() -> dict[str, float]:
-    """``pmax`` per condition so pyramid-weighted prevalence over QOF's denominator is on target."""
+def calibrated_pmax(as_of_day: int) -> dict[str, float]:
+    """``pmax`` per condition so pyramid-weighted register prevalence is on target at as-of."""
     pyr = inputs.pyramid()
     age = pyr.ages + 0.5
     out = {}
     for spec in inputs.conditions():
+        since_years = (
+            (as_of_day - day_number(spec.register_since)) / DAYS_PER_YEAR
+            if spec.register_since
+            else None
+        )
         num = den = 0.0
         for decile in range(1, 11):
             shifted = age + deprivation_shift(np.array(decile))
-            g = 1 / (1 + np.exp(-(shifted - spec.onset_mid_age) / spec.onset_scale))
+            g = _curve(shifted, spec)
+            if since_years is not None:
+                before = _curve(shifted - since_years, spec)
+                g = g - (1 - spec.episode_after_since) * before
             keep = age >= spec.min_age
             num += (pyr.male * g * spec.male_rr + pyr.female * g)[keep].sum()
             den += (pyr.male + pyr.female)[keep].sum()
         target = spec.qof_prevalence * spec.calibration / (1 - 0.9 * spec.resolve_fraction)
-        out[spec.key] = target / (num / den)
+        out[spec.key] = target / treated_share(spec) / (num / den)
     return out
+
+
+def _curve(shifted_age: np.ndarray, spec: inputs.ConditionSpec) -> np.ndarray:
+    return 1 / (1 + np.exp(-(shifted_age - spec.onset_mid_age) / spec.onset_scale))
 
 
 def _links() -> dict[str, list[tuple[str, float]]]:
@@ -80,7 +130,7 @@ def _links() -> dict[str, list[tuple[str, float]]]:
 
 
 def build_diagnoses(rng: np.random.Generator, people: People, timeline: Timeline) -> Diagnoses:
-    pmax = calibrated_pmax()
+    pmax = calibrated_pmax(timeline.end)
     links = _links()
     shift = deprivation_shift(people.decile)
     sd = SHARED_PROPENSITY_SD
@@ -104,16 +154,51 @@ def build_diagnoses(rng: np.random.Generator, people: People, timeline: Timeline
         onset_day = people.birth_day + np.floor(onset_age * DAYS_PER_YEAR).astype(np.int64)
         onset = np.where(ever, onset_day, NEVER)
         out.onset[spec.key] = onset
+        if spec.register_since is not None:
+            _later_episode(rng, out, spec, people, timeline)
         if spec.resolve_fraction > 0:
             _resolve(rng, out, spec.key, spec.resolve_fraction, timeline)
     _variants(rng, people, out)
     return out
 
 
+def _later_episode(
+    rng: np.random.Generator,
+    out: Diagnoses,
+    spec: inputs.ConditionSpec,
+    people: People,
+    timeline: Timeline,
+) -> None:
+    """A new recorded episode after the register's date floor for some earlier diagnoses.
+
+    Depression recurs (about half of people have another episode after a first: NICE CG90), and
+    the GP records each episode, so QOF's since-2006 register still holds many people whose
+    first depression was earlier. The episode falls uniformly between the floor (or a year
+    after onset, or age 18, whichever is latest) and the as-of date.
+    """
+    assert spec.register_since is not None
+    onset = out.onset[spec.key]
+    floor = day_number(spec.register_since)
+    adult = people.birth_day + np.floor(spec.min_age * DAYS_PER_YEAR).astype(np.int64)
+    earliest = np.maximum.reduce([np.full(onset.size, floor), onset + 365, adult])
+    room = timeline.end - earliest
+    recurs = (onset < floor) & (room > 0) & (rng.random(onset.size) < spec.episode_after_since)
+    day = earliest + np.floor(rng.random(onset.size) * np.maximum(room, 0)).astype(np.int64)
+    out.episode[spec.key] = np.where(recurs, day, NEVER)
+
+
+def latest_episode(dx: Diagnoses, key: str) -> np.ndarray:
+    """The latest recorded diagnosis day before any resolution: a later episode, else onset."""
+    episode = dx.episode.get(key)
+    if episode is None:
+        return dx.onset[key]
+    return np.where(episode < NEVER, episode, dx.onset[key])
+
+
 def _resolve(
     rng: np.random.Generator, out: Diagnoses, key: str, fraction: float, timeline: Timeline
 ) -> None:
-    onset = out.onset[key]
+    onset = latest_episode(out, key)
     room = timeline.end - onset - 365
     resolved = (room > 0) & (rng.random(onset.size) < fraction)
     day = onset + 365 + np.floor(rng.random(onset.size) * np.maximum(room, 0)).astype(np.int64)

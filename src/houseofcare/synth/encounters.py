@@ -33,6 +33,12 @@ KINDS = {
 KIND_NAMES = list(KINDS)
 #: Share of emergency admissions that start with an A&E attendance the same day.
 ADMITTED_VIA_AE = 0.75
+#: Scale of the practice consultation rate: about 5 consultations (GP and nurse) per person-year,
+#: as in English general practice (Hobbs et al., Lancet 2016: 5.2 in 2013-14).
+PRACTICE_CONSULTATION_SCALE = 2.2
+#: Share of practice consultations held by telephone (NHS Digital, Appointments in General
+#: Practice 2023: roughly a quarter to a third of appointments).
+TELEPHONE_SHARE = 0.3
 HOUR = 1 / 24
 
 
@@ -54,7 +60,8 @@ def simulate_deaths_and_admissions(
         born = people.birth_day < we
         alive = born & (death > ws)
         state = np.maximum(ws, people.birth_day)
-        rate = hazards.admission_rate(people, dx, state) / DAYS_PER_YEAR
+        episode = hazards.episode_multipliers(rng, people.size)
+        rate = hazards.admission_rate(people, dx, state) * episode / DAYS_PER_YEAR
         mu = hazards.death_rate(people, dx, state) / DAYS_PER_YEAR
         t_death = state + rng.exponential(1.0, people.size) / mu
         dies = alive & (t_death < we)
@@ -87,7 +94,8 @@ def build_events(
     deprived = people.deprivation
     female = ~people.male
     gp_rate = (
-        (1.6 + 0.9 * n_cond + 0.02 * np.clip(age - 40, 0, None) + 1.5 * (age < 5))
+        PRACTICE_CONSULTATION_SCALE
+        * (1.6 + 0.9 * n_cond + 0.02 * np.clip(age - 40, 0, None) + 1.5 * (age < 5))
         * (1 + 0.25 * female * (age >= 16))
         * mult
     )
@@ -105,7 +113,7 @@ def build_events(
         begin = _hours(rng, day, first, last)
         kind_index = np.full(person.size, KIND_NAMES.index(kind))
         if kind == "gp":
-            phone = rng.random(person.size) < 0.4
+            phone = rng.random(person.size) < TELEPHONE_SHARE
             kind_index = np.where(phone, KIND_NAMES.index("gp_phone"), KIND_NAMES.index("gp"))
             end = begin + (10 + rng.random(person.size) * 10) / 1440
         elif kind == "outpatient":

@@ -20,6 +20,7 @@ from houseofcare.analytic_tables import CLINICAL_TABLES, RESOURCE_TYPE_OF_TABLE
 from houseofcare.progress import NullProgress, Progress
 from houseofcare.synth import fhir, tables
 from houseofcare.synth.chunk import CHUNK_SIZE, generate_chunk
+from houseofcare.synth.nhs_number import check_population_size
 from houseofcare.synth.practices import build_practices, organization_rows, practitioner_rows
 from houseofcare.synth.tables import MICROS_PER_DAY
 from houseofcare.synth.timeline import Timeline, years_before
@@ -52,6 +53,7 @@ def run(
         raise ValueError("gzip applies to the ndjson format only")
     if not isinstance(as_of, dt.date):
         raise ValueError(f"as_of must be a date, not {as_of!r}")
+    check_population_size(patients, fmt)
     progress = progress or NullProgress()
     began = time.perf_counter()
     out = Path(out)

@@ -7,6 +7,7 @@ editing a CSV, and `docs/synthetic-population.md` cites the source of each file.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -135,6 +136,12 @@ class ConditionSpec:
     calibration: float
     resolve_fraction: float
     admission_log_rr: float
+    #: The register counts only diagnoses on or after this date (QOF DEP1_REG, CAN_REG); or None.
+    register_since: dt.date | None
+    #: Share of people first diagnosed before ``register_since`` with a later recorded episode.
+    episode_after_since: float
+    #: Codelists of the treatment the register requires in the last 12 months (QOF AST, EP).
+    register_requires: tuple[str, ...]
 
 
 @cache
@@ -153,6 +160,11 @@ def conditions() -> tuple[ConditionSpec, ...]:
             calibration=float(r["calibration"]),
             resolve_fraction=float(r["resolve_fraction"]),
             admission_log_rr=float(r["admission_log_rr"]),
+            register_since=(
+                dt.date.fromisoformat(r["register_since"]) if r["register_since"] else None
+            ),
+            episode_after_since=float(r["episode_after_since"]),
+            register_requires=tuple(n for n in r["register_requires"].split("|") if n),
         )
         for r in read_rows("conditions.csv")
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from houseofcare.nhs_number import is_valid_nhs_number as is_valid  # noqa: F401 (re-export)
+
 #: Modulus 11 weights for the first nine digits (10 down to 2).
 WEIGHTS = np.arange(10, 1, -1)
 
@@ -17,15 +19,6 @@ def check_digit(first_nine: np.ndarray) -> np.ndarray:
     total = (first_nine * WEIGHTS).sum(axis=1)
     digit = 11 - total % 11
     return np.where(digit == 11, 0, digit)
-
-
-def is_valid(number: str) -> bool:
-    """True when ``number`` is ten digits whose last digit is the modulus 11 check digit."""
-    if len(number) != 10 or not number.isdigit():
-        return False
-    digits = np.array([[int(c) for c in number[:9]]])
-    expected = int(check_digit(digits)[0])
-    return expected != 10 and expected == int(number[9])
 
 
 def valid_serials() -> np.ndarray:
@@ -40,17 +33,40 @@ def valid_serials() -> np.ndarray:
     return serial[keep] * 10 + check[keep]
 
 
-def nhs_numbers(person_index: np.ndarray, seed: int) -> np.ndarray:
-    """NHS numbers (strings) for global person indices: unique within a population.
+#: How many valid NHS numbers the 999 test range holds (serials whose check digit is not 10).
+TEST_RANGE_CAPACITY = 909_091
 
-    The 999 range holds about 909,000 valid numbers; person ``i`` gets the ``i``-th of a
-    seed-specific permutation of them, so populations up to that size have unique numbers
-    whatever the chunking. Larger populations reuse the range (indices wrap), which the
-    benchmarks tolerate; `generate_population` refuses nothing on that account.
+
+def nhs_numbers(person_index: np.ndarray, seed: int) -> np.ndarray:
+    """NHS numbers (strings, or None) for global person indices: never two people the same.
+
+    Person ``i`` gets the ``i``-th number of a seed-specific permutation of the 999 test range,
+    so numbers are unique whatever the chunking. The range holds ``TEST_RANGE_CAPACITY``
+    numbers; people beyond it get no NHS number (None) rather than a repeat or a number outside
+    the test range, which could belong to a real person. `check_population_size` stops an
+    NDJSON export that large before it starts.
     """
     table = _permuted(seed)
-    tail = table[person_index % table.size]
-    return np.char.add("999", np.char.zfill(tail.astype(str), 7))
+    inside = person_index < table.size
+    tail = table[np.where(inside, person_index, 0)]
+    numbers = np.char.add("999", np.char.zfill(tail.astype(str), 7)).astype(object)
+    numbers[~inside] = None
+    return numbers
+
+
+def check_population_size(patients: int, fmt: str) -> None:
+    """Refuse an NDJSON population larger than the test range: every Patient needs a number.
+
+    Parquet populations may be larger (benchmarks at a million people); the people beyond the
+    range then have a null NHS number. Raises ``ValueError`` naming the limit.
+    """
+    if fmt == "ndjson" and patients > TEST_RANGE_CAPACITY:
+        raise ValueError(
+            f"{patients:,} people is more than the {TEST_RANGE_CAPACITY:,} valid NHS numbers in "
+            "the 999 test range, so some Patients would share or lack an NHS number: generate "
+            f"at most {TEST_RANGE_CAPACITY:,} people as NDJSON, or use --format parquet (people "
+            "beyond the range then have no NHS number)"
+        )
 
 
 _CACHE: dict[int, np.ndarray] = {}

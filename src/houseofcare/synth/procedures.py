@@ -1,8 +1,11 @@
-"""Procedures that care-gap indicators look for: annual reviews, care plans, flu vaccination.
+"""Procedures that care-gap indicators look for: reviews, care plans, foot checks, flu jabs, and
+the personalised care adjustments (declined, unsuitable) that exclude people from indicators.
 
 Each review is done in a given year with the probability in ``data/procedures.csv`` (so some
 people are overdue); flu vaccination goes to people aged 65+ or on an at-risk register, in the
-September–December campaign of each year.
+September–December campaign of each year. Personalised care adjustment codes go to people on
+any register, more often to those who engage less with recall (so exclusions fall mostly on
+people who would otherwise have an open gap, as in practice).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from houseofcare.synth.people import People
 from houseofcare.synth.timeline import EPOCH, Timeline
 
 SNOMED = "http://snomed.info/sct"
+#: ``condition`` value in procedures.csv for codes recorded for people on any register.
+ANY_REGISTER = "any_register"
 FLU_AT_RISK = ["diabetes", "copd", "asthma", "chd", "heart_failure", "stroke_tia", "ckd",
                "learning_disability", "dementia", "smi"]  # fmt: skip
 
@@ -46,6 +51,9 @@ def build_procedures(
                 for key in FLU_AT_RISK:
                     eligible |= dx.active(key, when)
                 chance = np.where(age >= 65, 0.78, 0.5) * engaged
+            elif row["condition"] == ANY_REGISTER:
+                eligible = dx.count(when) > 0
+                chance = float(row["annual_probability"]) * (2.0 - engaged)
             else:
                 eligible = dx.active(row["condition"], when)
                 chance = float(row["annual_probability"]) * engaged

@@ -1,0 +1,122 @@
+"""The web application: FHIR R4 API, app endpoints for the pages, sign-in; OpenAPI at /docs.
+
+`create_app(settings)` builds it around one operational store; `app_from_environment` is
+what `hoc serve` (uvicorn, possibly several workers) imports. Start-up order is explicit:
+`hoc serve` migrates the store once (`hoc db upgrade`) before any worker starts; each worker's
+app then refuses a store that is not at this version's schema (the credential table too is
+made by the migrations) and loads the access policy, failing fast on a malformed policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from houseofcare import __version__
+from houseofcare.api.bodylimit import BodySizeLimit
+from houseofcare.api.config import ApiSettings, signing_key
+from houseofcare.api.credentials import CredentialCache
+from houseofcare.api.deps import Services
+from houseofcare.api.errors import install_error_handlers
+from houseofcare.api.plan_reads import PlanReader
+from houseofcare.api.policy import Policy, packaged_policy
+from houseofcare.settings import Settings
+from houseofcare.store.database import engine_for, session_factory
+
+DESCRIPTION = """
+houseofcare's API: one holistic care plan per person (the King's Fund house of care),
+as FHIR R4 (UK Core shaped) for CarePlan, Goal, Consent, Patient, RiskAssessment and
+AuditEvent, plus the lists the pages need (caseload, due reviews, preparation summary).
+
+Sign in with `POST /auth/token` and send `Authorization: Bearer <token>`. Every read or write
+of a person's record is checked against the access policy and audited. Updates need
+`If-Match` with the ETag you read; a stale one gets 412 and writes nothing. Errors are
+FHIR OperationOutcome naming the field. See docs/api.md.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    api_settings: ApiSettings | None = None,
+    policy: Policy | None = None,
+) -> FastAPI:
+    """The app for the operational store named by `settings` (already migrated)."""
+    from houseofcare.api.routes import app_lists, audit, auth, careplan, consent, goal, patient
+    from houseofcare.api.routes import risk as risk_routes
+
+    api = api_settings or ApiSettings()
+    engine = (
+        engine_for(settings, pool_size=10, max_overflow=20)
+        if _pooled(settings)
+        else (engine_for(settings))
+    )
+    _require_current_schema(engine)
+    chosen_policy = policy or packaged_policy()
+    services = Services(
+        settings=settings,
+        api=api,
+        engine=engine,
+        factory=session_factory(engine),
+        policy=chosen_policy,
+        signing_key=signing_key(api, settings.data_dir),
+        credentials=CredentialCache(seconds=api.credential_cache_seconds),
+        plan_reader=PlanReader.for_engine(engine, chosen_policy, size=api.read_pool_size),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if services.plan_reader is not None:
+            services.plan_reader.close()
+
+    app = FastAPI(
+        title="houseofcare",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
+    for module in (auth, patient, careplan, goal, consent, risk_routes, audit, app_lists):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["service"])
+    def health() -> dict[str, str]:
+        """Liveness: the process is up (no database work, nothing identifiable)."""
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+class StoreNotReady(RuntimeError):
+    """The operational store is missing or not migrated to this version's schema."""
+
+
+def _require_current_schema(engine: Engine) -> None:
+    """Refuse to serve a store that `hoc db upgrade` has not brought to this version."""
+    from houseofcare.store.migrate import current_revision, head_revision
+
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        shown = engine.url.render_as_string(hide_password=True)
+        raise StoreNotReady(
+            f"the operational store {shown} is at revision {current or 'none'}, "
+            f"not {head}: run `hoc db upgrade` first"
+        )
+
+
+def _pooled(settings: Settings) -> bool:
+    return not settings.operational_url.startswith("sqlite")
+
+
+def app_from_environment() -> FastAPI:
+    """The app configured from `HOC_*` variables (what `hoc serve` workers import)."""
+    return create_app(Settings())

@@ -1,0 +1,49 @@
+"""Settings of the web service alone (the analytics core never needs them).
+
+They come from `HOC_API_*` environment variables or keyword arguments. The signing key for
+page sessions is read from `HOC_API_SECRET_KEY`, or else generated once and kept in the
+project folder (`session.key`, readable by its owner only) so sessions survive a restart.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    """How the API guards itself."""
+
+    model_config = SettingsConfigDict(env_prefix="HOC_API_", extra="forbid")
+
+    #: Largest request body accepted, in bytes; larger bodies get 413 and are never parsed.
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024)
+    #: How long a bearer token from `POST /auth/token` lives.
+    token_minutes: int = Field(default=12 * 60, ge=1)
+    #: How long a page session (cookie) lives.
+    session_minutes: int = Field(default=8 * 60, ge=1)
+    #: Seconds a worker trusts a token it has checked (revocation elsewhere waits this long).
+    credential_cache_seconds: float = Field(default=5.0, ge=0)
+    #: PostgreSQL connections per worker for the one-statement CarePlan read (opened on use).
+    read_pool_size: int = Field(default=8, ge=1, le=64)
+    #: Key that signs the session cookie; generated and kept in the project folder if unset.
+    secret_key: str | None = None
+    #: Send the session cookie only over HTTPS (set true behind TLS).
+    cookie_secure: bool = False
+
+
+def signing_key(api: ApiSettings, data_dir: Path) -> bytes:
+    """The session signing key: configured, or generated once into `data_dir/session.key`."""
+    if api.secret_key:
+        return api.secret_key.encode()
+    path = data_dir / "session.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode()

@@ -1,0 +1,257 @@
+"""What every route needs: the stores, the signed-in user, and the guard with its audit.
+
+Routes stay thin: they declare `CallerDep`, open one transaction, and ask the caller to
+`authorise` an action on a person before reading or writing anything about them. A refusal is
+audited in its own transaction (the work's transaction is rolled back) and answered 403; an
+allowed action is audited in the same transaction as the work, so the audit row exists
+exactly when the work does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine, String, cast, literal, select, union_all
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
+
+from houseofcare.api.access import Actor, PersonFacts, decide
+from houseofcare.api.config import ApiSettings
+from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedIn, resolve
+from houseofcare.api.errors import Forbidden, Unauthorised
+from houseofcare.api.plan_reads import PlanReader
+from houseofcare.api.policy import Action, Policy, Role
+from houseofcare.api.tokens import unsign
+from houseofcare.careplan.actor import Actor as StoreActor
+from houseofcare.settings import Settings
+from houseofcare.store.audit import record_audit, record_audit_now
+from houseofcare.store.models import (
+    AuditOutcome,
+    CaseloadAssignment,
+    ConsentToShare,
+    Person,
+)
+from houseofcare.store.models import Role as StoreRole
+
+SESSION_COOKIE = "hoc_session"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the app was built with; one per app, shared by every request."""
+
+    settings: Settings
+    api: ApiSettings
+    engine: Engine
+    factory: sessionmaker[Session]
+    policy: Policy
+    signing_key: bytes
+    credentials: CredentialCache
+    #: The one-statement CarePlan read (PostgreSQL only; None takes the portable path).
+    plan_reader: PlanReader | None = None
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def person_facts(session: Session, person_id: int) -> PersonFacts | None:
+    """What the access rules need about a person, in one round trip; None if no such person."""
+    rows = session.execute(
+        union_all(
+            select(literal("practice"), cast(Person.practice_id, String)).where(
+                Person.id == person_id
+            ),
+            select(literal("caseload"), cast(CaseloadAssignment.case_manager_id, String)).where(
+                CaseloadAssignment.person_id == person_id,
+                CaseloadAssignment.ended_at.is_(None),
+            ),
+            select(literal("consent"), ConsentToShare.organisation_type).where(
+                ConsentToShare.person_id == person_id, ConsentToShare.withdrawn_at.is_(None)
+            ),
+        )
+    ).all()
+    kinds = [kind for kind, _ in rows]
+    if "practice" not in kinds:
+        return None
+    practice = next(value for kind, value in rows if kind == "practice")
+    return PersonFacts(
+        person_id=person_id,
+        practice_id=None if practice is None else int(practice),
+        caseload_user_ids=frozenset(int(v) for k, v in rows if k == "caseload"),
+        consented_organisation_types=frozenset(
+            str(getattr(v, "value", v)) for k, v in rows if k == "consent"
+        ),
+    )
+
+
+@dataclass
+class Caller:
+    """The signed-in user of this request, with the guard and the audit in one place."""
+
+    user: SignedIn
+    actor: Actor
+    services: Services
+    request: Request
+
+    @property
+    def store_actor(self) -> StoreActor:
+        """The same user as the care-plan services record them on versions."""
+        return StoreActor(
+            user_id=self.user.user_id,
+            role=StoreRole(self.user.role),
+            username=self.user.username,
+            organisation_id=self.user.organisation_id,
+            person_id=self.user.person_id,
+        )
+
+    def _event(
+        self,
+        *,
+        action: str,
+        resource_type: str,
+        outcome: AuditOutcome,
+        resource_id: object = None,
+        person_id: int | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "action": action,
+            "resource_type": resource_type,
+            "outcome": outcome,
+            "user_id": self.user.user_id,
+            "username": self.user.username,
+            "role": self.user.role,
+            "resource_id": resource_id,
+            "person_id": person_id,
+            "detail": detail,
+        }
+
+    def audit(self, session: Session, **event: Any) -> None:
+        """Record an event in the work's own transaction (it commits with the work)."""
+        event.setdefault("outcome", AuditOutcome.success)
+        record_audit(session, **self._event(**event))
+
+    def audit_people(
+        self, session: Session, person_ids: Iterable[int], *, action: str, resource_type: str
+    ) -> None:
+        """One event per person disclosed (a search or list shows many people), after one
+        event for the search itself (so an empty result is audited too)."""
+        people = list(dict.fromkeys(person_ids))
+        self.audit(
+            session, action=action, resource_type=resource_type, detail={"people": len(people)}
+        )
+        for person_id in people:
+            self.audit(session, action=action, resource_type=resource_type, person_id=person_id)
+
+    def audit_now(self, **event: Any) -> None:
+        """Record an event in its own transaction (for refusals and failures)."""
+        record_audit_now(self.services.factory, **self._event(**event))
+
+    def deny(self, reason: str, **event: Any) -> Forbidden:
+        self.audit_now(outcome=AuditOutcome.denied, detail={"reason": reason}, **event)
+        error = Forbidden(reason)
+        error.audited = True
+        return error
+
+    def authorise(
+        self,
+        session: Session,
+        action: Action,
+        person_id: int | None,
+        *,
+        audit_action: str,
+        resource_type: str,
+        resource_id: object = None,
+    ) -> PersonFacts | None:
+        """Allow `action` on the person, or audit the refusal and raise 403.
+
+        `person_id` None is a list action (caseload, due reviews, the audit trail).
+        """
+        facts = None
+        if person_id is not None and self.services.policy.identifiable(self.actor.role):
+            facts = person_facts(session, person_id)
+            if facts is None:
+                facts = PersonFacts(person_id, None, frozenset(), frozenset())
+        decision = decide(self.services.policy, self.actor, action, facts)
+        if not decision.allowed:
+            raise self.deny(
+                decision.reason,
+                action=audit_action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                person_id=person_id,
+            )
+        return facts
+
+    def require_identifiable(self, *, audit_action: str, resource_type: str) -> None:
+        """Refuse a role barred from identifiable data before anything is looked up."""
+        if not self.services.policy.identifiable(self.actor.role):
+            raise self.deny(
+                f"role {self.actor.role.value} never sees identifiable data",
+                action=audit_action,
+                resource_type=resource_type,
+            )
+
+
+def _token_from(request: Request, services: Services) -> tuple[str, CredentialKind] | None:
+    header = request.headers.get("authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorised("Authorization header must be 'Bearer <token>'")
+        return token.strip(), CredentialKind.bearer
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        token = unsign(cookie, services.signing_key)
+        if token is None:
+            raise Unauthorised("the session cookie is not valid; sign in again")
+        return token, CredentialKind.session
+    return None
+
+
+async def current_caller(request: Request, services: ServicesDep) -> Caller:
+    """The signed-in user (bearer token or session cookie), or 401.
+
+    Async so that a token this worker checked moments ago (the credential cache) costs no
+    thread hop at all; only a cache miss goes to the database, in the thread pool.
+    """
+    found = _token_from(request, services)
+    if found is None:
+        raise Unauthorised("sign in first: send 'Authorization: Bearer <token>' from /auth/token")
+    token, kind = found
+    user = services.credentials.get(token, kind)
+    if user is None:
+        user = await run_in_threadpool(_resolve, services, token, kind)
+        if user is not None:
+            services.credentials.put(token, kind, user)
+    if user is None:
+        raise Unauthorised("the token is unknown, expired or revoked; sign in again")
+    actor = Actor(
+        user_id=user.user_id,
+        username=user.username,
+        role=Role(user.role),
+        organisation_id=user.organisation_id,
+        organisation_type=user.organisation_type,
+        person_id=user.person_id,
+    )
+    return Caller(user=user, actor=actor, services=services, request=request)
+
+
+def _resolve(services: Services, token: str, kind: CredentialKind) -> SignedIn | None:
+    with services.factory() as session:
+        return resolve(session, token, kind)
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,112 @@
+"""The FHIR R4 data types houseofcare accepts, as strict pydantic models.
+
+Only the subset the care plan needs is accepted; every model forbids unknown fields, so a
+misspelt or unsupported element is refused with its path named instead of being silently
+dropped (a dropped element would be care information lost).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Final
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+NHS_NUMBER_SYSTEM: Final = "https://fhir.nhs.uk/Id/nhs-number"
+ODS_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-organization-code"
+HOC: Final = "https://houseofcare.org.uk/fhir"
+
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+
+def _fhir_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError("must be 1-64 letters, digits, '-' or '.' (a FHIR id)")
+    return value
+
+
+FhirId = Annotated[str, AfterValidator(_fhir_id)]
+Text = Annotated[str, Field(min_length=1, max_length=10_000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are errors; values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Coding(Strict):
+    system: ShortText | None = None
+    code: ShortText
+    display: ShortText | None = None
+
+
+class CodeableConcept(Strict):
+    coding: list[Coding] | None = None
+    text: Text | None = None
+
+
+class Identifier(Strict):
+    system: ShortText
+    value: ShortText
+
+
+class Reference(Strict):
+    reference: ShortText | None = None
+    type: ShortText | None = None
+    identifier: Identifier | None = None
+    display: ShortText | None = None
+
+
+class Period(Strict):
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class DateTimePeriod(Strict):
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+
+
+class Quantity(Strict):
+    value: float | int
+    unit: ShortText | None = None
+
+
+class Annotation(Strict):
+    authorString: ShortText | None = None
+    time: AwareDatetime | None = None
+    text: Text
+
+
+class Meta(Strict):
+    """Accepted on input so a client can send back what it read; the server sets it."""
+
+    versionId: ShortText | None = None
+    lastUpdated: AwareDatetime | None = None
+
+
+class Extension(Strict):
+    """A FHIR extension: a url and one value, or nested extensions (a complex extension)."""
+
+    id: FhirId | None = None
+    url: ShortText
+    valueCode: ShortText | None = None
+    valueString: Text | None = None
+    valueBoolean: bool | None = None
+    valueDate: dt.date | None = None
+    valueDateTime: AwareDatetime | None = None
+    valueReference: Reference | None = None
+    extension: list[Extension] | None = None
+
+
+def reference_id(reference: Reference | None, resource_type: str) -> str | None:
+    """The id in `Type/id`, or None when the reference is absent or of another type."""
+    if reference is None or reference.reference is None:
+        return None
+    kind, slash, ident = reference.reference.partition("/")
+    if kind != resource_type or not slash or not _ID.match(ident):
+        return None
+    return ident

@@ -1,0 +1,266 @@
+"""The CarePlan read on PostgreSQL in one round trip: access check, audit row and the plan.
+
+A read is the API's hottest path, and through the ORM it cost about eight round trips
+(BEGIN, the plan, the person's relationships, the parts, the comments, the audit INSERT,
+COMMIT). Here ONE statement, on an autocommit connection, does all of it:
+
+- `target` reads the plan, the person's NHS number and the lead's name, and decides access
+  from the same relationships `access.relationships` uses (practice, caseload, consent,
+  self), limited to the relationships the policy grants the caller's role for
+  `careplan.read` (passed in as flags, so one prepared statement serves every role);
+- `audit` is a data-modifying CTE: it inserts the `read` audit event only when access is
+  allowed. PostgreSQL runs it exactly once, in the statement's own transaction, so the
+  audit row is committed if and only if the plan is returned;
+- the outer SELECT returns the plan with its participants, goals, actions, needs and
+  comments as JSON arrays, and the new audit event's id (proof the read was audited).
+
+Anything but "found and allowed" (no such plan, refused) answers None and the route takes
+the portable path, which audits the 404 or the refusal in its own transaction exactly as
+before, so those answers stay byte-for-byte the ones the tests pin. SQLite always takes the
+portable path.
+
+Connections come from a small pool per worker (`PlanReader.size`), opened on first use,
+autocommit, UTC, and statements are prepared on first execution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import orjson
+import psycopg
+from psycopg.types.json import set_json_loads
+from sqlalchemy import Engine
+
+from houseofcare.api.access import Actor
+from houseofcare.api.fhir.mapping import CarePlanRecord
+from houseofcare.api.policy import Action, Policy, Relationship
+from houseofcare.api.records import careplan_record_from_parts
+from houseofcare.store.models import AuditOutcome
+
+
+def _parts(guard: str) -> str:
+    """The plan's parts as JSON arrays, each in id order, for the plan aliased `t`;
+    `guard` (SQL) decides whether they are read at all."""
+    return f"""
+    CASE WHEN {guard} THEN (
+        SELECT json_agg(json_build_array(x.role, x.name, x.user_id) ORDER BY x.id)
+        FROM care_plan_participant x WHERE x.care_plan_id = t.id) END AS participants,
+    CASE WHEN {guard} THEN (
+        SELECT json_agg(x.id ORDER BY x.id) FROM goal x WHERE x.care_plan_id = t.id)
+        END AS goals,
+    CASE WHEN {guard} THEN (
+        SELECT json_agg(json_build_array(x.id, x.performer, x.description, x.status,
+            x.performer_name, x.performer_user_id, x.due_date, x.goal_id) ORDER BY x.id)
+        FROM care_action x WHERE x.care_plan_id = t.id) END AS actions,
+    CASE WHEN {guard} THEN (
+        SELECT json_agg(json_build_array(x.id, x.domain, x.description, x.status)
+            ORDER BY x.id)
+        FROM need x WHERE x.care_plan_id = t.id) END AS needs,
+    CASE WHEN {guard} THEN (
+        SELECT json_agg(json_build_array(x.text, x.created_at, u.display_name) ORDER BY x.id)
+        FROM care_plan_comment x JOIN user_account u ON u.id = x.author_id
+        WHERE x.care_plan_id = t.id) END AS comments"""
+
+
+_PLAN_COLUMNS = """cp.id, cp.person_id, cp.status, cp.title, cp.description, cp.care_team_id,
+        cp.lead_user_id, cp.period_start, cp.period_end, cp.review_date,
+        cp.agreed_with_person, cp.version, cp.created_at, cp.updated_at, cp.conversation_at,
+        cp.agreed_at, cp.last_reviewed_at, p.nhs_number, lead.display_name AS lead_name"""
+
+READ_PLAN = f"""
+WITH target AS (
+    SELECT {_PLAN_COLUMNS},
+        COALESCE(
+            (%(by_practice)s AND p.practice_id = %(organisation_id)s)
+            OR (%(by_caseload)s AND EXISTS (
+                SELECT 1 FROM caseload_assignment c
+                WHERE c.person_id = p.id AND c.case_manager_id = %(user_id)s
+                    AND c.ended_at IS NULL))
+            OR (%(by_consent)s AND EXISTS (
+                SELECT 1 FROM consent_to_share s
+                WHERE s.person_id = p.id AND s.organisation_type = %(organisation_type)s
+                    AND s.withdrawn_at IS NULL))
+            OR (%(by_self)s AND p.id = %(self_person_id)s),
+            false) AS allowed
+    FROM care_plan cp
+    JOIN person p ON p.id = cp.person_id
+    LEFT JOIN user_account lead ON lead.id = cp.lead_user_id
+    WHERE cp.id = %(plan_id)s
+), audit AS (
+    INSERT INTO audit_event (occurred_at, user_id, username, role, action, resource_type,
+        resource_id, person_id, outcome, detail)
+    SELECT %(at)s, %(user_id)s, %(username)s, %(role)s, 'read', 'CarePlan',
+        %(resource_id)s, target.person_id, %(outcome)s, NULL
+    FROM target WHERE target.allowed
+    RETURNING id
+)
+SELECT t.id, t.person_id, t.status, t.title, t.description, t.care_team_id, t.lead_user_id,
+    t.period_start, t.period_end, t.review_date, t.agreed_with_person, t.version,
+    t.created_at, t.updated_at, t.conversation_at, t.agreed_at, t.last_reviewed_at,
+    t.nhs_number, t.lead_name, t.allowed,
+    (SELECT id FROM audit) AS audit_id,{_parts("t.allowed")}
+FROM target t
+"""
+
+#: The plan with its parts, nothing else (no access check, no audit): for the answer to a
+#: write, inside the write's own transaction, whose access check and audit are the route's.
+PLAN_WITH_PARTS = f"""
+SELECT {_PLAN_COLUMNS},{_parts("true")}
+FROM care_plan cp
+JOIN person p ON p.id = cp.person_id
+LEFT JOIN user_account lead ON lead.id = cp.lead_user_id
+CROSS JOIN LATERAL (SELECT cp.id) AS t(id)
+WHERE cp.id = %(plan_id)s
+"""
+
+
+def record_from_row(head: Any, parts: Any) -> CarePlanRecord:
+    """A record from the 19 plan columns (`_HEAD`) and the five JSON part arrays."""
+    participants, goals, actions, needs, comments = parts
+    return careplan_record_from_parts(
+        dict(zip(_HEAD, head, strict=True)),
+        participants=[{"role": r, "name": n, "user_id": u} for r, n, u in participants or ()],
+        goal_ids=goals or [],
+        actions=[
+            {
+                "id": a[0],
+                "performer": a[1],
+                "description": a[2],
+                "status": a[3],
+                "performer_name": a[4],
+                "performer_user_id": a[5],
+                "due_date": a[6],
+                "goal_id": a[7],
+            }
+            for a in actions or ()
+        ],
+        needs=[
+            {"id": n[0], "domain": n[1], "description": n[2], "status": n[3]} for n in needs or ()
+        ],
+        comments=[tuple(comment) for comment in comments or ()],
+    )
+
+
+_HEAD = [
+    "id",
+    "person_id",
+    "status",
+    "title",
+    "description",
+    "care_team_id",
+    "lead_user_id",
+    "period_start",
+    "period_end",
+    "review_date",
+    "agreed_with_person",
+    "version",
+    "created_at",
+    "updated_at",
+    "conversation_at",
+    "agreed_at",
+    "last_reviewed_at",
+    "nhs_number",
+    "lead_name",
+]
+
+
+class PlanReader:
+    """The one-statement CarePlan read, with this worker's pool of autocommit connections."""
+
+    def __init__(self, conninfo: str, policy: Policy, *, size: int = 8) -> None:
+        self.conninfo = conninfo
+        self.policy = policy
+        self.size = size
+        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
+        self._opened = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_engine(cls, engine: Engine, policy: Policy, *, size: int = 8) -> PlanReader | None:
+        """A reader for a PostgreSQL store; None for any other (they take the portable path)."""
+        if engine.dialect.name != "postgresql":
+            return None
+        url = engine.url.set(drivername="postgresql")
+        return cls(url.render_as_string(hide_password=False), policy, size=size)
+
+    def read(self, actor: Actor, plan_id: int) -> CarePlanRecord | None:
+        """The plan, read and audited in one statement; None when it is missing or refused
+        (nothing was written: the caller takes the portable path, which audits that)."""
+        granted = self.policy.granted(actor.role, Action.careplan_read)
+        parameters = {
+            "plan_id": plan_id,
+            "resource_id": str(plan_id),
+            "user_id": actor.user_id,
+            "username": actor.username,
+            "role": actor.role.value,
+            "organisation_id": actor.organisation_id,
+            "organisation_type": actor.organisation_type,
+            "self_person_id": actor.person_id,
+            "by_practice": Relationship.practice in granted,
+            "by_caseload": Relationship.caseload in granted,
+            "by_consent": Relationship.consent in granted,
+            "by_self": Relationship.self in granted,
+            "at": dt.datetime.now(dt.UTC),
+            "outcome": AuditOutcome.success.value,
+        }
+        with self._connection() as connection:
+            row = connection.execute(READ_PLAN, parameters, prepare=True).fetchone()
+        if row is None or not row[19]:
+            return None
+        if row[20] is None:  # allowed but not audited: never serve it
+            raise RuntimeError(f"the read of CarePlan/{plan_id} was not audited")
+        return record_from_row(row[:19], row[21:26])
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            connection = self._idle.get_nowait()
+        except queue.Empty:
+            connection = self._open_or_wait()
+        broken = False
+        try:
+            yield connection
+        except psycopg.OperationalError:
+            broken = True
+            raise
+        finally:
+            if broken or connection.closed:
+                connection.close()
+                with self._lock:
+                    self._opened -= 1
+            else:
+                self._idle.put(connection)
+
+    def _open_or_wait(self) -> psycopg.Connection[Any]:
+        with self._lock:
+            opening = self._opened < self.size
+            if opening:
+                self._opened += 1
+        if not opening:
+            return self._idle.get(timeout=30)
+        try:
+            connection = psycopg.connect(self.conninfo, autocommit=True)
+        except BaseException:
+            with self._lock:
+                self._opened -= 1
+            raise
+        connection.execute("SET TIME ZONE 'UTC'")
+        set_json_loads(orjson.loads, connection)
+        return connection
+
+    def close(self) -> None:
+        """Close the idle connections (at shutdown)."""
+        while True:
+            try:
+                connection = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            connection.close()
+            with self._lock:
+                self._opened -= 1

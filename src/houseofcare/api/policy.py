@@ -1,0 +1,151 @@
+"""The access policy: which role may do what to whose identifiable record.
+
+The rules live in `policy.toml` beside this module, as data; this module checks the file
+against its schema when it is loaded and answers one question, `Policy.allows`. The code that
+knows how a user relates to a person (registered at their practice, on their caseload, has
+consented to share with their organisation type, is the person) lives in `access.py`; the
+policy only says which of those relationships are enough for each action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from houseofcare.datafiles import read_toml, validation_problems
+
+POLICY_FILE: Final = Path(__file__).with_name("policy.toml")
+
+
+class Role(StrEnum):
+    """The roles a user can hold (one per user)."""
+
+    gp = "gp"
+    nurse = "nurse"
+    case_manager = "case_manager"
+    social_worker = "social_worker"
+    voluntary_sector = "voluntary_sector"
+    commissioner = "commissioner"
+    patient = "patient"
+    admin = "admin"
+
+
+class Action(StrEnum):
+    """What a request does; every endpoint declares exactly one."""
+
+    patient_read = "patient.read"
+    careplan_read = "careplan.read"
+    careplan_write = "careplan.write"
+    careplan_comment = "careplan.comment"
+    goal_read = "goal.read"
+    goal_write = "goal.write"
+    risk_read = "risk.read"
+    consent_read = "consent.read"
+    consent_write = "consent.write"
+    preparation_read = "preparation.read"
+    preparation_comment = "preparation.comment"
+    caseload_read = "caseload.read"
+    reviews_read = "reviews.read"
+    audit_read = "audit.read"
+
+
+class Relationship(StrEnum):
+    """How the signed-in user relates to the person a request is about."""
+
+    practice = "practice"
+    caseload = "caseload"
+    consent = "consent"
+    self = "self"
+    any = "any"
+
+
+#: Actions about no single person: lists the user asks for about their own work, and the
+#: audit trail. Only `any` makes sense for them (the list itself is scoped by the user).
+LIST_ACTIONS: Final = frozenset({Action.caseload_read, Action.reviews_read, Action.audit_read})
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, malformed or breaks a rule of its schema."""
+
+
+class RoleRules(BaseModel):
+    """One role's entry in the policy file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = Field(min_length=1)
+    #: False for roles that must never see identifiable data (commissioners).
+    identifiable: bool
+    grants: dict[Action, frozenset[Relationship]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RoleRules:
+        if not self.identifiable and any(self.grants.values()):
+            raise ValueError("a role with identifiable = false may hold no grant")
+        for action, relationships in self.grants.items():
+            if action in LIST_ACTIONS and relationships - {Relationship.any}:
+                raise ValueError(f"{action.value}: a list action can only be granted to 'any'")
+            if action not in LIST_ACTIONS and Relationship.any in relationships:
+                raise ValueError(
+                    f"{action.value}: 'any' would disclose every person's record; "
+                    "name the relationships instead"
+                )
+        return self
+
+
+class PolicyFile(BaseModel):
+    """The whole policy file: a version and one entry per role."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    roles: dict[Role, RoleRules]
+
+    @model_validator(mode="after")
+    def _every_role(self) -> PolicyFile:
+        missing = sorted(set(Role) - set(self.roles))
+        if missing:
+            raise ValueError(f"every role needs an entry; missing: {', '.join(missing)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The loaded policy: ask it whether a relationship set is enough for an action."""
+
+    source: Path
+    rules: PolicyFile
+
+    def allows(self, role: Role, action: Action, relationships: frozenset[Relationship]) -> bool:
+        """True when any of the user's relationships to the person is granted for the action."""
+        granted = self.rules.roles[role].grants.get(action, frozenset())
+        return bool(granted & (relationships | {Relationship.any}))
+
+    def granted(self, role: Role, action: Action) -> frozenset[Relationship]:
+        """The relationships that allow `action` for `role` (empty: never)."""
+        return self.rules.roles[role].grants.get(action, frozenset())
+
+    def identifiable(self, role: Role) -> bool:
+        """False for roles barred from every identifiable endpoint."""
+        return self.rules.roles[role].identifiable
+
+
+def load_policy(path: Path = POLICY_FILE) -> Policy:
+    """Read and check a policy file; errors name the file and the field."""
+    raw = read_toml(path, PolicyError, "no access policy file here")
+    try:
+        rules = PolicyFile.model_validate(raw)
+    except ValidationError as exc:
+        raise PolicyError(f"{path}: {validation_problems(exc)}") from None
+    return Policy(source=path, rules=rules)
+
+
+@cache
+def packaged_policy() -> Policy:
+    """The policy shipped with houseofcare, loaded once."""
+    return load_policy()

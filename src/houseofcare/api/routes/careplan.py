@@ -1,0 +1,332 @@
+"""FHIR CarePlan: create, read, update (If-Match), search by patient/status, history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import and_, exists, or_, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from houseofcare.api.deps import Caller, CallerDep
+from houseofcare.api.errors import InvalidResource, NotFound
+from houseofcare.api.fhir.http import (
+    bundle,
+    fhir_response,
+    if_match_version,
+    refuse_unknown_parameters,
+    search_count,
+)
+from houseofcare.api.fhir.mapping import CarePlanContent, careplan_from_fhir, careplan_to_fhir
+from houseofcare.api.fhir.resources import CarePlanResource
+from houseofcare.api.plan_writes import CAREPLAN_FIELDS, create_plan, update_plan
+from houseofcare.api.policy import Action, Relationship
+from houseofcare.api.records import (
+    careplan_record,
+    careplan_record_from_head,
+    careplan_record_from_snapshot,
+    plan_head,
+)
+from houseofcare.api.routes.common import (
+    audited_failures,
+    check_person_reference,
+    found_or_404,
+    invalid,
+    read_audited_body,
+)
+from houseofcare.careplan import plans
+from houseofcare.careplan.errors import CarePlanError
+from houseofcare.store.database import transaction
+from houseofcare.store.models import (
+    CarePlan,
+    CarePlanStatus,
+    CaseloadAssignment,
+    ConsentToShare,
+    Person,
+)
+
+router = APIRouter(prefix="/fhir", tags=["FHIR CarePlan"])
+RT = "CarePlan"
+
+
+def visible_people(caller: Caller, action: Action):  # type: ignore[no-untyped-def]
+    """A SQL condition on `Person.id`: the people this user may see for `action`.
+
+    Built from the policy's grants, so a search never returns someone a read would refuse.
+    """
+    actor = caller.actor
+    clauses = []
+    for relationship in caller.services.policy.granted(actor.role, action):
+        if relationship is Relationship.practice and actor.organisation_id is not None:
+            clauses.append(Person.practice_id == actor.organisation_id)
+        elif relationship is Relationship.caseload:
+            clauses.append(
+                exists().where(
+                    CaseloadAssignment.person_id == Person.id,
+                    CaseloadAssignment.case_manager_id == actor.user_id,
+                    CaseloadAssignment.ended_at.is_(None),
+                )
+            )
+        elif relationship is Relationship.consent and actor.organisation_type is not None:
+            clauses.append(
+                exists().where(
+                    ConsentToShare.person_id == Person.id,
+                    ConsentToShare.organisation_type == actor.organisation_type,
+                    ConsentToShare.withdrawn_at.is_(None),
+                )
+            )
+        elif relationship is Relationship.self and actor.person_id is not None:
+            clauses.append(Person.id == actor.person_id)
+    return or_(*clauses) if clauses else and_(Person.id.is_(None), Person.id.is_not(None))
+
+
+def patient_parameter(request: Request, name: str = "patient") -> int | None:
+    raw = request.query_params.get(name) or request.query_params.get("subject")
+    if raw is None:
+        return None
+    ident = raw.removeprefix("Patient/")
+    if not ident.isdigit():
+        raise InvalidResource([(name, f"{raw!r} is not a Patient reference like Patient/12")])
+    return int(ident)
+
+
+@router.get("/CarePlan/{plan_id}", summary="Read a care plan")
+def read_careplan(plan_id: int, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="read", resource_type=RT)
+    reader = caller.services.plan_reader
+    if reader is not None:
+        # PostgreSQL: access check, audit row and plan in one statement (plan_reads); a
+        # missing plan or a refusal comes back None and is answered and audited below
+        fast = reader.read(caller.actor, plan_id)
+        if fast is not None:
+            return fhir_response(careplan_to_fhir(fast), version=fast.version)
+    with transaction(caller.services.factory) as session:
+        head = plan_head(session, plan_id)
+        if head is None:
+            found_or_404(caller, session, CarePlan, plan_id, resource_type=RT, audit_action="read")
+        assert head is not None
+        caller.authorise(
+            session,
+            Action.careplan_read,
+            head["person_id"],
+            audit_action="read",
+            resource_type=RT,
+            resource_id=plan_id,
+        )
+        record = careplan_record_from_head(session, head)
+        caller.audit(
+            session,
+            action="read",
+            resource_type=RT,
+            resource_id=plan_id,
+            person_id=head["person_id"],
+        )
+    return fhir_response(careplan_to_fhir(record), version=record.version)
+
+
+@router.get("/CarePlan", summary="Search care plans by patient and/or status")
+def search_careplans(request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="search", resource_type=RT)
+    refuse_unknown_parameters(request, {"patient", "subject", "status"})
+    count = search_count(request)
+    person_id = patient_parameter(request)
+    status = request.query_params.get("status")
+    if status is not None and status not in {s.value for s in CarePlanStatus}:
+        raise InvalidResource([("status", f"{status!r} is not a CarePlan status")])
+    with transaction(caller.services.factory) as session:
+        if person_id is not None:
+            caller.authorise(
+                session, Action.careplan_read, person_id, audit_action="search", resource_type=RT
+            )
+        elif not caller.services.policy.granted(caller.actor.role, Action.careplan_read):
+            caller.authorise(
+                session, Action.careplan_read, None, audit_action="search", resource_type=RT
+            )
+        query = (
+            select(CarePlan)
+            .join(Person, Person.id == CarePlan.person_id)
+            .where(visible_people(caller, Action.careplan_read))
+            .order_by(CarePlan.id)
+            .limit(count)
+        )
+        if person_id is not None:
+            query = query.where(CarePlan.person_id == person_id)
+        if status is not None:
+            query = query.where(CarePlan.status == CarePlanStatus(status))
+        found = session.scalars(query).all()
+        records = [careplan_record(session, plan) for plan in found]
+        caller.audit_people(
+            session, (r.content.person_id for r in records), action="search", resource_type=RT
+        )
+    result = bundle(
+        request, "searchset", ((f"/fhir/CarePlan/{r.id}", careplan_to_fhir(r)) for r in records)
+    )
+    return fhir_response(result)
+
+
+def _write(
+    caller: Caller, resource: CarePlanResource, plan_id: int | None, expected: int | None
+) -> Response:
+    action_name = "create" if plan_id is None else "update"
+    services = caller.services
+    with audited_failures(
+        caller, action=action_name, resource_type=RT, resource_id=plan_id, fields=CAREPLAN_FIELDS
+    ):
+        content = careplan_from_fhir(resource)
+        with transaction(services.factory) as session:
+            if plan_id is not None:
+                plan = found_or_404(
+                    caller, session, CarePlan, plan_id, resource_type=RT, audit_action="update"
+                )
+                person_id = plan.person_id
+            else:
+                person_id = content.person_id
+                _check_subject(caller, session, content, action_name)
+            caller.authorise(
+                session,
+                Action.careplan_write,
+                person_id,
+                audit_action=action_name,
+                resource_type=RT,
+                resource_id=plan_id,
+            )
+            if plan_id is not None:
+                _check_subject(caller, session, content, action_name)
+                assert expected is not None
+                plan = update_plan(session, plan_id, expected, content, caller.store_actor)
+            else:
+                plan = create_plan(session, content, caller.store_actor)
+            record = careplan_record(session, plan)
+            caller.audit(
+                session,
+                action=action_name,
+                resource_type=RT,
+                resource_id=plan.id,
+                person_id=person_id,
+                detail={"version": record.version},
+            )
+    return fhir_response(
+        careplan_to_fhir(record),
+        status=201 if plan_id is None else 200,
+        version=record.version,
+        location=f"/fhir/CarePlan/{record.id}/_history/{record.version}",
+    )
+
+
+def _check_subject(caller: Caller, session: Session, content: CarePlanContent, action: str) -> None:
+    check_person_reference(
+        caller,
+        session,
+        content.person_id,
+        content.nhs_number,
+        field="CarePlan.subject",
+        resource_type=RT,
+        audit_action=action,
+    )
+
+
+@router.post("/CarePlan", status_code=201, summary="Create a care plan")
+async def create_careplan(request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="create", resource_type=RT)
+    resource = await read_audited_body(
+        request, caller, CarePlanResource, resource_type=RT, action="create", resource_id=None
+    )
+    if resource.id is not None:
+        await run_in_threadpool(
+            invalid,
+            caller,
+            "create",
+            RT,
+            None,
+            [("CarePlan.id", "the server assigns the id; leave it out")],
+        )
+    return await run_in_threadpool(_write, caller, resource, None, None)
+
+
+@router.put("/CarePlan/{plan_id}", summary="Update a care plan (If-Match required)")
+async def update_careplan(plan_id: int, request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="update", resource_type=RT)
+    expected = if_match_version(request, RT)
+    resource = await read_audited_body(
+        request, caller, CarePlanResource, resource_type=RT, action="update", resource_id=plan_id
+    )
+    if resource.id is not None and resource.id != str(plan_id):
+        await run_in_threadpool(
+            invalid,
+            caller,
+            "update",
+            RT,
+            None,
+            [
+                (
+                    "CarePlan.id",
+                    f"the body is CarePlan/{resource.id} but the URL is CarePlan/{plan_id}",
+                )
+            ],
+        )
+    return await run_in_threadpool(_write, caller, resource, plan_id, expected)
+
+
+@router.get("/CarePlan/{plan_id}/_history", summary="Every version of a care plan")
+def careplan_history(plan_id: int, request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="history", resource_type=RT)
+    with transaction(caller.services.factory) as session:
+        plan = found_or_404(
+            caller, session, CarePlan, plan_id, resource_type=RT, audit_action="history"
+        )
+        caller.authorise(
+            session,
+            Action.careplan_read,
+            plan.person_id,
+            audit_action="history",
+            resource_type=RT,
+            resource_id=plan_id,
+        )
+        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
+        versions = plans.care_plan_history(session, plan_id)
+        records = [
+            careplan_record_from_snapshot(v.snapshot, nhs_number=nhs) for v in reversed(versions)
+        ]
+        caller.audit(
+            session,
+            action="history",
+            resource_type=RT,
+            resource_id=plan_id,
+            person_id=plan.person_id,
+        )
+    entries = (
+        (f"/fhir/CarePlan/{plan_id}/_history/{r.version}", careplan_to_fhir(r)) for r in records
+    )
+    return fhir_response(bundle(request, "history", entries))
+
+
+@router.get("/CarePlan/{plan_id}/_history/{version}", summary="One version of a care plan")
+def careplan_vread(plan_id: int, version: int, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="vread", resource_type=RT)
+    with transaction(caller.services.factory) as session:
+        plan = found_or_404(
+            caller, session, CarePlan, plan_id, resource_type=RT, audit_action="vread"
+        )
+        caller.authorise(
+            session,
+            Action.careplan_read,
+            plan.person_id,
+            audit_action="vread",
+            resource_type=RT,
+            resource_id=plan_id,
+        )
+        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
+        try:
+            row = plans.care_plan_version(session, plan_id, version)
+        except CarePlanError:
+            raise NotFound(f"CarePlan/{plan_id} has no version {version}") from None
+        record = careplan_record_from_snapshot(row.snapshot, nhs_number=nhs)
+        caller.audit(
+            session,
+            action="vread",
+            resource_type=RT,
+            resource_id=plan_id,
+            person_id=plan.person_id,
+            detail={"version": version},
+        )
+    return fhir_response(careplan_to_fhir(record), version=record.version)

@@ -1,0 +1,263 @@
+"""FHIR Goal: what matters to the person, in their words; create, read, update, search, history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from houseofcare.api.deps import Caller, CallerDep
+from houseofcare.api.errors import InvalidResource, NotFound
+from houseofcare.api.fhir.http import (
+    bundle,
+    fhir_response,
+    if_match_version,
+    refuse_unknown_parameters,
+    search_count,
+)
+from houseofcare.api.fhir.mapping import GoalContent, goal_from_fhir, goal_to_fhir
+from houseofcare.api.fhir.resources import GoalResource
+from houseofcare.api.plan_writes import GOAL_FIELDS, create_goal, update_goal
+from houseofcare.api.policy import Action
+from houseofcare.api.records import goal_record, goal_record_from_columns
+from houseofcare.api.routes.careplan import patient_parameter, visible_people
+from houseofcare.api.routes.common import (
+    audited_failures,
+    check_person_reference,
+    found_or_404,
+    read_audited_body,
+)
+from houseofcare.careplan import plans
+from houseofcare.careplan.errors import CarePlanError
+from houseofcare.store.database import transaction
+from houseofcare.store.models import CarePlan, Goal, GoalStatus, Person
+
+router = APIRouter(prefix="/fhir", tags=["FHIR Goal"])
+RT = "Goal"
+
+
+def _person_of_plan(session: Session, plan_id: int) -> int | None:
+    return session.scalar(select(CarePlan.person_id).where(CarePlan.id == plan_id))
+
+
+@router.get("/Goal/{goal_id}", summary="Read a goal")
+def read_goal(goal_id: int, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="read", resource_type=RT)
+    with transaction(caller.services.factory) as session:
+        goal = found_or_404(caller, session, Goal, goal_id, resource_type=RT, audit_action="read")
+        person_id = _person_of_plan(session, goal.care_plan_id)
+        caller.authorise(
+            session,
+            Action.goal_read,
+            person_id,
+            audit_action="read",
+            resource_type=RT,
+            resource_id=goal_id,
+        )
+        record = goal_record(session, goal)
+        caller.audit(
+            session, action="read", resource_type=RT, resource_id=goal_id, person_id=person_id
+        )
+    return fhir_response(goal_to_fhir(record), version=record.version)
+
+
+@router.get("/Goal", summary="Search goals by patient and/or lifecycle status")
+def search_goals(request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="search", resource_type=RT)
+    refuse_unknown_parameters(request, {"patient", "subject", "lifecycle-status"})
+    count = search_count(request)
+    person_id = patient_parameter(request)
+    status = request.query_params.get("lifecycle-status")
+    if status is not None and status not in {s.value for s in GoalStatus}:
+        raise InvalidResource([("lifecycle-status", f"{status!r} is not a Goal status")])
+    with transaction(caller.services.factory) as session:
+        if person_id is not None or not caller.services.policy.granted(
+            caller.actor.role, Action.goal_read
+        ):
+            caller.authorise(
+                session, Action.goal_read, person_id, audit_action="search", resource_type=RT
+            )
+        query = (
+            select(Goal)
+            .join(CarePlan, CarePlan.id == Goal.care_plan_id)
+            .join(Person, Person.id == CarePlan.person_id)
+            .where(visible_people(caller, Action.goal_read))
+            .order_by(Goal.id)
+            .limit(count)
+        )
+        if person_id is not None:
+            query = query.where(CarePlan.person_id == person_id)
+        if status is not None:
+            query = query.where(Goal.status == GoalStatus(status))
+        records = [goal_record(session, goal) for goal in session.scalars(query).all()]
+        caller.audit_people(
+            session, (r.content.person_id for r in records), action="search", resource_type=RT
+        )
+    entries = ((f"/fhir/Goal/{r.id}", goal_to_fhir(r)) for r in records)
+    return fhir_response(bundle(request, "searchset", entries))
+
+
+def _write(
+    caller: Caller, resource: GoalResource, goal_id: int | None, expected: int | None
+) -> Response:
+    action_name = "create" if goal_id is None else "update"
+    with audited_failures(
+        caller, action=action_name, resource_type=RT, resource_id=goal_id, fields=GOAL_FIELDS
+    ):
+        content = goal_from_fhir(resource)
+        with transaction(caller.services.factory) as session:
+            check_person_reference(
+                caller,
+                session,
+                content.person_id,
+                content.nhs_number,
+                field="Goal.subject",
+                resource_type=RT,
+                audit_action=action_name,
+            )
+            if goal_id is not None:
+                goal = found_or_404(
+                    caller, session, Goal, goal_id, resource_type=RT, audit_action=action_name
+                )
+                plan_id = goal.care_plan_id
+            else:
+                plan_id = _plan_for(session, content)
+            person_id = _person_of_plan(session, plan_id)
+            caller.authorise(
+                session,
+                Action.goal_write,
+                person_id,
+                audit_action=action_name,
+                resource_type=RT,
+                resource_id=goal_id,
+            )
+            if person_id != content.person_id:
+                raise InvalidResource(
+                    [
+                        (
+                            "Goal.subject.reference",
+                            f"CarePlan/{plan_id} belongs to Patient/{person_id}, "
+                            f"not Patient/{content.person_id}",
+                        )
+                    ],
+                    status=422,
+                )
+            if goal_id is None:
+                goal = create_goal(session, plan_id, content, caller.store_actor)
+            else:
+                assert expected is not None
+                goal = update_goal(session, goal, expected, content, caller.store_actor)
+            record = goal_record(session, goal)
+            caller.audit(
+                session,
+                action=action_name,
+                resource_type=RT,
+                resource_id=goal.id,
+                person_id=person_id,
+                detail={"version": record.version},
+            )
+    return fhir_response(
+        goal_to_fhir(record),
+        status=201 if goal_id is None else 200,
+        version=record.version,
+        location=f"/fhir/Goal/{record.id}/_history/{record.version}",
+    )
+
+
+def _plan_for(session: Session, content: GoalContent) -> int:
+    """The plan a new goal joins: the one named, else the person's active plan."""
+    if content.care_plan_id is not None:
+        if session.get(CarePlan, content.care_plan_id) is None:
+            raise InvalidResource(
+                [
+                    (
+                        "Goal.extension('care-plan')",
+                        f"CarePlan/{content.care_plan_id} does not exist",
+                    )
+                ],
+                status=422,
+            )
+        return content.care_plan_id
+    active = plans.active_care_plan(session, content.person_id)
+    if active is None:
+        raise InvalidResource(
+            [
+                (
+                    "Goal.extension('care-plan')",
+                    f"Patient/{content.person_id} has no active care plan; name the plan",
+                )
+            ],
+            status=422,
+        )
+    return active.id
+
+
+@router.post("/Goal", status_code=201, summary="Create a goal on a care plan")
+async def create_goal_route(request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="create", resource_type=RT)
+    resource = await read_audited_body(
+        request, caller, GoalResource, resource_type=RT, action="create", resource_id=None
+    )
+    return await run_in_threadpool(_write, caller, resource, None, None)
+
+
+@router.put("/Goal/{goal_id}", summary="Update a goal (If-Match required)")
+async def update_goal_route(goal_id: int, request: Request, caller: CallerDep) -> Response:
+    caller.require_identifiable(audit_action="update", resource_type=RT)
+    expected = if_match_version(request, RT)
+    resource = await read_audited_body(
+        request, caller, GoalResource, resource_type=RT, action="update", resource_id=goal_id
+    )
+    if resource.id is not None and resource.id != str(goal_id):
+        raise InvalidResource(
+            [("Goal.id", f"the body is Goal/{resource.id} but the URL is Goal/{goal_id}")]
+        )
+    return await run_in_threadpool(_write, caller, resource, goal_id, expected)
+
+
+@router.get("/Goal/{goal_id}/_history", summary="Every version of a goal")
+def goal_history(goal_id: int, request: Request, caller: CallerDep) -> Response:
+    return _history(goal_id, None, request, caller)
+
+
+@router.get("/Goal/{goal_id}/_history/{version}", summary="One version of a goal")
+def goal_vread(goal_id: int, version: int, request: Request, caller: CallerDep) -> Response:
+    return _history(goal_id, version, request, caller)
+
+
+def _history(goal_id: int, version: int | None, request: Request, caller: Caller) -> Response:
+    action = "history" if version is None else "vread"
+    caller.require_identifiable(audit_action=action, resource_type=RT)
+    with transaction(caller.services.factory) as session:
+        goal = found_or_404(caller, session, Goal, goal_id, resource_type=RT, audit_action=action)
+        person_id = _person_of_plan(session, goal.care_plan_id)
+        caller.authorise(
+            session,
+            Action.goal_read,
+            person_id,
+            audit_action=action,
+            resource_type=RT,
+            resource_id=goal_id,
+        )
+        nhs = session.scalar(select(Person.nhs_number).where(Person.id == person_id))
+        try:
+            rows = (
+                plans.goal_history(session, goal_id)
+                if version is None
+                else [plans.goal_version(session, goal_id, version)]
+            )
+        except CarePlanError:
+            raise NotFound(f"Goal/{goal_id} has no version {version}") from None
+        records = [
+            goal_record_from_columns(row.snapshot, person_id=person_id, nhs_number=nhs)  # type: ignore[arg-type]
+            for row in reversed(rows)
+        ]
+        caller.audit(
+            session, action=action, resource_type=RT, resource_id=goal_id, person_id=person_id
+        )
+    if version is not None:
+        return fhir_response(goal_to_fhir(records[0]), version=records[0].version)
+    entries = ((f"/fhir/Goal/{goal_id}/_history/{r.version}", goal_to_fhir(r)) for r in records)
+    return fhir_response(bundle(request, "history", entries))

@@ -1,0 +1,92 @@
+"""The audit trail: every identifiable read or write appends one `audit_event` row.
+
+Rows can only be added. The database itself refuses UPDATE and DELETE on `audit_event`
+(triggers created by the migration, on SQLite and PostgreSQL alike), so neither the
+application nor anyone with its credentials can quietly rewrite who saw what.
+
+Record a *successful* action in the same transaction as the work (`record_audit`), so the
+event exists exactly when the work does. Record a *refused or failed* one with
+`record_audit_now`, in its own transaction, because the work's transaction is rolled back:
+roll the work back *first*, then record (SQLite has one writer at a time, so a second
+transaction started while the first still holds the write lock would wait for it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from houseofcare.store.models import AuditEvent, AuditOutcome, Role, User
+
+
+def record_audit(
+    session: Session,
+    *,
+    action: str,
+    resource_type: str,
+    outcome: AuditOutcome | str = AuditOutcome.success,
+    user: User | None = None,
+    user_id: int | None = None,
+    username: str | None = None,
+    role: Role | str | None = None,
+    resource_id: object = None,
+    person_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Add an audit event to `session` (committed with the caller's transaction).
+
+    `user` fills user_id, username and role; or give them one by one (e.g. from an `Actor`,
+    or a failed login with only a username). `action` is read, search, create, update,
+    delete, login …; `resource_id` is stored as text.
+    """
+    if user is not None:
+        user_id, username, role = user.id, user.username, user.role
+    event = AuditEvent(
+        user_id=user_id,
+        username=username,
+        role=None if role is None else str(role),
+        action=action,
+        resource_type=resource_type,
+        resource_id=None if resource_id is None else str(resource_id),
+        person_id=person_id,
+        outcome=AuditOutcome(outcome),
+        detail=dict(detail) if detail is not None else None,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def record_audit_now(factory: sessionmaker[Session], **event: Any) -> int:
+    """Record one audit event in its own committed transaction; its id.
+
+    For refusals and failures, whose main transaction is rolled back. Takes the same keyword
+    arguments as `record_audit` (a `user` must be given as user_id/username/role here).
+    """
+    with factory() as session, session.begin():
+        return record_audit(session, **event).id
+
+
+def audit_events(
+    session: Session,
+    *,
+    person_id: int | None = None,
+    user_id: int | None = None,
+    resource_type: str | None = None,
+    limit: int = 100,
+    before_id: int | None = None,
+) -> Sequence[AuditEvent]:
+    """The newest events first, filtered; page with `before_id` (the last id you saw)."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if person_id is not None:
+        query = query.where(AuditEvent.person_id == person_id)
+    if user_id is not None:
+        query = query.where(AuditEvent.user_id == user_id)
+    if resource_type is not None:
+        query = query.where(AuditEvent.resource_type == resource_type)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    return session.scalars(query).all()

@@ -1,0 +1,112 @@
+"""`hoc db …`: migrate the operational store and load the demo.
+
+Parsing and printing only; the work is in `houseofcare.store.migrate` and
+`houseofcare.store.demo`, which tests call directly. Heavy imports stay inside the commands so
+`hoc --help` stays quick.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from houseofcare.settings import Settings
+
+db_app = typer.Typer(
+    name="db",
+    help="The operational store (care plans, users, consent, audit): migrate it, seed a demo.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
+        show_default=False,
+    ),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _shown_url(settings: Settings) -> str:
+    """The store URL with any password hidden."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.operational_url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def upgrade_command(data_dir: DataDirOption = None) -> None:
+    """Create or migrate the operational store to the newest schema (safe to repeat)."""
+    from sqlalchemy.exc import OperationalError
+
+    from houseofcare.store.migrate import upgrade
+
+    settings = _settings(data_dir)
+    try:
+        revision = upgrade(settings)
+    except OperationalError as exc:
+        err.print(f"[red]error:[/red] cannot reach {_shown_url(settings)}: {exc.orig}")
+        raise typer.Exit(2) from None
+    console.print(f"operational store {_shown_url(settings)} is at revision {revision}")
+
+
+@db_app.command("current")
+def current_command(data_dir: DataDirOption = None) -> None:
+    """Show the store's schema revision and the newest one this version ships."""
+    from houseofcare.store.database import engine_for
+    from houseofcare.store.migrate import current_revision, head_revision
+
+    settings = _settings(data_dir)
+    engine = engine_for(settings)
+    try:
+        current = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    console.print(f"{_shown_url(settings)}: revision {current or 'none'} (newest: {head})")
+    if current != head:
+        console.print("run `hoc db upgrade` to migrate")
+
+
+@db_app.command("seed-demo")
+def seed_demo_command(
+    people: Annotated[
+        int, typer.Option("--people", min=1, help="People to load from the analytic store.")
+    ] = 1_000,
+    plans: Annotated[
+        int, typer.Option("--plans", min=0, help="How many of them get a demo care plan.")
+    ] = 50,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load people from the analytic store and create demo organisations, users (every role,
+    with KNOWN DEMO PASSWORDS) and care plans. For a demo only, never for real records."""
+    from houseofcare.store.demo import DemoError, seed_demo
+
+    settings = _settings(data_dir)
+    try:
+        summary = seed_demo(settings, people=people, plans=plans)
+    except DemoError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"demo loaded into {_shown_url(settings)}: {summary.people:,} people "
+        f"({summary.new_people:,} new), {summary.organisations} organisations, "
+        f"{summary.care_plans} care plans"
+    )
+    table = Table(title="demo users (DEMO PASSWORDS: for this demo only)")
+    for column in ("username", "password", "role", "organisation / person"):
+        table.add_column(column)
+    for user in summary.users:
+        table.add_row(user.username, user.password, user.role, user.where)
+    console.print(table)

@@ -1,0 +1,74 @@
+"""What a run's triangle looks like: people per level (per practice and overall), and who moved.
+
+The counts leave the identifiable zone (commissioning, PCN boards), so every one of them is
+disclosure-controlled. The movers list names people: it is for the practice and the case
+managers, and puts those new to case management (level 3 now, not before) first.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from houseofcare.commissioning.disclosure import controlled_count_sql
+
+LEVEL_NAMES = {
+    3: "3 case management",
+    2: "2 disease-specific care management",
+    1: "1 supported self care",
+    0: "0 prevention",
+}
+
+
+def level_counts(
+    con: duckdb.DuckDBPyConnection, run_id: str, *, by_practice: bool
+) -> duckdb.DuckDBPyRelation:
+    """level, [practice_id], people (controlled), share_pct of the practice or population."""
+    group = "p.practice_id, " if by_practice else ""
+    people = controlled_count_sql("count(*)")
+    within = "PARTITION BY practice_id" if by_practice else ""
+    names = " ".join(f"WHEN {k} THEN '{v}'" for k, v in LEVEL_NAMES.items())
+    return con.sql(
+        f"""
+WITH counted AS (
+    SELECT {group}t.level, {people} AS people
+    FROM tier t JOIN patient p ON p.patient_id = t.patient_id
+    WHERE t.run_id = '{run_id.replace("'", "''")}'
+    GROUP BY {group}t.level
+)
+SELECT {"practice_id, " if by_practice else ""}CASE level {names} END AS level, people,
+       round(100.0 * people / nullif(sum(people) OVER ({within}), 0), 1) AS share_pct
+FROM counted
+ORDER BY {"practice_id, " if by_practice else ""}counted.level DESC
+"""
+    )
+
+
+def previous_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The latest run finished before `run_id` that placed people on the triangle."""
+    rows = con.execute(
+        """SELECT r.run_id FROM run r
+           WHERE r.finished_at < (SELECT finished_at FROM run WHERE run_id = ?)
+             AND EXISTS (SELECT 1 FROM tier t WHERE t.run_id = r.run_id)
+           ORDER BY r.finished_at DESC LIMIT 1""",
+        [run_id],
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def movers(con: duckdb.DuckDBPyConnection, run_id: str, previous: str) -> duckdb.DuckDBPyRelation:
+    """People whose level changed between `previous` and `run_id`; new to level 3 first.
+
+    Someone who is new to the list (not in the previous run) counts as moving from level 0.
+    """
+    return con.sql(
+        """
+SELECT n.patient_id, p.practice_id, coalesce(o.level, 0) AS from_level, n.level AS to_level,
+       n.reason
+FROM tier n
+JOIN patient p ON p.patient_id = n.patient_id
+LEFT JOIN tier o ON o.run_id = $previous AND o.patient_id = n.patient_id
+WHERE n.run_id = $run AND n.level <> coalesce(o.level, 0)
+ORDER BY (n.level = 3) DESC, n.level DESC, coalesce(o.level, 0), p.practice_id, n.patient_id
+""",
+        params={"run": run_id, "previous": previous},
+    )

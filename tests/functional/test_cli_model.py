@@ -1,0 +1,285 @@
+"""`hoc model train|evaluate`, `hoc run` with risk and tiers, `hoc tiers`, `hoc risk-assessments`.
+
+One small synthetic population (2,000 people, made once per module) goes through the whole
+level 3 journey as a user runs it: a run without a model, training, a run with the model, the
+triangle with movers, the FHIR export and the evaluation report against the oracle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+HOC = [sys.executable, "-m", "houseofcare.cli"]
+AS_OF = "2026-03-31"
+
+
+def hoc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200", "HOC_THREADS": "1"}
+    return subprocess.run(
+        [*HOC, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def journey(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """synth → ingest → run (no model) → model train → run (with model)."""
+    root = tmp_path_factory.mktemp("level3")
+    export, data = root / "export", root / "data"
+    steps: dict[str, subprocess.CompletedProcess[str]] = {}
+    steps["synth"] = hoc(
+        "synth",
+        "--patients",
+        "2000",
+        "--seed",
+        "11",
+        "--as-of",
+        AS_OF,
+        "--out",
+        str(export),
+        cwd=root,
+    )
+    steps["ingest"] = hoc("ingest", str(export), "--data-dir", str(data), cwd=root)
+    steps["run1"] = hoc("run", "--as-of", AS_OF, "--data-dir", str(data), cwd=root)
+    steps["train"] = hoc("model", "train", "--as-of", AS_OF, "--data-dir", str(data), cwd=root)
+    steps["run2"] = hoc("run", "--as-of", AS_OF, "--data-dir", str(data), cwd=root)
+    # users to run the identifiable commands as (role-checked and audited)
+    steps["db"] = hoc("db", "upgrade", "--data-dir", str(data), cwd=root)
+    steps["users"] = hoc(
+        "db", "seed-demo", "--people", "20", "--plans", "0", "--data-dir", str(data), cwd=root
+    )
+    for name, result in steps.items():
+        assert result.returncode == 0, f"{name}: {result.stderr}"
+    return {"root": root, "export": export, "data": data, **steps}
+
+
+def test_a_run_without_a_model_still_places_everyone_on_the_triangle(journey: dict) -> None:
+    out = journey["run1"].stdout
+    assert "no risk model trained" in out and "level 0" in out
+
+
+def test_train_saves_a_versioned_artefact_with_its_metadata(journey: dict) -> None:
+    models = journey["data"] / "models"
+    # the oldest: another test of this module trains again
+    version = min(
+        (p for p in models.iterdir() if not p.name.startswith(".")),
+        key=lambda p: json.loads((p / "metadata.json").read_text())["trained_at"],
+    )
+    assert {"model.txt", "calibrator.json", "metadata.json"} <= {p.name for p in version.iterdir()}
+    meta = json.loads((version / "metadata.json").read_text())
+    assert meta["training_window"]["index_date"] == "2024-03-31"
+    assert meta["validation_window"]["index_date"] == "2025-03-31"
+    assert meta["training_window"]["label_to_exclusive"] == "2025-03-31"
+    assert 0.6 < meta["validation_metrics"]["auroc"] <= 1.0
+    assert meta["lightgbm_params"]["deterministic"] is True
+    assert meta["lightgbm_params"]["num_threads"] == 1
+    assert "emergency_admission_12m" in meta["features"]
+    assert "auroc" in journey["train"].stdout
+
+
+def test_training_again_on_the_same_data_gives_the_same_model(journey: dict) -> None:
+    again = hoc(
+        "model", "train", "--as-of", AS_OF, "--data-dir", str(journey["data"]), cwd=journey["root"]
+    )
+    assert again.returncode == 0, again.stderr
+    first, second = sorted(
+        (p for p in (journey["data"] / "models").iterdir() if not p.name.startswith(".")),
+        key=lambda p: json.loads((p / "metadata.json").read_text())["trained_at"],
+    )[:2]
+    assert (first / "model.txt").read_bytes() == (second / "model.txt").read_bytes()
+    assert (first / "calibrator.json").read_text() == (second / "calibrator.json").read_text()
+    meta = [json.loads((p / "metadata.json").read_text()) for p in (first, second)]
+    assert meta[0]["data_digest"] == meta[1]["data_digest"]
+    assert meta[0]["validation_metrics"] == meta[1]["validation_metrics"]
+
+
+def test_run_with_a_model_scores_everyone_with_factors(journey: dict) -> None:
+    assert "triangle (risk model" in journey["run2"].stdout
+    con = duckdb.connect(str(journey["data"] / "analytic.duckdb"), read_only=True)
+    run_id = con.execute("SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1").fetchall()
+    ((run,),) = run_id
+    ((people, scored, explained, bad),) = con.execute(
+        "SELECT (SELECT count(*) FROM multimorbidity WHERE run_id = $r), count(*), "
+        "count(factor_1), count(*) FILTER (WHERE risk < 0 OR risk > 1 OR percentile > 100) "
+        "FROM risk_score WHERE run_id = $r",
+        {"r": run},
+    ).fetchall()
+    assert scored == people > 1500
+    assert bad == 0
+    assert explained >= people // 10  # the top 10% by risk is explained
+    levels = dict(
+        con.execute(
+            "SELECT level, count(*) FROM tier WHERE run_id = ? GROUP BY level", [run]
+        ).fetchall()
+    )
+    assert set(levels) == {0, 1, 2, 3}
+    assert sum(levels.values()) == people
+    ((top_reason,),) = con.execute(
+        "SELECT reason FROM tier WHERE run_id = ? AND level = 3 ORDER BY patient_id LIMIT 1",
+        [run],
+    ).fetchall()
+    assert "emergency admissions" in top_reason or "predicted admission risk" in top_reason
+
+
+def test_tiers_prints_controlled_counts_and_movers_new_to_case_management_first(
+    journey: dict,
+) -> None:
+    result = hoc(
+        "tiers",
+        "--by-practice",
+        "--data-dir",
+        str(journey["data"]),
+        "--csv",
+        str(journey["root"] / "movers.csv"),
+        "--user",
+        "demo.matron",
+        cwd=journey["root"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "3 case management" in result.stdout and "per practice" in result.stdout
+    assert "movers since run" in result.stdout
+    lines = (journey["root"] / "movers.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    to_level = [int(line.split(",")[header.index("to_level")]) for line in lines[1:]]
+    assert to_level and to_level[0] == 3
+    new_to_case_management = to_level.count(3)
+    assert all(level == 3 for level in to_level[:new_to_case_management])
+
+
+def test_risk_assessments_are_fhir_ndjson(journey: dict) -> None:
+    out = journey["root"] / "risk.ndjson"
+    result = hoc(
+        "risk-assessments",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(journey["data"]),
+        "--user",
+        "demo.gp",
+        cwd=journey["root"],
+    )
+    assert result.returncode == 0, result.stderr
+    assert "identifiable" in result.stdout
+    first = json.loads(out.read_text().splitlines()[0])
+    assert first["resourceType"] == "RiskAssessment"
+    assert first["subject"]["reference"].startswith("Patient/")
+    assert first["basis"][0]["reference"] == first["subject"]["reference"]
+    assert 0 <= first["prediction"][0]["probabilityDecimal"] <= 1
+    assert first["method"]["coding"][0]["code"]
+    assert first["note"]
+
+
+def test_evaluate_writes_the_report_with_baselines_and_the_oracle(journey: dict) -> None:
+    out = journey["root"] / "report"
+    result = hoc(
+        "model",
+        "evaluate",
+        "--oracle",
+        str(journey["export"]),
+        "--out",
+        str(out),
+        "--data-dir",
+        str(journey["data"]),
+        cwd=journey["root"],
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert set(report["scores"]) == {"model", "two_admissions_rule", "cambridge_score", "oracle"}
+    model = report["scores"]["model"]
+    assert set(model["top"]) == {"0.5%", "1%", "3%", "5%"}
+    assert set(model["by_group"]) == {
+        "sex",
+        "age band",
+        "IMD quintile (1 = most deprived)",
+        "ethnic group",
+    }
+    assert all(c is None or c % 5 == 0 for c in (report["people"], report["admitted"]))
+    assert any("QAdmissions" in f["model"] for f in report["published"])
+    html = (out / "report.html").read_text()
+    assert "<svg" in html and "Published UK figures" in html
+
+
+def test_train_refuses_a_window_the_record_does_not_cover(journey: dict) -> None:
+    result = hoc(
+        "model",
+        "train",
+        "--as-of",
+        "2028-03-31",
+        "--data-dir",
+        str(journey["data"]),
+        cwd=journey["root"],
+    )
+    assert result.returncode == 2
+    assert "2027-03-31" in result.stderr and "earlier --as-of" in result.stderr
+
+
+def test_a_model_trained_on_other_features_stops_the_run_and_writes_nothing(
+    journey: dict, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(journey["data"], data)
+    latest = max(p for p in (data / "models").iterdir() if not p.name.startswith("."))
+    stale = data / "models" / "99991231T000000-stale"
+    shutil.copytree(latest, stale)
+    meta = json.loads((stale / "metadata.json").read_text())
+    meta["features"] = meta["features"][:-1]
+    (stale / "metadata.json").write_text(json.dumps(meta))
+    con = duckdb.connect(str(data / "analytic.duckdb"), read_only=True)
+    ((runs_before,),) = con.execute("SELECT count(*) FROM run").fetchall()
+    con.close()
+    result = hoc("run", "--as-of", AS_OF, "--data-dir", str(data), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "99991231T000000-stale" in result.stderr and "retrain" in result.stderr
+    con = duckdb.connect(str(data / "analytic.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM run").fetchall() == [(runs_before,)]
+
+
+def _export_audit(data: Path) -> list[tuple[str, str, str, str]]:
+    con = sqlite3.connect(data / "operational.sqlite")
+    try:
+        return con.execute(
+            "SELECT coalesce(username, ''), coalesce(role, ''), resource_type, outcome "
+            "FROM audit_event WHERE action = 'export' ORDER BY id"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_identifiable_exports_are_role_checked_and_audited(journey: dict, tmp_path: Path) -> None:
+    data = journey["data"]
+    before = len(_export_audit(data))
+    out = tmp_path / "risk.ndjson"
+    args = ("risk-assessments", "--out", str(out), "--data-dir", str(data))
+    nobody = hoc(*args, cwd=tmp_path)
+    assert nobody.returncode == 2 and "--user" in nobody.stderr
+    commissioner = hoc(*args, "--user", "demo.commissioner", cwd=tmp_path)
+    assert commissioner.returncode == 2
+    assert "role commissioner" in commissioner.stderr
+    stranger = hoc(*args, "--user", "no.such.user", cwd=tmp_path)
+    assert stranger.returncode == 2 and "no such user" in stranger.stderr
+    assert not out.exists()  # a refusal writes nothing
+    counts_only = hoc("tiers", "--data-dir", str(data), cwd=tmp_path)
+    assert counts_only.returncode == 0 and "pass --user" in counts_only.stdout
+    allowed = hoc(*args, "--user", "demo.nurse", cwd=tmp_path)
+    assert allowed.returncode == 0, allowed.stderr
+    recall = ("recall", "--data-dir", str(data), "--csv", str(tmp_path / "recall.csv"))
+    assert hoc(*recall, cwd=tmp_path).returncode == 2
+    assert hoc(*recall, "--user", "demo.voluntary", cwd=tmp_path).returncode == 2
+    assert not (tmp_path / "recall.csv").exists()
+    assert hoc(*recall, "--user", "demo.gp", cwd=tmp_path).returncode == 0
+    assert (tmp_path / "recall.csv").exists()
+    assert _export_audit(data)[before:] == [
+        ("demo.commissioner", "commissioner", "risk-assessments", "denied"),
+        ("no.such.user", "", "risk-assessments", "denied"),
+        ("demo.nurse", "nurse", "risk-assessments", "success"),
+        ("demo.voluntary", "voluntary_sector", "recall", "denied"),
+        ("demo.gp", "gp", "recall", "success"),
+    ]
