@@ -7,6 +7,7 @@ runs stay readable for comparison.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -18,6 +19,7 @@ import duckdb
 
 from houseofcare import __version__
 from houseofcare.engine import DuckDBEngine
+from houseofcare.interrupts import is_interrupt
 from houseofcare.population.indicators import (
     CARE_GAP_COLUMNS,
     compute_indicators,
@@ -149,8 +151,11 @@ def run_pipeline(
         )
         con.execute("COMMIT")
         progress.advance(step)
-    except BaseException:
-        con.execute("ROLLBACK")
+    except BaseException as exc:
+        with contextlib.suppress(duckdb.Error):
+            con.execute("ROLLBACK")
+        if is_interrupt(exc) and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
         raise
     finally:
         if own:

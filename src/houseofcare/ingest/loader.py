@@ -48,6 +48,7 @@ from houseofcare.ingest.sources import (
     read_blocks,
 )
 from houseofcare.ingest.viewdef import CompiledView, load_views
+from houseofcare.interrupts import interrupts_as_keyboard
 from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
@@ -118,8 +119,9 @@ def ingest_paths(
             con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
         try:
-            report = _Ingest(con, views, progress or NullProgress()).run(files)
-            con.execute("COMMIT")
+            with interrupts_as_keyboard():
+                report = _Ingest(con, views, progress or NullProgress()).run(files)
+                con.execute("COMMIT")
         except BaseException:
             _rollback(con)
             raise
