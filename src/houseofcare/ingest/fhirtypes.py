@@ -36,6 +36,7 @@ FHIR_TYPES: Final[dict[str, FhirType]] = {
 
 _STRING_TYPES: Final[frozenset[str]] = frozenset({"string", "code", "id", "uri"})
 _DATE_SHAPE: Final[str] = r"^\d{4}(-\d{2}(-\d{2}(T.+)?)?)?$"
+_UTC_SECONDS: Final[str] = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def _text(raw: str) -> str:
@@ -70,10 +71,18 @@ def _date_value(text: str) -> str:
 
 
 def _datetime_value(text: str) -> str:
+    # `coalesce` tries a shortcut first, for the shape bulk exports nearly always use,
+    # `YYYY-MM-DDThh:mm:ssZ` (UTC, whole seconds): a strict strptime whose result prints back
+    # as the very same text gives what the general path gives at half the cost (no regex, no
+    # time-zone arithmetic). Any other value takes the general path;
+    # tests/unit/test_fhir_datetime.py holds the two to the same answers.
+    parsed = f"try_strptime({text}, '{_UTC_SECONDS}')"
     return (
+        f"coalesce(CASE WHEN strlen({text}) = 20 AND strftime({parsed}, '{_UTC_SECONDS}') = "
+        f"{text} THEN {parsed} END, "
         f"CASE WHEN NOT regexp_matches({text}, '{_DATE_SHAPE}') THEN NULL "
         f"WHEN strlen({text}) <= 10 THEN try_cast({_padded_date(text)} AS TIMESTAMP) "
-        f"ELSE try_cast(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+        f"ELSE try_cast(try_cast({text} AS TIMESTAMPTZ) AS TIMESTAMP) END)"
     )
 
 

@@ -136,6 +136,12 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+def _ok_sql(resource_type: str, resource_id: str, expected: str) -> str:
+    """A line this view stages: of the expected type, with a non-empty string id."""
+    rt, rid = text_sql(resource_type), text_sql(resource_id)
+    return f"(({rt}) IS NOT DISTINCT FROM '{expected}' AND coalesce(({rid}) <> '', false))"
+
+
 @dataclass(frozen=True)
 class _FileEvent:
     """What the reader thread hands over: a block of a file, or why the file is unreadable."""
@@ -303,35 +309,41 @@ class _Ingest:
     def _stage_typed(self, file_id: int, view: CompiledView, blk: pa.Table) -> tuple[int, int]:
         """Stage the lines of `blk` that are `view.resource` resources with an id.
 
-        One parse per line, kept in `_hoc_parsed`, feeds the keys and the view. Returns how
-        many lines were staged and how many were left (another type, not JSON, no id).
+        Two statements, both scanning the Arrow block, so DuckDB spreads each over its record
+        batches: a light parse of the keys (type, id, lastUpdated) into `_hoc_parsed`, and
+        the full parse straight into the view's staging table. Materialising the full parse
+        instead would make the view step read a one-row-group table, on one thread.
+        Returns how many lines were staged and how many were left (another type, not JSON,
+        no id).
         """
         con = self.con
         structure = view.structure.replace("'", "''")
-        rt, rid = text_sql("r.resourceType"), text_sql("r.id")
-        lu_raw = "r.meta.lastUpdated"
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _hoc_parsed AS "
-            f"SELECT seq, line_number, r, ({rt}) IS NOT DISTINCT FROM '{view.resource}' "
-            f"AND coalesce(({rid}) <> '', false) AS ok, "
-            f"CASE WHEN {lu_raw} IS NULL OR {lu_raw}::VARCHAR = 'null' THEN md5(line) END "
-            "AS content_hash "
-            f"FROM (SELECT seq, line_number, line, try(from_json(line, '{structure}')) AS r "
+            f"SELECT seq, line_number, {_ok_sql('k[1]', 'k[2]', view.resource)} AS ok, "
+            f"k[2] AS rid, k[3] AS lu, "
+            "CASE WHEN k[3] IS NULL OR k[3]::VARCHAR = 'null' THEN md5(line) END AS content_hash "
+            "FROM (SELECT seq, line_number, line, "
+            "try(json_extract(line, ['$.resourceType', '$.id', '$.meta.lastUpdated'])) AS k "
             f"FROM blk WHERE {_NOT_BLANK})"
         )
         [(staged, leftover)] = con.execute(
             "SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM _hoc_parsed"
         ).fetchall()
         if staged:
-            lu = value_sql("instant", lu_raw, text_sql(lu_raw))
+            rid = text_sql("rid")
+            lu = value_sql("instant", "lu", text_sql("lu"))
             con.execute(
                 f"INSERT INTO {_KEYS} SELECT seq, ?, line_number, ?, {rid}, {lu}, content_hash "
                 "FROM _hoc_parsed WHERE ok",
                 [file_id, view.resource],
             )
+            ok = _ok_sql("r.resourceType", "r.id", view.resource)
             con.execute(
                 f"INSERT INTO {_STAGE_PREFIX}{view.table} "
-                f"WITH parsed AS (SELECT seq, r FROM _hoc_parsed WHERE ok) {view.rows_sql}"
+                "WITH parsed AS (SELECT seq, r FROM (SELECT seq, "
+                f"try(from_json(line, '{structure}')) AS r FROM blk WHERE {_NOT_BLANK}) "
+                f"WHERE {ok}) {view.rows_sql}"
             )
         return int(staged), int(leftover)
 
