@@ -136,6 +136,13 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
+def _stage_columns(view: CompiledView) -> list[tuple[str, str]]:
+    """The clinical table's columns in its order, then any the view adds for staging only."""
+    clinical = CLINICAL_TABLES[view.table]
+    known = {name for name, _ in clinical}
+    return [*clinical, *((n, t) for n, t in view.columns if n not in known)]
+
+
 def _ok_sql(resource_type: str, resource_id: str, expected: str) -> str:
     """A line this view stages: of the expected type, with a non-empty string id."""
     rt, rid = text_sql(resource_type), text_sql(resource_id)
@@ -258,16 +265,18 @@ class _Ingest:
         con.execute(
             f"CREATE TEMP TABLE {_STAGE_PREFIX}files (file_id INTEGER, source_file VARCHAR)"
         )
+        # The view's staging tables live in the store's own catalog, not in temp: created
+        # inside the transaction, they vanish with a rollback or a killed process just the
+        # same, and a first load can rename one into place instead of copying it.
         for view in self.views_by_type.values():
-            cols = ", ".join(f'"{n}" {t}' for n, t in view.columns)
+            cols = ", ".join(f'"{n}" {t}' for n, t in _stage_columns(view))
             con.execute(
-                f"CREATE TEMP TABLE {_STAGE_PREFIX}{view.table} "
-                f"(seq BIGINT, {cols}, __error VARCHAR)"
+                f"CREATE TABLE {_STAGE_PREFIX}{view.table} (seq BIGINT, {cols}, __error VARCHAR)"
             )
 
     def _drop_stage(self) -> None:
         for view in self.views_by_type.values():
-            self.con.execute(f"DROP TABLE {_STAGE_PREFIX}{view.table}")
+            self.con.execute(f"DROP TABLE IF EXISTS {_STAGE_PREFIX}{view.table}")
         self.con.execute(f"DROP TABLE {_KEYS}")
         self.con.execute(f"DROP TABLE {_STAGE_PREFIX}files")
         self.con.execute("DROP TABLE IF EXISTS _hoc_parsed")
@@ -339,8 +348,9 @@ class _Ingest:
                 [file_id, view.resource],
             )
             ok = _ok_sql("r.resourceType", "r.id", view.resource)
+            names = ", ".join(f'"{n}"' for n, _ in view.columns)
             con.execute(
-                f"INSERT INTO {_STAGE_PREFIX}{view.table} "
+                f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
                 "WITH parsed AS (SELECT seq, r FROM (SELECT seq, "
                 f"try(from_json(line, '{structure}')) AS r FROM blk WHERE {_NOT_BLANK}) "
                 f"WHERE {ok}) {view.rows_sql}"
@@ -497,13 +507,25 @@ class _Ingest:
         return bool(staged) and staged == ids and not bad
 
     def _load_all(self, view: CompiledView) -> ResourceCounts:
-        """The usual first load of a type: copy the staged rows and keys as they are."""
+        """The usual first load of a type: the staged rows and keys go in as they are.
+
+        When the clinical table is empty (nothing loaded by any route), the staging table
+        becomes it: drop the empty table, drop the staging-only columns, rename. That is a
+        catalog change, not a copy of every row, and it commits or rolls back with the rest.
+        """
         con = self.con
-        columns = ", ".join(f'"{c}"' for c, _ in CLINICAL_TABLES[view.table])
-        con.execute(
-            f'INSERT INTO "{view.table}" ({columns}) SELECT {columns} '
-            f"FROM {_STAGE_PREFIX}{view.table}"
-        )
+        table, stage = view.table, f"{_STAGE_PREFIX}{view.table}"
+        [(present,)] = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
+        if present:
+            columns = ", ".join(f'"{c}"' for c, _ in CLINICAL_TABLES[table])
+            con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM {stage}')
+        else:
+            kept = {c for c, _ in CLINICAL_TABLES[table]}
+            extra = [n for n, _ in _stage_columns(view) if n not in kept]
+            con.execute(f'DROP TABLE "{table}"')
+            for column in ["seq", *extra, "__error"]:
+                con.execute(f'ALTER TABLE {stage} DROP COLUMN "{column}"')
+            con.execute(f'ALTER TABLE {stage} RENAME TO "{table}"')
         [(loaded,)] = con.execute(
             f"INSERT INTO {INGESTED_TABLE} SELECT resource_type, resource_id, last_updated, "
             f"content_hash, f.source_file, ? FROM {_KEYS} k "
