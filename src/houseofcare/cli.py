@@ -330,15 +330,16 @@ def recall(
 
     settings = _settings(data_dir)
     con, chosen = _open_run(settings, run_id)
-    authorise_or_exit(
+    scope = authorise_or_exit(
         settings,
         user,
         "recall",
+        practice_id=practice,
         run=chosen,
-        practice=practice,
         indicator=indicator,
         csv=str(csv) if csv else None,
     )
+    practice = scope.practice_id
     if csv:
         rows = export_recall_csv(con, chosen, csv, practice, indicator)
         console.print(f"{rows:,} people with an open care gap written to {csv}")

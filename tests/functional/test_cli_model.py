@@ -7,6 +7,7 @@ triangle with movers, the FHIR export and the evaluation report against the orac
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -283,3 +284,58 @@ def test_identifiable_exports_are_role_checked_and_audited(journey: dict, tmp_pa
         ("demo.voluntary", "voluntary_sector", "recall", "denied"),
         ("demo.gp", "gp", "recall", "success"),
     ]
+
+
+def _home_practice(data: Path, username: str) -> str:
+    con = sqlite3.connect(data / "operational.sqlite")
+    try:
+        ((code,),) = con.execute(
+            "SELECT o.ods_code FROM user_account u JOIN organisation o ON o.id = u.organisation_id "
+            "WHERE u.username = ?",
+            [username],
+        ).fetchall()
+    finally:
+        con.close()
+    return str(code)
+
+
+def test_a_gp_exports_only_their_own_practice(journey: dict, tmp_path: Path) -> None:
+    """H-026: a GP's or nurse's identifiable list stops at their practice; a case manager's
+    does not (they work across the network's practices)."""
+    data = journey["data"]
+    home = _home_practice(data, "demo.gp")
+    con = duckdb.connect(str(data / "analytic.duckdb"), read_only=True)
+    try:
+        patients = dict(con.execute("SELECT patient_id, practice_id FROM patient").fetchall())
+        other = con.execute(
+            "SELECT min(practice_id) FROM patient WHERE practice_id <> ?", [home]
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert other is not None  # the journey's population spans several practices
+
+    def exported(user: str, *extra: str) -> tuple[int, set[str]]:
+        out = tmp_path / f"{user}-{len(extra)}.ndjson"
+        done = hoc("risk-assessments", "--out", str(out), "--data-dir", str(data),
+                   "--user", user, *extra, cwd=tmp_path)  # fmt: skip
+        if done.returncode != 0:
+            assert not out.exists()
+            return done.returncode, set()
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        ids = {r["subject"]["reference"].removeprefix("Patient/") for r in lines}
+        return 0, {patients[i] for i in ids}
+
+    assert exported("demo.gp") == (0, {home})
+    assert exported("demo.nurse", "--practice", home) == (0, {home})
+    before = len(_export_audit(data))
+    assert exported("demo.gp", "--practice", other)[0] == 2
+    assert _export_audit(data)[before:] == [("demo.gp", "gp", "risk-assessments", "denied")]
+    code, practices = exported("demo.matron")
+    assert code == 0 and other in practices and home in practices
+    recall_csv = tmp_path / "gp-recall.csv"
+    recall = hoc("recall", "--data-dir", str(data), "--csv", str(recall_csv),
+                 "--user", "demo.gp", cwd=tmp_path)  # fmt: skip
+    assert recall.returncode == 0, recall.stderr
+    with recall_csv.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {row["practice_id"] for row in rows} == {home}

@@ -230,8 +230,8 @@ def tiers_command(
     if user is None:
         console.print("movers are identifiable: pass --user (or set HOC_USER) to see them")
         return
-    authorise_or_exit(settings, user, "tiers movers", run=chosen, previous=previous)
-    moved = movers(con, chosen, previous)
+    scope = authorise_or_exit(settings, user, "tiers movers", run=chosen, previous=previous)
+    moved = movers(con, chosen, previous, scope.practice_id)
     if csv:
         moved.write_csv(str(csv))
         console.print(f"movers written to {csv} (identifiable)")
@@ -245,6 +245,10 @@ def tiers_command(
 def risk_assessments_command(
     out: Annotated[Path, typer.Option("--out", help="The NDJSON file to write.")],
     run_id: RunOption = None,
+    practice: Annotated[
+        str | None,
+        typer.Option("--practice", help="One practice's people (a GP or nurse: always theirs)."),
+    ] = None,
     data_dir: DataDirOption = None,
     user: UserOption = None,
 ) -> None:
@@ -274,8 +278,10 @@ def risk_assessments_command(
             "(`hoc model train`) and run the pipeline again"
         )
         raise typer.Exit(2)
-    authorise_or_exit(settings, user, "risk-assessments", run=chosen, out=str(out))
-    written = write_risk_assessments(con, chosen, out)
+    scope = authorise_or_exit(
+        settings, user, "risk-assessments", practice_id=practice, run=chosen, out=str(out)
+    )
+    written = write_risk_assessments(con, chosen, out, scope.practice_id)
     console.print(
         f"{written:,} RiskAssessment resources from run {chosen} written to {out} (identifiable)"
     )

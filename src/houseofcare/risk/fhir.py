@@ -21,9 +21,11 @@ METHOD_SYSTEM = "https://houseofcare.org.uk/fhir/CodeSystem/risk-model-version"
 SNOMED = "http://snomed.info/sct"
 
 
-def risk_assessment_sql(run_id: str) -> str:
-    """One row per scored person; its columns are the resource's top-level elements."""
+def risk_assessment_sql(run_id: str, practice_id: str | None = None) -> str:
+    """One row per scored person (of one practice, if given); its columns are the resource's
+    top-level elements."""
     run = sql_literal(run_id)
+    practice = "" if practice_id is None else f" AND p.practice_id = {sql_literal(practice_id)}"
     return f"""
 SELECT unnest(struct_pack(
     resourceType := 'RiskAssessment',
@@ -60,21 +62,23 @@ SELECT unnest(struct_pack(
 FROM risk_score r
 JOIN run ON run.run_id = r.run_id
 LEFT JOIN patient p ON p.patient_id = r.patient_id
-WHERE r.run_id = {run}
+WHERE r.run_id = {run}{practice}
 ORDER BY r.patient_id
 """
 
 
-def write_risk_assessments(con: duckdb.DuckDBPyConnection, run_id: str, out: Path) -> int:
-    """Write the run's RiskAssessments to `out` (NDJSON); how many were written.
+def write_risk_assessments(
+    con: duckdb.DuckDBPyConnection, run_id: str, out: Path, practice_id: str | None = None
+) -> int:
+    """Write the run's RiskAssessments (one practice's, if given) to `out` (NDJSON); how many
+    were written.
 
     Written to a temporary file and renamed, so a failed export never leaves half a file.
     """
-    ((count,),) = con.execute(
-        "SELECT count(*) FROM risk_score WHERE run_id = ?", [run_id]
-    ).fetchall()
+    query = risk_assessment_sql(run_id, practice_id)
+    ((count,),) = con.execute(f"SELECT count(*) FROM ({query})").fetchall()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(f".{out.name}.partial")
-    con.execute(f"COPY ({risk_assessment_sql(run_id)}) TO {sql_literal(str(work))} (FORMAT JSON)")
+    con.execute(f"COPY ({query}) TO {sql_literal(str(work))} (FORMAT JSON)")
     work.replace(out)
     return int(count)

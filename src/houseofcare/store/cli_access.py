@@ -10,6 +10,7 @@ audit event, exactly as an API read does.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -20,11 +21,23 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit_now
 from houseofcare.store.database import engine_for, session_factory
-from houseofcare.store.models import AuditOutcome, Role, User
+from houseofcare.store.models import AuditOutcome, Organisation, OrganisationType, Role, User
 
 #: Who may take a whole-population identifiable list from the command line: the clinicians
 #: who act on recall and case-finding lists, and administrators.
 IDENTIFIABLE_EXPORT_ROLES = frozenset({Role.gp, Role.nurse, Role.case_manager, Role.admin})
+#: Roles whose lists stop at their own practice, as in the API: a GP or practice nurse acts for
+#: the practice's registered list. Case managers work across the practices of a network (their
+#: caseload comes from the whole level-3 list) and administrators run the deployment.
+PRACTICE_SCOPED_ROLES = frozenset({Role.gp, Role.nurse})
+
+
+@dataclass(frozen=True)
+class ExportScope:
+    """Who is exporting and which people they may list (`practice_id` None: every practice)."""
+
+    role: str
+    practice_id: str | None
 
 
 class ExportRefused(Exception):
@@ -32,9 +45,19 @@ class ExportRefused(Exception):
 
 
 def authorise_identifiable_export(
-    settings: Settings, *, username: str | None, command: str, detail: Mapping[str, Any]
-) -> str:
-    """Check the user's role for `command` and audit the attempt; the role, or ExportRefused."""
+    settings: Settings,
+    *,
+    username: str | None,
+    command: str,
+    detail: Mapping[str, Any],
+    practice_id: str | None = None,
+) -> ExportScope:
+    """Check the user's role (and practice) for `command` and audit the attempt.
+
+    `practice_id` is the practice the command was asked for (None: not narrowed). A GP or
+    nurse gets their own practice's people only: asking for another is refused, asking for
+    none narrows to theirs. Returns the scope to apply, or raises ExportRefused.
+    """
     allowed = ", ".join(sorted(r.value for r in IDENTIFIABLE_EXPORT_ROLES))
     if not username:
         raise ExportRefused(
@@ -47,6 +70,11 @@ def authorise_identifiable_export(
         try:
             with factory() as session:
                 user = session.scalar(select(User).where(User.username == username))
+                home = (
+                    session.get(Organisation, user.organisation_id)
+                    if user is not None and user.organisation_id is not None
+                    else None
+                )
         except (OperationalError, ProgrammingError):
             raise ExportRefused(
                 "the operational store (users, audit) is not set up: run `hoc db upgrade` and "
@@ -61,6 +89,17 @@ def authorise_identifiable_export(
             )
         else:
             refusal = None
+        scope_practice: str | None = None
+        if refusal is None and user is not None and Role(user.role) in PRACTICE_SCOPED_ROLES:
+            if home is None or home.type != OrganisationType.practice:
+                refusal = f"--user {username!r} is a {user.role} without a practice"
+            elif practice_id is not None and practice_id != home.ods_code:
+                refusal = (
+                    f"--user {username!r} may list people of practice {home.ods_code} only, "
+                    f"not {practice_id}"
+                )
+            else:
+                scope_practice = home.ods_code
         record_audit_now(
             factory,
             user_id=None if user is None else user.id,
@@ -68,7 +107,7 @@ def authorise_identifiable_export(
             role=None if user is None else user.role,
             action="export",
             resource_type=command,
-            detail=dict(detail),
+            detail={**detail, "practice": scope_practice or practice_id},
             outcome=AuditOutcome.denied if refusal else AuditOutcome.success,
         )
     finally:
@@ -76,7 +115,7 @@ def authorise_identifiable_export(
     if refusal:
         raise ExportRefused(refusal)
     assert user is not None
-    return str(user.role)
+    return ExportScope(role=str(user.role), practice_id=scope_practice or practice_id)
 
 
 #: The `--user` option of every command with identifiable output.
@@ -92,11 +131,17 @@ UserOption = Annotated[
 
 
 def authorise_or_exit(
-    settings: Settings, username: str | None, command: str, **detail: Any
-) -> None:
+    settings: Settings,
+    username: str | None,
+    command: str,
+    practice_id: str | None = None,
+    **detail: Any,
+) -> ExportScope:
     """`authorise_identifiable_export` for a command: a refusal is a clear error, exit 2."""
     try:
-        authorise_identifiable_export(settings, username=username, command=command, detail=detail)
+        return authorise_identifiable_export(
+            settings, username=username, command=command, detail=detail, practice_id=practice_id
+        )
     except ExportRefused as exc:
         Console(stderr=True).print(f"[red]refused:[/red] {exc}")
         raise typer.Exit(2) from None

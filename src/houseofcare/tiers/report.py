@@ -55,10 +55,13 @@ def previous_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     return rows[0][0] if rows else None
 
 
-def movers(con: duckdb.DuckDBPyConnection, run_id: str, previous: str) -> duckdb.DuckDBPyRelation:
+def movers(
+    con: duckdb.DuckDBPyConnection, run_id: str, previous: str, practice_id: str | None = None
+) -> duckdb.DuckDBPyRelation:
     """People whose level changed between `previous` and `run_id`; new to level 3 first.
 
     Someone who is new to the list (not in the previous run) counts as moving from level 0.
+    `practice_id` narrows the list to one practice's people.
     """
     return con.sql(
         """
@@ -68,7 +71,8 @@ FROM tier n
 JOIN patient p ON p.patient_id = n.patient_id
 LEFT JOIN tier o ON o.run_id = $previous AND o.patient_id = n.patient_id
 WHERE n.run_id = $run AND n.level <> coalesce(o.level, 0)
+  AND ($practice IS NULL OR p.practice_id = $practice)
 ORDER BY (n.level = 3) DESC, n.level DESC, coalesce(o.level, 0), p.practice_id, n.patient_id
 """,
-        params={"run": run_id, "previous": previous},
+        params={"run": run_id, "previous": previous, "practice": practice_id},
     )
