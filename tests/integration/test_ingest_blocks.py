@@ -142,6 +142,27 @@ def test_reading_in_blocks_numbers_every_line_as_a_plain_split_does(tmp_path: Pa
         assert got == want, block_bytes
 
 
+def test_released_read_buffers_are_reused_without_corrupting_lines(tmp_path: Path) -> None:
+    """Blocks released after use hand their buffer to the next block, through the prefetching
+    thread as ingest uses it; every line still arrives whole and numbered."""
+    lines = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * (i % 97)) for i in range(5000)]
+    source = tmp_path / "many.ndjson"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    buffers: set[int] = set()
+    held: list[object] = []  # so a freed buffer's address cannot come back from malloc
+    got: list[tuple[int, bytes]] = []
+    for block in sources.prefetch(sources.read_blocks(source, 4096)):
+        numbers = block.lines.column("line_number").to_pylist()
+        texts = [t.encode() for t in block.lines.column("line").to_pylist()]
+        got.extend(zip(numbers, texts, strict=True))
+        buffers.add(block.lines.column("line").chunk(0).buffers()[2].address)
+        held.append(block.lines)
+        block.release()
+    assert got == [(n, line + b"\n") for n, line in enumerate(lines, start=1)]
+    blocks = -(-source.stat().st_size // 4096)
+    assert len(buffers) < blocks / 4  # reused, not one fresh buffer per block
+
+
 def test_prefetch_keeps_order_and_raises_the_producers_error_in_place() -> None:
     def produce() -> object:
         yield from range(5)

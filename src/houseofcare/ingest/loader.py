@@ -233,9 +233,12 @@ class _Ingest:
                     ingested_at=self.ingested_at,
                 )
                 continue
-            assert event.block is not None
-            self._stage_block(fid, names[fid], event.block.lines, counted[fid])
-            self.progress.advance(task, event.block.bytes_read)
+            block = event.block
+            assert block is not None
+            self._stage_block(fid, names[fid], block.lines, counted[fid])
+            self.progress.advance(task, block.bytes_read)
+            # DuckDB has copied what it needs from the block: its buffer can take the next.
+            block.release()
         for unknown in counted.values():
             self.unknown.update(unknown)
         by_type = self._merge()

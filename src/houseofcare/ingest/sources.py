@@ -11,10 +11,10 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Full, Queue
+from queue import Full, Queue, SimpleQueue
 from typing import BinaryIO, Final, TypeVar
 
 import numpy as np
@@ -42,10 +42,21 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class Block:
-    """Numbered lines from one file; `bytes_read` is the progress since the previous block."""
+    """Numbered lines from one file; `bytes_read` is the progress since the previous block.
+
+    `lines` may be a view over a read buffer that is reused once the block is `release()`d:
+    call it when nothing refers to `lines` any more (after DuckDB has copied what it needs).
+    """
 
     lines: pa.Table
     bytes_read: int
+    recycle: Callable[[], None] | None = None
+
+    def release(self) -> None:
+        """Hand the read buffer back for the next block (a fresh 32 MB buffer costs page
+        faults and zero-filling on every block; a reused one costs nothing)."""
+        if self.recycle is not None:
+            self.recycle()
 
 
 def _is_fhir_name(path: Path) -> bool:
@@ -216,8 +227,18 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
     # grows the buffer until the line ends.
     carry = first
     next_line = 1
+    # Buffers released by the consumer come back here; a thread-safe queue because the
+    # consumer releases them from another thread than this generator's (see `prefetch`).
+    spare: SimpleQueue[bytearray] = SimpleQueue()
+
+    def recycler(used: bytearray) -> Callable[[], None]:
+        return lambda: spare.put(used)
+
     while True:
-        buffer = bytearray(max(block_bytes, 2 * len(carry)))
+        size = max(block_bytes, 2 * len(carry))
+        buffer = spare.get_nowait() if not spare.empty() else bytearray(size)
+        if len(buffer) < size:
+            buffer = bytearray(size)
         buffer[: len(carry)] = carry
         filled = len(carry) + _read_into(stream, memoryview(buffer)[len(carry) :])
         view = memoryview(buffer)[:filled]
@@ -226,7 +247,7 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
                 if buffer[filled - 1] != 10:  # the buffer always has room for one more byte
                     buffer[filled] = 10
                     view = memoryview(buffer)[: filled + 1]
-                yield Block(_lines_table(view, next_line), progress())
+                yield Block(_lines_table(view, next_line), progress(), recycler(buffer))
             return
         cut = buffer.rfind(b"\n", 0, filled)
         if cut < 0:
@@ -235,7 +256,7 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
         table = _lines_table(view[: cut + 1], next_line)
         next_line += table.num_rows
         carry = bytes(view[cut + 1 :])
-        yield Block(table, progress())
+        yield Block(table, progress(), recycler(buffer))
 
 
 def _read_into(stream: BinaryIO, target: memoryview) -> int:
