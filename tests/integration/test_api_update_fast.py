@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from test_api_support import World, api_world  # noqa: F401 (fixture)
 
+from houseofcare.api import plan_updates
 from houseofcare.api.access import Actor
 from houseofcare.api.fhir.mapping import CarePlanContent, careplan_from_fhir, careplan_to_fhir
 from houseofcare.api.fhir.resources import CarePlanResource
@@ -50,6 +51,7 @@ def _rich_plan(w: World) -> dict[str, Any]:
         "description": "About me",
         "subject": {"reference": f"Patient/{person}"},
         "period": {"start": "2026-02-01"},
+        "careTeam": [{"reference": f"CareTeam/{w.team_id}"}],
         "contributor": [{"type": "Patient", "display": "The person"}],
         "activity": [
             {
@@ -115,6 +117,7 @@ def test_the_fast_update_writes_what_the_services_write(api_world: World) -> Non
     body = _rich_plan(w)
     plan_id, version = int(body["id"]), int(body["meta"]["versionId"])
     changed = body | {"title": "  Breathe easier, walk further ", "description": None}
+    del changed["careTeam"]  # cleared: nothing to check, so it goes fast too
     changed["period"] = {"start": "2026-03-01", "end": "2027-03-01"}
     content = _content(changed)
     # what the services would write, in a transaction rolled back
@@ -161,6 +164,7 @@ def test_the_fast_update_writes_what_the_services_write(api_world: World) -> Non
     assert written[0] == services[0]
     assert written[1] == services[1]
     assert written[1]["title"] == ["Breathe easier", "Breathe easier, walk further"]
+    assert written[1]["care_team_id"] == [w.team_id, None]
     assert {k: v for k, v in written[2].items() if k != "updated_at"} == {
         k: v for k, v in services[2].items() if k != "updated_at"
     }
@@ -317,11 +321,11 @@ def _left_to_the_services(w: World, body: dict[str, Any]) -> dict[str, tuple[Any
             version,
             dataclasses.replace(content, lead_user_id=w.user_ids["nurse"]),
         ),
-        "a care team": (
+        "another care team": (
             gp,
             plan_id,
             version,
-            dataclasses.replace(content, care_team_id=w.team_id),
+            dataclasses.replace(content, care_team_id=w.team_id + 1000),
         ),
         "an empty title": (gp, plan_id, version, dataclasses.replace(content, title="   ")),
         "a title too long": (gp, plan_id, version, dataclasses.replace(content, title="x" * 201)),
@@ -391,3 +395,27 @@ def test_the_services_answer_what_the_fast_path_leaves(api_world: World) -> None
         last = session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
         assert last is not None
         assert (last.action, last.outcome) == ("update", AuditOutcome.success)
+
+
+def test_a_write_the_database_refuses_rolls_back_and_leaves_the_connection_usable(
+    api_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = api_world
+    updater = _updater(w)
+    body = _rich_plan(w)
+    plan_id, version = int(body["id"]), int(body["meta"]["versionId"])
+    content = dataclasses.replace(_content(body), title="Refused by a CHECK")
+    gp = _actor(w, "gp", Role.gp, "A")
+    before, audits = w.clinical_snapshot(), w.audit_count()
+    broken = plan_updates.WRITE_CHANGE.replace("version = version + 1", "version = -1")
+    assert broken != plan_updates.WRITE_CHANGE
+    monkeypatch.setattr(plan_updates, "WRITE_CHANGE", broken)
+    assert updater.update(gp, plan_id, version, content) is None
+    assert w.clinical_snapshot() == before
+    assert w.audit_count() == audits
+    monkeypatch.undo()
+    for _ in range(3):  # the connection went back to the pool clean: it serves again
+        record = updater.update(gp, plan_id, version, content)
+        assert record is not None
+        version = record.version
+        content = dataclasses.replace(content, title=f"{content.title}!")
