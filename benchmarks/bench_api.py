@@ -27,13 +27,17 @@ Every API read here is a full read: token check (the per-worker credential cache
 decision (practice, caseload, consent), the plan with its goals, actions, needs and
 participants, and an audit row written and committed in PostgreSQL (one statement: see
 src/houseofcare/api/plan_reads.py). Every update is a full FHIR PUT: If-Match
-compare-and-set, access check, a new version row with the diff and a snapshot, the audit row.
+compare-and-set under the row lock, access decision, subject check, a new version row with the
+diff and a snapshot, the audit row, committed (two round trips on PostgreSQL: see
+src/houseofcare/api/plan_updates.py). Two more bare baselines: the read's one statement and
+the update's two round trips, each in-process on one connection without HTTP.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import io
 import json
 import os
@@ -370,6 +374,60 @@ def statement_only(url: str, first_plan: int, people: int, count: int = 5_000) -
     )
 
 
+def update_only(
+    url: str,
+    first_plan: int,
+    first_person: int,
+    people: int,
+    versions: dict[int, int],
+    count: int = 2_000,
+) -> list[object]:
+    """The API update's fast path (plan_updates: lock and read, check, write version and
+    audit, commit) in this process, one connection, no HTTP: what the database alone costs
+    per update, nearly all of it the durable commit."""
+    from houseofcare.api.access import Actor
+    from houseofcare.api.fhir.mapping import CarePlanContent
+    from houseofcare.api.pgpool import PgPool
+    from houseofcare.api.plan_updates import PlanUpdater
+    from houseofcare.api.policy import Role, packaged_policy
+    from houseofcare.store.models import CarePlanStatus
+
+    with psycopg.connect(url.replace("+psycopg", "")) as con:
+        user_id, organisation_id = con.execute(
+            "SELECT id, organisation_id FROM user_account WHERE username = 'bench.nurse'"
+        ).fetchone()  # type: ignore[misc]
+    actor = Actor(user_id, "bench.nurse", Role.nurse, organisation_id, "practice")
+    pool = PgPool(url.replace("+psycopg", ""), size=1)
+    updater = PlanUpdater(pool, packaged_policy())
+    rng = random.Random(3)
+    latencies = []
+    start = time.perf_counter()
+    for _ in range(count):
+        index = rng.randrange(people)
+        plan = first_plan + index
+        version = versions.get(plan, 1)
+        content = CarePlanContent(
+            person_id=first_person + index,
+            status=CarePlanStatus.active,
+            title=f"My care plan (edit {version})",
+            period_start=dt.date(2026, 1, 1),
+        )
+        t = time.perf_counter()
+        record = updater.update(actor, plan, version, content)
+        latencies.append(time.perf_counter() - t)
+        if record is None:
+            raise RuntimeError(f"the bench nurse's update of CarePlan/{plan} was not done")
+        versions[plan] = record.version
+    elapsed = time.perf_counter() - start
+    pool.close()
+    return summarise(
+        "bare: the update's two round trips with its commit (1 connection, no HTTP)",
+        latencies,
+        0,
+        elapsed,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=100_000)
@@ -472,6 +530,7 @@ def main() -> None:
                 )
             )
         rows.append(statement_only(url, first_plan, args.people))
+        rows.append(update_only(url, first_plan, first_person, args.people, versions))
         rows.append(raw_psycopg(url, first_plan, args.people))
         print()
         print(

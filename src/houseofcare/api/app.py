@@ -21,7 +21,9 @@ from houseofcare.api.config import ApiSettings, signing_key
 from houseofcare.api.credentials import CredentialCache
 from houseofcare.api.deps import Services
 from houseofcare.api.errors import install_error_handlers
+from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_reads import PlanReader
+from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.policy import Policy, packaged_policy
 from houseofcare.settings import Settings
 from houseofcare.store.database import engine_for, session_factory
@@ -56,6 +58,8 @@ def create_app(
     )
     _require_current_schema(engine)
     chosen_policy = policy or packaged_policy()
+    # PostgreSQL: one small pool of raw connections for the read's and the update's fast paths
+    pool = PgPool.for_engine(engine, size=api.read_pool_size)
     services = Services(
         settings=settings,
         api=api,
@@ -64,14 +68,15 @@ def create_app(
         policy=chosen_policy,
         signing_key=signing_key(api, settings.data_dir),
         credentials=CredentialCache(seconds=api.credential_cache_seconds),
-        plan_reader=PlanReader.for_engine(engine, chosen_policy, size=api.read_pool_size),
+        plan_reader=None if pool is None else PlanReader(pool.conninfo, chosen_policy, pool=pool),
+        plan_updater=None if pool is None else PlanUpdater(pool, chosen_policy),
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
-        if services.plan_reader is not None:
-            services.plan_reader.close()
+        if pool is not None:
+            pool.close()
 
     app = FastAPI(
         title="houseofcare",

@@ -28,7 +28,7 @@ class ApiSettings(BaseSettings):
     session_minutes: int = Field(default=8 * 60, ge=1)
     #: Seconds a worker trusts a token it has checked (revocation elsewhere waits this long).
     credential_cache_seconds: float = Field(default=5.0, ge=0)
-    #: PostgreSQL connections per worker for the one-statement CarePlan read (opened on use).
+    #: PostgreSQL connections per worker for the CarePlan read's and update's fast paths.
     read_pool_size: int = Field(default=8, ge=1, le=64)
     #: Key that signs the session cookie; generated and kept in the project folder if unset.
     secret_key: str | None = None

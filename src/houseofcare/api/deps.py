@@ -24,6 +24,7 @@ from houseofcare.api.config import ApiSettings
 from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedIn, resolve
 from houseofcare.api.errors import Forbidden, Unauthorised
 from houseofcare.api.plan_reads import PlanReader
+from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.policy import Action, Policy, Role
 from houseofcare.api.tokens import unsign
 from houseofcare.careplan.actor import Actor as StoreActor
@@ -53,6 +54,8 @@ class Services:
     credentials: CredentialCache
     #: The one-statement CarePlan read (PostgreSQL only; None takes the portable path).
     plan_reader: PlanReader | None = None
+    #: The two-round-trip CarePlan update of the plan's own fields (PostgreSQL only).
+    plan_updater: PlanUpdater | None = None
 
 
 def get_services(request: Request) -> Services:

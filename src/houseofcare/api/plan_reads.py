@@ -19,26 +19,21 @@ the portable path, which audits the 404 or the refusal in its own transaction ex
 before, so those answers stay byte-for-byte the ones the tests pin. SQLite always takes the
 portable path.
 
-Connections come from a small pool per worker (`PlanReader.size`), opened on first use,
-autocommit, UTC, and statements are prepared on first execution.
+Connections come from a small pool per worker (`pgpool.PgPool`, shared with the CarePlan
+update's fast path), opened on first use, autocommit, UTC, and statements are prepared on
+first execution.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import queue
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-import orjson
-import psycopg
-from psycopg.types.json import set_json_loads
 from sqlalchemy import Engine
 
 from houseofcare.api.access import Actor
 from houseofcare.api.fhir.mapping import CarePlanRecord
+from houseofcare.api.pgpool import PgPool
 from houseofcare.api.policy import Action, Policy, Relationship
 from houseofcare.api.records import careplan_record_from_parts
 from houseofcare.store.models import AuditOutcome
@@ -171,23 +166,19 @@ _HEAD = [
 
 
 class PlanReader:
-    """The one-statement CarePlan read, with this worker's pool of autocommit connections."""
+    """The one-statement CarePlan read, on this worker's pool of autocommit connections."""
 
-    def __init__(self, conninfo: str, policy: Policy, *, size: int = 8) -> None:
-        self.conninfo = conninfo
+    def __init__(
+        self, conninfo: str, policy: Policy, *, size: int = 8, pool: PgPool | None = None
+    ) -> None:
         self.policy = policy
-        self.size = size
-        self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
-        self._opened = 0
-        self._lock = threading.Lock()
+        self.pool = pool or PgPool(conninfo, size=size)
 
     @classmethod
     def for_engine(cls, engine: Engine, policy: Policy, *, size: int = 8) -> PlanReader | None:
         """A reader for a PostgreSQL store; None for any other (they take the portable path)."""
-        if engine.dialect.name != "postgresql":
-            return None
-        url = engine.url.set(drivername="postgresql")
-        return cls(url.render_as_string(hide_password=False), policy, size=size)
+        pool = PgPool.for_engine(engine, size=size)
+        return None if pool is None else cls(pool.conninfo, policy, pool=pool)
 
     def read(self, actor: Actor, plan_id: int) -> CarePlanRecord | None:
         """The plan, read and audited in one statement; None when it is missing or refused
@@ -209,7 +200,7 @@ class PlanReader:
             "at": dt.datetime.now(dt.UTC),
             "outcome": AuditOutcome.success.value,
         }
-        with self._connection() as connection:
+        with self.pool.connection() as connection:
             row = connection.execute(READ_PLAN, parameters, prepare=True).fetchone()
         if row is None or not row[19]:
             return None
@@ -217,50 +208,6 @@ class PlanReader:
             raise RuntimeError(f"the read of CarePlan/{plan_id} was not audited")
         return record_from_row(row[:19], row[21:26])
 
-    @contextmanager
-    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        try:
-            connection = self._idle.get_nowait()
-        except queue.Empty:
-            connection = self._open_or_wait()
-        broken = False
-        try:
-            yield connection
-        except psycopg.OperationalError:
-            broken = True
-            raise
-        finally:
-            if broken or connection.closed:
-                connection.close()
-                with self._lock:
-                    self._opened -= 1
-            else:
-                self._idle.put(connection)
-
-    def _open_or_wait(self) -> psycopg.Connection[Any]:
-        with self._lock:
-            opening = self._opened < self.size
-            if opening:
-                self._opened += 1
-        if not opening:
-            return self._idle.get(timeout=30)
-        try:
-            connection = psycopg.connect(self.conninfo, autocommit=True)
-        except BaseException:
-            with self._lock:
-                self._opened -= 1
-            raise
-        connection.execute("SET TIME ZONE 'UTC'")
-        set_json_loads(orjson.loads, connection)
-        return connection
-
     def close(self) -> None:
-        """Close the idle connections (at shutdown)."""
-        while True:
-            try:
-                connection = self._idle.get_nowait()
-            except queue.Empty:
-                return
-            connection.close()
-            with self._lock:
-                self._opened -= 1
+        """Close the pool's idle connections (at shutdown)."""
+        self.pool.close()

@@ -9,6 +9,7 @@ differs, in one transaction: either every step is written or none is.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -167,9 +168,39 @@ def update_plan(
     return plan
 
 
+def plan_field_changes(current: Mapping[str, Any], content: CarePlanContent) -> dict[str, Any]:
+    """The plan's own fields (`_plan_fields`) the body gives other values than `current`."""
+    return {k: v for k, v in _plan_fields(content).items() if current[k] != v}
+
+
+def parts_unchanged(
+    content: CarePlanContent,
+    *,
+    participants: list[tuple[Any, str, int | None]],
+    agreed_with_person: bool,
+    needs: Mapping[int, Mapping[str, Any]],
+    actions: Mapping[int, Mapping[str, Any]],
+) -> bool:
+    """True when `_apply` would leave every part of the plan as it is: the same participants
+    (role, name, user) and agreement, and every need and action sent back unchanged by id
+    (none added, none left out). `needs` and `actions` map id → the stored fields."""
+    people = [(p.role, p.name, p.user_id) for p in content.participants]
+    if people != participants or content.agreed_with_person != agreed_with_person:
+        return False
+    sent_needs = [(n.id, _need_fields(n)) for n in content.needs]
+    sent_actions = [(a.id, _action_fields(a)) for a in content.actions]
+    for sent, stored in ((sent_needs, needs), (sent_actions, actions)):
+        if {ident for ident, _ in sent} != set(stored):  # one added (id None), unknown or left out
+            return False
+        for ident, wanted in sent:
+            row = stored[ident]  # type: ignore[index]
+            if any(row[k] != v for k, v in wanted.items()):
+                return False
+    return True
+
+
 def _apply(session: Session, plan: CarePlan, content: CarePlanContent, actor: Actor) -> None:
-    current = {k: getattr(plan, k) for k in _plan_fields(content)}
-    changes = {k: v for k, v in _plan_fields(content).items() if current[k] != v}
+    changes = plan_field_changes({k: getattr(plan, k) for k in _plan_fields(content)}, content)
     if changes:
         plans.update_care_plan(session, plan.id, plan.version, changes, actor)
     people = [(p.role, p.name, p.user_id) for p in content.participants]

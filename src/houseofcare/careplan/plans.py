@@ -293,15 +293,23 @@ def update_care_plan(
     would give the person two active plans.
     """
     plan = get_care_plan(session, plan_id)
+    values = checked_plan_changes(changes)
+    _check_references(session, values)
+    if values.get("status") is CarePlanStatus.active:
+        _refuse_second_active(session, plan.person_id, plan.id)
+    return _change_plan(session, plan, expected_version, values, ChangeKind.updated, actor)
+
+
+def checked_plan_changes(changes: CarePlanChanges | Mapping[str, Any]) -> dict[str, Any]:
+    """The changes to a plan's own fields as they will be written (parsed: text stripped,
+    codes as enums), or `InvalidChange` naming a bad or unknown field. What needs the store
+    (references exist, one active plan per person) is checked by `update_care_plan`."""
     values = given(parse(CarePlanChanges, changes))
     if "status" in values and values["status"] is None:
         raise InvalidChange("status", "must not be empty")
     if "title" in values and not values["title"]:
         raise InvalidChange("title", "must not be empty")
-    _check_references(session, values)
-    if values.get("status") is CarePlanStatus.active:
-        _refuse_second_active(session, plan.person_id, plan.id)
-    return _change_plan(session, plan, expected_version, values, ChangeKind.updated, actor)
+    return values
 
 
 def set_review_date(
