@@ -5,7 +5,7 @@ Run: `.venv/bin/python benchmarks/bench_api.py [--people 100000] [--seconds 20]
 [--connections 4,8,16]`.
 
 Setup: PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database `test`), and wrk
-(`apt-get install -y wrk`; Debian's package). Reads are driven by wrk (random plan ids from a
+(`bash scripts/setup-benchmarks` installs Debian's package, pinned). Reads are driven by wrk (random plan ids from a
 Lua script, a bearer token, keep-alive connections). Updates are driven by a small asyncio
 HTTP/1.1 load generator in this file (keep-alive, If-Match with the version it last wrote, so
 every update is a real write); without wrk, reads use it too. The script:
