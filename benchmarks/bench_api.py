@@ -5,10 +5,11 @@ Run: `.venv/bin/python benchmarks/bench_api.py [--people 100000] [--seconds 20]
 [--connections 4,8,16]`.
 
 Setup: PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database `test`), and wrk
-(`bash scripts/setup-benchmarks` installs Debian's package, pinned). Reads are driven by wrk (random plan ids from a
-Lua script, a bearer token, keep-alive connections). Updates are driven by a small asyncio
-HTTP/1.1 load generator in this file (keep-alive, If-Match with the version it last wrote, so
-every update is a real write); without wrk, reads use it too. The script:
+(`bash scripts/setup-benchmarks` installs Debian's package, pinned). Reads are driven by wrk
+(random plan ids from a Lua script, a bearer token, keep-alive connections). Updates are
+driven by a small asyncio HTTP/1.1 load generator in this file (keep-alive, If-Match with
+the version it last wrote, so every update is a real write); without wrk, reads use it too.
+The script:
 
 1. checks `free` memory (>= 10 GB available, else it stops);
 2. creates its own database, migrates it with the shipped Alembic migrations and bulk-loads
