@@ -25,11 +25,17 @@ from houseofcare.careplan.actor import Actor as StoreActor
 from houseofcare.store.models import AuditEvent, AuditOutcome, CarePlanVersion
 from houseofcare.store.models import Role as StoreRole
 
+#: The fast path is PostgreSQL's: these cases run on the PostgreSQL world only.
+on_postgresql = pytest.mark.parametrize("api_world", ["postgresql"], indirect=True)
+
+
+@pytest.mark.parametrize("api_world", ["sqlite"], indirect=True)
+def test_sqlite_always_takes_the_services_path(api_world: World) -> None:
+    assert api_world.client.app.state.services.plan_updater is None  # type: ignore[attr-defined]
+
 
 def _updater(w: World) -> PlanUpdater:
-    if w.db != "postgresql":
-        assert w.client.app.state.services.plan_updater is None  # type: ignore[attr-defined]
-        pytest.skip("the fast path is PostgreSQL's; SQLite always takes the services' path")
+    assert w.db == "postgresql"
     updater = w.client.app.state.services.plan_updater  # type: ignore[attr-defined]
     assert isinstance(updater, PlanUpdater)
     return updater
@@ -111,6 +117,7 @@ def _version_row(w: World, plan_id: int, version: int) -> CarePlanVersion | None
         )
 
 
+@on_postgresql
 def test_the_fast_update_writes_what_the_services_write(api_world: World) -> None:
     w = api_world
     updater = _updater(w)
@@ -194,6 +201,7 @@ def test_the_fast_update_writes_what_the_services_write(api_world: World) -> Non
     ]
 
 
+@on_postgresql
 def test_a_body_that_changes_nothing_is_audited_and_writes_no_version(api_world: World) -> None:
     w = api_world
     updater = _updater(w)
@@ -213,6 +221,7 @@ def test_a_body_that_changes_nothing_is_audited_and_writes_no_version(api_world:
     )
 
 
+@on_postgresql
 def test_closing_a_plan_goes_fast_and_then_it_can_no_longer_be_changed(api_world: World) -> None:
     w = api_world
     updater = _updater(w)
@@ -332,6 +341,7 @@ def _left_to_the_services(w: World, body: dict[str, Any]) -> dict[str, tuple[Any
     }
 
 
+@on_postgresql
 def test_everything_else_is_left_to_the_services_with_nothing_written(api_world: World) -> None:
     w = api_world
     updater = _updater(w)
@@ -368,6 +378,7 @@ def test_everything_else_is_left_to_the_services_with_nothing_written(api_world:
     assert ok.status_code == 200, ok.text
 
 
+@on_postgresql
 def test_the_services_answer_what_the_fast_path_leaves(api_world: World) -> None:
     """Over HTTP, refusals and part changes are answered and audited as before."""
     w = api_world
@@ -397,6 +408,7 @@ def test_the_services_answer_what_the_fast_path_leaves(api_world: World) -> None
         assert (last.action, last.outcome) == ("update", AuditOutcome.success)
 
 
+@on_postgresql
 def test_a_write_the_database_refuses_rolls_back_and_leaves_the_connection_usable(
     api_world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
