@@ -44,8 +44,10 @@ def generate_population(
 ) -> SynthSummary:
     """Generate ``patients`` people with ``history_years`` of history up to ``as_of`` into ``out``.
 
-    The same seed, size, as-of date and history always give the same files. ``oracle_dates`` defaults to
-    the as-of date minus 12 months (scorable against the generated history) and the as-of date.
+    The same seed, size, as-of date and history always give the same files. ``oracle_dates``
+    defaults to the as-of date minus 12 months (scorable against the generated history) and the
+    as-of date. Five years of history (the default) give the admission-risk model its 36-month
+    look-back at its training date.
     Raises ``ValueError`` for bad arguments.
     """
     rows, seconds = run(

@@ -55,5 +55,6 @@ class Timeline:
     @property
     def windows(self) -> list[tuple[int, int]]:
         """Yearly windows oldest first; the last one is (as-of − 12 months, as-of]."""
-        bounds = [day_number(years_before(self.as_of, k)) for k in range(self.history_years, -1, -1)]
+        years = range(self.history_years, -1, -1)
+        bounds = [day_number(years_before(self.as_of, k)) for k in years]
         return list(pairwise(bounds))
