@@ -8,7 +8,8 @@ DuckDB file once. Each measured step runs in its own subprocess, so its peak RSS
 - score: what `hoc run` adds for the model, `write_risk_scores` (features at the as-of date,
   prediction, SHAP factors for the top quarter, phrases, percentiles, INSERT into risk_score);
 - bare: DuckDB alone on the feature query's core aggregate (encounters per person and kind in
-  the 3/6/12/24-month windows), and LightGBM alone predicting on the same feature matrix.
+  the windows of `features.toml`, 3 to 36 months), and LightGBM alone predicting on the same
+  feature matrix.
 
     HOC_THREADS=2 .venv/bin/python benchmarks/bench_risk.py --patients 1000000
 """
@@ -59,14 +60,17 @@ elif part == "score":
     extra.update(people=people, explained=explained)
 elif part == "bare_sql":
     from houseofcare.population.registers import _months_before
+    from houseofcare.risk.features import packaged_feature_spec
+    spec = packaged_feature_spec()
     windows = ", ".join(
         f"count(*) FILTER (WHERE period_start >= TIMESTAMP '{_months_before(as_of, m)}') AS w{m}"
-        for m in (3, 6, 12, 24))
+        for m in spec.windows_months)
+    since = _months_before(as_of, spec.lookback_months)
     rows = con.execute(
         f"SELECT count(*) FROM (SELECT patient_id, class_code, priority_code, {windows} "
-        f"FROM encounter WHERE period_start >= TIMESTAMP '{_months_before(as_of, 24)}' "
+        f"FROM encounter WHERE period_start >= TIMESTAMP '{since}' "
         f"AND period_start < TIMESTAMP '{as_of}' GROUP BY ALL)").fetchall()
-    extra.update(people=rows[0][0])
+    extra.update(people=rows[0][0], windows=len(spec.windows_months))
 elif part == "bare_predict":
     from houseofcare.risk.model import build_cohort, load_model, threads
     model = load_model(settings)
@@ -135,7 +139,7 @@ def main() -> None:
             "≤ 60 s, ≤ 8 GB",
         ],
         [
-            "bare DuckDB: encounter counts per person in 4 windows",
+            f"bare DuckDB: encounter counts per person in {bare_sql['windows']} windows",
             f"{bare_sql['people']:,} groups",
             f"{bare_sql['seconds']:.1f}",
             "",

@@ -89,6 +89,16 @@ def synth(
     gzip: Annotated[
         bool, typer.Option("--gzip", help="Compress the NDJSON files (.ndjson.gz).")
     ] = False,
+    history_years: Annotated[
+        int,
+        typer.Option(
+            "--history-years",
+            min=3,
+            max=10,
+            help="Years of GP and hospital history before the as-of date (5: the risk model's "
+            "36-month look-back at its training date, as-of − 24 months).",
+        ),
+    ] = 5,
 ) -> None:
     """Write a synthetic English population as a FHIR R4 bulk export (or as Parquet tables)."""
     from houseofcare.progress import rich_progress
@@ -105,6 +115,7 @@ def synth(
                 fmt=fmt.value,
                 gzip=gzip,
                 progress=progress,
+                history_years=history_years,
             )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")

@@ -222,6 +222,24 @@ def test_train_refuses_a_window_the_record_does_not_cover(journey: dict) -> None
     assert "2027-03-31" in result.stderr and "earlier --as-of" in result.stderr
 
 
+def test_train_refuses_a_training_date_whose_look_back_the_record_does_not_cover(
+    journey: dict,
+) -> None:
+    # the synthetic record holds 5 years, from 2021-03-31: training at 2023-03-31 would look
+    # back 36 months to 2020-03-31 and undercount that year's use of care
+    result = hoc(
+        "model",
+        "train",
+        "--as-of",
+        "2025-03-31",
+        "--data-dir",
+        str(journey["data"]),
+        cwd=journey["root"],
+    )
+    assert result.returncode == 2
+    assert "2020-03-31" in result.stderr and "--history-years" in result.stderr
+
+
 def test_a_model_trained_on_other_features_stops_the_run_and_writes_nothing(
     journey: dict, tmp_path: Path
 ) -> None:

@@ -72,6 +72,8 @@ def history(record: Record, pid: str) -> None:
     encounter(record, pid, "ae", "2025-03-30 23:00:00", "2025-03-30 23:59:00")
     encounter(record, pid, "gp", "2025-01-15 09:00:00")
     encounter(record, pid, "outpatient", "2024-01-15 09:00:00")
+    encounter(record, pid, "gp", "2022-09-15 09:00:00")  # in the 36-month window only
+    record.condition(pid, code("efi_falls_cod"), "2023-05-01")  # a coded frailty finding
 
 
 def test_nothing_on_or_after_the_index_date_changes_a_feature(
@@ -87,6 +89,8 @@ def test_nothing_on_or_after_the_index_date_changes_a_feature(
     record.observation("p", code("ifcchbam_cod"), "2025-03-31", 90.0)
     record.observation("p", code("sysbp_cod"), "2025-04-02", 190.0)
     record.observation("p", code("egfr_values"), "2025-03-31", 25.0)
+    record.condition("p", code("efi_dizziness_cod"), "2025-03-31")
+    record.condition("p", code("efi_housebound_cod"), "2025-05-01")
     encounter(record, "p", "emergency", "2025-03-31 00:00:00", "2025-04-09 00:00:00")
     encounter(record, "p", "ae", "2025-03-31 00:00:01")
     encounter(record, "p", "gp", "2025-04-01 09:00:00")
@@ -94,6 +98,9 @@ def test_nothing_on_or_after_the_index_date_changes_a_feature(
     after = features(engine)["p"]
     assert model_columns(after) == model_columns(before)
     assert after["label"] == 1
+    # the history was seen: a longest-window count and the finding before D
+    assert (before["gp_contact_24m"], before["gp_contact_36m"]) == (1, 2)
+    assert before["frailty_findings"] == 1
 
 
 def test_windows_bed_days_and_latest_readings(engine: Engine, record: Record) -> None:
@@ -101,7 +108,14 @@ def test_windows_bed_days_and_latest_readings(engine: Engine, record: Record) ->
     record.patient("stay", birth_date="1950-01-01")
     encounter(record, "stay", "emergency", "2025-03-21 00:00:00", "2025-04-30 00:00:00")
     record.patient("use", birth_date="1950-01-01")
-    for start in ("2025-02-01", "2024-11-01", "2024-05-01", "2023-06-01", "2023-03-01"):
+    for start in (
+        "2025-02-01",
+        "2024-11-01",
+        "2024-05-01",
+        "2023-06-01",
+        "2022-06-01",
+        "2022-03-30",
+    ):
         encounter(record, "use", "emergency", f"{start} 12:00:00")
         encounter(record, "use", "gp", f"{start} 09:00:00")
     record.patient("lab", birth_date="1950-01-01")
@@ -111,19 +125,30 @@ def test_windows_bed_days_and_latest_readings(engine: Engine, record: Record) ->
     record.observation("lab", code("ifcchbam_cod"), "2022-01-01", 99.0, observation_id="old")
     record.patient("old_lab", birth_date="1950-01-01")
     record.observation("old_lab", code("ifcchbam_cod"), "2022-01-01", 99.0)
+    # coded frailty findings: distinct eFI deficits, at any age (the eFI itself starts at 65),
+    # recorded at any time before D; two codes of one deficit count once
+    record.patient("findings", birth_date="1980-01-01")
+    falls = sorted(packaged_codelists()["efi_falls_cod"].codes)
+    record.condition("findings", falls[0], "2010-01-01")
+    record.condition("findings", falls[-1], "2024-01-01")
+    record.condition("findings", code("efi_hearing_impairment_cod"), "2025-03-30")
     rows = features(engine)
     # an admission running over D counts its bed days only up to D
     assert rows["stay"]["emergency_bed_days_12m"] == pytest.approx(10.0)
     assert rows["stay"]["days_since_emergency_admission"] == 10
-    # 3, 6, 12 and 24-month windows; 2023-03-01 is before the 24-month look-back
+    # 3, 6, 12, 24 and 36-month windows; 2022-03-30 is before the 36-month look-back
     use = rows["use"]
-    assert [use[f"emergency_admission_{m}m"] for m in (3, 6, 12, 24)] == [1, 2, 3, 4]
-    assert [use[f"gp_contact_{m}m"] for m in (3, 6, 12, 24)] == [1, 2, 3, 4]
-    assert use["elective_admission_24m"] == 0
+    windows = (3, 6, 12, 24, 36)
+    assert [use[f"emergency_admission_{m}m"] for m in windows] == [1, 2, 3, 4, 5]
+    assert [use[f"gp_contact_{m}m"] for m in windows] == [1, 2, 3, 4, 5]
+    assert use["elective_admission_36m"] == 0
     assert use["days_since_emergency_admission"] == 57
-    # the latest reading wins; the highest of the day breaks a tie; the look-back is 24 months
+    # the latest reading wins; the highest of the day breaks a tie; readings look back 24 months
     assert rows["lab"]["latest_hba1c"] == 55.0
     assert rows["old_lab"]["latest_hba1c"] is None
+    found = rows["findings"]
+    assert (found["frailty_findings"], found["efi_deficits"]) == (2, None)
+    assert rows["use"]["frailty_findings"] == 0
 
 
 def test_label_window_cohort_and_day_before_registers(engine: Engine, record: Record) -> None:

@@ -63,7 +63,7 @@ def phrase(feature: str, value: float | None) -> str:
         ("register_copd", 0, "not on the chronic obstructive pulmonary disease register"),
         ("frailty_level", 2, "moderate frailty"),
         ("latest_hba1c", None, "no HbA1c in the last 2 years"),
-        ("days_since_emergency_admission", None, "no emergency admission in the last 2 years"),
+        ("days_since_emergency_admission", None, "no emergency admission in the last 3 years"),
         ("ethnic_group", 3, "Black or Black British ethnic group"),
         ("polypharmacy", 1, "10 or more different medicines in the last 12 months"),
     ],

@@ -157,7 +157,23 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         generate_population(patients=0, seed=1, as_of=AS_OF, out=tmp_path / "x")
     with pytest.raises(ValueError, match="unknown format"):
         generate_population(patients=10, seed=1, as_of=AS_OF, out=tmp_path / "x", fmt="csv")
+    with pytest.raises(ValueError, match="history_years must be a whole number from 3 to 10"):
+        generate_population(patients=10, seed=1, as_of=AS_OF, out=tmp_path / "x", history_years=2)
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("years", [3, 5])
+def test_history_runs_the_given_years_before_the_as_of_date(tmp_path: Path, years: int) -> None:
+    out = tmp_path / "h"
+    generate_population(
+        patients=2_000, seed=3, as_of=AS_OF, out=out, fmt="parquet", history_years=years
+    )
+    ((first, last),) = duckdb.sql(
+        f"SELECT min(period_start), max(period_start) FROM read_parquet('{out}/encounter.parquet')"
+    ).fetchall()
+    start = AS_OF.replace(year=AS_OF.year - years)
+    assert start <= first.date() <= start + dt.timedelta(days=7)
+    assert AS_OF - dt.timedelta(days=7) <= last.date() <= AS_OF
 
 
 def test_replaces_an_existing_export_only_at_the_end(tmp_path: Path) -> None:

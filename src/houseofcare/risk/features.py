@@ -2,10 +2,10 @@
 
 What a case manager would look at before deciding who to see: age, sex, deprivation and
 ethnic group; the disease registers, LTC count, Cambridge Multimorbidity Score and frailty (the
-existing population rules, evaluated on the day before D); use of care — emergency and elective
-admissions, A&E, outpatient and GP contacts in the last 3, 6, 12 and 24 months, emergency bed
-days and days since the last emergency admission; prescribing (distinct medicines, polypharmacy);
-and the latest HbA1c, systolic BP and eGFR.
+existing population rules, evaluated on the day before D) and coded frailty findings at any age;
+use of care — emergency and elective admissions, A&E, outpatient and GP contacts in the last 3,
+6, 12, 24 and 36 months, emergency bed days and days since the last emergency admission;
+prescribing (distinct medicines, polypharmacy); and the latest HbA1c, systolic BP and eGFR.
 
 D is the *start* of the index day (00:00). A feature may only use what was recorded before that
 instant; the label, "one or more emergency admissions in the 12 months after D", counts
@@ -30,7 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.engine import Engine, Query
+from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.multimorbidity import (
+    MultimorbidityRules,
     compute_multimorbidity,
     packaged_multimorbidity_rules,
 )
@@ -94,6 +96,7 @@ class FeatureSpec(_Frozen):
 
     lookback_months: int = Field(ge=1, le=120)
     windows_months: tuple[int, ...] = Field(min_length=1)
+    readings_within_months: int = Field(ge=1, le=120)
     medicines_within_months: int = Field(ge=1, le=120)
     polypharmacy_min_medicines: int = Field(ge=2)
     encounter_kind: tuple[EncounterKind, ...] = Field(min_length=1)
@@ -108,6 +111,8 @@ class FeatureSpec(_Frozen):
             )
         if self.medicines_within_months > self.lookback_months:
             raise ValueError("medicines_within_months is longer than lookback_months")
+        if self.readings_within_months > self.lookback_months:
+            raise ValueError("readings_within_months is longer than lookback_months")
         kinds = [k.kind for k in self.encounter_kind]
         if len(set(kinds)) != len(kinds):
             raise ValueError(f"encounter_kind: a kind is named twice in {kinds}")
@@ -184,7 +189,7 @@ def model_features(spec: FeatureSpec, registers: Sequence[str]) -> list[str]:
     """The model's input columns, in order (the order is part of a trained model's contract)."""
     names = ["age", "female", "imd_decile", "ethnic_group"]
     names += [_register_column(r) for r in registers]
-    names += ["ltc_count", "cms_score", "efi_deficits", "frailty_level"]
+    names += ["ltc_count", "cms_score", "efi_deficits", "frailty_level", "frailty_findings"]
     for kind in spec.encounter_kind:
         names += [f"{kind.kind}_{m}m" for m in spec.windows_months]
     names += ["emergency_bed_days_12m", "days_since_emergency_admission"]
@@ -197,7 +202,11 @@ def model_features(spec: FeatureSpec, registers: Sequence[str]) -> list[str]:
 CATEGORICAL_FEATURES: Final = ("ethnic_group",)
 
 
-def _parameter_tables(spec: FeatureSpec, codelists: Mapping[str, Codelist]) -> dict[str, pa.Table]:
+def _parameter_tables(
+    spec: FeatureSpec,
+    codelists: Mapping[str, Codelist],
+    multimorbidity: MultimorbidityRules | None = None,
+) -> dict[str, pa.Table]:
     kinds: dict[str, list[str | None]] = {
         "kind": [],
         "class_code": [],
@@ -219,6 +228,15 @@ def _parameter_tables(spec: FeatureSpec, codelists: Mapping[str, Codelist]) -> d
             for code in codelists[name].codes
         }
     )
+    efi = (multimorbidity or packaged_multimorbidity_rules()).efi
+    finding_rows = sorted(
+        {
+            (deficit, code)
+            for deficit, names in efi.deficits_from_codelists.items()
+            for name in names
+            for code in codelists[name].codes
+        }
+    )
     ethnic_rows = sorted(
         (letter, ETHNIC_GROUPS.index(group))
         for group, letters in spec.ethnic_groups.items()
@@ -231,6 +249,12 @@ def _parameter_tables(spec: FeatureSpec, codelists: Mapping[str, Codelist]) -> d
             {
                 "feature": pa.array([f for f, _ in measure_rows], string),
                 "code": pa.array([c for _, c in measure_rows], string),
+            }
+        ),
+        "risk_frailty_finding_code": pa.table(
+            {
+                "deficit": pa.array([d for d, _ in finding_rows], string),
+                "code": pa.array([c for _, c in finding_rows], string),
             }
         ),
         "risk_ethnic_group": pa.table(
@@ -272,6 +296,7 @@ def feature_sql(
     """
     d = index_date
     start = _months_before(d, spec.lookback_months)
+    readings_from = _months_before(d, spec.readings_within_months)
     year_ago = _months_before(d, 12)
     medicines_from = _months_before(d, spec.medicines_within_months)
     counts = []
@@ -365,7 +390,7 @@ reading AS (
     SELECT o.patient_id, mc.feature, o.effective_date, o.value_number
     FROM observation o
     JOIN risk_measure_code mc ON mc.code = o.code
-    WHERE o.effective_date >= DATE '{start.isoformat()}'
+    WHERE o.effective_date >= DATE '{readings_from.isoformat()}'
       AND o.effective_date < DATE '{d.isoformat()}'
       AND o.value_number IS NOT NULL
       AND coalesce(o.status, '') <> 'entered-in-error'
@@ -391,6 +416,13 @@ register_flags AS (
            {register_flags}
     FROM {register_table}
     GROUP BY patient_id
+),
+frailty_finding AS (
+    SELECT ev.patient_id, count(DISTINCT fc.deficit) AS frailty_findings
+    FROM ({CODED_EVENT_SQL}) ev
+    JOIN risk_frailty_finding_code fc ON fc.code = ev.code
+    WHERE ev.event_date < DATE '{d.isoformat()}'
+    GROUP BY ev.patient_id
 ){label_cte}
 SELECT c.patient_id,
        c.practice_id,
@@ -408,6 +440,7 @@ SELECT c.patient_id,
        coalesce(sc.cms_score, 0) AS cms_score,
        sc.efi_deficits,
        CASE sc.frailty_category {frailty} END AS frailty_level,
+       coalesce(ff.frailty_findings, 0) AS frailty_findings,
        {count_columns},
        coalesce(u.emergency_bed_days_12m, 0) AS emergency_bed_days_12m,
        floor((epoch({_ts(d)}) - epoch(u.last_emergency)) / 86400)
@@ -422,7 +455,8 @@ LEFT JOIN register_flags rg ON rg.patient_id = c.patient_id
 LEFT JOIN {scores_table} sc ON sc.patient_id = c.patient_id
 LEFT JOIN utilisation u ON u.patient_id = c.patient_id
 LEFT JOIN prescribing rx ON rx.patient_id = c.patient_id
-LEFT JOIN measures ms ON ms.patient_id = c.patient_id{label_join}
+LEFT JOIN measures ms ON ms.patient_id = c.patient_id
+LEFT JOIN frailty_finding ff ON ff.patient_id = c.patient_id{label_join}
 """
 
 

@@ -149,6 +149,24 @@ def check_label_window(engine: Engine, index_date: dt.date) -> None:
         )
 
 
+def check_lookback(engine: Engine, index_date: dt.date, lookback_months: int) -> None:
+    """Refuse to train where the record does not reach back over the features' look-back.
+
+    A training date whose look-back starts before the record would count less use of care than
+    the validation and scoring dates do for the same people, and the model would learn the
+    wrong weights for it (a `hoc synth` record with too few `--history-years`, for example).
+    """
+    ((first,),) = engine.rows("SELECT CAST(min(period_start) AS DATE) FROM encounter")
+    needed = _months_before(index_date, lookback_months)
+    if first is not None and first > needed + dt.timedelta(days=31):
+        raise ModelError(
+            f"features at the training date {index_date} look back {lookback_months} months to "
+            f"{needed}, but the record starts on {first}; give a record that runs from "
+            f"{needed} (`hoc synth --history-years` of at least "
+            f"{(lookback_months + 24 + 11) // 12}) or a later --as-of"
+        )
+
+
 @dataclass
 class RiskModel:
     """A trained, calibrated model as loaded from its artefact folder."""
@@ -250,6 +268,7 @@ def train_model(
     began = time.perf_counter()
     train_date, valid_date = training_dates(as_of)
     check_label_window(engine, valid_date)
+    check_lookback(engine, train_date, packaged_feature_spec().lookback_months)
     step = progress.task("train admission-risk model", total=4)
     train = build_cohort(engine, train_date, with_label=True)
     valid = build_cohort(engine, valid_date, with_label=True)

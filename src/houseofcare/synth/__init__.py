@@ -14,6 +14,7 @@ from pathlib import Path
 
 from houseofcare.progress import Progress
 from houseofcare.synth.export import run
+from houseofcare.synth.timeline import DEFAULT_HISTORY_YEARS
 
 __all__ = ["SynthSummary", "generate_population"]
 
@@ -39,11 +40,14 @@ def generate_population(
     gzip: bool = False,
     oracle_dates: list[datetime.date] | None = None,
     progress: Progress | None = None,
+    history_years: int = DEFAULT_HISTORY_YEARS,
 ) -> SynthSummary:
-    """Generate ``patients`` people with four years of history up to ``as_of`` into ``out``.
+    """Generate ``patients`` people with ``history_years`` of history up to ``as_of`` into ``out``.
 
-    The same seed, size and as-of date always give the same files. ``oracle_dates`` defaults to
-    the as-of date minus 12 months (scorable against the generated history) and the as-of date.
+    The same seed, size, as-of date and history always give the same files. ``oracle_dates``
+    defaults to the as-of date minus 12 months (scorable against the generated history) and the
+    as-of date. Five years of history (the default) give the admission-risk model its 36-month
+    look-back at its training date.
     Raises ``ValueError`` for bad arguments.
     """
     rows, seconds = run(
@@ -55,5 +59,6 @@ def generate_population(
         gzip=gzip,
         oracle_dates=oracle_dates,
         progress=progress,
+        history_years=history_years,
     )
     return SynthSummary(out=Path(out), format=fmt, people=patients, rows=rows, seconds=seconds)

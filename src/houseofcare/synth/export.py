@@ -23,7 +23,13 @@ from houseofcare.synth.chunk import CHUNK_SIZE, generate_chunk
 from houseofcare.synth.nhs_number import check_population_size
 from houseofcare.synth.practices import build_practices, organization_rows, practitioner_rows
 from houseofcare.synth.tables import MICROS_PER_DAY
-from houseofcare.synth.timeline import Timeline, years_before
+from houseofcare.synth.timeline import (
+    DEFAULT_HISTORY_YEARS,
+    MAX_HISTORY_YEARS,
+    MIN_HISTORY_YEARS,
+    Timeline,
+    years_before,
+)
 
 FORMATS = ("ndjson", "parquet")
 ORACLE_FILE = "oracle_emergency_admission.parquet"
@@ -44,6 +50,7 @@ def run(
     gzip: bool,
     oracle_dates: list[dt.date] | None,
     progress: Progress | None,
+    history_years: int = DEFAULT_HISTORY_YEARS,
 ) -> tuple[dict[str, int], float]:
     if not isinstance(patients, int) or patients < 1:
         raise ValueError(f"patients must be a whole number of at least 1, not {patients!r}")
@@ -53,6 +60,13 @@ def run(
         raise ValueError("gzip applies to the ndjson format only")
     if not isinstance(as_of, dt.date):
         raise ValueError(f"as_of must be a date, not {as_of!r}")
+    if not isinstance(history_years, int) or not (
+        MIN_HISTORY_YEARS <= history_years <= MAX_HISTORY_YEARS
+    ):
+        raise ValueError(
+            f"history_years must be a whole number from {MIN_HISTORY_YEARS} to "
+            f"{MAX_HISTORY_YEARS}, not {history_years!r}"
+        )
     check_population_size(patients, fmt)
     progress = progress or NullProgress()
     began = time.perf_counter()
@@ -63,7 +77,9 @@ def run(
         shutil.rmtree(work)
     work.mkdir()
     try:
-        rows = _generate(patients, seed, as_of, work, fmt, gzip, oracle_dates, progress)
+        rows = _generate(
+            patients, seed, Timeline(as_of, history_years), work, fmt, gzip, oracle_dates, progress
+        )
         _swap_into_place(work, out)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -74,14 +90,14 @@ def run(
 def _generate(
     patients: int,
     seed: int,
-    as_of: dt.date,
+    timeline: Timeline,
     work: Path,
     fmt: str,
     gzip: bool,
     oracle_dates: list[dt.date] | None,
     progress: Progress,
 ) -> dict[str, int]:
-    timeline = Timeline(as_of)
+    as_of = timeline.as_of
     dates = default_oracle_dates(as_of) if oracle_dates is None else list(oracle_dates)
     practices = build_practices(patients, seed)
     staging = work if fmt == "parquet" else work / "_staging"

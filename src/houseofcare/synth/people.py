@@ -14,7 +14,7 @@ import numpy as np
 from houseofcare.synth import inputs
 from houseofcare.synth.events import choose
 from houseofcare.synth.practices import Practices, assign_lsoa
-from houseofcare.synth.timeline import DAYS_PER_YEAR, HISTORY_YEARS, Timeline
+from houseofcare.synth.timeline import DAYS_PER_YEAR, Timeline
 
 
 @dataclass
@@ -56,7 +56,8 @@ def build_people(
 ) -> People:
     pyr = inputs.pyramid()
     # Up-weight each age by its expected deaths over the window (ages at the window's midpoint).
-    survival = np.exp(-HISTORY_YEARS * approximate_death_rate(pyr.ages - HISTORY_YEARS / 2) * 1.2)
+    years = timeline.history_years
+    survival = np.exp(-years * approximate_death_rate(pyr.ages - years / 2) * 1.2)
     weights = np.r_[pyr.male / survival, pyr.female / survival]
     cell = choose(rng, weights, index.size)
     male = cell < pyr.ages.size
