@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
+from typing import Final
 
 import duckdb
 
@@ -76,6 +77,10 @@ def rules_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+#: DuckDB memory limit for a run unless `HOC_MEMORY_LIMIT` (or hoc.toml) sets one.
+RUN_MEMORY_LIMIT: Final[str] = "4GB"
+
+
 def run_pipeline(
     *,
     settings: Settings,
@@ -90,6 +95,10 @@ def run_pipeline(
     run_id = f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}"
     own = con is None
     con = con or connect(settings)
+    if own and not settings.memory_limit:
+        # DuckDB's own default (80% of RAM) lets a million-person run grow past 8 GB; with
+        # this cap it spills instead and the run stays near the target (docs/performance.md).
+        con.execute(f"SET memory_limit = '{RUN_MEMORY_LIMIT}'")
     engine = DuckDBEngine(con)
     step = progress.task("pipeline run", total=3)
     try:
