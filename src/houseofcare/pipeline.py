@@ -94,11 +94,9 @@ def run_pipeline(
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     run_id = f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}"
     own = con is None
-    con = con or connect(settings)
-    if own and not settings.memory_limit:
-        # DuckDB's own default (80% of RAM) lets a million-person run grow past 8 GB; with
-        # this cap it spills instead and the run stays near the target (docs/performance.md).
-        con.execute(f"SET memory_limit = '{RUN_MEMORY_LIMIT}'")
+    # DuckDB's own default memory limit (80% of RAM) lets a million-person run grow past
+    # 8 GB; with RUN_MEMORY_LIMIT it spills instead (docs/performance.md).
+    con = con or connect(settings, memory_limit=RUN_MEMORY_LIMIT)
     engine = DuckDBEngine(con)
     step = progress.task("pipeline run", total=3)
     try:

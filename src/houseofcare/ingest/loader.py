@@ -109,14 +109,12 @@ def ingest_paths(
     """
     views = load_views()
     files = discover([Path(p) for p in paths])
-    con = connect(settings)
+    con = connect(settings, memory_limit=DEFAULT_MEMORY_LIMIT)
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Row order inside the clinical tables carries no meaning; not keeping it lets DuckDB
         # stream the inserts instead of buffering them.
         con.execute("SET preserve_insertion_order = false")
-        if not settings.memory_limit:
-            con.execute(f"SET memory_limit = '{DEFAULT_MEMORY_LIMIT}'")
         con.execute("BEGIN TRANSACTION")
         try:
             with interrupts_as_keyboard():

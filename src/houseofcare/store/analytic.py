@@ -24,15 +24,21 @@ ARROW_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def connect(settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the analytic store, creating its folder and clinical tables on first use."""
+def connect(
+    settings: Settings, *, read_only: bool = False, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """Open the analytic store, creating its folder and clinical tables on first use.
+
+    `memory_limit` is the job's own default DuckDB memory limit (ingest and `hoc run` keep
+    memory near a known figure); the settings' `memory_limit`, when set, wins over it.
+    """
     path: Path = settings.analytic_db_path
     path.parent.mkdir(parents=True, exist_ok=True)
     config: dict[str, str | int] = {}
     if settings.threads:
         config["threads"] = settings.threads
-    if settings.memory_limit:
-        config["memory_limit"] = settings.memory_limit
+    if settings.memory_limit or memory_limit:
+        config["memory_limit"] = settings.memory_limit or memory_limit
     con = duckdb.connect(str(path), read_only=read_only, config=config)
     if not read_only:
         ensure_schema(con)
