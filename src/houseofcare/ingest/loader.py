@@ -134,13 +134,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
-def _stage_columns(view: CompiledView) -> list[tuple[str, str]]:
-    """The clinical table's columns in its order, then any the view adds for staging only."""
-    clinical = CLINICAL_TABLES[view.table]
-    known = {name for name, _ in clinical}
-    return [*clinical, *((n, t) for n, t in view.columns if n not in known)]
-
-
 def _ok_sql(resource_type: str, resource_id: str, expected: str) -> str:
     """A line this view stages: of the expected type, with a non-empty string id."""
     rt, rid = text_sql(resource_type), text_sql(resource_id)
@@ -268,9 +261,10 @@ class _Ingest:
         )
         # The view's staging tables live in the store's own catalog, not in temp: created
         # inside the transaction, they vanish with a rollback or a killed process just the
-        # same, and a first load can rename one into place instead of copying it.
+        # same, and a first load can rename one into place instead of copying it. They hold
+        # the clinical table's columns in its order (the view fills them by name).
         for view in self.views_by_type.values():
-            cols = ", ".join(f'"{n}" {t}' for n, t in _stage_columns(view))
+            cols = ", ".join(f'"{n}" {t}' for n, t in CLINICAL_TABLES[view.table])
             con.execute(
                 f"CREATE TABLE {_STAGE_PREFIX}{view.table} (seq BIGINT, {cols}, __error VARCHAR)"
             )
@@ -521,10 +515,8 @@ class _Ingest:
             columns = ", ".join(f'"{c}"' for c, _ in CLINICAL_TABLES[table])
             con.execute(f'INSERT INTO "{table}" ({columns}) SELECT {columns} FROM {stage}')
         else:
-            kept = {c for c, _ in CLINICAL_TABLES[table]}
-            extra = [n for n, _ in _stage_columns(view) if n not in kept]
             con.execute(f'DROP TABLE "{table}"')
-            for column in ["seq", *extra, "__error"]:
+            for column in ("seq", "__error"):
                 con.execute(f'ALTER TABLE {stage} DROP COLUMN "{column}"')
             con.execute(f'ALTER TABLE {stage} RENAME TO "{table}"')
         [(loaded,)] = con.execute(
