@@ -35,7 +35,7 @@ from houseofcare.api.access import Actor
 from houseofcare.api.fhir.mapping import CarePlanRecord
 from houseofcare.api.pgpool import PgPool
 from houseofcare.api.policy import Action, Policy, Relationship
-from houseofcare.api.records import careplan_record_from_parts
+from houseofcare.api.records import PLAN_COLUMNS, careplan_record_from_parts
 from houseofcare.store.models import AuditOutcome
 
 
@@ -63,10 +63,14 @@ def _parts(guard: str) -> str:
         WHERE x.care_plan_id = t.id) END AS comments"""
 
 
-_PLAN_COLUMNS = """cp.id, cp.person_id, cp.status, cp.title, cp.description, cp.care_team_id,
-        cp.lead_user_id, cp.period_start, cp.period_end, cp.review_date,
-        cp.agreed_with_person, cp.version, cp.created_at, cp.updated_at, cp.conversation_at,
-        cp.agreed_at, cp.last_reviewed_at, p.nhs_number, lead.display_name AS lead_name"""
+#: The head of a plan row: its own columns, the person's NHS number, the lead's name.
+HEAD = [*PLAN_COLUMNS, "nhs_number", "lead_name"]
+#: How many JSON part arrays follow the head (participants, goals, actions, needs, comments).
+PARTS = 5
+
+_PLAN_COLUMNS = ", ".join(
+    [*(f"cp.{c}" for c in PLAN_COLUMNS), "p.nhs_number", "lead.display_name AS lead_name"]
+)
 
 READ_PLAN = f"""
 WITH target AS (
@@ -95,10 +99,7 @@ WITH target AS (
     FROM target WHERE target.allowed
     RETURNING id
 )
-SELECT t.id, t.person_id, t.status, t.title, t.description, t.care_team_id, t.lead_user_id,
-    t.period_start, t.period_end, t.review_date, t.agreed_with_person, t.version,
-    t.created_at, t.updated_at, t.conversation_at, t.agreed_at, t.last_reviewed_at,
-    t.nhs_number, t.lead_name, t.allowed,
+SELECT {", ".join(f"t.{c}" for c in HEAD)}, t.allowed,
     (SELECT id FROM audit) AS audit_id,{_parts("t.allowed")}
 FROM target t
 """
@@ -116,10 +117,10 @@ WHERE cp.id = %(plan_id)s
 
 
 def record_from_row(head: Any, parts: Any) -> CarePlanRecord:
-    """A record from the 19 plan columns (`_HEAD`) and the five JSON part arrays."""
+    """A record from the plan's `HEAD` columns and its `PARTS` JSON part arrays."""
     participants, goals, actions, needs, comments = parts
     return careplan_record_from_parts(
-        dict(zip(_HEAD, head, strict=True)),
+        dict(zip(HEAD, head, strict=True)),
         participants=[{"role": r, "name": n, "user_id": u} for r, n, u in participants or ()],
         goal_ids=goals or [],
         actions=[
@@ -140,29 +141,6 @@ def record_from_row(head: Any, parts: Any) -> CarePlanRecord:
         ],
         comments=[tuple(comment) for comment in comments or ()],
     )
-
-
-_HEAD = [
-    "id",
-    "person_id",
-    "status",
-    "title",
-    "description",
-    "care_team_id",
-    "lead_user_id",
-    "period_start",
-    "period_end",
-    "review_date",
-    "agreed_with_person",
-    "version",
-    "created_at",
-    "updated_at",
-    "conversation_at",
-    "agreed_at",
-    "last_reviewed_at",
-    "nhs_number",
-    "lead_name",
-]
 
 
 class PlanReader:
@@ -202,11 +180,12 @@ class PlanReader:
         }
         with self.pool.connection() as connection:
             row = connection.execute(READ_PLAN, parameters, prepare=True).fetchone()
-        if row is None or not row[19]:
+        head = len(HEAD)  # then `allowed`, the audit event's id and the parts
+        if row is None or not row[head]:
             return None
-        if row[20] is None:  # allowed but not audited: never serve it
+        if row[head + 1] is None:  # allowed but not audited: never serve it
             raise RuntimeError(f"the read of CarePlan/{plan_id} was not audited")
-        return record_from_row(row[:19], row[21:26])
+        return record_from_row(row[:head], row[head + 2 : head + 2 + PARTS])
 
     def close(self) -> None:
         """Close the pool's idle connections (at shutdown)."""

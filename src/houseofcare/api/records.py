@@ -125,7 +125,8 @@ def _columns(row: Any, *names: str) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
-_PLAN = [
+#: The care_plan columns a record is built from, in the order every plan query selects them.
+PLAN_COLUMNS = [
     "id",
     "person_id",
     "status",
@@ -152,10 +153,11 @@ def careplan_record(session: Session, plan: CarePlan) -> CarePlanRecord:
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
         # one query (the same as the one-statement read, without its check and audit)
-        from houseofcare.api.plan_reads import PLAN_WITH_PARTS, record_from_row
+        from houseofcare.api.plan_reads import HEAD, PARTS, PLAN_WITH_PARTS, record_from_row
 
         row = session.connection().exec_driver_sql(PLAN_WITH_PARTS, {"plan_id": plan.id}).one()
-        return record_from_row(row[:19], row[19:24])
+        head = len(HEAD)
+        return record_from_row(row[:head], row[head : head + PARTS])
     head = plan_head(session, plan.id)
     assert head is not None
     return careplan_record_from_head(session, head)
@@ -167,14 +169,14 @@ def plan_head(session: Session, plan_id: int) -> dict[str, Any] | None:
     table = CarePlan.__table__
     lead = User.__table__.alias("lead")
     row = session.execute(
-        select(*(table.c[name] for name in _PLAN), Person.nhs_number, lead.c.display_name)
+        select(*(table.c[name] for name in PLAN_COLUMNS), Person.nhs_number, lead.c.display_name)
         .join(Person, Person.id == table.c.person_id)
         .outerjoin(lead, lead.c.id == table.c.lead_user_id)
         .where(table.c.id == plan_id)
     ).first()
     if row is None:
         return None
-    head = dict(zip(_PLAN, row[: len(_PLAN)], strict=True))
+    head = dict(zip(PLAN_COLUMNS, row[: len(PLAN_COLUMNS)], strict=True))
     head["nhs_number"], head["lead_name"] = row[-2], row[-1]
     return head
 
