@@ -347,9 +347,9 @@ def raw_psycopg(url: str, first_plan: int, people: int, count: int = 20_000) -> 
 def statement_only(url: str, first_plan: int, people: int, count: int = 5_000) -> list[object]:
     """The API read's one statement (access check, audit INSERT committed, plan and parts)
     in this process, one connection, no HTTP: what the database alone costs per read."""
-    from houseofcare.api.access import Actor
     from houseofcare.api.plan_reads import PlanReader
-    from houseofcare.api.policy import Role, packaged_policy
+    from houseofcare.careplan.access import Actor
+    from houseofcare.careplan.policy import Role, packaged_policy
 
     with psycopg.connect(url.replace("+psycopg", "")) as con:
         user_id, organisation_id = con.execute(
@@ -386,11 +386,11 @@ def update_only(
     """The API update's fast path (plan_updates: lock and read, check, write version and
     audit, commit) in this process, one connection, no HTTP: what the database alone costs
     per update, nearly all of it the durable commit."""
-    from houseofcare.api.access import Actor
     from houseofcare.api.fhir.mapping import CarePlanContent
     from houseofcare.api.pgpool import PgPool
     from houseofcare.api.plan_updates import PlanUpdater
-    from houseofcare.api.policy import Role, packaged_policy
+    from houseofcare.careplan.access import Actor
+    from houseofcare.careplan.policy import Role, packaged_policy
     from houseofcare.store.models import CarePlanStatus
 
     with psycopg.connect(url.replace("+psycopg", "")) as con:

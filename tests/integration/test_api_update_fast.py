@@ -14,14 +14,14 @@ from sqlalchemy import select
 from test_api_support import World, api_world  # noqa: F401 (fixture)
 
 from houseofcare.api import plan_updates
-from houseofcare.api.access import Actor
 from houseofcare.api.fhir.mapping import CarePlanContent, careplan_from_fhir, careplan_to_fhir
 from houseofcare.api.fhir.resources import CarePlanResource
 from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.plan_writes import update_plan
-from houseofcare.api.policy import Role
 from houseofcare.api.records import careplan_record_from_head, plan_head
+from houseofcare.careplan.access import Actor
 from houseofcare.careplan.actor import Actor as StoreActor
+from houseofcare.careplan.policy import Role
 from houseofcare.store.models import AuditEvent, AuditOutcome, CarePlanVersion
 from houseofcare.store.models import Role as StoreRole
 

@@ -24,7 +24,7 @@ from houseofcare.api.errors import install_error_handlers
 from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
-from houseofcare.api.policy import Policy, packaged_policy
+from houseofcare.careplan.policy import Policy, packaged_policy
 from houseofcare.settings import Settings
 from houseofcare.store.database import engine_for, session_factory
 

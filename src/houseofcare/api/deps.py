@@ -15,27 +15,22 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine, String, cast, literal, select, union_all
+from sqlalchemy import ColumnElement, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
-from houseofcare.api.access import Actor, PersonFacts, decide
 from houseofcare.api.config import ApiSettings
 from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedIn, resolve
 from houseofcare.api.errors import Forbidden, Unauthorised
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
-from houseofcare.api.policy import Action, Policy, Role
 from houseofcare.api.tokens import unsign
+from houseofcare.careplan.access import Actor, decide, relationships_to, visible_people
 from houseofcare.careplan.actor import Actor as StoreActor
+from houseofcare.careplan.policy import Action, Policy, Role
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit, record_audit_now
-from houseofcare.store.models import (
-    AuditOutcome,
-    CaseloadAssignment,
-    ConsentToShare,
-    Person,
-)
+from houseofcare.store.models import AuditOutcome
 from houseofcare.store.models import Role as StoreRole
 
 SESSION_COOKIE = "hoc_session"
@@ -63,36 +58,6 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
-
-
-def person_facts(session: Session, person_id: int) -> PersonFacts | None:
-    """What the access rules need about a person, in one round trip; None if no such person."""
-    rows = session.execute(
-        union_all(
-            select(literal("practice"), cast(Person.practice_id, String)).where(
-                Person.id == person_id
-            ),
-            select(literal("caseload"), cast(CaseloadAssignment.case_manager_id, String)).where(
-                CaseloadAssignment.person_id == person_id,
-                CaseloadAssignment.ended_at.is_(None),
-            ),
-            select(literal("consent"), ConsentToShare.organisation_type).where(
-                ConsentToShare.person_id == person_id, ConsentToShare.withdrawn_at.is_(None)
-            ),
-        )
-    ).all()
-    kinds = [kind for kind, _ in rows]
-    if "practice" not in kinds:
-        return None
-    practice = next(value for kind, value in rows if kind == "practice")
-    return PersonFacts(
-        person_id=person_id,
-        practice_id=None if practice is None else int(practice),
-        caseload_user_ids=frozenset(int(v) for k, v in rows if k == "caseload"),
-        consented_organisation_types=frozenset(
-            str(getattr(v, "value", v)) for k, v in rows if k == "consent"
-        ),
-    )
 
 
 @dataclass
@@ -173,17 +138,20 @@ class Caller:
         audit_action: str,
         resource_type: str,
         resource_id: object = None,
-    ) -> PersonFacts | None:
+    ) -> None:
         """Allow `action` on the person, or audit the refusal and raise 403.
 
-        `person_id` None is a list action (caseload, due reviews, the audit trail).
+        `person_id` None is a list action (caseload, due reviews, the audit trail). The
+        decision is `careplan.access`'s, the one every way in uses.
         """
-        facts = None
-        if person_id is not None and self.services.policy.identifiable(self.actor.role):
-            facts = person_facts(session, person_id)
-            if facts is None:
-                facts = PersonFacts(person_id, None, frozenset(), frozenset())
-        decision = decide(self.services.policy, self.actor, action, facts)
+        have = None
+        if person_id is not None:
+            have = (
+                relationships_to(session, self.actor, person_id)
+                if self.services.policy.identifiable(self.actor.role)
+                else frozenset()
+            )
+        decision = decide(self.services.policy, self.actor, action, have)
         if not decision.allowed:
             raise self.deny(
                 decision.reason,
@@ -192,7 +160,10 @@ class Caller:
                 resource_id=resource_id,
                 person_id=person_id,
             )
-        return facts
+
+    def visible_people(self, action: Action) -> ColumnElement[bool]:
+        """A filter on `person`: whom this user may see for `action` (searches, lists)."""
+        return visible_people(self.services.policy, self.actor, action)
 
     def require_identifiable(self, *, audit_action: str, resource_type: str) -> None:
         """Refuse a role barred from identifiable data before anything is looked up."""

@@ -5,9 +5,9 @@ A read is the API's hottest path, and through the ORM it cost about eight round 
 COMMIT). Here ONE statement, on an autocommit connection, does all of it:
 
 - `target` reads the plan, the person's NHS number and the lead's name, and decides access
-  from the same relationships `access.relationships` uses (practice, caseload, consent,
-  self), limited to the relationships the policy grants the caller's role for
-  `careplan.read` (passed in as flags, so one prepared statement serves every role);
+  with `careplan.access`'s own relationship predicates (practice, caseload, consent, self),
+  those the policy grants the caller's role for `careplan.read` (one prepared statement per
+  role);
 - `audit` is a data-modifying CTE: it inserts the `read` audit event only when access is
   allowed. PostgreSQL runs it exactly once, in the statement's own transaction, so the
   audit row is committed if and only if the plan is returned;
@@ -31,11 +31,11 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from houseofcare.api.access import Actor
 from houseofcare.api.fhir.mapping import CarePlanRecord
 from houseofcare.api.pgpool import PgPool
-from houseofcare.api.policy import Action, Policy, Relationship
 from houseofcare.api.records import PLAN_COLUMNS, careplan_record_from_parts
+from houseofcare.careplan.access import Actor, actor_parameters, visibility_sql
+from houseofcare.careplan.policy import Action, Policy, Relationship, Role
 from houseofcare.store.models import AuditOutcome
 
 
@@ -72,21 +72,15 @@ _PLAN_COLUMNS = ", ".join(
     [*(f"cp.{c}" for c in PLAN_COLUMNS), "p.nhs_number", "lead.display_name AS lead_name"]
 )
 
-READ_PLAN = f"""
+
+def read_plan_sql(granted: frozenset[Relationship]) -> str:
+    """The one-statement read for a role granted `granted` on `careplan.read`: the access
+    condition is `careplan.access`'s own predicates, so it cannot drift from the portable
+    path's decision."""
+    allowed = visibility_sql(granted, person="p", style="pyformat")
+    return f"""
 WITH target AS (
-    SELECT {_PLAN_COLUMNS},
-        COALESCE(
-            (%(by_practice)s AND p.practice_id = %(organisation_id)s)
-            OR (%(by_caseload)s AND EXISTS (
-                SELECT 1 FROM caseload_assignment c
-                WHERE c.person_id = p.id AND c.case_manager_id = %(user_id)s
-                    AND c.ended_at IS NULL))
-            OR (%(by_consent)s AND EXISTS (
-                SELECT 1 FROM consent_to_share s
-                WHERE s.person_id = p.id AND s.organisation_type = %(organisation_type)s
-                    AND s.withdrawn_at IS NULL))
-            OR (%(by_self)s AND p.id = %(self_person_id)s),
-            false) AS allowed
+    SELECT {_PLAN_COLUMNS}, COALESCE({allowed}, false) AS allowed
     FROM care_plan cp
     JOIN person p ON p.id = cp.person_id
     LEFT JOIN user_account lead ON lead.id = cp.lead_user_id
@@ -103,6 +97,7 @@ SELECT {", ".join(f"t.{c}" for c in HEAD)}, t.allowed,
     (SELECT id FROM audit) AS audit_id,{_parts("t.allowed")}
 FROM target t
 """
+
 
 #: The plan with its parts, nothing else (no access check, no audit): for the answer to a
 #: write, inside the write's own transaction, whose access check and audit are the route's.
@@ -151,6 +146,8 @@ class PlanReader:
     ) -> None:
         self.policy = policy
         self.pool = pool or PgPool(conninfo, size=size)
+        #: The statement per role (the grants differ), built on first use.
+        self._statements: dict[Role, str] = {}
 
     @classmethod
     def for_engine(cls, engine: Engine, policy: Policy, *, size: int = 8) -> PlanReader | None:
@@ -161,25 +158,21 @@ class PlanReader:
     def read(self, actor: Actor, plan_id: int) -> CarePlanRecord | None:
         """The plan, read and audited in one statement; None when it is missing or refused
         (nothing was written: the caller takes the portable path, which audits that)."""
-        granted = self.policy.granted(actor.role, Action.careplan_read)
+        statement = self._statements.get(actor.role)
+        if statement is None:
+            granted = self.policy.granted(actor.role, Action.careplan_read)
+            statement = self._statements[actor.role] = read_plan_sql(granted)
         parameters = {
+            **actor_parameters(actor),
             "plan_id": plan_id,
             "resource_id": str(plan_id),
-            "user_id": actor.user_id,
             "username": actor.username,
             "role": actor.role.value,
-            "organisation_id": actor.organisation_id,
-            "organisation_type": actor.organisation_type,
-            "self_person_id": actor.person_id,
-            "by_practice": Relationship.practice in granted,
-            "by_caseload": Relationship.caseload in granted,
-            "by_consent": Relationship.consent in granted,
-            "by_self": Relationship.self in granted,
             "at": dt.datetime.now(dt.UTC),
             "outcome": AuditOutcome.success.value,
         }
         with self.pool.connection() as connection:
-            row = connection.execute(READ_PLAN, parameters, prepare=True).fetchone()
+            row = connection.execute(statement, parameters, prepare=True).fetchone()
         head = len(HEAD)  # then `allowed`, the audit event's id and the parts
         if row is None or not row[head]:
             return None

@@ -8,8 +8,8 @@ and writes exactly what the services would:
 
 1. one pipelined round trip: `BEGIN`; the plan `FOR UPDATE` (the row lock the services'
    compare-and-set takes; a concurrent writer's commit is waited for and its version seen)
-   with the person's NHS number, the lead's name and the access facts (practice, open
-   caseload assignments, live consents: what `deps.person_facts` reads); the plan's
+   with the person's NHS number, the lead's name and the user's relationships to the person
+   (`careplan.access`'s own predicates, as every route's check evaluates them); the plan's
    participants, goals, actions and needs (every column, for the version's snapshot); and
    its comments (for the answer);
 2. in Python: the version is the one the client sent (`If-Match`), `access.decide` allows
@@ -38,14 +38,20 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-from houseofcare.api.access import Actor, PersonFacts, decide
 from houseofcare.api.fhir.mapping import CarePlanContent, CarePlanRecord
 from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_writes import parts_unchanged, plan_field_changes
-from houseofcare.api.policy import Action, Policy
 from houseofcare.api.records import careplan_record_from_parts
+from houseofcare.careplan.access import (
+    Actor,
+    actor_parameters,
+    decide,
+    relationship_flags_sql,
+    relationships_from_flags,
+)
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.plans import CLOSED_STATUSES, PLAN_PARTS, checked_plan_changes
+from houseofcare.careplan.policy import Action, Policy, Relationship
 from houseofcare.careplan.versioning import diff, json_value
 from houseofcare.nhs_number import InvalidNHSNumber, normalise_nhs_number
 from houseofcare.store.models import AuditOutcome, CarePlan, CarePlanStatus, ChangeKind
@@ -72,11 +78,8 @@ _FIELDS = [
 
 GATHER = f"""
 SELECT {", ".join(f"cp.{key}" for key in _PLAN_KEYS)},
-    p.nhs_number, p.practice_id, lead.display_name,
-    ARRAY(SELECT c.case_manager_id FROM caseload_assignment c
-          WHERE c.person_id = cp.person_id AND c.ended_at IS NULL) AS caseload,
-    ARRAY(SELECT s.organisation_type FROM consent_to_share s
-          WHERE s.person_id = cp.person_id AND s.withdrawn_at IS NULL) AS consents
+    p.nhs_number, lead.display_name,
+    {relationship_flags_sql(person="p", style="pyformat")}
 FROM care_plan cp
 JOIN person p ON p.id = cp.person_id
 LEFT JOIN user_account lead ON lead.id = cp.lead_user_id
@@ -162,7 +165,7 @@ class PlanUpdater:
         key = {"plan_id": plan_id}
         with connection.pipeline():
             connection.execute("BEGIN")
-            head_cursor = connection.execute(GATHER, key, prepare=True)
+            head_cursor = connection.execute(GATHER, key | actor_parameters(actor), prepare=True)
             part_cursors = {
                 name: connection.execute(sql, key, prepare=True) for name, sql in PARTS.items()
             }
@@ -173,10 +176,9 @@ class PlanUpdater:
         if row is None:
             return None
         plan = dict(zip(_PLAN_KEYS, row[: len(_PLAN_KEYS)], strict=True))
-        nhs_number, practice_id, lead_name, caseload, consents = row[len(_PLAN_KEYS) :]
-        values = self._changes(
-            actor, expected, content, plan, nhs_number, practice_id, caseload, consents, parts
-        )
+        nhs_number, lead_name, *flags = row[len(_PLAN_KEYS) :]
+        have = relationships_from_flags(flags)
+        values = self._changes(actor, expected, content, plan, nhs_number, have, parts)
         if values is None:
             return None
         at = utcnow()
@@ -238,22 +240,14 @@ class PlanUpdater:
         content: CarePlanContent,
         plan: Mapping[str, Any],
         nhs_number: str,
-        practice_id: int | None,
-        caseload: list[int],
-        consents: list[str],
+        have: frozenset[Relationship],
         parts: Mapping[str, list[tuple[Any, ...]]],
     ) -> dict[str, Any] | None:
         """The checked changes to the plan's fields ({} for none), or None to leave this
         update to the portable path (which answers and audits every refusal)."""
         if plan["version"] != expected:
             return None  # 412 (or a concurrent winner): the portable path answers it
-        facts = PersonFacts(
-            person_id=plan["person_id"],
-            practice_id=practice_id,
-            caseload_user_ids=frozenset(caseload),
-            consented_organisation_types=frozenset(consents),
-        )
-        if not decide(self.policy, actor, Action.careplan_write, facts).allowed:
+        if not decide(self.policy, actor, Action.careplan_write, have).allowed:
             return None
         if content.person_id != plan["person_id"]:
             return None

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.errors import NotFound
@@ -54,13 +54,16 @@ def due_reviews(
     session: Session,
     care_team_id: int,
     *,
+    visible: ColumnElement[bool],
     on: dt.date | None = None,
     include_unscheduled: bool = True,
 ) -> list[DueReview]:
     """The team's active plans due for review on `on` (default today), most overdue first.
 
     Plans with no review date come first when `include_unscheduled`: a plan nobody has
-    scheduled a review for is the easiest to forget.
+    scheduled a review for is the easiest to forget. `visible` is the reader's filter on
+    `person` (`careplan.access.visible_people`): a team's list shows only people its reader
+    may open, whoever put the plan on the team.
     """
     if session.get(CareTeam, care_team_id) is None:
         raise NotFound("CareTeam", care_team_id)
@@ -75,6 +78,7 @@ def due_reviews(
             CarePlan.care_team_id == care_team_id,
             CarePlan.status == CarePlanStatus.active,
             due,
+            visible,
         )
         .order_by(CarePlan.review_date.is_not(None), CarePlan.review_date, CarePlan.id)
     ).all()
@@ -93,8 +97,11 @@ def due_reviews(
     ]
 
 
-def caseload(session: Session, case_manager_id: int) -> list[CaseloadEntry]:
-    """The people currently on a case manager's caseload, longest-assigned first."""
+def caseload(
+    session: Session, case_manager_id: int, *, visible: ColumnElement[bool]
+) -> list[CaseloadEntry]:
+    """The people currently on a case manager's caseload, longest-assigned first, that the
+    reader may see (`visible`, a filter on `person` from `careplan.access.visible_people`)."""
     if session.get(User, case_manager_id) is None:
         raise NotFound("User", case_manager_id)
     rows = session.execute(
@@ -107,6 +114,7 @@ def caseload(session: Session, case_manager_id: int) -> list[CaseloadEntry]:
         .where(
             CaseloadAssignment.case_manager_id == case_manager_id,
             CaseloadAssignment.ended_at.is_(None),
+            visible,
         )
         .order_by(CaseloadAssignment.assigned_at, CaseloadAssignment.id)
     ).all()

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from houseofcare.careplan.access import care_team_problem
 from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import ActivePlanExists, InvalidChange, NotFound
 from houseofcare.careplan.inputs import (
@@ -256,6 +257,7 @@ def create_care_plan(
     if plan_status is CarePlanStatus.active:
         _refuse_second_active(session, person_id, None)
     _check_references(session, {"care_team_id": care_team_id, "lead_user_id": lead_user_id})
+    _check_care_team(session, care_team_id, person_id, actor)
     now = utcnow()
     plan = CarePlan(
         person_id=person_id,
@@ -295,6 +297,7 @@ def update_care_plan(
     plan = get_care_plan(session, plan_id)
     values = checked_plan_changes(changes)
     _check_references(session, values)
+    _check_care_team(session, values.get("care_team_id"), plan.person_id, actor)
     if values.get("status") is CarePlanStatus.active:
         _refuse_second_active(session, plan.person_id, plan.id)
     return _change_plan(session, plan, expected_version, values, ChangeKind.updated, actor)
@@ -666,6 +669,18 @@ def _check_references(session: Session, values: Mapping[str, Any]) -> None:
     lead = values.get("lead_user_id")
     if lead is not None and session.get(User, lead) is None:
         raise InvalidChange("lead_user_id", f"user {lead} does not exist")
+
+
+def _check_care_team(
+    session: Session, care_team_id: int | None, person_id: int, actor: Actor
+) -> None:
+    """A person's plan goes only to a team that cares for them (`access.care_team_problem`):
+    the team decides whose lists show the person. houseofcare itself (seeding) is trusted."""
+    if care_team_id is None or actor.user_id is None:
+        return
+    problem = care_team_problem(session, care_team_id, person_id, actor.organisation_id)
+    if problem is not None:
+        raise InvalidChange("care_team_id", problem)
 
 
 def _check_action(

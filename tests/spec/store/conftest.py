@@ -20,6 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from houseofcare.careplan import Actor
+from houseofcare.careplan.access import Actor as AccessActor
+from houseofcare.careplan.access import visible_people
 from houseofcare.careplan.people import (
     add_team_member,
     create_care_team,
@@ -27,6 +29,8 @@ from houseofcare.careplan.people import (
     create_person,
     create_user,
 )
+from houseofcare.careplan.policy import Action, packaged_policy
+from houseofcare.careplan.policy import Role as PolicyRole
 from houseofcare.nhs_number import nhs_check_digit
 from houseofcare.store.database import make_engine, session_factory, transaction
 from houseofcare.store.migrate import upgrade_engine
@@ -76,6 +80,23 @@ class Store:
 
     def actor(self, role: Role = Role.nurse) -> Actor:
         return Actor.of(self.users[role])
+
+    def access_actor(self, role: Role = Role.nurse) -> AccessActor:
+        """The user of `role` as the access decision sees them."""
+        user = self.users[role]
+        org = next((o for o in self.orgs.values() if o.id == user.organisation_id), None)
+        return AccessActor(
+            user_id=user.id,
+            username=user.username,
+            role=PolicyRole(user.role.value),
+            organisation_id=user.organisation_id,
+            organisation_type=None if org is None else org.type.value,
+            person_id=user.person_id,
+        )
+
+    def visible(self, role: Role, action: Action) -> Any:
+        """The filter on `person` for what the user of `role` may see for `action`."""
+        return visible_people(packaged_policy(), self.access_actor(role), action)
 
     def person(self, session: Session, **values: Any) -> Person:
         values.setdefault("nhs_number", self.nhs_number())

@@ -31,6 +31,7 @@ from houseofcare.careplan.plans import (
     update_goal,
     update_need,
 )
+from houseofcare.careplan.policy import Action
 from houseofcare.store.models import CarePlan, CarePlanVersion, Role
 
 from .conftest import Store
@@ -369,15 +370,24 @@ def test_due_reviews_per_team_most_overdue_first(store: Store) -> None:
     _, elsewhere = _plan(store, care_team_id=other.id, review_date=TODAY - dt.timedelta(days=1))
     with store.transaction() as session:
         set_review_date(session, later, 1, TODAY + dt.timedelta(days=60), store.actor())
+    nurse = store.visible(Role.nurse, Action.careplan_read)
     with store.session() as session:
-        listed = [r.care_plan_id for r in due_reviews(session, team.id, on=TODAY)]
+        listed = [r.care_plan_id for r in due_reviews(session, team.id, visible=nurse, on=TODAY)]
         mine = [p for p in listed if p in {overdue, due_today, later, unscheduled, elsewhere}]
         assert mine == [unscheduled, overdue, due_today]
-        row = next(r for r in due_reviews(session, team.id, on=TODAY) if r.care_plan_id == overdue)
+        row = next(
+            r
+            for r in due_reviews(session, team.id, visible=nurse, on=TODAY)
+            if r.care_plan_id == overdue
+        )
         assert row.days_overdue == 40
-        scheduled_only = due_reviews(session, team.id, on=TODAY, include_unscheduled=False)
+        scheduled_only = due_reviews(
+            session, team.id, visible=nurse, on=TODAY, include_unscheduled=False
+        )
         assert unscheduled not in [r.care_plan_id for r in scheduled_only]
-        assert elsewhere in [r.care_plan_id for r in due_reviews(session, other.id, on=TODAY)]
+        assert elsewhere in [
+            r.care_plan_id for r in due_reviews(session, other.id, visible=nurse, on=TODAY)
+        ]
 
 
 def test_a_closed_plan_can_no_longer_be_changed(store: Store) -> None:

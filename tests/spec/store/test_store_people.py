@@ -29,6 +29,7 @@ from houseofcare.careplan.people import (
     teams_of_user,
 )
 from houseofcare.careplan.plans import create_care_plan
+from houseofcare.careplan.policy import Action
 from houseofcare.nhs_number import InvalidNHSNumber, is_valid_nhs_number, nhs_check_digit
 from houseofcare.store.audit import audit_events, record_audit, record_audit_now
 from houseofcare.store.models import AuditEvent, Person, Role, User
@@ -173,8 +174,9 @@ def test_caseload_assignment_and_list(store: Store) -> None:
         assert again.id == assignment.id
         assign_to_caseload(session, case_manager_id=manager.id, person_id=second)
         create_care_plan(session, second, store.actor(Role.case_manager))
+    visible = store.visible(Role.case_manager, Action.patient_read)
     with store.session() as session:
-        entries = {e.person_id: e for e in caseload(session, manager.id)}
+        entries = {e.person_id: e for e in caseload(session, manager.id, visible=visible)}
         assert {first, second} <= set(entries)
         assert entries[first].care_plan_id is None
         assert entries[second].care_plan_status is not None

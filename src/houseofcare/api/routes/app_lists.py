@@ -11,11 +11,11 @@ from sqlalchemy import select
 
 from houseofcare.api.deps import Caller, CallerDep
 from houseofcare.api.errors import NotFound
-from houseofcare.api.policy import Action
 from houseofcare.api.routes.common import audited_failures, found_or_404
 from houseofcare.careplan import lists, plans
 from houseofcare.careplan import preparation as prep
 from houseofcare.careplan.people import teams_of_user
+from houseofcare.careplan.policy import Action
 from houseofcare.settings import Settings
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, CareTeam, CareTeamMember, Person
@@ -95,7 +95,9 @@ def my_caseload(caller: CallerDep) -> dict[str, Any]:
         caller.authorise(
             session, Action.caseload_read, None, audit_action="search", resource_type="Caseload"
         )
-        entries = lists.caseload(session, caller.user.user_id)
+        entries = lists.caseload(
+            session, caller.user.user_id, visible=caller.visible_people(Action.patient_read)
+        )
         caller.audit_people(
             session, (e.person_id for e in entries), action="search", resource_type="Caseload"
         )
@@ -130,7 +132,9 @@ def my_due_reviews(caller: CallerDep) -> dict[str, Any]:
         )
         teams = []
         for team in teams_of_user(session, caller.user.user_id):
-            due = lists.due_reviews(session, team.id)
+            due = lists.due_reviews(
+                session, team.id, visible=caller.visible_people(Action.careplan_read)
+            )
             caller.audit_people(
                 session, (d.person_id for d in due), action="search", resource_type="DueReview"
             )
@@ -179,7 +183,9 @@ def team_due_reviews(team_id: int, caller: CallerDep) -> dict[str, Any]:
                 resource_type="DueReview",
                 resource_id=team_id,
             )
-        due = lists.due_reviews(session, team.id)
+        due = lists.due_reviews(
+            session, team.id, visible=caller.visible_people(Action.careplan_read)
+        )
         caller.audit_people(
             session, (d.person_id for d in due), action="search", resource_type="DueReview"
         )

@@ -10,8 +10,8 @@ from starlette.responses import Response
 from houseofcare.api.deps import CallerDep
 from houseofcare.api.errors import InvalidResource
 from houseofcare.api.fhir.http import bundle, fhir_response, refuse_unknown_parameters, search_count
-from houseofcare.api.policy import Action
 from houseofcare.api.routes.common import found_or_404
+from houseofcare.careplan.policy import Action
 from houseofcare.store.audit import audit_events
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditEvent

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -25,7 +25,6 @@ from houseofcare.api.fhir.mapping import (
 )
 from houseofcare.api.fhir.resources import CarePlanResource
 from houseofcare.api.plan_writes import CAREPLAN_FIELDS, create_plan, update_plan
-from houseofcare.api.policy import Action, Relationship
 from houseofcare.api.records import (
     careplan_record,
     careplan_record_from_head,
@@ -41,48 +40,12 @@ from houseofcare.api.routes.common import (
 )
 from houseofcare.careplan import plans
 from houseofcare.careplan.errors import CarePlanError
+from houseofcare.careplan.policy import Action
 from houseofcare.store.database import transaction
-from houseofcare.store.models import (
-    CarePlan,
-    CarePlanStatus,
-    CaseloadAssignment,
-    ConsentToShare,
-    Person,
-)
+from houseofcare.store.models import CarePlan, CarePlanStatus, Person
 
 router = APIRouter(prefix="/fhir", tags=["FHIR CarePlan"])
 RT = "CarePlan"
-
-
-def visible_people(caller: Caller, action: Action):  # type: ignore[no-untyped-def]
-    """A SQL condition on `Person.id`: the people this user may see for `action`.
-
-    Built from the policy's grants, so a search never returns someone a read would refuse.
-    """
-    actor = caller.actor
-    clauses = []
-    for relationship in caller.services.policy.granted(actor.role, action):
-        if relationship is Relationship.practice and actor.organisation_id is not None:
-            clauses.append(Person.practice_id == actor.organisation_id)
-        elif relationship is Relationship.caseload:
-            clauses.append(
-                exists().where(
-                    CaseloadAssignment.person_id == Person.id,
-                    CaseloadAssignment.case_manager_id == actor.user_id,
-                    CaseloadAssignment.ended_at.is_(None),
-                )
-            )
-        elif relationship is Relationship.consent and actor.organisation_type is not None:
-            clauses.append(
-                exists().where(
-                    ConsentToShare.person_id == Person.id,
-                    ConsentToShare.organisation_type == actor.organisation_type,
-                    ConsentToShare.withdrawn_at.is_(None),
-                )
-            )
-        elif relationship is Relationship.self and actor.person_id is not None:
-            clauses.append(Person.id == actor.person_id)
-    return or_(*clauses) if clauses else and_(Person.id.is_(None), Person.id.is_not(None))
 
 
 def patient_parameter(request: Request, name: str = "patient") -> int | None:
@@ -150,7 +113,7 @@ def search_careplans(request: Request, caller: CallerDep) -> Response:
         query = (
             select(CarePlan)
             .join(Person, Person.id == CarePlan.person_id)
-            .where(visible_people(caller, Action.careplan_read))
+            .where(caller.visible_people(Action.careplan_read))
             .order_by(CarePlan.id)
             .limit(count)
         )
@@ -176,7 +139,7 @@ def _write(
     services = caller.services
     with audited_failures(
         caller, action=action_name, resource_type=RT, resource_id=plan_id, fields=CAREPLAN_FIELDS
-    ):
+    ) as failure:
         content = careplan_from_fhir(resource)
         updater = services.plan_updater
         if updater is not None and plan_id is not None:
@@ -195,7 +158,8 @@ def _write(
                 person_id = plan.person_id
             else:
                 person_id = content.person_id
-                _check_subject(caller, session, content, action_name)
+            # access first, then anything that looks at the record (the subject's NHS
+            # number), so a refused user learns nothing about whose number is whose
             caller.authorise(
                 session,
                 Action.careplan_write,
@@ -204,8 +168,11 @@ def _write(
                 resource_type=RT,
                 resource_id=plan_id,
             )
-            if plan_id is not None:
+            failure.person_id = person_id
+            if content.person_id == person_id:
+                # a body naming another person is refused below without looking them up
                 _check_subject(caller, session, content, action_name)
+            if plan_id is not None:
                 assert expected is not None
                 plan = update_plan(session, plan_id, expected, content, caller.store_actor)
             else:

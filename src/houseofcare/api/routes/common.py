@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -109,6 +110,14 @@ def invalid(
     raise error
 
 
+@dataclass
+class FailureAudit:
+    """What a refusal inside `audited_failures` is audited with; the route fills in the
+    person once access is decided, so every later refusal names them."""
+
+    person_id: int | None = None
+
+
 @contextmanager
 def audited_failures(
     caller: Caller,
@@ -118,18 +127,19 @@ def audited_failures(
     resource_id: Any = None,
     person_id: int | None = None,
     fields: dict[str, str] | None = None,
-) -> Iterator[None]:
+) -> Iterator[FailureAudit]:
     """Audit any refusal inside the block once, turning care-plan service errors into
     OperationOutcomes that name the FHIR field. The block's transaction is rolled back."""
+    audit = FailureAudit(person_id)
     try:
-        yield
+        yield audit
     except CarePlanError as exc:
         error = service_error(exc, fields or {}, resource_type)
-        _audit_error(caller, error, action, resource_type, resource_id, person_id)
+        _audit_error(caller, error, action, resource_type, resource_id, audit.person_id)
         raise error from None
     except ApiError as exc:
         if not exc.audited:
-            _audit_error(caller, exc, action, resource_type, resource_id, person_id)
+            _audit_error(caller, exc, action, resource_type, resource_id, audit.person_id)
         raise
 
 

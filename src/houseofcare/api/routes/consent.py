@@ -22,7 +22,6 @@ from houseofcare.api.fhir.http import (
 )
 from houseofcare.api.fhir.mapping import consent_from_fhir, consent_to_fhir
 from houseofcare.api.fhir.resources import ConsentResource
-from houseofcare.api.policy import Action
 from houseofcare.api.records import consent_record
 from houseofcare.api.routes.careplan import patient_parameter
 from houseofcare.api.routes.common import (
@@ -32,6 +31,7 @@ from houseofcare.api.routes.common import (
     read_audited_body,
 )
 from houseofcare.careplan import consent as consent_service
+from houseofcare.careplan.policy import Action
 from houseofcare.store.database import transaction
 from houseofcare.store.models import ConsentToShare
 from houseofcare.store.types import utcnow
@@ -95,25 +95,46 @@ def _write(
     action_name = "create" if consent_id is None else "update"
     with audited_failures(
         caller, action=action_name, resource_type=RT, resource_id=consent_id, fields=FIELDS
-    ):
+    ) as failure:
         content = consent_from_fhir(resource, now=utcnow())
         with transaction(caller.services.factory) as session:
+            # access first, on the STORED consent's person for an update (never the body's),
+            # so nothing about anybody else's record is answered before the decision
+            if consent_id is None:
+                person_id = content.person_id
+            else:
+                stored = found_or_404(
+                    caller,
+                    session,
+                    ConsentToShare,
+                    consent_id,
+                    resource_type=RT,
+                    audit_action=action_name,
+                )
+                person_id = stored.person_id
+            caller.authorise(
+                session,
+                Action.consent_write,
+                person_id,
+                audit_action=action_name,
+                resource_type=RT,
+                resource_id=consent_id,
+            )
+            failure.person_id = person_id
+            if content.person_id != person_id:
+                # never look the body's other person up: that would answer about them
+                raise InvalidResource(
+                    [("Consent.patient.reference", "a consent cannot move to another person")],
+                    status=422,
+                )
             check_person_reference(
                 caller,
                 session,
-                content.person_id,
+                person_id,
                 content.nhs_number,
                 field="Consent.patient",
                 resource_type=RT,
                 audit_action=action_name,
-            )
-            caller.authorise(
-                session,
-                Action.consent_write,
-                content.person_id,
-                audit_action=action_name,
-                resource_type=RT,
-                resource_id=consent_id,
             )
             if consent_id is None:
                 if content.withdrawn_at is not None:
@@ -128,14 +149,7 @@ def _write(
                     given_at=content.given_at,
                 )
             else:
-                consent = found_or_404(
-                    caller,
-                    session,
-                    ConsentToShare,
-                    consent_id,
-                    resource_type=RT,
-                    audit_action=action_name,
-                )
+                consent = stored
                 current = consent_record(session, consent)
                 if expected != current.version:
                     raise stale(RT, consent_id, expected or 0, current.version)
@@ -153,7 +167,7 @@ def _write(
                 action=action_name,
                 resource_type=RT,
                 resource_id=consent.id,
-                person_id=content.person_id,
+                person_id=person_id,
             )
     return fhir_response(
         consent_to_fhir(record),

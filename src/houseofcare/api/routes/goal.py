@@ -20,9 +20,8 @@ from houseofcare.api.fhir.http import (
 from houseofcare.api.fhir.mapping import GoalContent, goal_from_fhir, goal_to_fhir
 from houseofcare.api.fhir.resources import GoalResource
 from houseofcare.api.plan_writes import GOAL_FIELDS, create_goal, update_goal
-from houseofcare.api.policy import Action
 from houseofcare.api.records import goal_record, goal_record_from_columns
-from houseofcare.api.routes.careplan import patient_parameter, visible_people
+from houseofcare.api.routes.careplan import patient_parameter
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -31,6 +30,7 @@ from houseofcare.api.routes.common import (
 )
 from houseofcare.careplan import plans
 from houseofcare.careplan.errors import CarePlanError
+from houseofcare.careplan.policy import Action
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, Goal, GoalStatus, Person
 
@@ -83,7 +83,7 @@ def search_goals(request: Request, caller: CallerDep) -> Response:
             select(Goal)
             .join(CarePlan, CarePlan.id == Goal.care_plan_id)
             .join(Person, Person.id == CarePlan.person_id)
-            .where(visible_people(caller, Action.goal_read))
+            .where(caller.visible_people(Action.goal_read))
             .order_by(Goal.id)
             .limit(count)
         )
@@ -105,26 +105,19 @@ def _write(
     action_name = "create" if goal_id is None else "update"
     with audited_failures(
         caller, action=action_name, resource_type=RT, resource_id=goal_id, fields=GOAL_FIELDS
-    ):
+    ) as failure:
         content = goal_from_fhir(resource)
         with transaction(caller.services.factory) as session:
-            check_person_reference(
-                caller,
-                session,
-                content.person_id,
-                content.nhs_number,
-                field="Goal.subject",
-                resource_type=RT,
-                audit_action=action_name,
-            )
+            # access first (on the stored goal's person, or the body's subject for a new
+            # goal), then anything that looks at the record
             if goal_id is not None:
                 goal = found_or_404(
                     caller, session, Goal, goal_id, resource_type=RT, audit_action=action_name
                 )
                 plan_id = goal.care_plan_id
+                person_id = _person_of_plan(session, plan_id)
             else:
-                plan_id = _plan_for(session, content)
-            person_id = _person_of_plan(session, plan_id)
+                person_id = content.person_id
             caller.authorise(
                 session,
                 Action.goal_write,
@@ -133,6 +126,29 @@ def _write(
                 resource_type=RT,
                 resource_id=goal_id,
             )
+            failure.person_id = person_id
+            if goal_id is None:
+                plan_id = _plan_for(session, content)
+                if _person_of_plan(session, plan_id) != person_id:
+                    raise InvalidResource(
+                        [
+                            (
+                                "Goal.extension('care-plan')",
+                                f"CarePlan/{plan_id} is not a plan of Patient/{person_id}",
+                            )
+                        ],
+                        status=422,
+                    )
+            if person_id == content.person_id:
+                check_person_reference(
+                    caller,
+                    session,
+                    person_id,
+                    content.nhs_number,
+                    field="Goal.subject",
+                    resource_type=RT,
+                    audit_action=action_name,
+                )
             if person_id != content.person_id:
                 raise InvalidResource(
                     [

@@ -12,8 +12,8 @@ from houseofcare.api.deps import CallerDep
 from houseofcare.api.errors import Forbidden, InvalidResource
 from houseofcare.api.fhir.datatypes import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from houseofcare.api.fhir.http import bundle, fhir_response, refuse_unknown_parameters
-from houseofcare.api.policy import Action
 from houseofcare.api.routes.common import found_or_404
+from houseofcare.careplan.policy import Action
 from houseofcare.nhs_number import InvalidNHSNumber, normalise_nhs_number
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Organisation, Person

@@ -9,9 +9,9 @@ from starlette.responses import Response
 from houseofcare.api.deps import CallerDep
 from houseofcare.api.errors import NotFound
 from houseofcare.api.fhir.http import fhir_response
-from houseofcare.api.policy import Action
 from houseofcare.api.risk import RiskUnavailable, read_person_risk, risk_assessment
 from houseofcare.api.routes.common import found_or_404
+from houseofcare.careplan.policy import Action
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Person
 

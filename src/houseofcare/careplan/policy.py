@@ -45,6 +45,8 @@ class Action(StrEnum):
     goal_read = "goal.read"
     goal_write = "goal.write"
     risk_read = "risk.read"
+    #: Care gaps with their evidence (the recall list).
+    caregap_read = "caregap.read"
     consent_read = "consent.read"
     consent_write = "consent.write"
     preparation_read = "preparation.read"
