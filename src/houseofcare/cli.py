@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from houseofcare import __version__
+from houseofcare.cli_access import TokenOption, UserOption
 from houseofcare.settings import Settings
-from houseofcare.store.cli_access import UserOption
 
 if TYPE_CHECKING:
     from houseofcare.engine import DuckDBEngine, Query
@@ -333,11 +333,12 @@ def recall(
     limit: Annotated[int, typer.Option(help="Rows to print (the CSV has them all).")] = 50,
     data_dir: DataDirOption = None,
     user: UserOption = None,
+    token: TokenOption = None,
 ) -> None:
-    """The recall list: people with an open care gap, most overdue first (identifiable:
-    role-checked and audited)."""
+    """The recall list: people with an open care gap, most overdue first (identifiable: sign
+    in; you get only the people the access policy lets you see, and it is audited)."""
+    from houseofcare.cli_access import authorise_or_exit
     from houseofcare.population.indicators import export_recall_csv, recall_list
-    from houseofcare.store.cli_access import authorise_or_exit
 
     settings = _settings(data_dir)
     con, chosen = _open_run(settings, run_id)
@@ -346,16 +347,16 @@ def recall(
         user,
         "recall",
         practice_id=practice,
+        token=token,
         run=chosen,
         indicator=indicator,
         csv=str(csv) if csv else None,
     )
-    practice = scope.practice_id
     if csv:
-        rows = export_recall_csv(con, chosen, csv, practice, indicator)
+        rows = export_recall_csv(con, chosen, csv, practice, indicator, scope=scope.people)
         console.print(f"{rows:,} people with an open care gap written to {csv}")
         return
-    rel = recall_list(con, chosen, practice, indicator, limit=limit)
+    rel = recall_list(con, chosen, practice, indicator, limit=limit, scope=scope.people)
     _print_relation(rel, f"recall list, run {chosen} (first {limit})", none="")
 
 
@@ -452,9 +453,11 @@ def quickstart(
     run_server(data_dir=data_dir)
 
 
-from houseofcare.store.cli import db_app  # noqa: E402 (sub-app registered after the commands)
+from houseofcare.cli_access import token_app  # noqa: E402 (sub-apps registered after commands)
+from houseofcare.store.cli import db_app  # noqa: E402
 
 app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
 
 from houseofcare.api.serve import serve  # noqa: E402 (the web stack is imported by `serve` only)
 

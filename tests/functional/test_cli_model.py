@@ -19,14 +19,27 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from houseofcare.store.demo import demo_password
+
 HOC = [sys.executable, "-m", "houseofcare.cli"]
 AS_OF = "2026-03-31"
 
 
-def hoc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def hoc(*args: str, cwd: Path, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `hoc`; a `--user` is signed in with their demo password on standard input."""
     env = {**os.environ, "COLUMNS": "200", "HOC_THREADS": "1"}
+    env.pop("HOC_USER", None)
+    env.pop("HOC_TOKEN", None)
+    if input is None and "--user" in args:
+        input = demo_password(args[args.index("--user") + 1]) + "\n"
     return subprocess.run(
-        [*HOC, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+        [*HOC, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=input if input is not None else "",
     )
 
 
@@ -55,7 +68,7 @@ def journey(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     # users to run the identifiable commands as (role-checked and audited)
     steps["db"] = hoc("db", "upgrade", "--data-dir", str(data), cwd=root)
     steps["users"] = hoc(
-        "db", "seed-demo", "--people", "20", "--plans", "0", "--data-dir", str(data), cwd=root
+        "db", "seed-demo", "--people", "20", "--plans", "6", "--data-dir", str(data), cwd=root
     )
     for name, result in steps.items():
         assert result.returncode == 0, f"{name}: {result.stderr}"
@@ -141,7 +154,7 @@ def test_tiers_prints_controlled_counts_and_movers_new_to_case_management_first(
         "--csv",
         str(journey["root"] / "movers.csv"),
         "--user",
-        "demo.matron",
+        "demo.gp",
         cwd=journey["root"],
     )
     assert result.returncode == 0, result.stderr
@@ -272,7 +285,9 @@ def _export_audit(data: Path) -> list[tuple[str, str, str, str]]:
         con.close()
 
 
-def test_identifiable_exports_are_role_checked_and_audited(journey: dict, tmp_path: Path) -> None:
+def test_identifiable_exports_are_signed_in_policy_checked_and_audited(
+    journey: dict, tmp_path: Path
+) -> None:
     data = journey["data"]
     before = len(_export_audit(data))
     out = tmp_path / "risk.ndjson"
@@ -282,26 +297,59 @@ def test_identifiable_exports_are_role_checked_and_audited(journey: dict, tmp_pa
     commissioner = hoc(*args, "--user", "demo.commissioner", cwd=tmp_path)
     assert commissioner.returncode == 2
     assert "role commissioner" in commissioner.stderr
-    stranger = hoc(*args, "--user", "no.such.user", cwd=tmp_path)
-    assert stranger.returncode == 2 and "no such user" in stranger.stderr
+    stranger = hoc(*args, "--user", "no.such.user", cwd=tmp_path, input="whatever\n")
+    assert stranger.returncode == 2 and "unknown username or wrong password" in stranger.stderr
+    # a name alone is not trusted: the wrong password is refused like an unknown name
+    impostor = hoc(*args, "--user", "demo.nurse", cwd=tmp_path, input="guess\n")
+    assert impostor.returncode == 2 and "unknown username or wrong password" in impostor.stderr
+    no_password = hoc(*args, "--user", "demo.nurse", cwd=tmp_path, input="")
+    assert no_password.returncode == 2 and "no password" in no_password.stderr
     assert not out.exists()  # a refusal writes nothing
     counts_only = hoc("tiers", "--data-dir", str(data), cwd=tmp_path)
-    assert counts_only.returncode == 0 and "pass --user" in counts_only.stdout
+    assert counts_only.returncode == 0 and "sign in with --user" in counts_only.stdout
     allowed = hoc(*args, "--user", "demo.nurse", cwd=tmp_path)
     assert allowed.returncode == 0, allowed.stderr
     recall = ("recall", "--data-dir", str(data), "--csv", str(tmp_path / "recall.csv"))
     assert hoc(*recall, cwd=tmp_path).returncode == 2
     assert hoc(*recall, "--user", "demo.voluntary", cwd=tmp_path).returncode == 2
+    # the policy gives administrators no clinical record, so no recall list either
+    admin = hoc(*recall, "--user", "demo.admin", cwd=tmp_path)
+    assert admin.returncode == 2 and "role admin may not caregap.read" in admin.stderr
     assert not (tmp_path / "recall.csv").exists()
     assert hoc(*recall, "--user", "demo.gp", cwd=tmp_path).returncode == 0
     assert (tmp_path / "recall.csv").exists()
     assert _export_audit(data)[before:] == [
         ("demo.commissioner", "commissioner", "risk-assessments", "denied"),
-        ("no.such.user", "", "risk-assessments", "denied"),
+        # an unknown name is not stored: it may be a password typed into the wrong box
+        ("", "", "risk-assessments", "denied"),
+        ("demo.nurse", "", "risk-assessments", "denied"),
         ("demo.nurse", "nurse", "risk-assessments", "success"),
         ("demo.voluntary", "voluntary_sector", "recall", "denied"),
+        ("demo.admin", "admin", "recall", "denied"),
         ("demo.gp", "gp", "recall", "success"),
     ]
+
+
+def test_a_personal_access_token_signs_in_until_revoked(journey: dict, tmp_path: Path) -> None:
+    data = journey["data"]
+    made = hoc("token", "create", "--user", "demo.gp", "--data-dir", str(data), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip().splitlines()[-1]
+    assert len(token) > 30 and "demo.gp" in made.stdout
+    wrong = hoc("token", "create", "--user", "demo.gp", "--data-dir", str(data),
+                cwd=tmp_path, input="guess\n")  # fmt: skip
+    assert wrong.returncode == 2 and "wrong password" in wrong.stderr
+    recall = ("recall", "--data-dir", str(data), "--csv", str(tmp_path / "recall.csv"))
+    assert hoc(*recall, "--token", token, cwd=tmp_path).returncode == 0
+    assert _export_audit(data)[-1] == ("demo.gp", "gp", "recall", "success")
+    bogus = hoc(*recall, "--token", "not-a-token", cwd=tmp_path)
+    assert bogus.returncode == 2 and "token is unknown" in bogus.stderr
+    # a token cannot be used to act as somebody else
+    other = hoc(*recall, "--token", token, "--user", "demo.nurse", cwd=tmp_path, input="")
+    assert other.returncode == 2
+    revoked = hoc("token", "revoke", "--token", token, "--data-dir", str(data), cwd=tmp_path)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert hoc(*recall, "--token", token, cwd=tmp_path).returncode == 2
 
 
 def _home_practice(data: Path, username: str) -> str:
@@ -317,9 +365,23 @@ def _home_practice(data: Path, username: str) -> str:
     return str(code)
 
 
+def _caseload_patients(data: Path, username: str) -> set[str]:
+    con = sqlite3.connect(data / "operational.sqlite")
+    try:
+        rows = con.execute(
+            "SELECT p.patient_id FROM caseload_assignment c JOIN person p ON p.id = c.person_id "
+            "JOIN user_account u ON u.id = c.case_manager_id "
+            "WHERE u.username = ? AND c.ended_at IS NULL",
+            [username],
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(r[0]) for r in rows}
+
+
 def test_a_gp_exports_only_their_own_practice(journey: dict, tmp_path: Path) -> None:
-    """H-026: a GP's or nurse's identifiable list stops at their practice; a case manager's
-    does not (they work across the network's practices)."""
+    """H-026: a GP's or nurse's identifiable list stops at their practice (and caseload); a
+    case manager's is her caseload, as the access policy says."""
     data = journey["data"]
     home = _home_practice(data, "demo.gp")
     con = duckdb.connect(str(data / "analytic.duckdb"), read_only=True)
@@ -348,8 +410,18 @@ def test_a_gp_exports_only_their_own_practice(journey: dict, tmp_path: Path) -> 
     before = len(_export_audit(data))
     assert exported("demo.gp", "--practice", other)[0] == 2
     assert _export_audit(data)[before:] == [("demo.gp", "gp", "risk-assessments", "denied")]
-    code, practices = exported("demo.matron")
-    assert code == 0 and other in practices and home in practices
+    # a case manager gets exactly her caseload, wherever they are registered
+    caseload = _caseload_patients(data, "demo.matron")
+    assert caseload
+    out = tmp_path / "matron.ndjson"
+    done = hoc("risk-assessments", "--out", str(out), "--data-dir", str(data),
+               "--user", "demo.matron", cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    listed = {
+        json.loads(line)["subject"]["reference"].removeprefix("Patient/")
+        for line in out.read_text().splitlines()
+    }
+    assert listed and listed <= caseload
     recall_csv = tmp_path / "gp-recall.csv"
     recall = hoc("recall", "--data-dir", str(data), "--csv", str(recall_csv),
                  "--user", "demo.gp", cwd=tmp_path)  # fmt: skip

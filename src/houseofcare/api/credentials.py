@@ -29,6 +29,8 @@ credential_table = ApiCredential.__table__
 class CredentialKind(StrEnum):
     bearer = "bearer"
     session = "session"
+    #: A personal access token for the `hoc` command, made by the user with `hoc token create`.
+    personal = "personal"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.policy import Action, Policy, Relationship, Role
-from houseofcare.store.models import CareTeam, Person
+from houseofcare.people_scope import PeopleScope
+from houseofcare.store.models import CareTeam, Organisation, OrganisationType, Person
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,12 @@ def visible_people(policy: Policy, actor: Actor, action: Action) -> ColumnElemen
     read would refuse.
     """
     granted = policy.granted(actor.role, action) if policy.identifiable(actor.role) else set()
-    sql = visibility_sql(granted)
+    return _related_by(actor, granted)
+
+
+def _related_by(actor: Actor, relationships: Iterable[Relationship]) -> ColumnElement[bool]:
+    """`visibility_sql` as a SQLAlchemy filter, bound to the actor's facts."""
+    sql = visibility_sql(relationships)
     used = set(_PARAMETER.findall(sql))
     values = {k: v for k, v in actor_parameters(actor).items() if k in used}
     return text(sql).bindparams(**values)  # type: ignore[return-value]
@@ -200,3 +206,26 @@ def care_team_problem(
         f"care team {care_team_id} belongs to neither the person's practice nor your "
         "organisation; choose a team that cares for this person"
     )
+
+
+def people_scope(session: Session, policy: Policy, actor: Actor, action: Action) -> PeopleScope:
+    """Whom the user may see for `action`, as the analytic store knows people (practice ODS
+    codes and analytic patient ids): the filter of every identifiable `hoc` list.
+
+    The practice grant becomes the user's practice's code (its registered list may be far
+    larger than the people in the operational store); every other grant becomes the ids of
+    the people it relates the user to, through the same predicates as `visible_people`.
+    """
+    if not policy.identifiable(actor.role):
+        return PeopleScope()
+    granted = policy.granted(actor.role, action)
+    practices: frozenset[str] = frozenset()
+    if Relationship.practice in granted and actor.organisation_id is not None:
+        practice = session.get(Organisation, actor.organisation_id)
+        if practice is not None and practice.type is OrganisationType.practice:
+            practices = frozenset({practice.ods_code})
+    others = granted - {Relationship.practice, Relationship.any}
+    ids = session.scalars(
+        select(Person.patient_id).where(Person.patient_id.is_not(None), _related_by(actor, others))
+    ).all()
+    return PeopleScope(practices=practices, patient_ids=frozenset(str(i) for i in ids))

@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from houseofcare.commissioning.disclosure import controlled_count_sql
 from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.engine import Engine, Query, sql_literal
+from houseofcare.people_scope import PeopleScope
 from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.registers import AGE_SQL, _months_before
 from houseofcare.population.rules import RULES_DIR, EventSource, RuleError, packaged_register_rules
@@ -580,12 +581,17 @@ def recall_list(
     practice_id: str | None = None,
     indicator: str | None = None,
     limit: int | None = None,
+    *,
+    scope: PeopleScope | None = None,
 ) -> Query:
     """People with an open care gap ('not met'), most overdue first (the first `limit`).
 
-    Identifiable: for the practice's own use, never for publication.
+    Identifiable: for the practice's own use, never for publication. `scope` is whom the
+    reader may see (`careplan.access`); None only for the analytic core's own use.
     """
     conditions = [f"g.run_id = {sql_literal(run_id)}", "g.outcome = 'not met'"]
+    if scope is not None:
+        conditions.append(scope.condition("p.practice_id", "g.patient_id"))
     if practice_id is not None:
         conditions.append(f"p.practice_id = {sql_literal(practice_id)}")
     if indicator is not None:
@@ -607,9 +613,11 @@ def export_recall_csv(
     path: Path,
     practice_id: str | None = None,
     indicator: str | None = None,
+    *,
+    scope: PeopleScope | None = None,
 ) -> int:
     """Write the recall list to `path` as CSV (header row, most overdue first); rows written."""
-    query = recall_list(engine, run_id, practice_id, indicator)
+    query = recall_list(engine, run_id, practice_id, indicator, scope=scope)
     rows = query.rows()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

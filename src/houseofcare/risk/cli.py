@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from houseofcare.cli_access import TokenOption, UserOption, authorise_or_exit
 from houseofcare.settings import Settings
-from houseofcare.store.cli_access import UserOption, authorise_or_exit
 
 model_app = typer.Typer(
     name="model",
@@ -197,6 +197,7 @@ def tiers_command(
     ] = None,
     data_dir: DataDirOption = None,
     user: UserOption = None,
+    token: TokenOption = None,
 ) -> None:
     """The triangle: people per level (disclosure-controlled) and who moved level since the
     previous run, new to case management first. The movers list is IDENTIFIABLE: shown only
@@ -227,11 +228,15 @@ def tiers_command(
         return
     if not (movers_limit or csv):
         return
-    if user is None:
-        console.print("movers are identifiable: pass --user (or set HOC_USER) to see them")
+    if user is None and token is None:
+        console.print(
+            "movers are identifiable: sign in with --user (or --token) to see those you may"
+        )
         return
-    scope = authorise_or_exit(settings, user, "tiers movers", run=chosen, previous=previous)
-    moved = movers(con, chosen, previous, scope.practice_id)
+    scope = authorise_or_exit(
+        settings, user, "tiers movers", token=token, run=chosen, previous=previous
+    )
+    moved = movers(con, chosen, previous, scope=scope.people)
     if csv:
         moved.write_csv(str(csv))
         console.print(f"movers written to {csv} (identifiable)")
@@ -251,6 +256,7 @@ def risk_assessments_command(
     ] = None,
     data_dir: DataDirOption = None,
     user: UserOption = None,
+    token: TokenOption = None,
 ) -> None:
     """Write a FHIR R4 RiskAssessment (NDJSON) for everyone a run scored. IDENTIFIABLE: one
     resource per person with their NHS number (role-checked and audited: --user); keep it
@@ -279,9 +285,15 @@ def risk_assessments_command(
         )
         raise typer.Exit(2)
     scope = authorise_or_exit(
-        settings, user, "risk-assessments", practice_id=practice, run=chosen, out=str(out)
+        settings,
+        user,
+        "risk-assessments",
+        practice_id=practice,
+        token=token,
+        run=chosen,
+        out=str(out),
     )
-    written = write_risk_assessments(con, chosen, out, scope.practice_id)
+    written = write_risk_assessments(con, chosen, out, practice, scope=scope.people)
     console.print(
         f"{written:,} RiskAssessment resources from run {chosen} written to {out} (identifiable)"
     )

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 
 from houseofcare.engine import sql_literal
+from houseofcare.people_scope import PeopleScope
 from houseofcare.risk.model import METHOD
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
@@ -21,11 +22,15 @@ METHOD_SYSTEM = "https://houseofcare.org.uk/fhir/CodeSystem/risk-model-version"
 SNOMED = "http://snomed.info/sct"
 
 
-def risk_assessment_sql(run_id: str, practice_id: str | None = None) -> str:
-    """One row per scored person (of one practice, if given); its columns are the resource's
-    top-level elements."""
+def risk_assessment_sql(
+    run_id: str, practice_id: str | None = None, scope: PeopleScope | None = None
+) -> str:
+    """One row per scored person (of one practice, if given, and in `scope`, whom the reader
+    may see); its columns are the resource's top-level elements."""
     run = sql_literal(run_id)
     practice = "" if practice_id is None else f" AND p.practice_id = {sql_literal(practice_id)}"
+    if scope is not None:
+        practice += " AND " + scope.condition("p.practice_id", "r.patient_id")
     return f"""
 SELECT unnest(struct_pack(
     resourceType := 'RiskAssessment',
@@ -68,14 +73,19 @@ ORDER BY r.patient_id
 
 
 def write_risk_assessments(
-    con: duckdb.DuckDBPyConnection, run_id: str, out: Path, practice_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    out: Path,
+    practice_id: str | None = None,
+    *,
+    scope: PeopleScope | None = None,
 ) -> int:
     """Write the run's RiskAssessments (one practice's, if given) to `out` (NDJSON); how many
     were written.
 
     Written to a temporary file and renamed, so a failed export never leaves half a file.
     """
-    query = risk_assessment_sql(run_id, practice_id)
+    query = risk_assessment_sql(run_id, practice_id, scope)
     ((count,),) = con.execute(f"SELECT count(*) FROM ({query})").fetchall()
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.with_name(f".{out.name}.partial")

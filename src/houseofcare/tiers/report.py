@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.people_scope import PeopleScope
 
 LEVEL_NAMES = {
     3: "3 case management",
@@ -56,22 +57,29 @@ def previous_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
 
 
 def movers(
-    con: duckdb.DuckDBPyConnection, run_id: str, previous: str, practice_id: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    previous: str,
+    practice_id: str | None = None,
+    *,
+    scope: PeopleScope | None = None,
 ) -> duckdb.DuckDBPyRelation:
     """People whose level changed between `previous` and `run_id`; new to level 3 first.
 
     Someone who is new to the list (not in the previous run) counts as moving from level 0.
-    `practice_id` narrows the list to one practice's people.
+    `practice_id` narrows the list to one practice's people; `scope` is whom the reader may
+    see (`careplan.access`).
     """
+    within = "" if scope is None else "AND " + scope.condition("p.practice_id", "n.patient_id")
     return con.sql(
-        """
+        f"""
 SELECT n.patient_id, p.practice_id, coalesce(o.level, 0) AS from_level, n.level AS to_level,
        n.reason
 FROM tier n
 JOIN patient p ON p.patient_id = n.patient_id
 LEFT JOIN tier o ON o.run_id = $previous AND o.patient_id = n.patient_id
 WHERE n.run_id = $run AND n.level <> coalesce(o.level, 0)
-  AND ($practice IS NULL OR p.practice_id = $practice)
+  AND ($practice IS NULL OR p.practice_id = $practice) {within}
 ORDER BY (n.level = 3) DESC, n.level DESC, coalesce(o.level, 0), p.practice_id, n.patient_id
 """,
         params={"run": run_id, "previous": previous, "practice": practice_id},
