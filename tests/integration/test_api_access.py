@@ -25,17 +25,26 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from test_api_support import CAST, World, api_world  # noqa: F401 (fixture)
+from test_api_support import CAST, PASSWORD, World, api_world  # noqa: F401 (fixture)
 
+from houseofcare.api.route_access import (
+    ROUTE_ACCESS,
+    UndeclaredRoute,
+    app_routes,
+    require_declared,
+)
 from houseofcare.store.models import AuditOutcome, CarePlan, Goal
 
 READERS_OF_RECORD = {"gp", "nurse", "case_manager", "social_worker", "patient"}
+ROLES_IN_CAST = [name for name in CAST if name != "gp_b"]
 CLINICAL = {"gp", "nurse", "case_manager"}
 
 
 @dataclass(frozen=True)
 class Endpoint:
     name: str
+    #: The route it calls: (method, path) as declared in `api/route_access.py`.
+    route: tuple[str, str]
     call: Callable[[World, str, str], Any]
     #: Roles allowed on the related person (nobody in the cast may act on the unrelated one).
     allowed: frozenset[str]
@@ -44,6 +53,15 @@ class Endpoint:
     ok: frozenset[int] = frozenset({200})
     #: False for lists about the user's own work (no person in the URL).
     person_scoped: bool = True
+    #: For a list or search: the people (Patient ids) an answer shows. Every one of them must
+    #: be someone the caller may read, whatever the list is of.
+    listed: Callable[[Any], set[int]] | None = None
+    #: False for the routes that touch no record (who am I, liveness, docs).
+    audited: bool = True
+    #: Run before the store is snapshotted (makes what the call changes, e.g. a consent).
+    prepare: Callable[[World, str], None] | None = None
+    #: A search that answers 200 but hides (and audits as denied) whom it may not show.
+    hides_refused: bool = False
 
 
 def _plan_put(w: World, who: str, target: str) -> Any:
@@ -106,36 +124,176 @@ def _consent_post(w: World, who: str, target: str) -> Any:
     return w.post(who, "/fhir/Consent", body)
 
 
+def _subjects(bundle: Any) -> set[int]:
+    """The Patient ids a searchset Bundle shows (subject, or the Patient itself)."""
+    found = set()
+    for entry in bundle.get("entry", []):
+        resource = entry["resource"]
+        if resource["resourceType"] == "Patient":
+            found.add(int(resource["id"]))
+        else:
+            found.add(int(resource["subject"]["reference"].split("/")[1]))
+    return found
+
+
+def _due_people(answer: Any) -> set[int]:
+    teams = answer.get("teams", [answer])
+    return {d["person_id"] for team in teams for d in team["due"]}
+
+
+def _fresh_consent(w: World, target: str) -> None:
+    w.scratch[f"consent-{target}"] = w.fresh_consent(target)
+
+
+def _consent_put(w: World, who: str, target: str) -> Any:
+    """Withdraw the consent `_fresh_consent` made for this case (the shared ones must stay
+    live)."""
+    consent_id = w.scratch[f"consent-{target}"]
+    body = w.get("gp" if target == "related" else "gp_b", f"/fhir/Consent/{consent_id}").json()
+    body["status"] = "inactive"
+    body["provision"]["period"]["end"] = "2099-01-01T00:00:00+00:00"
+    return w.put(who, f"/fhir/Consent/{consent_id}", body, 1)
+
+
+def _logout(w: World, who: str, target: str) -> Any:
+    """Sign out a token of its own (the shared ones must stay signed in)."""
+    token = w.client.post("/auth/token", data={"username": f"t.{who}", "password": PASSWORD})
+    assert token.status_code == 200, token.text
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    return w.client.post("/auth/logout", headers=headers)
+
+
+EVERYONE = frozenset(ROLES_IN_CAST)
 ENDPOINTS = [
     Endpoint(
+        "Health",
+        ("GET", "/health"),
+        lambda w, who, t: w.client.get("/health"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "OpenAPI",
+        ("GET", "/openapi.json"),
+        lambda w, who, t: w.client.get("/openapi.json"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Docs",
+        ("GET", "/docs"),
+        lambda w, who, t: w.client.get("/docs"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Docs redirect",
+        ("GET", "/docs/oauth2-redirect"),
+        lambda w, who, t: w.client.get("/docs/oauth2-redirect"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Sign in (token)",
+        ("POST", "/auth/token"),
+        lambda w, who, t: w.client.post(
+            "/auth/token", data={"username": f"t.{who}", "password": PASSWORD}
+        ),
+        EVERYONE,
+        person_scoped=False,
+    ),
+    Endpoint(
+        "Sign in (page session)",
+        ("POST", "/auth/login"),
+        lambda w, who, t: w.client.post(
+            "/auth/login", data={"username": f"t.{who}", "password": PASSWORD}
+        ),
+        EVERYONE,
+        person_scoped=False,
+    ),
+    Endpoint("Sign out", ("POST", "/auth/logout"), _logout, EVERYONE, person_scoped=False),
+    Endpoint(
+        "Who am I",
+        ("GET", "/auth/me"),
+        lambda w, who, t: w.get(who, "/auth/me"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
         "Patient read",
+        ("GET", "/fhir/Patient/{person_id}"),
         lambda w, who, t: w.get(who, f"/fhir/Patient/{w.people[t]}"),
         frozenset(READERS_OF_RECORD),
     ),
     Endpoint(
+        "Patient search by NHS number",
+        ("GET", "/fhir/Patient"),
+        lambda w, who, t: w.get(
+            who, f"/fhir/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{w.nhs[t]}"
+        ),
+        # a search answers 200 with nobody in it when the person may not be seen
+        EVERYONE - {"commissioner"},
+        person_scoped=False,
+        listed=_subjects,
+        hides_refused=True,
+    ),
+    Endpoint(
         "CarePlan read",
+        ("GET", "/fhir/CarePlan/{plan_id}"),
         lambda w, who, t: w.get(who, f"/fhir/CarePlan/{w.plans[t]}"),
         frozenset(READERS_OF_RECORD),
     ),
     Endpoint(
         "CarePlan search by patient",
+        ("GET", "/fhir/CarePlan"),
         lambda w, who, t: w.get(who, f"/fhir/CarePlan?patient=Patient/{w.people[t]}"),
         frozenset(READERS_OF_RECORD),
+        listed=_subjects,
+    ),
+    Endpoint(
+        "CarePlan search, everyone I may see",
+        ("GET", "/fhir/CarePlan"),
+        lambda w, who, t: w.get(who, "/fhir/CarePlan?status=active"),
+        # every role with any careplan.read grant may search; the list is what is checked
+        frozenset(READERS_OF_RECORD | {"voluntary_sector"}),
+        person_scoped=False,
+        listed=_subjects,
     ),
     Endpoint(
         "CarePlan history",
+        ("GET", "/fhir/CarePlan/{plan_id}/_history"),
         lambda w, who, t: w.get(who, f"/fhir/CarePlan/{w.plans[t]}/_history"),
         frozenset(READERS_OF_RECORD),
     ),
     Endpoint(
         "CarePlan vread",
+        ("GET", "/fhir/CarePlan/{plan_id}/_history/{version}"),
         lambda w, who, t: w.get(who, f"/fhir/CarePlan/{w.plans[t]}/_history/1"),
         frozenset(READERS_OF_RECORD),
     ),
-    Endpoint("CarePlan update", _plan_put, frozenset(CLINICAL), writes=True),
-    Endpoint("CarePlan create", _plan_post, frozenset(CLINICAL), writes=True, ok=frozenset({201})),
+    Endpoint(
+        "CarePlan update",
+        ("PUT", "/fhir/CarePlan/{plan_id}"),
+        _plan_put,
+        frozenset(CLINICAL),
+        writes=True,
+    ),
+    Endpoint(
+        "CarePlan create",
+        ("POST", "/fhir/CarePlan"),
+        _plan_post,
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({201}),
+    ),
     Endpoint(
         "CarePlan comment",
+        ("POST", "/app/careplans/{plan_id}/comments"),
         lambda w, who, t: w.post(
             who,
             f"/app/careplans/{w.plans[t]}/comments",
@@ -148,47 +306,84 @@ ENDPOINTS = [
     ),
     Endpoint(
         "Goal read",
+        ("GET", "/fhir/Goal/{goal_id}"),
         lambda w, who, t: w.get(who, f"/fhir/Goal/{w.goals[t]}"),
         frozenset(READERS_OF_RECORD),
     ),
     Endpoint(
         "Goal search by patient",
+        ("GET", "/fhir/Goal"),
         lambda w, who, t: w.get(who, f"/fhir/Goal?patient={w.people[t]}"),
         frozenset(READERS_OF_RECORD),
+        listed=_subjects,
     ),
     Endpoint(
         "Goal history",
+        ("GET", "/fhir/Goal/{goal_id}/_history"),
         lambda w, who, t: w.get(who, f"/fhir/Goal/{w.goals[t]}/_history"),
         frozenset(READERS_OF_RECORD),
     ),
-    Endpoint("Goal update", _goal_put, frozenset(CLINICAL), writes=True),
-    Endpoint("Goal create", _goal_post, frozenset(CLINICAL), writes=True, ok=frozenset({201})),
+    Endpoint(
+        "Goal vread",
+        ("GET", "/fhir/Goal/{goal_id}/_history/{version}"),
+        lambda w, who, t: w.get(who, f"/fhir/Goal/{w.goals[t]}/_history/1"),
+        frozenset(READERS_OF_RECORD),
+    ),
+    Endpoint(
+        "Goal update", ("PUT", "/fhir/Goal/{goal_id}"), _goal_put, frozenset(CLINICAL), writes=True
+    ),
+    Endpoint(
+        "Goal create",
+        ("POST", "/fhir/Goal"),
+        _goal_post,
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({201}),
+    ),
     Endpoint(
         "RiskAssessment read",
+        ("GET", "/fhir/RiskAssessment/{person_id}"),
         lambda w, who, t: w.get(who, f"/fhir/RiskAssessment/{w.people[t]}"),
         frozenset(CLINICAL | {"patient"}),
         ok=frozenset({404}),
     ),
     Endpoint(
         "Consent read",
+        ("GET", "/fhir/Consent/{consent_id}"),
         lambda w, who, t: w.get(who, f"/fhir/Consent/{w.consents[t]}"),
         frozenset(CLINICAL | {"patient"}),
     ),
     Endpoint(
         "Consent search",
+        ("GET", "/fhir/Consent"),
         lambda w, who, t: w.get(who, f"/fhir/Consent?patient={w.people[t]}"),
         frozenset(CLINICAL | {"patient"}),
     ),
     Endpoint(
-        "Consent create", _consent_post, frozenset(CLINICAL), writes=True, ok=frozenset({201})
+        "Consent create",
+        ("POST", "/fhir/Consent"),
+        _consent_post,
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({201}),
+    ),
+    Endpoint(
+        "Consent withdraw",
+        ("PUT", "/fhir/Consent/{consent_id}"),
+        _consent_put,
+        frozenset(CLINICAL),
+        writes=True,
+        prepare=_fresh_consent,
     ),
     Endpoint(
         "Preparation summary",
+        ("GET", "/app/people/{person_id}/preparation"),
         lambda w, who, t: w.get(who, f"/app/people/{w.people[t]}/preparation"),
         frozenset(CLINICAL | {"patient"}),
     ),
     Endpoint(
         "What I want to talk about",
+        ("POST", "/app/people/{person_id}/preparation/talk-about"),
         lambda w, who, t: w.post(
             who,
             f"/app/people/{w.people[t]}/preparation/talk-about",
@@ -200,31 +395,45 @@ ENDPOINTS = [
     ),
     Endpoint(
         "Caseload",
+        ("GET", "/app/caseload"),
         lambda w, who, t: w.get(who, "/app/caseload"),
         frozenset(CLINICAL),
         person_scoped=False,
+        listed=lambda answer: {p["person_id"] for p in answer["people"]},
     ),
     Endpoint(
         "Due reviews",
+        ("GET", "/app/due-reviews"),
         lambda w, who, t: w.get(who, "/app/due-reviews"),
         frozenset(CLINICAL),
         person_scoped=False,
+        listed=_due_people,
+    ),
+    Endpoint(
+        "One team's due reviews",
+        ("GET", "/app/care-teams/{team_id}/due-reviews"),
+        lambda w, who, t: w.get(who, f"/app/care-teams/{w.team_id}/due-reviews"),
+        frozenset(CLINICAL),
+        person_scoped=False,
+        listed=_due_people,
     ),
     Endpoint(
         "AuditEvent search",
+        ("GET", "/fhir/AuditEvent"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent?_count=5"),
         frozenset({"admin"}),
         person_scoped=False,
     ),
     Endpoint(
         "AuditEvent read",
+        ("GET", "/fhir/AuditEvent/{event_id}"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent/1"),
         frozenset({"admin"}),
         person_scoped=False,
     ),
 ]
 
-ROLES = [name for name in CAST if name != "gp_b"]
+ROLES = ROLES_IN_CAST
 CASES = [
     pytest.param(endpoint, role, target, id=f"{endpoint.name}-{role}-{target}")
     for endpoint in ENDPOINTS
@@ -237,24 +446,74 @@ CASES = [
 def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: str) -> None:
     w = api_world
     allowed = role in endpoint.allowed and (target == "related" or not endpoint.person_scoped)
+    if endpoint.prepare is not None:
+        endpoint.prepare(w, target)
     before = w.clinical_snapshot() if endpoint.writes and not allowed else None
     audits_before = w.audit_count()
     response = endpoint.call(w, role, target)
-    event = w.last_audit(role)
-    assert w.audit_count() > audits_before, "no audit event appended"
+    if endpoint.audited:
+        assert w.audit_count() > audits_before, "no audit event appended"
     if allowed:
         assert response.status_code in endpoint.ok, response.text
-        assert event.outcome in (AuditOutcome.success, AuditOutcome.not_found)
     else:
         assert response.status_code == 403, response.text
         assert response.json()["resourceType"] == "OperationOutcome"
         assert response.json()["issue"][0]["code"] == "forbidden"
-        assert event.outcome is AuditOutcome.denied
         if before is not None:
             assert w.clinical_snapshot() == before, "a refused write changed the store"
+    if allowed and endpoint.listed is not None:
+        # whom a list shows is checked, not only who may call it: every person listed is
+        # one the caller may open
+        for person_id in endpoint.listed(response.json()):
+            opened = w.get(role, f"/fhir/Patient/{person_id}")
+            assert opened.status_code == 200, f"{endpoint.name} listed Patient/{person_id}"
+    if not endpoint.audited:
+        return
+    event = w.last_audit(role)
+    if endpoint.route[1].startswith(("/fhir", "/app")):
+        expected = AuditOutcome.denied if not allowed else None
+        if expected is None:
+            outcomes = {AuditOutcome.success, AuditOutcome.not_found}
+            if endpoint.hides_refused:
+                outcomes.add(AuditOutcome.denied)
+            assert event.outcome in outcomes
+        else:
+            assert event.outcome is expected
     if endpoint.person_scoped and event.person_id is not None:
         assert event.person_id == w.people[target]
     assert event.role == {"gp_b": "gp"}.get(role, role)
+
+
+def test_every_route_is_declared_and_has_a_case_for_every_role(api_world: World) -> None:
+    """A new route without an access rule stops the app at start; one without a case in this
+    matrix (every role, allowed and refused) fails here."""
+    app = w_app(api_world)
+    routes = set(app_routes(app))
+    assert routes == set(ROUTE_ACCESS), "routes and declared access rules differ"
+    covered = {endpoint.route for endpoint in ENDPOINTS}
+    assert routes - covered == set(), "routes without a case in the role x route matrix"
+    cased_roles = {case.values[1] for case in CASES}
+    assert cased_roles == set(ROLES) == {r for r in CAST if r != "gp_b"}
+    for endpoint in ENDPOINTS:
+        assert {c.values[1] for c in CASES if c.values[0] is endpoint} == set(ROLES)
+
+
+def test_an_undeclared_route_stops_the_app(api_world: World) -> None:
+    app = w_app(api_world)
+
+    @app.get("/fhir/Secret/{ident}")
+    def secret(ident: int) -> dict[str, int]:
+        return {"ident": ident}
+
+    try:
+        with pytest.raises(UndeclaredRoute, match="GET /fhir/Secret/"):
+            require_declared(app)
+    finally:
+        app.router.routes.pop()
+
+
+def w_app(world: World) -> Any:
+    return world.client.app
 
 
 def test_a_gp_at_the_other_practice_sees_that_practice_s_people(api_world: World) -> None:

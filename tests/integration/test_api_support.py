@@ -83,6 +83,8 @@ class World:
     goals: dict[str, int] = field(default_factory=dict)
     consents: dict[str, int] = field(default_factory=dict)
     team_id: int = 0
+    #: Anything a test case makes for itself (keyed by the case).
+    scratch: dict[str, Any] = field(default_factory=dict)
     numbers: Iterator[str] = field(default_factory=nhs_numbers)
 
     def headers(self, who: str, **extra: str) -> dict[str, str]:
@@ -140,6 +142,15 @@ class World:
     def audit_count(self) -> int:
         with self.factory() as session:
             return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
+
+    def fresh_consent(self, target: str) -> int:
+        """A live consent of the target to share with acute trusts (no user of the cast works
+        for one, so it changes nobody's access); made for a test that withdraws it."""
+        with transaction(self.factory) as session:
+            consent = give_consent(
+                session, self.people[target], OrganisationType.acute_trust, SYSTEM
+            )
+            return consent.id
 
     def new_person(self, practice: str = "A") -> int:
         with transaction(self.factory) as session:

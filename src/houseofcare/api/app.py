@@ -47,6 +47,7 @@ def create_app(
     policy: Policy | None = None,
 ) -> FastAPI:
     """The app for the operational store named by `settings` (already migrated)."""
+    from houseofcare.api.route_access import require_declared
     from houseofcare.api.routes import app_lists, audit, auth, careplan, consent, goal, patient
     from houseofcare.api.routes import risk as risk_routes
 
@@ -98,6 +99,7 @@ def create_app(
         """Liveness: the process is up (no database work, nothing identifiable)."""
         return {"status": "ok", "version": __version__}
 
+    require_declared(app)
     return app
 
 

@@ -1,0 +1,99 @@
+"""Every route's declared access rule, checked when the app is built.
+
+A route that discloses or changes a person's record declares the policy action it is checked
+against (`careplan.policy.Action`, decided by `careplan.access`); a route that does not names
+why it needs no person check. The app refuses to start with a route missing here, and the
+role × route matrix test (`tests/integration/test_api_access.py`) fails for a route without a
+case: so a new route cannot reach users without a decision on who may call it and whom it
+may show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from typing import Final
+
+from fastapi import FastAPI
+from starlette.routing import BaseRoute, Route
+
+from houseofcare.careplan.policy import Action
+
+
+class Open(StrEnum):
+    """Routes that need no person check, and why."""
+
+    #: Anyone, signed in or not: nothing identifiable (liveness, API docs, sign-in itself).
+    public = "public"
+    #: Any signed-in user, about their own account only (who am I, sign out).
+    own_account = "own account"
+
+
+#: (method, path) → the policy action checked, or why none is needed.
+ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
+    ("GET", "/health"): Open.public,
+    ("GET", "/openapi.json"): Open.public,
+    ("GET", "/docs"): Open.public,
+    ("GET", "/docs/oauth2-redirect"): Open.public,
+    ("POST", "/auth/token"): Open.public,
+    ("POST", "/auth/login"): Open.public,
+    ("POST", "/auth/logout"): Open.own_account,
+    ("GET", "/auth/me"): Open.own_account,
+    ("GET", "/fhir/Patient/{person_id}"): Action.patient_read,
+    ("GET", "/fhir/Patient"): Action.patient_read,
+    ("GET", "/fhir/CarePlan/{plan_id}"): Action.careplan_read,
+    ("PUT", "/fhir/CarePlan/{plan_id}"): Action.careplan_write,
+    ("GET", "/fhir/CarePlan"): Action.careplan_read,
+    ("POST", "/fhir/CarePlan"): Action.careplan_write,
+    ("GET", "/fhir/CarePlan/{plan_id}/_history"): Action.careplan_read,
+    ("GET", "/fhir/CarePlan/{plan_id}/_history/{version}"): Action.careplan_read,
+    ("GET", "/fhir/Goal/{goal_id}"): Action.goal_read,
+    ("PUT", "/fhir/Goal/{goal_id}"): Action.goal_write,
+    ("GET", "/fhir/Goal"): Action.goal_read,
+    ("POST", "/fhir/Goal"): Action.goal_write,
+    ("GET", "/fhir/Goal/{goal_id}/_history"): Action.goal_read,
+    ("GET", "/fhir/Goal/{goal_id}/_history/{version}"): Action.goal_read,
+    ("GET", "/fhir/Consent/{consent_id}"): Action.consent_read,
+    ("PUT", "/fhir/Consent/{consent_id}"): Action.consent_write,
+    ("GET", "/fhir/Consent"): Action.consent_read,
+    ("POST", "/fhir/Consent"): Action.consent_write,
+    ("GET", "/fhir/RiskAssessment/{person_id}"): Action.risk_read,
+    ("GET", "/fhir/AuditEvent/{event_id}"): Action.audit_read,
+    ("GET", "/fhir/AuditEvent"): Action.audit_read,
+    ("GET", "/app/caseload"): Action.caseload_read,
+    ("GET", "/app/due-reviews"): Action.reviews_read,
+    ("GET", "/app/care-teams/{team_id}/due-reviews"): Action.reviews_read,
+    ("GET", "/app/people/{person_id}/preparation"): Action.preparation_read,
+    ("POST", "/app/people/{person_id}/preparation/talk-about"): Action.preparation_comment,
+    ("POST", "/app/careplans/{plan_id}/comments"): Action.careplan_comment,
+}
+
+
+def _walk(routes: Iterable[BaseRoute]) -> Iterator[tuple[str, str]]:
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI keeps an included router as one entry
+            yield from _walk(included.routes)
+        elif isinstance(route, Route):
+            for method in sorted((route.methods or set()) - {"HEAD"}):
+                yield method, route.path
+
+
+def app_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every (method, path) the app answers (HEAD, answered with GET, left out)."""
+    return sorted(set(_walk(app.routes)))
+
+
+class UndeclaredRoute(RuntimeError):
+    """A route has no access rule in `ROUTE_ACCESS`."""
+
+
+def require_declared(app: FastAPI) -> None:
+    """Refuse to build an app with a route whose access was never decided."""
+    missing = [route for route in app_routes(app) if route not in ROUTE_ACCESS]
+    if missing:
+        named = ", ".join(f"{method} {path}" for method, path in missing)
+        raise UndeclaredRoute(
+            f"routes without an access rule: {named}; declare each in api/route_access.py "
+            "and give it a case in tests/integration/test_api_access.py"
+        )
