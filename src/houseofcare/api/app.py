@@ -25,8 +25,10 @@ from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.policy import Policy, packaged_policy
+from houseofcare.api.throttle import SignInThrottle
 from houseofcare.settings import Settings
 from houseofcare.store.database import engine_for, session_factory
+from houseofcare.store.passwords import unusable_hash
 
 DESCRIPTION = """
 houseofcare's API: one holistic care plan per person (the King's Fund house of care),
@@ -60,14 +62,18 @@ def create_app(
     chosen_policy = policy or packaged_policy()
     # PostgreSQL: one small pool of raw connections for the read's and the update's fast paths
     pool = PgPool.for_engine(engine, size=api.read_pool_size)
+    factory = session_factory(engine)
+    key = signing_key(api, settings.data_dir)
+    unusable_hash()  # made now, so the first unknown username costs no more than the next
     services = Services(
         settings=settings,
         api=api,
         engine=engine,
-        factory=session_factory(engine),
+        factory=factory,
         policy=chosen_policy,
-        signing_key=signing_key(api, settings.data_dir),
+        signing_key=key,
         credentials=CredentialCache(seconds=api.credential_cache_seconds),
+        throttle=SignInThrottle.from_settings(factory, key, api),
         plan_reader=None if pool is None else PlanReader(pool.conninfo, chosen_policy, pool=pool),
         plan_updater=None if pool is None else PlanUpdater(pool, chosen_policy),
     )
