@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -304,3 +305,24 @@ def test_hoc_audit_seal_and_verify_on_the_default_sqlite_store(tmp_path: Path) -
     assert result.exit_code == 1
     assert "seal 1" in result.output and f"event {ids[1]} was removed" in result.output
     engine.dispose()
+
+
+def test_the_served_app_seals_the_trail_in_the_background(engine: Engine, tmp_path: Path) -> None:
+    """`hoc serve` workers seal every few seconds (`HOC_API_AUDIT_SEAL_SECONDS`)."""
+    from fastapi.testclient import TestClient
+
+    from houseofcare.api.app import create_app
+    from houseofcare.api.config import ApiSettings
+
+    url = engine.url.render_as_string(hide_password=False)
+    settings = Settings(data_dir=tmp_path / "hoc-data", database_url=url)
+    app = create_app(settings, api_settings=ApiSettings(audit_seal_seconds=0.1))
+    with TestClient(app) as client:
+        assert client.post("/auth/token", data={"username": "x", "password": "y"}).status_code
+        _events(engine, 3)
+        deadline = time.monotonic() + 10
+        while verify(engine).unsealed_events and time.monotonic() < deadline:
+            time.sleep(0.05)
+    app.state.services.engine.dispose()
+    report = verify(engine)
+    assert report.ok and report.unsealed_events == 0 and report.sealed_events == 4
