@@ -38,11 +38,11 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
-def _shown_url(settings: Settings) -> str:
-    """The store URL with any password hidden."""
+def _shown_url(settings: Settings, url: str | None = None) -> str:
+    """The store URL (the app's unless `url` is given) with any password hidden."""
     from sqlalchemy.engine import make_url
 
-    return make_url(settings.operational_url).render_as_string(hide_password=True)
+    return make_url(url or settings.operational_url).render_as_string(hide_password=True)
 
 
 @db_app.command("upgrade")
@@ -50,15 +50,33 @@ def upgrade_command(data_dir: DataDirOption = None) -> None:
     """Create or migrate the operational store to the newest schema (safe to repeat)."""
     from sqlalchemy.exc import OperationalError
 
-    from houseofcare.store.migrate import upgrade
+    from houseofcare.store.migrate import separate_app_role, upgrade
+    from houseofcare.store.roles import RoleError
 
     settings = _settings(data_dir)
     try:
         revision = upgrade(settings)
+        role = separate_app_role(settings)
     except OperationalError as exc:
-        err.print(f"[red]error:[/red] cannot reach {_shown_url(settings)}: {exc.orig}")
+        shown = _shown_url(settings, settings.owner_url)
+        err.print(f"[red]error:[/red] cannot reach {shown}: {exc.orig}")
+        raise typer.Exit(2) from None
+    except RoleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"operational store {_shown_url(settings)} is at revision {revision}")
+    if role is not None:
+        console.print(
+            f"app role {role}: INSERT and SELECT only on the audit trail and version history "
+            "(the tables belong to the owner of HOC_DATABASE_OWNER_URL)"
+        )
+    elif settings.operational_url.startswith("postgresql"):
+        console.print(
+            "[yellow]warning:[/yellow] the app connects as the role that owns the tables, so "
+            "it could get past the audit trail's guards (changes would still show in `hoc "
+            "audit verify`); set HOC_DATABASE_OWNER_URL and connect the app as another role "
+            "(docs/operational-store.md)"
+        )
 
 
 @db_app.command("current")
