@@ -265,3 +265,27 @@ def test_concurrent_attempts_cannot_slip_past_the_count(sign_in: SignIn) -> None
     for thread in threads:
         thread.join()
     assert sorted(outcomes) == ["let through"] * 2 + ["throttled"] * 6
+
+
+def test_an_administrator_can_end_a_lock_at_once(sign_in: SignIn) -> None:
+    """The mitigation of a deliberate lock-out (hazard H-031): `hoc db unlock USERNAME`."""
+    from typer.testing import CliRunner
+
+    from houseofcare.cli import app as hoc
+
+    client, username = sign_in.client(), sign_in.user()
+    for pause in (0, 0, 0.45, 0.85):
+        time.sleep(pause)
+        assert client.token(username, "wrong").status_code == 401
+    _assert_throttled(client.token(username, PASSWORD), at_least=1)
+    services = sign_in.app.state.services
+    env = {"HOC_DATABASE_URL": services.settings.operational_url}
+    result = CliRunner().invoke(
+        hoc, ["db", "unlock", username, "--data-dir", str(services.settings.data_dir)], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 failed sign-ins forgotten" in result.output
+    assert client.token(username, PASSWORD).status_code == 200
+    with sign_in.factory() as session:
+        unlock = session.scalar(select(AuditEvent).where(AuditEvent.action == "unlock"))
+        assert unlock is not None and unlock.username == username

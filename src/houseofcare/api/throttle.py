@@ -228,6 +228,15 @@ class SignInThrottle:
             .values(last_failure_at=self.clock())
         )
 
+    def unlock(self, username: str) -> int:
+        """Forget a username's failures now (an administrator ending a lock-out); how many
+        there were (0: none recorded, or a different signing key from the server's)."""
+        subject = self.subject("username", username)
+        with transaction(self.factory) as session:
+            failures = session.scalar(select(table.c.failures).where(table.c.subject == subject))
+            session.execute(delete(table).where(table.c.subject == subject))
+        return failures or 0
+
     def _sweep(self) -> None:
         """Delete counts nobody remembers any more (at most once a minute per worker)."""
         if time.monotonic() - self._swept < SWEEP_SECONDS:

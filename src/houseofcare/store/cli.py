@@ -128,3 +128,51 @@ def seed_demo_command(
     for user in summary.users:
         table.add_row(user.username, user.password, user.role, user.where)
     console.print(table)
+
+
+@db_app.command("unlock")
+def unlock_command(
+    username: Annotated[str, typer.Argument(help="The username to let sign in again.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """End a sign-in lock now (e.g. a clinician locked out by someone guessing at their
+    username): forgets the username's failed sign-ins; audited. Needs the server's signing
+    key (HOC_API_SECRET_KEY, or session.key in the project folder)."""
+    from sqlalchemy import select
+
+    from houseofcare.api.config import ApiSettings, signing_key
+    from houseofcare.api.throttle import SignInThrottle
+    from houseofcare.store.audit import record_audit_now
+    from houseofcare.store.database import engine_for, session_factory
+    from houseofcare.store.models import User
+
+    settings = _settings(data_dir)
+    api = ApiSettings()
+    engine = engine_for(settings)
+    try:
+        factory = session_factory(engine)
+        with factory() as session:
+            user_id = session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            err.print(f"[red]error:[/red] no user {username!r}")
+            raise typer.Exit(2)
+        throttle = SignInThrottle.from_settings(factory, signing_key(api, settings.data_dir), api)
+        failures = throttle.unlock(username)
+        record_audit_now(
+            factory,
+            action="unlock",
+            resource_type="User",
+            user_id=user_id,
+            username=username,
+            resource_id=user_id,
+            detail={"by": "hoc db unlock", "failures": failures},
+        )
+    finally:
+        engine.dispose()
+    if failures:
+        console.print(f"{username} may sign in again ({failures} failed sign-ins forgotten)")
+    else:
+        console.print(
+            f"no failed sign-ins recorded for {username} (if they are locked out, check that "
+            "HOC_API_SECRET_KEY and --data-dir are the server's)"
+        )
