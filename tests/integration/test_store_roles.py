@@ -134,12 +134,21 @@ def test_the_app_runs_reads_audits_and_seals_as_the_app_role(roles: Roles) -> No
         token = client.post("/auth/token", data={"username": "gp", "password": PASSWORD})
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
-        assert client.get(f"/fhir/CarePlan/{plan.id}", headers=headers).status_code == 200
+        read = client.get(f"/fhir/CarePlan/{plan.id}", headers=headers)
+        assert read.status_code == 200
+        body = read.json() | {"title": "Changed as the app role"}
+        changed = client.put(
+            f"/fhir/CarePlan/{plan.id}",
+            json=body,
+            headers=headers | {"If-Match": 'W/"1"', "Content-Type": "application/fhir+json"},
+        )
+        assert changed.status_code == 200, changed.text
     app.state.services.engine.dispose()
     with factory() as session:
-        reads = select(func.count()).where(AuditEvent.action == "read")
-        assert session.scalar(reads) == 1
-    assert seal(roles.app).events == 3  # the failed sign-in, the sign-in, the read
+        for action in ("read", "update"):
+            assert session.scalar(select(func.count()).where(AuditEvent.action == action)) == 1
+    # the failed sign-in, the sign-in, the read, the update
+    assert seal(roles.app).events == 4
     assert verify(roles.app).ok
 
 
