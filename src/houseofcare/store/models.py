@@ -682,6 +682,7 @@ class AuditSeal(Base):
     #: SHA-256 (hex) over the previous digest, the range, the ids and every event's
     #: canonical form.
     digest: Mapped[str] = mapped_column(String(64))
+    #: When it was written: for people reading the table, not part of the digest.
     sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
