@@ -52,6 +52,12 @@ def keyed_digest(key: bytes, kind: str, text: str) -> str:
     return hmac.new(key, f"{kind}\0{text}".encode(), hashlib.sha256).hexdigest()
 
 
+def username_digest(key: bytes, username: str) -> str:
+    """What the audit trail keeps of a username that is nobody's: 16 hex digits of its keyed
+    digest (the start of its throttle row's key, so the two can be matched)."""
+    return keyed_digest(key, "username", username)[:16]
+
+
 @dataclass(frozen=True)
 class Limits:
     """When failures of one username (or one address) start to wait, and lock."""

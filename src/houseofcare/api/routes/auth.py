@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from houseofcare.api.credentials import CredentialKind, issue, revoke
 from houseofcare.api.deps import SESSION_COOKIE, CallerDep, Services, ServicesDep
 from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
-from houseofcare.api.throttle import Attempt, Throttled, keyed_digest
+from houseofcare.api.throttle import Attempt, Throttled, username_digest
 from houseofcare.api.tokens import sign, unsign
 from houseofcare.careplan.people import authenticate
 from houseofcare.store.audit import record_audit
@@ -75,9 +75,7 @@ def _audit_failure(services: Services, username: str, client: str, attempt: Atte
         detail: dict[str, Any] = {"client": client}
         if user_id is None:
             who: dict[str, Any] = {"username": None}
-            detail["username_digest"] = keyed_digest(services.signing_key, "username", username)[
-                :16
-            ]
+            detail["username_digest"] = username_digest(services.signing_key, username)
         else:
             who = {"username": username, "user_id": user_id}
         record_audit(
