@@ -459,6 +459,10 @@ from houseofcare.store.cli import db_app  # noqa: E402
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 
+from houseofcare.store.audit_cli import audit_app  # noqa: E402 (registered like `hoc db`)
+
+app.add_typer(audit_app, name="audit")
+
 from houseofcare.api.serve import serve  # noqa: E402 (the web stack is imported by `serve` only)
 
 app.command("serve")(serve)

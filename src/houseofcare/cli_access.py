@@ -29,7 +29,7 @@ from rich.console import Console
 from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
     from houseofcare.api.credentials import SignedIn
     from houseofcare.people_scope import PeopleScope
@@ -90,7 +90,8 @@ def _signed_in(session: Session, user_id: int) -> SignedIn:
 
 
 def sign_in(
-    session: Session,
+    settings: Settings,
+    factory: sessionmaker[Session],
     *,
     username: str | None,
     token: str | None,
@@ -99,19 +100,41 @@ def sign_in(
     """The user proven by a personal access token or by username and password, else None.
 
     The password is asked for before the username is looked up, so the command answers an
-    unknown name and a wrong password alike.
+    unknown name and a wrong password alike; password attempts count against the same
+    sign-in throttle as the API's (`api/throttle.py`, client "command line"), so the command
+    line is no faster way to guess a password.
     """
+    from houseofcare.api.config import ApiSettings, signing_key
     from houseofcare.api.credentials import CredentialKind, resolve
+    from houseofcare.api.throttle import SignInThrottle, Throttled
     from houseofcare.careplan.people import authenticate
+    from houseofcare.store.database import transaction
 
     if token:
-        found = resolve(session, token, CredentialKind.personal)
+        with factory() as session:
+            found = resolve(session, token, CredentialKind.personal)
         if found is None or (username and found.username != username):
             return None
         return found
     assert username
-    user = authenticate(session, username, password(username))
-    return None if user is None else _signed_in(session, user.id)
+    typed = password(username)
+    api = ApiSettings()
+    throttle = SignInThrottle.from_settings(factory, signing_key(api, settings.data_dir), api)
+    try:
+        attempt = throttle.begin(username, "command line")
+    except Throttled as exc:
+        raise ExportRefused(
+            f"too many failed sign-ins for {username!r}: try again in {exc.retry_after:.0f} s "
+            "(an administrator can end a lock with `hoc db unlock`)"
+        ) from None
+    with transaction(factory) as session:
+        user = authenticate(session, username, typed)
+        if user is not None:
+            throttle.succeeded(session, attempt)
+            return _signed_in(session, user.id)
+    with transaction(factory) as session:
+        throttle.failed(session, attempt)
+    return None
 
 
 def authorise_identifiable_export(
@@ -150,8 +173,8 @@ def authorise_identifiable_export(
     try:
         factory = session_factory(engine)
         try:
+            user = sign_in(settings, factory, username=username, token=token, password=password)
             with factory() as session:
-                user = sign_in(session, username=username, token=token, password=password)
                 known = (
                     username is not None
                     and session.scalar(select(User.id).where(User.username == username)) is not None
@@ -294,8 +317,8 @@ def create_token_command(
     try:
         factory = session_factory(engine)
         try:
+            signed = sign_in(settings, factory, username=user, token=None)
             with transaction(factory) as session:
-                signed = sign_in(session, username=user, token=None)
                 if signed is not None:
                     token, expires = issue(
                         session,

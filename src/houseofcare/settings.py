@@ -30,7 +30,12 @@ class Settings(BaseSettings):
     #: The analytic store (DuckDB file). Relative paths are inside `data_dir`.
     analytic_db: Path = Path("analytic.duckdb")
     #: The operational store (SQLAlchemy URL); SQLite in the project folder unless set.
+    #: On PostgreSQL the app connects with it, as a role that does not own the tables.
     database_url: str | None = None
+    #: The same database as the role that owns the tables: `hoc db upgrade` migrates with it
+    #: and grants the app's role (the user of `database_url`) what it needs. Unset: the
+    #: migrations use `database_url` too (SQLite, or a single-role PostgreSQL).
+    database_owner_url: str | None = None
     #: DuckDB threads; None lets DuckDB use every core.
     threads: int | None = None
     #: DuckDB memory limit, e.g. "4GB"; None lets DuckDB choose (80% of RAM).
@@ -53,6 +58,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'operational.sqlite').as_posix()}"
+
+    @property
+    def owner_url(self) -> str:
+        """The URL migrations run with: the owner's if set, else the app's."""
+        return self.database_owner_url or self.operational_url
 
     @classmethod
     def settings_customise_sources(

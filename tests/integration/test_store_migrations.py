@@ -114,6 +114,15 @@ def test_append_only_tables_refuse_update_and_delete(empty_engine: Engine, table
 def _insert_one_row(connection: object, table: str) -> None:
     run = connection.execute  # type: ignore[attr-defined]
     now = "CURRENT_TIMESTAMP"
+    if table == "audit_seal":
+        run(
+            text(
+                "INSERT INTO audit_seal (first_event_id, last_event_id, event_count, event_ids, "
+                "event_digests, previous_digest, digest, sealed_at) "
+                f"VALUES (1, 1, 1, '1', '00000000', '', '', {now})"
+            )
+        )
+        return
     if table == "audit_event":
         run(
             text(

@@ -45,3 +45,15 @@ def test_unknown_setting_in_toml_is_an_error(
 def test_database_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOC_DATABASE_URL", "postgresql+psycopg://127.0.0.1/test")
     assert Settings().operational_url == "postgresql+psycopg://127.0.0.1/test"
+
+
+def test_migrations_use_the_owner_url_when_set_and_the_app_url_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = "postgresql+psycopg://hoc_app@127.0.0.1/hoc"
+    owner = "postgresql+psycopg://hoc_owner@127.0.0.1/hoc"
+    monkeypatch.delenv("HOC_DATABASE_OWNER_URL", raising=False)
+    assert Settings(database_url=app).owner_url == app
+    monkeypatch.setenv("HOC_DATABASE_OWNER_URL", owner)
+    settings = Settings(database_url=app)
+    assert (settings.operational_url, settings.owner_url) == (app, owner)

@@ -5,6 +5,7 @@ what `hoc serve` (uvicorn, possibly several workers) imports. Start-up order is 
 `hoc serve` migrates the store once (`hoc db upgrade`) before any worker starts; each worker's
 app then refuses a store that is not at this version's schema (the credential table too is
 made by the migrations) and loads the access policy, failing fast on a malformed policy.
+While it runs, each worker seals the audit trail every few seconds (`api/audit_sealer.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from houseofcare import __version__
+from houseofcare.api.audit_sealer import AuditSealer
 from houseofcare.api.bodylimit import BodySizeLimit
 from houseofcare.api.config import ApiSettings, signing_key
 from houseofcare.api.credentials import CredentialCache
@@ -24,9 +26,11 @@ from houseofcare.api.errors import install_error_handlers
 from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
+from houseofcare.api.throttle import SignInThrottle
 from houseofcare.careplan.policy import Policy, packaged_policy
 from houseofcare.settings import Settings
 from houseofcare.store.database import engine_for, session_factory
+from houseofcare.store.passwords import unusable_hash
 
 DESCRIPTION = """
 houseofcare's API: one holistic care plan per person (the King's Fund house of care),
@@ -61,21 +65,31 @@ def create_app(
     chosen_policy = policy or packaged_policy()
     # PostgreSQL: one small pool of raw connections for the read's and the update's fast paths
     pool = PgPool.for_engine(engine, size=api.read_pool_size)
+    factory = session_factory(engine)
+    key = signing_key(api, settings.data_dir)
+    unusable_hash()  # made now, so the first unknown username costs no more than the next
     services = Services(
         settings=settings,
         api=api,
         engine=engine,
-        factory=session_factory(engine),
+        factory=factory,
         policy=chosen_policy,
-        signing_key=signing_key(api, settings.data_dir),
+        signing_key=key,
         credentials=CredentialCache(seconds=api.credential_cache_seconds),
+        throttle=SignInThrottle.from_settings(factory, key, api),
         plan_reader=None if pool is None else PlanReader(pool.conninfo, chosen_policy, pool=pool),
         plan_updater=None if pool is None else PlanUpdater(pool, chosen_policy),
     )
 
+    sealer = AuditSealer(engine, api.audit_seal_seconds) if api.audit_seal_seconds else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if sealer is not None:
+            sealer.start()
         yield
+        if sealer is not None:
+            sealer.stop()
         if pool is not None:
             pool.close()
 

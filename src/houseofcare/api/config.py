@@ -34,6 +34,21 @@ class ApiSettings(BaseSettings):
     secret_key: str | None = None
     #: Send the session cookie only over HTTPS (set true behind TLS).
     cookie_secure: bool = False
+    #: Failed sign-ins of one username answered at once; after that each further attempt
+    #: waits (429 with Retry-After) `sign_in_delay_seconds`, doubling with every failure.
+    sign_in_free_failures: int = Field(default=3, ge=1)
+    #: Failed sign-ins of one username that lock it for `sign_in_lock_seconds`.
+    sign_in_lock_failures: int = Field(default=10, ge=1)
+    #: The same per client address. Higher: a practice's staff may share one address (NAT).
+    client_free_failures: int = Field(default=20, ge=1)
+    client_lock_failures: int = Field(default=100, ge=1)
+    #: The first wait after the free failures; it doubles with each further failure.
+    sign_in_delay_seconds: float = Field(default=1.0, gt=0)
+    #: How long a lock lasts; a failure is forgotten this long after the last one.
+    sign_in_lock_seconds: float = Field(default=15 * 60.0, gt=0)
+    #: Seconds between audit-trail sealing passes in each worker (0: never; then seal with
+    #: `hoc audit seal`).
+    audit_seal_seconds: float = Field(default=5.0, ge=0)
 
 
 def signing_key(api: ApiSettings, data_dir: Path) -> bytes:

@@ -24,6 +24,7 @@ from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedI
 from houseofcare.api.errors import Forbidden, Unauthorised
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
+from houseofcare.api.throttle import SignInThrottle
 from houseofcare.api.tokens import unsign
 from houseofcare.careplan.access import Actor, decide, relationships_to, visible_people
 from houseofcare.careplan.actor import Actor as StoreActor
@@ -47,6 +48,8 @@ class Services:
     policy: Policy
     signing_key: bytes
     credentials: CredentialCache
+    #: Failed sign-ins per username and client address, shared by every worker.
+    throttle: SignInThrottle
     #: The one-statement CarePlan read (PostgreSQL only; None takes the portable path).
     plan_reader: PlanReader | None = None
     #: The two-round-trip CarePlan update of the plan's own fields (PostgreSQL only).

@@ -33,6 +33,7 @@ ISSUE_CODE: Final[dict[int, str]] = {
     415: "not-supported",
     422: "processing",
     428: "required",
+    429: "throttled",
     500: "exception",
 }
 
@@ -71,6 +72,13 @@ class Forbidden(ApiError):
 class Unauthorised(ApiError):
     def __init__(self, diagnostics: str) -> None:
         super().__init__(401, diagnostics, headers={"WWW-Authenticate": 'Bearer realm="hoc"'})
+
+
+class TooManyAttempts(ApiError):
+    """429: sign-in refused without checking the password; `Retry-After` says when to retry."""
+
+    def __init__(self, diagnostics: str, *, retry_after: int) -> None:
+        super().__init__(429, diagnostics, headers={"Retry-After": str(retry_after)})
 
 
 class InvalidResource(ApiError):

@@ -82,8 +82,10 @@ def run_server(
 
     if data_dir is not None:
         os.environ["HOC_DATA_DIR"] = str(data_dir)
-    # migrate once, here, so several workers never race to create the schema
+    # migrate once, here, so several workers never race to create the schema; then forget
+    # the owner's URL, so the workers (which inherit the environment) never hold it
     upgrade(Settings())
+    os.environ.pop("HOC_DATABASE_OWNER_URL", None)
     typer.echo(f"houseofcare API on http://{host}:{port}/ (docs at /docs); Ctrl-C stops it")
     uvicorn.run(
         "houseofcare.api.app:app_from_environment",

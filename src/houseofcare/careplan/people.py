@@ -28,7 +28,12 @@ from houseofcare.store.models import (
     Role,
     User,
 )
-from houseofcare.store.passwords import hash_password, needs_rehash, verify_password
+from houseofcare.store.passwords import (
+    hash_password,
+    needs_rehash,
+    unusable_hash,
+    verify_password,
+)
 from houseofcare.store.types import utcnow
 
 
@@ -176,9 +181,15 @@ def get_user(session: Session, user_id: int) -> User:
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this username and password, else None (one answer for both
-    wrong username and wrong password, so usernames cannot be probed)."""
+    wrong username and wrong password, so usernames cannot be probed).
+
+    Every call does one argon2 verification, against an unusable hash when the username is
+    unknown, so the answer takes as long for an unknown user as for a real one (timing
+    would otherwise reveal which usernames exist).
+    """
     user = session.scalar(select(User).where(User.username == username))
-    if user is None or not user.is_active or not verify_password(user.password_hash, password):
+    matches = verify_password(unusable_hash() if user is None else user.password_hash, password)
+    if user is None or not matches or not user.is_active:
         return None
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -1,8 +1,11 @@
 """The audit trail: every identifiable read or write appends one `audit_event` row.
 
 Rows can only be added. The database itself refuses UPDATE and DELETE on `audit_event`
-(triggers created by the migration, on SQLite and PostgreSQL alike), so neither the
-application nor anyone with its credentials can quietly rewrite who saw what.
+(triggers created by the migration, on SQLite and PostgreSQL alike), and on PostgreSQL the
+app's role is granted only INSERT and SELECT on it (`store.roles`), so neither the
+application nor anyone with its credentials can quietly rewrite who saw what. Whoever owns
+the tables (or the SQLite file) still could; events are sealed into a hash chain
+(`store.audit_seal`) so that `hoc audit verify` shows it.
 
 Record a *successful* action in the same transaction as the work (`record_audit`), so the
 event exists exactly when the work does. Record a *refused or failed* one with

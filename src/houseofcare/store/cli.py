@@ -38,11 +38,11 @@ def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
-def _shown_url(settings: Settings) -> str:
-    """The store URL with any password hidden."""
+def _shown_url(settings: Settings, url: str | None = None) -> str:
+    """The store URL (the app's unless `url` is given) with any password hidden."""
     from sqlalchemy.engine import make_url
 
-    return make_url(settings.operational_url).render_as_string(hide_password=True)
+    return make_url(url or settings.operational_url).render_as_string(hide_password=True)
 
 
 @db_app.command("upgrade")
@@ -50,15 +50,33 @@ def upgrade_command(data_dir: DataDirOption = None) -> None:
     """Create or migrate the operational store to the newest schema (safe to repeat)."""
     from sqlalchemy.exc import OperationalError
 
-    from houseofcare.store.migrate import upgrade
+    from houseofcare.store.migrate import separate_app_role, upgrade
+    from houseofcare.store.roles import RoleError
 
     settings = _settings(data_dir)
     try:
         revision = upgrade(settings)
+        role = separate_app_role(settings)
     except OperationalError as exc:
-        err.print(f"[red]error:[/red] cannot reach {_shown_url(settings)}: {exc.orig}")
+        shown = _shown_url(settings, settings.owner_url)
+        err.print(f"[red]error:[/red] cannot reach {shown}: {exc.orig}")
+        raise typer.Exit(2) from None
+    except RoleError as exc:
+        err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     console.print(f"operational store {_shown_url(settings)} is at revision {revision}")
+    if role is not None:
+        console.print(
+            f"app role {role}: INSERT and SELECT only on the audit trail and version history "
+            "(the tables belong to the owner of HOC_DATABASE_OWNER_URL)"
+        )
+    elif settings.operational_url.startswith("postgresql"):
+        console.print(
+            "[yellow]warning:[/yellow] the app connects as the role that owns the tables, so "
+            "it could get past the audit trail's guards (changes would still show in `hoc "
+            "audit verify`); set HOC_DATABASE_OWNER_URL and connect the app as another role "
+            "(docs/operational-store.md)"
+        )
 
 
 @db_app.command("current")
@@ -110,3 +128,51 @@ def seed_demo_command(
     for user in summary.users:
         table.add_row(user.username, user.password, user.role, user.where)
     console.print(table)
+
+
+@db_app.command("unlock")
+def unlock_command(
+    username: Annotated[str, typer.Argument(help="The username to let sign in again.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """End a sign-in lock now (e.g. a clinician locked out by someone guessing at their
+    username): forgets the username's failed sign-ins; audited. Needs the server's signing
+    key (HOC_API_SECRET_KEY, or session.key in the project folder)."""
+    from sqlalchemy import select
+
+    from houseofcare.api.config import ApiSettings, signing_key
+    from houseofcare.api.throttle import SignInThrottle
+    from houseofcare.store.audit import record_audit_now
+    from houseofcare.store.database import engine_for, session_factory
+    from houseofcare.store.models import User
+
+    settings = _settings(data_dir)
+    api = ApiSettings()
+    engine = engine_for(settings)
+    try:
+        factory = session_factory(engine)
+        with factory() as session:
+            user_id = session.scalar(select(User.id).where(User.username == username))
+        if user_id is None:
+            err.print(f"[red]error:[/red] no user {username!r}")
+            raise typer.Exit(2)
+        throttle = SignInThrottle.from_settings(factory, signing_key(api, settings.data_dir), api)
+        failures = throttle.unlock(username)
+        record_audit_now(
+            factory,
+            action="unlock",
+            resource_type="User",
+            user_id=user_id,
+            username=username,
+            resource_id=user_id,
+            detail={"by": "hoc db unlock", "failures": failures},
+        )
+    finally:
+        engine.dispose()
+    if failures:
+        console.print(f"{username} may sign in again ({failures} failed sign-ins forgotten)")
+    else:
+        console.print(
+            f"no failed sign-ins recorded for {username} (if they are locked out, check that "
+            "HOC_API_SECRET_KEY and --data-dir are the server's)"
+        )

@@ -8,7 +8,8 @@ rules that protect people are in the database itself, not only in Python:
 - a patient user is linked to exactly the person they are; clinical users to an organisation;
 - enumerated values (roles, statuses, need domains …) are CHECK-constrained;
 - NHS numbers are checked by modulus 11 before they reach the database;
-- audit events and version rows cannot be updated or deleted (triggers, in the migration).
+- audit events, seals and version rows cannot be updated or deleted (triggers, in the
+  migrations; on PostgreSQL the app's role is also granted only INSERT and SELECT on them).
 
 Statuses use the FHIR R4 codes (CarePlan.status, Goal.lifecycleStatus,
 CarePlan.activity.detail.status) so the API maps them without translation tables.
@@ -283,6 +284,23 @@ class ApiCredential(Base):
     issued_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     revoked_at: Mapped[dt.datetime | None]
+
+
+class SignInThrottle(Base):
+    """Recent failed sign-ins of one username or one client address (`api/throttle.py`).
+
+    In the store, not in a worker's memory, so every worker of `hoc serve --workers N` counts
+    the same failures. `subject` is a keyed digest ("u:…" for a username, "c:…" for an
+    address), never the text itself: a password typed into the username field must not be
+    kept. Rows are short-lived and may be deleted; nothing clinical.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (CheckConstraint("failures >= 0", name="failures_not_negative"),)
+
+    subject: Mapped[str] = mapped_column(String(40), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failure_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class CareTeam(Base):
@@ -632,10 +650,47 @@ class AuditEvent(Base):
     detail: Mapped[dict[str, Any] | None]
 
 
-#: Tables whose rows are never updated or deleted (the migration adds the triggers).
+class AuditSeal(Base):
+    """One link of the audit trail's hash chain: a digest over a batch of audit events.
+
+    The seal covers the events whose ids are in `event_ids` (ranges such as "1-57,59-100",
+    all between `first_event_id` and `last_event_id`), in id order, and the previous seal's
+    digest, so changing, removing or slipping in an event, or removing a seal, breaks the
+    chain and `hoc audit verify` says where (houseofcare.store.audit_seal). Seals are
+    written in batches by one sealer at a time, so the hot paths that insert audit events
+    (including the raw-SQL ones) are untouched and never queue on a shared row.
+    `first_event_id` is one past the previous seal's `last_event_id`; its uniqueness keeps
+    the chain a single line when two sealers race.
+    """
+
+    __tablename__ = "audit_seal"
+    __table_args__ = (
+        CheckConstraint("last_event_id >= first_event_id", name="range_ordered"),
+        CheckConstraint("event_count >= 1", name="not_empty"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_event_id: Mapped[int] = mapped_column(Integer, unique=True)
+    last_event_id: Mapped[int] = mapped_column(Integer)
+    event_count: Mapped[int] = mapped_column(Integer)
+    #: The ids sealed, as ranges ("1-57,59-100"): an id missing later was removed, an id
+    #: in the range that is not listed was slipped in.
+    event_ids: Mapped[str] = mapped_column(Text)
+    #: Eight hex digits of each event's own digest, in id order: names the altered event.
+    event_digests: Mapped[str] = mapped_column(Text)
+    previous_digest: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 (hex) over the previous digest, the range, the ids and every event's
+    #: canonical form.
+    digest: Mapped[str] = mapped_column(String(64))
+    #: When it was written: for people reading the table, not part of the digest.
+    sealed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+#: Tables whose rows are never updated or deleted (the migrations add the triggers).
 APPEND_ONLY_TABLES: tuple[str, ...] = (
     "audit_event",
     "care_plan_version",
     "goal_version",
     "care_action_version",
+    "audit_seal",
 )

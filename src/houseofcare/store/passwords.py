@@ -2,9 +2,16 @@
 
 Only the hash is stored. Verification never raises on a wrong password; it answers False, so
 the login route can give one message for unknown user and wrong password alike.
+
+A sign-in for a username that does not exist is checked against `unusable_hash()` (a hash of
+a random secret, made with today's parameters), so it costs the same argon2 work as a real
+user's: otherwise the time of the answer tells an attacker which usernames are real.
 """
 
 from __future__ import annotations
+
+import secrets
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -25,6 +32,13 @@ def verify_password(password_hash: str, password: str) -> bool:
         return _hasher.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+@cache
+def unusable_hash() -> str:
+    """A hash no password matches (of a random secret, never stored): verify against it for
+    an unknown or inactive user so every failed sign-in costs one real verification."""
+    return _hasher.hash(secrets.token_urlsafe(32))
 
 
 def needs_rehash(password_hash: str) -> bool:

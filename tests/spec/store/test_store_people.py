@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from houseofcare.careplan import Conflict, InvalidChange
+from houseofcare.careplan import Conflict, InvalidChange, people
 from houseofcare.careplan.consent import (
     consents_of,
     give_consent,
@@ -124,6 +125,50 @@ def test_passwords_are_argon2_hashes_and_sign_in_checks_them(store: Store) -> No
         assert signed_in is not None and signed_in.id == gp.id
         assert authenticate(session, gp.username, "wrong") is None
         assert authenticate(session, "nobody", PASSWORD) is None
+
+
+def test_an_unknown_or_inactive_username_costs_the_same_argon2_work_as_a_known_one(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Usernames must not be found by timing (issue 9, item 8: 226 ms for a real user, 5 ms
+    for an unknown one). Every answer does exactly one real argon2 verification (counted
+    through the real function), and so takes about as long; the timing bound is generous
+    (a third) so it only fails when the work is skipped, not on a busy machine."""
+    verified: list[str] = []
+    real_verify = people.verify_password
+
+    def counting_verify(password_hash: str, password: str) -> bool:
+        verified.append(password_hash)
+        return real_verify(password_hash, password)
+
+    monkeypatch.setattr(people, "verify_password", counting_verify)
+    with store.transaction() as session:
+        inactive = create_user(
+            session,
+            username=store.code("inactive"),
+            password=PASSWORD,
+            role=Role.admin,
+            display_name="Left the service",
+        )
+        inactive.is_active = False
+
+    def seconds(username: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            with store.session() as session:
+                started = time.perf_counter()
+                assert authenticate(session, username, "not the password") is None
+                best = min(best, time.perf_counter() - started)
+        return best
+
+    known = seconds(store.users[Role.gp].username)
+    unknown = seconds("nobody.at.all")
+    assert len(verified) == 6
+    with store.session() as session:
+        assert authenticate(session, inactive.username, PASSWORD) is None
+    assert len(verified) == 7
+    assert all(h.startswith("$argon2id$") for h in verified)
+    assert unknown >= known / 3, f"unknown {unknown * 1000:.0f} ms, known {known * 1000:.0f} ms"
 
 
 def test_a_patient_user_must_be_a_person_and_a_clinician_needs_an_organisation(

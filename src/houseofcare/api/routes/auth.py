@@ -1,4 +1,9 @@
-"""Signing in and out: bearer tokens for API clients, a session cookie for the pages."""
+"""Signing in and out: bearer tokens for API clients, a session cookie for the pages.
+
+Sign-in is throttled per username and per client address (`api/throttle.py`): a refused
+attempt (429) checks nothing and writes nothing; a failed one is audited, and so is the lock
+it may cause, never each refused attempt, so an anonymous caller cannot flood the trail.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,34 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
 from starlette.responses import JSONResponse, Response
 
 from houseofcare.api.credentials import CredentialKind, issue, revoke
 from houseofcare.api.deps import SESSION_COOKIE, CallerDep, Services, ServicesDep
-from houseofcare.api.errors import InvalidResource, Unauthorised
+from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
+from houseofcare.api.throttle import Attempt, Throttled, username_digest
 from houseofcare.api.tokens import sign, unsign
 from houseofcare.careplan.people import authenticate
-from houseofcare.store.audit import record_audit, record_audit_now
+from houseofcare.store.audit import record_audit
 from houseofcare.store.database import transaction
-from houseofcare.store.models import AuditOutcome
+from houseofcare.store.models import AuditOutcome, User
 
 router = APIRouter(prefix="/auth", tags=["sign in"])
 
 
-def _sign_in(services: Services, username: str, password: str, kind: CredentialKind) -> tuple:
+def _sign_in(
+    services: Services, request: Request, username: str, password: str, kind: CredentialKind
+) -> tuple:
+    """Check the password, unless the username or the client must wait or is locked (429,
+    nothing written); issue a credential on success, audit a failure and any lock it causes."""
     if not username or not password:
         raise InvalidResource([("username" if not username else "password", "required")])
+    client = request.client.host if request.client else "unknown"
+    try:
+        attempt = services.throttle.begin(username, client)
+    except Throttled as exc:
+        raise TooManyAttempts(str(exc), retry_after=exc.retry_after) from None
     lifetime = dt.timedelta(
         minutes=services.api.token_minutes
         if kind is CredentialKind.bearer
@@ -32,28 +48,72 @@ def _sign_in(services: Services, username: str, password: str, kind: CredentialK
         user = authenticate(session, username, password)
         if user is not None:
             token, expires = issue(session, user_id=user.id, kind=kind, lifetime=lifetime)
+            services.throttle.succeeded(session, attempt)
             record_audit(
-                session, action="login", resource_type="User", user=user, resource_id=user.id
+                session,
+                action="login",
+                resource_type="User",
+                user=user,
+                resource_id=user.id,
+                detail={"client": client},
             )
             return user, token, expires
-    record_audit_now(
-        services.factory,
-        action="login",
-        resource_type="User",
-        username=username[:64],
-        outcome=AuditOutcome.denied,
-    )
+    _audit_failure(services, username, client, attempt)
     raise Unauthorised("unknown username or wrong password")
+
+
+def _audit_failure(services: Services, username: str, client: str, attempt: Attempt) -> None:
+    """One event for the failed sign-in and one for each lock it causes (and the waits
+    start from now).
+
+    A username that is no user's is not stored, only a short keyed digest of it: it is often
+    a password typed into the wrong field, and the digest still links repeated guesses.
+    """
+    with transaction(services.factory) as session:
+        services.throttle.failed(session, attempt)
+        user_id = session.scalar(select(User.id).where(User.username == username))
+        detail: dict[str, Any] = {"client": client}
+        if user_id is None:
+            who: dict[str, Any] = {"username": None}
+            detail["username_digest"] = username_digest(services.signing_key, username)
+        else:
+            who = {"username": username, "user_id": user_id}
+        record_audit(
+            session,
+            action="login",
+            resource_type="User",
+            outcome=AuditOutcome.denied,
+            resource_id=user_id,
+            detail=detail | {"failures": attempt.username.failures},
+            **who,
+        )
+        for count in attempt.locking:
+            by_username = count.scope == "username"
+            record_audit(
+                session,
+                action="lock",
+                resource_type="User" if by_username else "Client",
+                outcome=AuditOutcome.denied,
+                resource_id=user_id if by_username else None,
+                detail=detail
+                | {
+                    "scope": count.scope,
+                    "failures": count.failures,
+                    "locked_seconds": services.throttle.limits[count.scope].lock_seconds,
+                },
+                **(who if by_username else {}),
+            )
 
 
 @router.post("/token", summary="Sign in for the API: a bearer token")
 def token(
     services: ServicesDep,
+    request: Request,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> dict[str, Any]:
     """OAuth2 password form (`username`, `password`); answers a bearer token and its expiry."""
-    user, token, expires = _sign_in(services, username, password, CredentialKind.bearer)
+    user, token, expires = _sign_in(services, request, username, password, CredentialKind.bearer)
     return {
         "access_token": token,
         "token_type": "bearer",
@@ -65,11 +125,12 @@ def token(
 @router.post("/login", summary="Sign in for the pages: a session cookie")
 def login(
     services: ServicesDep,
+    request: Request,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> Response:
     """Sets the `hoc_session` cookie (signed, HttpOnly, SameSite=Lax)."""
-    user, token, _expires = _sign_in(services, username, password, CredentialKind.session)
+    user, token, _expires = _sign_in(services, request, username, password, CredentialKind.session)
     response = JSONResponse({"username": user.username, "role": user.role.value})
     response.set_cookie(
         SESSION_COOKIE,
