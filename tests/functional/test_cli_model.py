@@ -429,3 +429,21 @@ def test_a_gp_exports_only_their_own_practice(journey: dict, tmp_path: Path) -> 
     with recall_csv.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and {row["practice_id"] for row in rows} == {home}
+
+
+def test_guessing_a_password_on_the_command_line_is_throttled(
+    journey: dict, tmp_path: Path
+) -> None:
+    """The command line counts against the API's sign-in throttle: after the free failures a
+    guess must wait, and the right password is refused until then (nothing checked)."""
+    data = journey["data"]
+    recall = ("recall", "--data-dir", str(data), "--user", "demo.social")
+    for _ in range(3):
+        wrong = hoc(*recall, cwd=tmp_path, input="guess\n")
+        assert wrong.returncode == 2 and "wrong password" in wrong.stderr
+    os.environ["HOC_API_SIGN_IN_DELAY_SECONDS"] = "600"
+    try:
+        waited = hoc(*recall, cwd=tmp_path)  # the right password, but too soon
+    finally:
+        del os.environ["HOC_API_SIGN_IN_DELAY_SECONDS"]
+    assert waited.returncode == 2 and "too many failed sign-ins" in waited.stderr
