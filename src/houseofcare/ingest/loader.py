@@ -159,17 +159,23 @@ def _file_events(files: list[Path]) -> Iterator[_FileEvent]:
 
 
 def _first_type(lines: pa.Table) -> str | None:
-    """The resourceType of a block's first non-blank line, to guess the whole block's type."""
+    """The resourceType of a block's first resource, to guess the whole block's type.
+
+    A bad line at the start (not JSON, no resourceType, invalid UTF-8 and so NULL) is passed
+    over, so that it alone does not send the block down the careful path.
+    """
     column = lines.column("line")
     for index in range(min(len(column), 16)):
         text = column[index].as_py()
-        if text.strip():
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                return None
-            kind = doc.get("resourceType") if isinstance(doc, dict) else None
-            return kind if isinstance(kind, str) else None
+        if text is None or not text.strip():
+            continue
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        kind = doc.get("resourceType") if isinstance(doc, dict) else None
+        if isinstance(kind, str):
+            return kind
     return None
 
 
@@ -226,6 +232,13 @@ class _Ingest:
                 continue
             block = event.block
             assert block is not None
+            if block.bad_lines:
+                quarantine.add_bad_lines(
+                    self.con,
+                    source_file=names[fid],
+                    lines=block.bad_lines,
+                    ingested_at=self.ingested_at,
+                )
             self._stage_block(fid, names[fid], block.lines, counted[fid])
             self.progress.advance(task, block.bytes_read)
             # DuckDB has copied what it needs from the block: its buffer can take the next.
