@@ -36,7 +36,7 @@ import orjson
 import pyarrow as pa
 
 from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, create_table_sql
-from houseofcare.ingest import quarantine
+from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.sources import (
     Block,
@@ -68,6 +68,10 @@ _INGESTED_COLUMNS: Final[list[tuple[str, str]]] = [
 ]
 _KEYS: Final[str] = "_hoc_stage_keys"
 _STAGE_PREFIX: Final[str] = "_hoc_stage_"
+#: Resources that parse but are unfit to load (`checks.problem`), with the reason.
+_UNFIT: Final[str] = "_hoc_stage_unfit"
+#: The Python function DuckDB calls for a suspect line (see `_Ingest._fit`).
+_FIT_FUNCTION: Final[str] = "hoc_fit"
 #: Below this share of a block fitting its guessed type, the rest of the file is classified
 #: line by line first (a file mixing resource types).
 _GUESS_MIN_SHARE: Final[float] = 0.5
@@ -193,6 +197,17 @@ class _Ingest:
         self.seq = 0
         self.unknown: Counter[str] = Counter()
         self.mixed_files: set[int] = set()
+        self.structures = {v.resource: orjson.loads(v.structure) for v in views.values()}
+        # Reasons found by `_fit` during the statement that stages a block (DuckDB may call it
+        # from several threads; each call holds the GIL while it adds its entry).
+        self.unfit: dict[int, str] = {}
+        con.create_function(
+            _FIT_FUNCTION,
+            self._fit,
+            ["BIGINT", "VARCHAR", "VARCHAR"],
+            "BOOLEAN",
+            side_effects=True,
+        )
         known = ", ".join(f"'{t}'" for t in sorted(self.views_by_type))
         self.known_sql = f"[{known}]"
         self.classify_sql = (
@@ -202,6 +217,14 @@ class _Ingest:
             "try(json_extract(line, ['$.resourceType', '$.id'])) AS k "
             f"FROM blk WHERE {_NOT_BLANK})"
         )
+
+    def _fit(self, seq: int, line: str, resource_type: str) -> bool:
+        """False, noting why, for a suspect line `checks.problem` finds unfit to load."""
+        reason = checks.problem(line, self.structures[resource_type])
+        if reason is None:
+            return True
+        self.unfit[seq] = reason
+        return False
 
     # -- staging ---------------------------------------------------------------------------
     def run(self, files: list[Path]) -> IngestReport:
@@ -239,7 +262,7 @@ class _Ingest:
                     lines=block.bad_lines,
                     ingested_at=self.ingested_at,
                 )
-            self._stage_block(fid, names[fid], block.lines, counted[fid])
+            self._stage_block(fid, names[fid], block.lines, counted[fid], block.escapes)
             self.progress.advance(task, block.bytes_read)
             # DuckDB has copied what it needs from the block: its buffer can take the next.
             block.release()
@@ -272,6 +295,7 @@ class _Ingest:
         con.execute(
             f"CREATE TEMP TABLE {_STAGE_PREFIX}files (file_id INTEGER, source_file VARCHAR)"
         )
+        con.execute(f"CREATE TEMP TABLE {_UNFIT} (seq BIGINT, reason VARCHAR)")
         # The view's staging tables live in the store's own catalog, not in temp: created
         # inside the transaction, they vanish with a rollback or a killed process just the
         # same, and a first load can rename one into place instead of copying it. They hold
@@ -287,6 +311,7 @@ class _Ingest:
             self.con.execute(f"DROP TABLE IF EXISTS {_STAGE_PREFIX}{view.table}")
         self.con.execute(f"DROP TABLE {_KEYS}")
         self.con.execute(f"DROP TABLE {_STAGE_PREFIX}files")
+        self.con.execute(f"DROP TABLE {_UNFIT}")
         self.con.execute("DROP TABLE IF EXISTS _hoc_parsed")
         self.con.execute("DROP TABLE IF EXISTS _hoc_classified")
 
@@ -295,6 +320,7 @@ class _Ingest:
         for view in self.views_by_type.values():
             self.con.execute(f"DELETE FROM {_STAGE_PREFIX}{view.table} WHERE seq >= ?", [first_seq])
         self.con.execute(f"DELETE FROM {_KEYS} WHERE seq >= ?", [first_seq])
+        self.con.execute(f"DELETE FROM {_UNFIT} WHERE seq >= ?", [first_seq])
         quarantine.forget_file(self.con, source_file=name, ingested_at=self.ingested_at)
 
     def _numbered(self, lines: pa.Table) -> pa.Table:
@@ -303,7 +329,14 @@ class _Ingest:
         self.seq += lines.num_rows
         return lines.append_column("seq", seq)
 
-    def _stage_block(self, file_id: int, name: str, lines: pa.Table, unknown: Counter[str]) -> None:
+    def _stage_block(
+        self,
+        file_id: int,
+        name: str,
+        lines: pa.Table,
+        unknown: Counter[str],
+        escapes: bool,
+    ) -> None:
         # The Arrow table is found by DuckDB's replacement scan (the local variable `blk`), not
         # registered: a registered view inside the open transaction would keep every block
         # alive until COMMIT, and memory would grow with the input.
@@ -311,9 +344,9 @@ class _Ingest:
         guess = None if file_id in self.mixed_files else _first_type(blk)
         view = self.views_by_type.get(guess or "")
         if view is None:
-            self._classify_and_stage(file_id, name, blk, unknown)
+            self._classify_and_stage(file_id, name, blk, unknown, escapes)
             return
-        staged, leftover = self._stage_typed(file_id, view, blk)
+        staged, leftover = self._stage_typed(file_id, view, blk, escapes)
         if leftover:
             if staged < _GUESS_MIN_SHARE * (staged + leftover):
                 self.mixed_files.add(file_id)
@@ -321,9 +354,11 @@ class _Ingest:
                 "SELECT seq, line_number, line FROM blk "
                 "SEMI JOIN (SELECT seq FROM _hoc_parsed WHERE NOT ok) USING (seq)"
             ).to_arrow_table()
-            self._classify_and_stage(file_id, name, left, unknown)
+            self._classify_and_stage(file_id, name, left, unknown, escapes)
 
-    def _stage_typed(self, file_id: int, view: CompiledView, blk: pa.Table) -> tuple[int, int]:
+    def _stage_typed(
+        self, file_id: int, view: CompiledView, blk: pa.Table, escapes: bool
+    ) -> tuple[int, int]:
         """Stage the lines of `blk` that are `view.resource` resources with an id.
 
         Two statements, both scanning the Arrow block, so DuckDB spreads each over its record
@@ -331,7 +366,7 @@ class _Ingest:
         the full parse straight into the view's staging table. Materialising the full parse
         instead would make the view step read a one-row-group table, on one thread.
         Returns how many lines were staged and how many were left (another type, not JSON,
-        no id).
+        no id). `escapes` says whether any line may hold an escaped control character.
         """
         con = self.con
         structure = view.structure.replace("'", "''")
@@ -357,12 +392,25 @@ class _Ingest:
             )
             ok = _ok_sql("r.resourceType", "r.id", view.resource)
             names = ", ".join(f'"{n}"' for n, _ in view.columns)
+            # A resource unfit to load (a wrong-shaped element, a control character) stages
+            # no rows; `_fit` keeps the reason for the quarantine. Only the few suspect lines
+            # reach Python.
+            suspect = view.suspect_sql
+            if escapes:
+                suspect = f"({suspect} OR {checks.control_escape_sql()})"
+            fit = (
+                f"CASE WHEN {suspect} "
+                f"THEN {_FIT_FUNCTION}(seq, line, '{view.resource}') ELSE true END"
+            )
             con.execute(
                 f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
-                "WITH parsed AS (SELECT seq, r FROM (SELECT seq, "
+                "WITH parsed AS (SELECT seq, r FROM (SELECT seq, line, "
                 f"try(from_json(line, '{structure}')) AS r FROM blk WHERE {_NOT_BLANK}) "
-                f"WHERE {ok}) {view.rows_sql}"
+                f"WHERE {ok} AND {fit}) {view.rows_sql}"
             )
+            if self.unfit:
+                con.executemany(f"INSERT INTO {_UNFIT} VALUES (?, ?)", list(self.unfit.items()))
+                self.unfit.clear()
         return int(staged), int(leftover)
 
     def _classify_and_stage(
@@ -371,6 +419,7 @@ class _Ingest:
         name: str,
         blk: pa.Table,
         unknown: Counter[str],
+        escapes: bool,
     ) -> None:
         """The careful path: classify each line (the quarantine reason), then stage by type."""
         con = self.con
@@ -401,17 +450,20 @@ class _Ingest:
                 "WHERE rt = $rt AND reason IS NULL",
                 params={"rt": rt},
             ).to_arrow_table()
-            self._stage_typed(file_id, view, typed)
+            self._stage_typed(file_id, view, typed, escapes)
         # Bundles written one per NDJSON line: unpack their entries and stage those.
         for number, line in bundles:
-            self._stage_block(file_id, name, bundle_entries(line, number), unknown)
+            self._stage_block(file_id, name, bundle_entries(line, number), unknown, escapes)
 
     # -- merging ---------------------------------------------------------------------------
     def _merge(self) -> dict[str, ResourceCounts]:
         con = self.con
         errors = " UNION ALL ".join(
-            f"SELECT seq, __error FROM {_STAGE_PREFIX}{v.table} WHERE __error IS NOT NULL"
-            for v in self.views_by_type.values()
+            [
+                f"SELECT seq, __error FROM {_STAGE_PREFIX}{v.table} WHERE __error IS NOT NULL"
+                for v in self.views_by_type.values()
+            ]
+            + [f"SELECT seq, reason FROM {_UNFIT}"]
         )
         con.execute(
             "CREATE TEMP TABLE _hoc_bad AS SELECT seq, string_agg(DISTINCT __error, '; ') "
