@@ -40,6 +40,7 @@ from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.sources import (
     Block,
+    Discovery,
     SourceError,
     bundle_entries,
     discover,
@@ -76,6 +77,14 @@ _FIT_FUNCTION: Final[str] = "hoc_fit"
 #: line by line first (a file mixing resource types).
 _GUESS_MIN_SHARE: Final[float] = 0.5
 _ACTIONS: Final[tuple[str, str, str]] = ("loaded", "updated", "unchanged")
+#: What the bulk-data exporter writes about itself (`manifest.json`'s `error` files).
+_OUTCOME: Final[str] = "OperationOutcome"
+_ONLY_OUTCOMES: Final[str] = (
+    "holds only OperationOutcome resources (the exporter's messages), no clinical data"
+)
+_NO_RESOURCES: Final[str] = (
+    "holds no FHIR resources (no line has a resourceType): not FHIR data, such as an exporter's log"
+)
 _NOT_BLANK: Final[str] = "(strlen(line) > 64 OR trim(line, ' \t\r\n') <> '')"
 
 
@@ -100,6 +109,10 @@ class IngestReport:
     skipped_unknown: dict[str, int]  # resource types with no view -> count
     quarantined: int  # total rows quarantined this ingest
     quarantine_examples: list[tuple[str, int, str]] = field(default_factory=list)
+    #: Files not loaded because they hold no FHIR data, with why: a folder's files that are
+    #: not FHIR by name or manifest, and files without a single FHIR resource (an exporter's
+    #: log, its OperationOutcomes). Nothing from them is quarantined.
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
 
 def ingest_paths(
@@ -112,7 +125,7 @@ def ingest_paths(
     rolled back and the exception propagates.
     """
     views = load_views()
-    files = discover([Path(p) for p in paths])
+    discovery = discover([Path(p) for p in paths])
     con = connect(settings, memory_limit=DEFAULT_MEMORY_LIMIT)
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -122,7 +135,7 @@ def ingest_paths(
         con.execute("BEGIN TRANSACTION")
         try:
             with interrupts_as_keyboard():
-                report = _Ingest(con, views, progress or NullProgress()).run(files)
+                report = _Ingest(con, views, progress or NullProgress()).run(discovery)
                 con.execute("COMMIT")
         except BaseException:
             _rollback(con)
@@ -210,9 +223,17 @@ class _Ingest:
         )
         known = ", ".join(f"'{t}'" for t in sorted(self.views_by_type))
         self.known_sql = f"[{known}]"
+        # Per file: lines that are FHIR resources (other than OperationOutcome), and lines
+        # of JSON that are not (of which OperationOutcomes): a file with none of the first
+        # and some of the second is not FHIR data, and is skipped whole.
+        self.resources: Counter[int] = Counter()
+        self.not_resources: Counter[int] = Counter()
+        self.outcomes: Counter[int] = Counter()
         self.classify_sql = (
             "SELECT seq, line_number, line, k[1] ->> '$' AS rt, k[2] ->> '$' AS rid, "
-            f"{quarantine.classify_reason_sql(self.known_sql)} AS reason "
+            f"{quarantine.classify_reason_sql(self.known_sql)} AS reason, "
+            "k IS NOT NULL AS is_json, "
+            "coalesce(json_type(k[1]) = 'VARCHAR', false) AS has_type "
             "FROM (SELECT seq, line_number, line, "
             "try(json_extract(line, ['$.resourceType', '$.id'])) AS k "
             f"FROM blk WHERE {_NOT_BLANK})"
@@ -227,8 +248,9 @@ class _Ingest:
         return False
 
     # -- staging ---------------------------------------------------------------------------
-    def run(self, files: list[Path]) -> IngestReport:
+    def run(self, discovery: Discovery) -> IngestReport:
         started = time.perf_counter()
+        files = discovery.files
         self._create_tables()
         total = sum(p.stat().st_size for p in files if p.is_file())
         task = self.progress.task("Ingesting FHIR", total=total)
@@ -238,6 +260,7 @@ class _Ingest:
         )
         first_seq = {i: -1 for i in range(len(files))}
         counted: dict[int, Counter[str]] = {}
+        unreadable: set[int] = set()
         for event in prefetch(_file_events(files)):
             fid = event.file_id
             if first_seq[fid] < 0:
@@ -246,6 +269,7 @@ class _Ingest:
             if event.error is not None:
                 self._unstage(first_seq[fid], names[fid])
                 counted[fid].clear()
+                unreadable.add(fid)
                 quarantine.add_unreadable_file(
                     self.con,
                     source_file=names[fid],
@@ -266,6 +290,15 @@ class _Ingest:
             self.progress.advance(task, block.bytes_read)
             # DuckDB has copied what it needs from the block: its buffer can take the next.
             block.release()
+        skipped = [(str(p), why) for p, why in discovery.skipped]
+        for fid in range(len(files)):
+            if fid in unreadable or self.resources[fid] or not self.not_resources[fid]:
+                continue
+            # Nothing here is FHIR data: not a file of bad records, so nothing is quarantined.
+            quarantine.forget_file(self.con, source_file=names[fid], ingested_at=self.ingested_at)
+            counted.pop(fid, None)
+            only_outcomes = self.outcomes[fid] == self.not_resources[fid]
+            skipped.append((names[fid], _ONLY_OUTCOMES if only_outcomes else _NO_RESOURCES))
         for unknown in counted.values():
             self.unknown.update(unknown)
         by_type = self._merge()
@@ -273,7 +306,7 @@ class _Ingest:
             by_type.setdefault(rt, ResourceCounts()).quarantined += n
         self._drop_stage()
         return IngestReport(
-            files=len(files),
+            files=len(files) - (len(skipped) - len(discovery.skipped)),
             bytes=total,
             seconds=time.perf_counter() - started,
             by_type=dict(sorted(by_type.items())),
@@ -282,6 +315,7 @@ class _Ingest:
             quarantine_examples=quarantine.examples(
                 self.con, ingested_at=self.ingested_at, files=names
             ),
+            skipped_files=sorted(skipped),
         )
 
     def _create_tables(self) -> None:
@@ -382,6 +416,7 @@ class _Ingest:
         [(staged, leftover)] = con.execute(
             "SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM _hoc_parsed"
         ).fetchall()
+        self.resources[file_id] += staged
         if staged:
             rid = text_sql("rid")
             lu = value_sql("instant", "lu", text_sql("lu"))
@@ -424,6 +459,14 @@ class _Ingest:
         """The careful path: classify each line (the quarantine reason), then stage by type."""
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _hoc_classified AS {self.classify_sql}")
+        [(resources, others, outcomes)] = con.execute(
+            f"SELECT count(*) FILTER (has_type AND rt <> '{_OUTCOME}'), "
+            f"count(*) FILTER (is_json AND NOT (has_type AND rt <> '{_OUTCOME}')), "
+            f"count(*) FILTER (has_type AND rt = '{_OUTCOME}') FROM _hoc_classified"
+        ).fetchall()
+        self.resources[file_id] += resources
+        self.not_resources[file_id] += others
+        self.outcomes[file_id] += outcomes
         con.execute(
             "INSERT INTO quarantine SELECT ?, line_number, rt, rid, reason, ? "
             "FROM _hoc_classified WHERE reason IS NOT NULL ORDER BY seq",

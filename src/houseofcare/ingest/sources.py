@@ -101,50 +101,84 @@ def is_ndjson_name(path: Path) -> bool:
     return _plain_name(path).endswith(NDJSON_SUFFIXES)
 
 
-def _manifest_files(folder: Path) -> list[Path] | None:
-    """Files a bulk-data manifest lists (by base name, in this folder), or None if none usable."""
+#: Why a file in a folder is not read (`Discovery.skipped`).
+NOT_FHIR_NAME: Final[str] = (
+    "not a FHIR file name (a folder's *.ndjson, *.jsonl, *.ldjson, *.json, optionally .gz, "
+    "are read)"
+)
+NOT_IN_MANIFEST: Final[str] = "not listed in the output of manifest.json"
+MANIFEST_ERROR: Final[str] = (
+    "listed in the error of manifest.json (the exporter's OperationOutcomes, not clinical data)"
+)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The files to read, and the files of the folders given that are not read, with why."""
+
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def _manifest(folder: Path) -> tuple[list[Path], set[Path]] | None:
+    """The files a bulk-data manifest lists as output and as error (by base name, in this
+    folder), or None if there is no usable manifest."""
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return None
     try:
         doc = orjson.loads(manifest.read_bytes())
         urls = [str(item["url"]) for item in doc.get("output", [])]
+        errors = [str(item["url"]) for item in doc.get("error", []) or []]
     except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
         return None
     files = [folder / url.rstrip("/").rsplit("/", 1)[-1] for url in urls]
-    return files or None
+    if not files:
+        return None
+    return files, {folder / url.rstrip("/").rsplit("/", 1)[-1] for url in errors}
 
 
-def discover(paths: list[Path]) -> list[Path]:
+def _folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A folder's files to read and its other (visible, top-level) files, with why not."""
+    present = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    listed = _manifest(folder)
+    if listed is None:
+        files = [p for p in present if _is_fhir_name(p)]
+        return files, [(p, NOT_FHIR_NAME) for p in present if p not in files]
+    files, errors = listed
+    others = [p for p in present if p not in files and p.name != MANIFEST]
+    return files, [(p, MANIFEST_ERROR if p in errors else NOT_IN_MANIFEST) for p in others]
+
+
+def discover(paths: list[Path]) -> Discovery:
     """The files to read, in a stable order; a missing path or an empty folder is an error.
 
-    A folder contributes its top-level files only (a bulk export's `truth/` or `log/` subfolder
-    is never read). When the folder has a `manifest.json` listing files, those files are read
-    (missing ones are reported by the loader); otherwise every `*.ndjson`, `*.jsonl`, `*.json`
-    file, plain or gzipped, except the manifest.
+    A file named on its own is always read. A folder contributes its top-level files only (a
+    bulk export's `truth/` or `log/` subfolder is never read). When the folder has a
+    `manifest.json` listing files, those files are read (missing ones are reported by the
+    loader); otherwise every `*.ndjson`, `*.jsonl`, `*.ldjson`, `*.json` file, plain or
+    gzipped, except the manifest. The folder's other files (a README, notes, the manifest's
+    error files) are listed as skipped; hidden files are not mentioned.
     """
     files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
         if path.is_dir():
-            listed = _manifest_files(path)
-            found = (
-                listed
-                if listed is not None
-                else sorted(p for p in path.iterdir() if p.is_file() and _is_fhir_name(p))
-            )
+            found, others = _folder(path)
             if not found:
                 raise FileNotFoundError(
                     f"{path} holds no FHIR files (*.ndjson, *.json, *.jsonl, optionally .gz)"
                 )
             files.extend(found)
+            skipped.extend(others)
         else:
             files.append(path)
     unique: dict[Path, None] = {}
     for file in files:
         unique.setdefault(file, None)
-    return list(unique)
+    return Discovery(list(unique), [(p, why) for p, why in skipped if p not in unique])
 
 
 def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
