@@ -57,11 +57,16 @@ def test_problem_names_the_path_and_shows_the_value(doc: dict[str, Any], reason:
         json.dumps({"resourceType": "Observation", "id": "o", "code": None, "note": "\t\r\n"}),
         json.dumps({"resourceType": "Observation", "id": "o", "unread": {"coding": 5}}),
         '{"resourceType": "Observation", "id": "o", "note": "\\\\u0000 is text"}',
-        '{"resourceType": "Observation"',
     ],
 )
-def test_problem_passes_good_lines_and_leaves_bad_json_to_the_classifier(line: str) -> None:
+def test_problem_passes_good_lines(line: str) -> None:
     assert problem(line, STRUCTURES["Observation"]) is None
+
+
+def test_a_line_orjson_cannot_parse_cannot_be_shown_fine() -> None:
+    line = '{"resourceType": "Observation", "id": "o", "note": ' + "[" * 1100 + "]" * 1100 + "}"
+    reason = problem(line, STRUCTURES["Observation"])
+    assert reason is not None and reason.startswith("the resource cannot be checked"), reason
 
 
 def _value(node: Any) -> st.SearchStrategy[Any]:

@@ -179,8 +179,10 @@ def problem(line: str, structure: dict[str, Structure]) -> str | None:
     """
     try:
         doc = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None  # not JSON at all: the line's classification says so
+    except orjson.JSONDecodeError as err:
+        # JSON to DuckDB (it staged the line) but not to orjson (nested too deep): it cannot
+        # be shown to be fine, so it does not load.
+        return f"the resource cannot be checked: {err}"
     if not isinstance(doc, dict):
         return None
     return _shape_problem(doc, structure, "") or _control_problem(doc, "")

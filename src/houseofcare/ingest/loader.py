@@ -39,6 +39,7 @@ from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, create_tabl
 from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.sources import (
+    BadLine,
     Block,
     Discovery,
     SourceError,
@@ -496,7 +497,17 @@ class _Ingest:
             self._stage_typed(file_id, view, typed, escapes)
         # Bundles written one per NDJSON line: unpack their entries and stage those.
         for number, line in bundles:
-            self._stage_block(file_id, name, bundle_entries(line, number), unknown, escapes)
+            try:
+                entries = bundle_entries(line, number)
+            except SourceError as err:  # JSON to DuckDB, but more than orjson can parse
+                quarantine.add_bad_lines(
+                    con,
+                    source_file=name,
+                    lines=[BadLine(number, f"cannot unpack this Bundle: {err}", "Bundle")],
+                    ingested_at=self.ingested_at,
+                )
+                continue
+            self._stage_block(file_id, name, entries, unknown, escapes)
 
     # -- merging ---------------------------------------------------------------------------
     def _merge(self) -> dict[str, ResourceCounts]:

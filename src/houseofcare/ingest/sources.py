@@ -285,6 +285,11 @@ def _document_lines(data: bytes) -> pa.Table:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise SourceError(f"not NDJSON and not a JSON document: {err}") from err
+    return _resource_lines(doc)
+
+
+def _resource_lines(doc: object) -> pa.Table:
+    """A Bundle's entries' resources, or a single resource, one line each."""
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
         entries = doc.get("entry") or []
         resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
@@ -306,8 +311,15 @@ def _strings_table(lines: list[bytes], numbers: np.ndarray) -> pa.Table:
 
 
 def bundle_entries(line: str, line_number: int) -> pa.Table:
-    """The resources inside a one-line Bundle, all numbered with the Bundle's line."""
-    table = _document_lines(line.encode())
+    """The resources inside a one-line Bundle, all numbered with the Bundle's line.
+
+    Raises `SourceError` when orjson cannot parse it (nested deeper than 1024 levels).
+    """
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError as err:
+        raise SourceError(str(err)) from err
+    table = _resource_lines(doc)
     numbers = np.full(table.num_rows, line_number, dtype=np.int64)
     return table.set_column(0, "line_number", int64_array(numbers))
 
