@@ -242,7 +242,10 @@ class _Ingest:
 
     def _fit(self, seq: int, line: str, resource_type: str) -> bool:
         """False, noting why, for a suspect line `checks.problem` finds unfit to load."""
-        reason = checks.problem(line, self.structures[resource_type])
+        try:
+            reason = checks.problem(line, self.structures[resource_type])
+        except Exception as err:  # raised inside DuckDB's statement, it would end the ingest
+            reason = f"the resource cannot be checked: {err!r}"
         if reason is None:
             return True
         self.unfit[seq] = reason
