@@ -181,6 +181,10 @@ def _print_ingest_report(report: object, settings: Settings) -> None:
     if report.skipped_unknown:
         skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report.skipped_unknown.items()))
         console.print(f"skipped (no view for this resource type): {skipped}")
+    if report.skipped_files:
+        console.print("skipped file(s), not FHIR data (nothing quarantined):")
+        for file, why in report.skipped_files:
+            console.print(f"  {file}: {why}", markup=False)
     mb = report.bytes / 1e6
     rate = mb / report.seconds if report.seconds else 0.0
     console.print(

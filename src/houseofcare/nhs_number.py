@@ -2,7 +2,9 @@
 
 One pure validator shared by the synthetic generator, the operational store and the API, so a
 number accepted in one place is never refused in another. Spaces, as people often write them
-(``943 476 5919``), are allowed on input and removed by `normalise_nhs_number`.
+(``943 476 5919``), are allowed on input and removed by `normalise_nhs_number`. Ingest checks
+the NHS numbers of FHIR Patients in SQL with `nhs_number_problem_sql`, the same rule (a unit
+test holds the two to the same answers).
 """
 
 from __future__ import annotations
@@ -45,3 +47,24 @@ def normalise_nhs_number(value: str) -> str:
             f"NHS number {value!r} fails the modulus 11 check (a digit is wrong or transposed)"
         )
     return number
+
+
+def nhs_number_problem_sql(value: str) -> str:
+    """DuckDB SQL giving why the text `value` is not a valid NHS number, or NULL if it is.
+
+    The same rule as `is_valid_nhs_number`, written as one sum: with the first nine digits
+    weighted 10 down to 2, the number is valid exactly when the weighted sum plus the tenth
+    digit is a multiple of 11 (a check digit of 10 can never match, so it is refused too).
+    As in FHIR, the value must be the bare ten digits: no spaces.
+    """
+    digits = " + ".join(
+        f"{weight} * (ascii(substr({value}, {i}, 1)) - 48)"
+        for i, weight in enumerate((*WEIGHTS, 1), start=1)
+    )
+    return (
+        f"CASE WHEN NOT regexp_full_match({value}, '[0-9]{{10}}') "
+        "THEN 'expected an NHS number of 10 digits (without spaces)' "
+        f"WHEN ({digits}) % 11 <> 0 "
+        "THEN 'which fails the modulus 11 check of an NHS number (a digit is wrong or transposed)' "
+        "END"
+    )

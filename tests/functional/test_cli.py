@@ -112,6 +112,21 @@ def test_strict_fails_when_anything_is_quarantined_and_keeps_the_rest(
     assert con.execute("SELECT count(*) FROM patient").fetchone() == (5,)
 
 
+def test_ingest_reports_non_fhir_files_as_skipped_and_strict_passes(
+    export: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text((export / "Patient.ndjson").read_text())
+    (folder / "log.ndjson").write_text('{"eventId": "kickoff", "timestamp": 1}\n')
+    (folder / "README.txt").write_text("about this export\n")
+    data_dir = tmp_path / "data"
+    result = hoc("ingest", "--strict", str(folder), "--data-dir", str(data_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    skipped = result.stdout.split("skipped file(s)")[1]
+    assert "log.ndjson" in skipped and "README.txt" in skipped
+
+
 def test_ingest_of_a_missing_path_is_a_clear_error_that_writes_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     result = hoc("ingest", str(tmp_path / "nope.ndjson"), "--data-dir", str(data_dir), cwd=tmp_path)

@@ -106,3 +106,24 @@ def test_clean_input_passes_strict(tmp_path: Path) -> None:
     source.write_text(json.dumps(_obs("fine")) + "\n")
     report = ingest_paths(paths=[source], settings=settings_in(tmp_path / "store"))
     assert report.quarantined == 0 and report.quarantine_examples == []
+
+
+def test_a_bundle_line_too_deep_to_unpack_is_quarantined_and_the_rest_loads(
+    tmp_path: Path,
+) -> None:
+    """DuckDB reads any depth of nesting; orjson, which unpacks Bundles, stops at 1024."""
+    deep = "[" * 1100 + "]" * 1100
+    bundle = (
+        '{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": '
+        f'{{"resourceType": "Observation", "id": "deep", "note": {deep}}}}}]}}'
+    )
+    source = tmp_path / "bundles.ndjson"
+    source.write_text(json.dumps(_obs("before")) + "\n" + bundle + "\n" + json.dumps(_obs("after")))
+    settings = settings_in(tmp_path / "store")
+    report = ingest_paths(paths=[source], settings=settings)
+    assert report.by_type["Observation"].loaded == 2
+    [(line, rtype, reason)] = rows(
+        settings, "SELECT line_number, resource_type, reason FROM quarantine"
+    )
+    assert (line, rtype) == (2, "Bundle")
+    assert "cannot unpack" in reason and "recursion" in reason, reason

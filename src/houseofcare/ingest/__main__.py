@@ -42,6 +42,8 @@ def main(argv: list[str]) -> int:
         return 130
     for rtype, counts in report.by_type.items():
         print(f"{rtype}: {counts}")
+    for file, why in report.skipped_files:
+        print(f"skipped {file}: {why}")
     return 1 if report.quarantined else 0
 
 

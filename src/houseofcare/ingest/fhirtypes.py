@@ -8,8 +8,11 @@ stored as the first day of the period; date-times are converted to UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+
+from houseofcare.nhs_number import nhs_number_problem_sql
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ FHIR_TYPES: Final[dict[str, FhirType]] = {
     "integer": FhirType("BIGINT", "a JSON integer"),
     "boolean": FhirType("BOOLEAN", "true or false"),
 }
+
+#: Checks a column's value must pass beyond its type (`"check": name` in a view column, a
+#: houseofcare addition): SQL over the converted value giving why it fails, or NULL.
+VALUE_CHECKS: Final[dict[str, Callable[[str], str]]] = {"nhs-number": nhs_number_problem_sql}
 
 _STRING_TYPES: Final[frozenset[str]] = frozenset({"string", "code", "id", "uri"})
 _DATE_SHAPE: Final[str] = r"^\d{4}(-\d{2}(-\d{2}(T.+)?)?)?$"

@@ -36,10 +36,12 @@ import orjson
 import pyarrow as pa
 
 from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, create_table_sql
-from houseofcare.ingest import quarantine
+from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.sources import (
+    BadLine,
     Block,
+    Discovery,
     SourceError,
     bundle_entries,
     discover,
@@ -68,10 +70,22 @@ _INGESTED_COLUMNS: Final[list[tuple[str, str]]] = [
 ]
 _KEYS: Final[str] = "_hoc_stage_keys"
 _STAGE_PREFIX: Final[str] = "_hoc_stage_"
+#: Resources that parse but are unfit to load (`checks.problem`), with the reason.
+_UNFIT: Final[str] = "_hoc_stage_unfit"
+#: The Python function DuckDB calls for a suspect line (see `_Ingest._fit`).
+_FIT_FUNCTION: Final[str] = "hoc_fit"
 #: Below this share of a block fitting its guessed type, the rest of the file is classified
 #: line by line first (a file mixing resource types).
 _GUESS_MIN_SHARE: Final[float] = 0.5
 _ACTIONS: Final[tuple[str, str, str]] = ("loaded", "updated", "unchanged")
+#: What the bulk-data exporter writes about itself (`manifest.json`'s `error` files).
+_OUTCOME: Final[str] = "OperationOutcome"
+_ONLY_OUTCOMES: Final[str] = (
+    "holds only OperationOutcome resources (the exporter's messages), no clinical data"
+)
+_NO_RESOURCES: Final[str] = (
+    "holds no FHIR resources (no line has a resourceType): not FHIR data, such as an exporter's log"
+)
 _NOT_BLANK: Final[str] = "(strlen(line) > 64 OR trim(line, ' \t\r\n') <> '')"
 
 
@@ -96,6 +110,10 @@ class IngestReport:
     skipped_unknown: dict[str, int]  # resource types with no view -> count
     quarantined: int  # total rows quarantined this ingest
     quarantine_examples: list[tuple[str, int, str]] = field(default_factory=list)
+    #: Files not loaded because they hold no FHIR data, with why: a folder's files that are
+    #: not FHIR by name or manifest, and files without a single FHIR resource (an exporter's
+    #: log, its OperationOutcomes). Nothing from them is quarantined.
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
 
 
 def ingest_paths(
@@ -108,7 +126,7 @@ def ingest_paths(
     rolled back and the exception propagates.
     """
     views = load_views()
-    files = discover([Path(p) for p in paths])
+    discovery = discover([Path(p) for p in paths])
     con = connect(settings, memory_limit=DEFAULT_MEMORY_LIMIT)
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -118,7 +136,7 @@ def ingest_paths(
         con.execute("BEGIN TRANSACTION")
         try:
             with interrupts_as_keyboard():
-                report = _Ingest(con, views, progress or NullProgress()).run(files)
+                report = _Ingest(con, views, progress or NullProgress()).run(discovery)
                 con.execute("COMMIT")
         except BaseException:
             _rollback(con)
@@ -159,17 +177,23 @@ def _file_events(files: list[Path]) -> Iterator[_FileEvent]:
 
 
 def _first_type(lines: pa.Table) -> str | None:
-    """The resourceType of a block's first non-blank line, to guess the whole block's type."""
+    """The resourceType of a block's first resource, to guess the whole block's type.
+
+    A bad line at the start (not JSON, no resourceType, invalid UTF-8 and so NULL) is passed
+    over, so that it alone does not send the block down the careful path.
+    """
     column = lines.column("line")
     for index in range(min(len(column), 16)):
         text = column[index].as_py()
-        if text.strip():
-            try:
-                doc = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                return None
-            kind = doc.get("resourceType") if isinstance(doc, dict) else None
-            return kind if isinstance(kind, str) else None
+        if text is None or not text.strip():
+            continue
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            continue
+        kind = doc.get("resourceType") if isinstance(doc, dict) else None
+        if isinstance(kind, str):
+            return kind
     return None
 
 
@@ -187,19 +211,50 @@ class _Ingest:
         self.seq = 0
         self.unknown: Counter[str] = Counter()
         self.mixed_files: set[int] = set()
+        self.structures = {v.resource: orjson.loads(v.structure) for v in views.values()}
+        # Reasons found by `_fit` during the statement that stages a block (DuckDB may call it
+        # from several threads; each call holds the GIL while it adds its entry).
+        self.unfit: dict[int, str] = {}
+        con.create_function(
+            _FIT_FUNCTION,
+            self._fit,
+            ["BIGINT", "VARCHAR", "VARCHAR"],
+            "BOOLEAN",
+            side_effects=True,
+        )
         known = ", ".join(f"'{t}'" for t in sorted(self.views_by_type))
         self.known_sql = f"[{known}]"
+        # Per file: lines that are FHIR resources (other than OperationOutcome), and lines
+        # of JSON that are not (of which OperationOutcomes): a file with none of the first
+        # and some of the second is not FHIR data, and is skipped whole.
+        self.resources: Counter[int] = Counter()
+        self.not_resources: Counter[int] = Counter()
+        self.outcomes: Counter[int] = Counter()
         self.classify_sql = (
             "SELECT seq, line_number, line, k[1] ->> '$' AS rt, k[2] ->> '$' AS rid, "
-            f"{quarantine.classify_reason_sql(self.known_sql)} AS reason "
+            f"{quarantine.classify_reason_sql(self.known_sql)} AS reason, "
+            "k IS NOT NULL AS is_json, "
+            "coalesce(json_type(k[1]) = 'VARCHAR', false) AS has_type "
             "FROM (SELECT seq, line_number, line, "
             "try(json_extract(line, ['$.resourceType', '$.id'])) AS k "
             f"FROM blk WHERE {_NOT_BLANK})"
         )
 
+    def _fit(self, seq: int, line: str, resource_type: str) -> bool:
+        """False, noting why, for a suspect line `checks.problem` finds unfit to load."""
+        try:
+            reason = checks.problem(line, self.structures[resource_type])
+        except Exception as err:  # raised inside DuckDB's statement, it would end the ingest
+            reason = f"the resource cannot be checked: {err!r}"
+        if reason is None:
+            return True
+        self.unfit[seq] = reason
+        return False
+
     # -- staging ---------------------------------------------------------------------------
-    def run(self, files: list[Path]) -> IngestReport:
+    def run(self, discovery: Discovery) -> IngestReport:
         started = time.perf_counter()
+        files = discovery.files
         self._create_tables()
         total = sum(p.stat().st_size for p in files if p.is_file())
         task = self.progress.task("Ingesting FHIR", total=total)
@@ -209,6 +264,7 @@ class _Ingest:
         )
         first_seq = {i: -1 for i in range(len(files))}
         counted: dict[int, Counter[str]] = {}
+        unreadable: set[int] = set()
         for event in prefetch(_file_events(files)):
             fid = event.file_id
             if first_seq[fid] < 0:
@@ -217,6 +273,7 @@ class _Ingest:
             if event.error is not None:
                 self._unstage(first_seq[fid], names[fid])
                 counted[fid].clear()
+                unreadable.add(fid)
                 quarantine.add_unreadable_file(
                     self.con,
                     source_file=names[fid],
@@ -226,10 +283,26 @@ class _Ingest:
                 continue
             block = event.block
             assert block is not None
-            self._stage_block(fid, names[fid], block.lines, counted[fid])
+            if block.bad_lines:
+                quarantine.add_bad_lines(
+                    self.con,
+                    source_file=names[fid],
+                    lines=block.bad_lines,
+                    ingested_at=self.ingested_at,
+                )
+            self._stage_block(fid, names[fid], block.lines, counted[fid], block.escapes)
             self.progress.advance(task, block.bytes_read)
             # DuckDB has copied what it needs from the block: its buffer can take the next.
             block.release()
+        skipped = [(str(p), why) for p, why in discovery.skipped]
+        for fid in range(len(files)):
+            if fid in unreadable or self.resources[fid] or not self.not_resources[fid]:
+                continue
+            # Nothing here is FHIR data: not a file of bad records, so nothing is quarantined.
+            quarantine.forget_file(self.con, source_file=names[fid], ingested_at=self.ingested_at)
+            counted.pop(fid, None)
+            only_outcomes = self.outcomes[fid] == self.not_resources[fid]
+            skipped.append((names[fid], _ONLY_OUTCOMES if only_outcomes else _NO_RESOURCES))
         for unknown in counted.values():
             self.unknown.update(unknown)
         by_type = self._merge()
@@ -237,7 +310,7 @@ class _Ingest:
             by_type.setdefault(rt, ResourceCounts()).quarantined += n
         self._drop_stage()
         return IngestReport(
-            files=len(files),
+            files=len(files) - (len(skipped) - len(discovery.skipped)),
             bytes=total,
             seconds=time.perf_counter() - started,
             by_type=dict(sorted(by_type.items())),
@@ -246,6 +319,7 @@ class _Ingest:
             quarantine_examples=quarantine.examples(
                 self.con, ingested_at=self.ingested_at, files=names
             ),
+            skipped_files=sorted(skipped),
         )
 
     def _create_tables(self) -> None:
@@ -259,6 +333,7 @@ class _Ingest:
         con.execute(
             f"CREATE TEMP TABLE {_STAGE_PREFIX}files (file_id INTEGER, source_file VARCHAR)"
         )
+        con.execute(f"CREATE TEMP TABLE {_UNFIT} (seq BIGINT, reason VARCHAR)")
         # The view's staging tables live in the store's own catalog, not in temp: created
         # inside the transaction, they vanish with a rollback or a killed process just the
         # same, and a first load can rename one into place instead of copying it. They hold
@@ -274,6 +349,7 @@ class _Ingest:
             self.con.execute(f"DROP TABLE IF EXISTS {_STAGE_PREFIX}{view.table}")
         self.con.execute(f"DROP TABLE {_KEYS}")
         self.con.execute(f"DROP TABLE {_STAGE_PREFIX}files")
+        self.con.execute(f"DROP TABLE {_UNFIT}")
         self.con.execute("DROP TABLE IF EXISTS _hoc_parsed")
         self.con.execute("DROP TABLE IF EXISTS _hoc_classified")
 
@@ -282,6 +358,7 @@ class _Ingest:
         for view in self.views_by_type.values():
             self.con.execute(f"DELETE FROM {_STAGE_PREFIX}{view.table} WHERE seq >= ?", [first_seq])
         self.con.execute(f"DELETE FROM {_KEYS} WHERE seq >= ?", [first_seq])
+        self.con.execute(f"DELETE FROM {_UNFIT} WHERE seq >= ?", [first_seq])
         quarantine.forget_file(self.con, source_file=name, ingested_at=self.ingested_at)
 
     def _numbered(self, lines: pa.Table) -> pa.Table:
@@ -290,7 +367,14 @@ class _Ingest:
         self.seq += lines.num_rows
         return lines.append_column("seq", seq)
 
-    def _stage_block(self, file_id: int, name: str, lines: pa.Table, unknown: Counter[str]) -> None:
+    def _stage_block(
+        self,
+        file_id: int,
+        name: str,
+        lines: pa.Table,
+        unknown: Counter[str],
+        escapes: bool,
+    ) -> None:
         # The Arrow table is found by DuckDB's replacement scan (the local variable `blk`), not
         # registered: a registered view inside the open transaction would keep every block
         # alive until COMMIT, and memory would grow with the input.
@@ -298,9 +382,9 @@ class _Ingest:
         guess = None if file_id in self.mixed_files else _first_type(blk)
         view = self.views_by_type.get(guess or "")
         if view is None:
-            self._classify_and_stage(file_id, name, blk, unknown)
+            self._classify_and_stage(file_id, name, blk, unknown, escapes)
             return
-        staged, leftover = self._stage_typed(file_id, view, blk)
+        staged, leftover = self._stage_typed(file_id, view, blk, escapes)
         if leftover:
             if staged < _GUESS_MIN_SHARE * (staged + leftover):
                 self.mixed_files.add(file_id)
@@ -308,9 +392,11 @@ class _Ingest:
                 "SELECT seq, line_number, line FROM blk "
                 "SEMI JOIN (SELECT seq FROM _hoc_parsed WHERE NOT ok) USING (seq)"
             ).to_arrow_table()
-            self._classify_and_stage(file_id, name, left, unknown)
+            self._classify_and_stage(file_id, name, left, unknown, escapes)
 
-    def _stage_typed(self, file_id: int, view: CompiledView, blk: pa.Table) -> tuple[int, int]:
+    def _stage_typed(
+        self, file_id: int, view: CompiledView, blk: pa.Table, escapes: bool
+    ) -> tuple[int, int]:
         """Stage the lines of `blk` that are `view.resource` resources with an id.
 
         Two statements, both scanning the Arrow block, so DuckDB spreads each over its record
@@ -318,7 +404,7 @@ class _Ingest:
         the full parse straight into the view's staging table. Materialising the full parse
         instead would make the view step read a one-row-group table, on one thread.
         Returns how many lines were staged and how many were left (another type, not JSON,
-        no id).
+        no id). `escapes` says whether any line may hold an escaped control character.
         """
         con = self.con
         structure = view.structure.replace("'", "''")
@@ -334,6 +420,7 @@ class _Ingest:
         [(staged, leftover)] = con.execute(
             "SELECT count(*) FILTER (ok), count(*) FILTER (NOT ok) FROM _hoc_parsed"
         ).fetchall()
+        self.resources[file_id] += staged
         if staged:
             rid = text_sql("rid")
             lu = value_sql("instant", "lu", text_sql("lu"))
@@ -344,12 +431,25 @@ class _Ingest:
             )
             ok = _ok_sql("r.resourceType", "r.id", view.resource)
             names = ", ".join(f'"{n}"' for n, _ in view.columns)
+            # A resource unfit to load (a wrong-shaped element, a control character) stages
+            # no rows; `_fit` keeps the reason for the quarantine. Only the few suspect lines
+            # reach Python.
+            suspect = view.suspect_sql
+            if escapes:
+                suspect = f"({suspect} OR {checks.control_escape_sql()})"
+            fit = (
+                f"CASE WHEN {suspect} "
+                f"THEN {_FIT_FUNCTION}(seq, line, '{view.resource}') ELSE true END"
+            )
             con.execute(
                 f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
-                "WITH parsed AS (SELECT seq, r FROM (SELECT seq, "
+                "WITH parsed AS (SELECT seq, r FROM (SELECT seq, line, "
                 f"try(from_json(line, '{structure}')) AS r FROM blk WHERE {_NOT_BLANK}) "
-                f"WHERE {ok}) {view.rows_sql}"
+                f"WHERE {ok} AND {fit}) {view.rows_sql}"
             )
+            if self.unfit:
+                con.executemany(f"INSERT INTO {_UNFIT} VALUES (?, ?)", list(self.unfit.items()))
+                self.unfit.clear()
         return int(staged), int(leftover)
 
     def _classify_and_stage(
@@ -358,10 +458,19 @@ class _Ingest:
         name: str,
         blk: pa.Table,
         unknown: Counter[str],
+        escapes: bool,
     ) -> None:
         """The careful path: classify each line (the quarantine reason), then stage by type."""
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP TABLE _hoc_classified AS {self.classify_sql}")
+        [(resources, others, outcomes)] = con.execute(
+            f"SELECT count(*) FILTER (has_type AND rt <> '{_OUTCOME}'), "
+            f"count(*) FILTER (is_json AND NOT (has_type AND rt <> '{_OUTCOME}')), "
+            f"count(*) FILTER (has_type AND rt = '{_OUTCOME}') FROM _hoc_classified"
+        ).fetchall()
+        self.resources[file_id] += resources
+        self.not_resources[file_id] += others
+        self.outcomes[file_id] += outcomes
         con.execute(
             "INSERT INTO quarantine SELECT ?, line_number, rt, rid, reason, ? "
             "FROM _hoc_classified WHERE reason IS NOT NULL ORDER BY seq",
@@ -388,17 +497,30 @@ class _Ingest:
                 "WHERE rt = $rt AND reason IS NULL",
                 params={"rt": rt},
             ).to_arrow_table()
-            self._stage_typed(file_id, view, typed)
+            self._stage_typed(file_id, view, typed, escapes)
         # Bundles written one per NDJSON line: unpack their entries and stage those.
         for number, line in bundles:
-            self._stage_block(file_id, name, bundle_entries(line, number), unknown)
+            try:
+                entries = bundle_entries(line, number)
+            except SourceError as err:  # JSON to DuckDB, but more than orjson can parse
+                quarantine.add_bad_lines(
+                    con,
+                    source_file=name,
+                    lines=[BadLine(number, f"cannot unpack this Bundle: {err}", "Bundle")],
+                    ingested_at=self.ingested_at,
+                )
+                continue
+            self._stage_block(file_id, name, entries, unknown, escapes)
 
     # -- merging ---------------------------------------------------------------------------
     def _merge(self) -> dict[str, ResourceCounts]:
         con = self.con
         errors = " UNION ALL ".join(
-            f"SELECT seq, __error FROM {_STAGE_PREFIX}{v.table} WHERE __error IS NOT NULL"
-            for v in self.views_by_type.values()
+            [
+                f"SELECT seq, __error FROM {_STAGE_PREFIX}{v.table} WHERE __error IS NOT NULL"
+                for v in self.views_by_type.values()
+            ]
+            + [f"SELECT seq, reason FROM {_UNFIT}"]
         )
         con.execute(
             "CREATE TEMP TABLE _hoc_bad AS SELECT seq, string_agg(DISTINCT __error, '; ') "

@@ -7,10 +7,13 @@ non-zero exit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
 import duckdb
+
+from houseofcare.ingest.sources import BadLine
 
 #: Reason when a line is not JSON at all.
 NOT_JSON: Final[str] = "line is not valid JSON"
@@ -44,6 +47,23 @@ def add_unreadable_file(
 ) -> None:
     """Record a whole file that could not be read, as line 0."""
     con.execute(_INSERT, [source_file, 0, None, None, reason, ingested_at])
+
+
+def add_bad_lines(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_file: str,
+    lines: Sequence[BadLine],
+    ingested_at: datetime,
+) -> None:
+    """Record lines the reader left out of their block (not valid UTF-8)."""
+    con.executemany(
+        _INSERT,
+        [
+            [source_file, b.line_number, b.resource_type, b.resource_id, b.reason, ingested_at]
+            for b in lines
+        ],
+    )
 
 
 def forget_file(con: duckdb.DuckDBPyConnection, *, source_file: str, ingested_at: datetime) -> None:

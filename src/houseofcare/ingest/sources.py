@@ -4,6 +4,11 @@ Ingest never parses JSON row by row in Python: it reads large blocks, splits the
 with numpy and hands each block to DuckDB as an Arrow table ``(line_number, line)``. Bundle
 documents (e.g. Synthea's pretty-printed per-patient transaction Bundles) are the exception:
 they are parsed whole with orjson and re-emitted as one line per entry, numbered by entry.
+
+A UTF-8 byte order mark at the start of a file is skipped. Lines that are not valid UTF-8 never
+reach DuckDB (whose string functions assume valid UTF-8): each block is validated at once, and
+only a block that fails is checked line by line; its bad lines are handed over as `BadLine`s
+for the quarantine and left out of the block.
 """
 
 from __future__ import annotations
@@ -21,15 +26,21 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from houseofcare.ingest.checks import CONTROL_ESCAPE_LETTERS
+
 #: Bytes read per block: big enough for DuckDB to parallelise, small enough to bound memory.
 BLOCK_BYTES: Final[int] = 32 << 20
 #: Rows per Arrow record batch; DuckDB scans record batches in parallel.
 BATCH_ROWS: Final[int] = 16_384
 #: File name endings (after an optional `.gz`) taken from a folder; explicit files are always read.
 FHIR_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".json", ".ldjson")
+#: Endings of files that are newline-delimited JSON by name, whatever their first line holds.
+NDJSON_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".ldjson")
 #: The bulk-data export manifest, which describes files but holds no resources.
 MANIFEST: Final[str] = "manifest.json"
 _GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
+_UTF8_BOM: Final[bytes] = b"\xef\xbb\xbf"
+_UTF16_BOMS: Final[tuple[bytes, ...]] = (b"\xff\xfe", b"\xfe\xff")
 
 T = TypeVar("T")
 
@@ -41,16 +52,32 @@ class SourceError(Exception):
 
 
 @dataclass(frozen=True)
+class BadLine:
+    """A line left out of its block because it is not valid UTF-8, and why (for the quarantine)."""
+
+    line_number: int
+    reason: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Block:
     """Numbered lines from one file; `bytes_read` is the progress since the previous block.
 
     `lines` may be a view over a read buffer that is reused once the block is `release()`d:
     call it when nothing refers to `lines` any more (after DuckDB has copied what it needs).
+    A line that is not valid UTF-8 is NULL in `lines` and described in `bad_lines`.
+    `escapes` is False when no line holds anything that could be a JSON escape of a control
+    character (a backslash before one of `checks.CONTROL_ESCAPE_LETTERS`), so that no line
+    needs that check.
     """
 
     lines: pa.Table
     bytes_read: int
     recycle: Callable[[], None] | None = None
+    bad_lines: tuple[BadLine, ...] = ()
+    escapes: bool = True
 
     def release(self) -> None:
         """Hand the read buffer back for the next block (a fresh 32 MB buffer costs page
@@ -59,57 +86,99 @@ class Block:
             self.recycle()
 
 
-def _is_fhir_name(path: Path) -> bool:
+def _plain_name(path: Path) -> str:
     name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def _is_fhir_name(path: Path) -> bool:
+    name = _plain_name(path)
     return name != MANIFEST and name.endswith(FHIR_SUFFIXES) and not name.startswith(".")
 
 
-def _manifest_files(folder: Path) -> list[Path] | None:
-    """Files a bulk-data manifest lists (by base name, in this folder), or None if none usable."""
+def is_ndjson_name(path: Path) -> bool:
+    """True for `*.ndjson`, `*.jsonl`, `*.ldjson` (optionally `.gz`): NDJSON by name."""
+    return _plain_name(path).endswith(NDJSON_SUFFIXES)
+
+
+#: Why a file in a folder is not read (`Discovery.skipped`).
+NOT_FHIR_NAME: Final[str] = (
+    "not a FHIR file name (a folder's *.ndjson, *.jsonl, *.ldjson, *.json, optionally .gz, "
+    "are read)"
+)
+NOT_IN_MANIFEST: Final[str] = "not listed in the output of manifest.json"
+MANIFEST_ERROR: Final[str] = (
+    "listed in the error of manifest.json (the exporter's OperationOutcomes, not clinical data)"
+)
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """The files to read, and the files of the folders given that are not read, with why."""
+
+    files: list[Path]
+    skipped: list[tuple[Path, str]]
+
+
+def _manifest(folder: Path) -> tuple[list[Path], set[Path]] | None:
+    """The files a bulk-data manifest lists as output and as error (by base name, in this
+    folder), or None if there is no usable manifest."""
     manifest = folder / MANIFEST
     if not manifest.is_file():
         return None
     try:
         doc = orjson.loads(manifest.read_bytes())
         urls = [str(item["url"]) for item in doc.get("output", [])]
+        errors = [str(item["url"]) for item in doc.get("error", []) or []]
     except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
         return None
     files = [folder / url.rstrip("/").rsplit("/", 1)[-1] for url in urls]
-    return files or None
+    if not files:
+        return None
+    return files, {folder / url.rstrip("/").rsplit("/", 1)[-1] for url in errors}
 
 
-def discover(paths: list[Path]) -> list[Path]:
+def _folder(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """A folder's files to read and its other (visible, top-level) files, with why not."""
+    present = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    listed = _manifest(folder)
+    if listed is None:
+        files = [p for p in present if _is_fhir_name(p)]
+        return files, [(p, NOT_FHIR_NAME) for p in present if p not in files]
+    files, errors = listed
+    others = [p for p in present if p not in files and p.name != MANIFEST]
+    return files, [(p, MANIFEST_ERROR if p in errors else NOT_IN_MANIFEST) for p in others]
+
+
+def discover(paths: list[Path]) -> Discovery:
     """The files to read, in a stable order; a missing path or an empty folder is an error.
 
-    A folder contributes its top-level files only (a bulk export's `truth/` or `log/` subfolder
-    is never read). When the folder has a `manifest.json` listing files, those files are read
-    (missing ones are reported by the loader); otherwise every `*.ndjson`, `*.jsonl`, `*.json`
-    file, plain or gzipped, except the manifest.
+    A file named on its own is always read. A folder contributes its top-level files only (a
+    bulk export's `truth/` or `log/` subfolder is never read). When the folder has a
+    `manifest.json` listing files, those files are read (missing ones are reported by the
+    loader); otherwise every `*.ndjson`, `*.jsonl`, `*.ldjson`, `*.json` file, plain or
+    gzipped, except the manifest. The folder's other files (a README, notes, the manifest's
+    error files) are listed as skipped; hidden files are not mentioned.
     """
     files: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"no such file or folder: {path}")
         if path.is_dir():
-            listed = _manifest_files(path)
-            found = (
-                listed
-                if listed is not None
-                else sorted(p for p in path.iterdir() if p.is_file() and _is_fhir_name(p))
-            )
+            found, others = _folder(path)
             if not found:
                 raise FileNotFoundError(
                     f"{path} holds no FHIR files (*.ndjson, *.json, *.jsonl, optionally .gz)"
                 )
             files.extend(found)
+            skipped.extend(others)
         else:
             files.append(path)
     unique: dict[Path, None] = {}
     for file in files:
         unique.setdefault(file, None)
-    return list(unique)
+    return Discovery(list(unique), [(p, why) for p, why in skipped if p not in unique])
 
 
 def _open(path: Path) -> tuple[BinaryIO, BinaryIO]:
@@ -134,17 +203,80 @@ def int64_array(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
-def _lines_table(data: bytes | memoryview, first_line: int) -> pa.Table:
-    """Zero-copy Arrow strings for the newline-terminated lines in `data` (newline kept)."""
+def _lines_table(data: memoryview, first_line: int) -> tuple[pa.Table, tuple[BadLine, ...]]:
+    """Zero-copy Arrow strings for the newline-terminated lines in `data` (newline kept).
+
+    `data` must be writable: a line that is not valid UTF-8 is blanked in place and NULL in
+    the table (see `_invalid_utf8_lines`), and returned as a `BadLine`.
+    """
     buf = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(buf == 10) + 1
     offsets = np.empty(len(ends) + 1, dtype=np.int32)
     offsets[0] = 0
     offsets[1:] = ends
     strings = pa.StringArray.from_buffers(len(ends), pa.py_buffer(offsets), pa.py_buffer(data))
+    bad: tuple[BadLine, ...] = ()
+    try:
+        # Arrow's check runs at memory speed (about 2 ms for a 32 MB block of ASCII).
+        strings.validate(full=True)
+    except pa.ArrowInvalid:
+        valid, bad = _invalid_utf8_lines(data, offsets, first_line)
+        bitmap = np.packbits(valid, bitorder="little")
+        strings = pa.StringArray.from_buffers(
+            len(ends),
+            pa.py_buffer(offsets),
+            pa.py_buffer(data),
+            pa.py_buffer(bitmap),
+            null_count=len(bad),
+        )
     numbers = int64_array(np.arange(first_line, first_line + len(ends), dtype=np.int64))
     table = pa.Table.from_arrays([numbers, strings], schema=LINES_SCHEMA)
-    return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), schema=LINES_SCHEMA)
+    batches = table.to_batches(max_chunksize=BATCH_ROWS)
+    return pa.Table.from_batches(batches, schema=LINES_SCHEMA), bad
+
+
+def _invalid_utf8_lines(
+    data: memoryview, offsets: np.ndarray, first_line: int
+) -> tuple[np.ndarray, tuple[BadLine, ...]]:
+    """The slow path, for a block that failed the UTF-8 check: find the bad lines one by one.
+
+    Each bad line is overwritten with spaces (the buffer is ours, and nothing downstream should
+    ever see its bytes) and marked invalid; the reason names the first bad byte and shows the
+    line with replacement characters, and the resource type and id when they can be read.
+    """
+    valid = np.ones(len(offsets) - 1, dtype=bool)
+    bad: list[BadLine] = []
+    for index in range(len(offsets) - 1):
+        start, end = int(offsets[index]), int(offsets[index + 1])
+        raw = bytes(data[start:end])
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            valid[index] = False
+            data[start:end] = b" " * (end - start)
+            bad.append(_bad_utf8_line(raw, first_line + index, err))
+    return valid, tuple(bad)
+
+
+def _bad_utf8_line(raw: bytes, number: int, err: UnicodeDecodeError) -> BadLine:
+    text = raw.decode("utf-8", errors="replace")
+    reason = (
+        f"line is not valid UTF-8 (byte 0x{raw[err.start]:02X} at offset {err.start}): "
+        f"{text.strip()[:60]}"
+    )
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return BadLine(number, reason)
+    if not isinstance(doc, dict):
+        return BadLine(number, reason)
+    kind, rid = doc.get("resourceType"), doc.get("id")
+    return BadLine(
+        number,
+        reason,
+        kind if isinstance(kind, str) else None,
+        rid if isinstance(rid, str) else None,
+    )
 
 
 def _document_lines(data: bytes) -> pa.Table:
@@ -153,6 +285,11 @@ def _document_lines(data: bytes) -> pa.Table:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise SourceError(f"not NDJSON and not a JSON document: {err}") from err
+    return _resource_lines(doc)
+
+
+def _resource_lines(doc: object) -> pa.Table:
+    """A Bundle's entries' resources, or a single resource, one line each."""
     if isinstance(doc, dict) and doc.get("resourceType") == "Bundle":
         entries = doc.get("entry") or []
         resources = [e.get("resource") if isinstance(e, dict) else e for e in entries]
@@ -174,29 +311,53 @@ def _strings_table(lines: list[bytes], numbers: np.ndarray) -> pa.Table:
 
 
 def bundle_entries(line: str, line_number: int) -> pa.Table:
-    """The resources inside a one-line Bundle, all numbered with the Bundle's line."""
-    table = _document_lines(line.encode())
+    """The resources inside a one-line Bundle, all numbered with the Bundle's line.
+
+    Raises `SourceError` when orjson cannot parse it (nested deeper than 1024 levels).
+    """
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError as err:
+        raise SourceError(str(err)) from err
+    table = _resource_lines(doc)
     numbers = np.full(table.num_rows, line_number, dtype=np.int64)
     return table.set_column(0, "line_number", int64_array(numbers))
 
 
-def _first_line_is_complete(head: bytes) -> bool:
-    """NDJSON when the first non-empty line parses on its own; else a pretty-printed document."""
-    for raw in head.split(b"\n"):
-        if raw.strip():
-            try:
-                orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                return False
-            return True
-    return True
+def _is_document(head: bytes) -> bool:
+    """True for a pretty-printed JSON document, False for NDJSON (for a file not named NDJSON).
+
+    NDJSON when the first non-empty line parses on its own, or, when it does not, when the next
+    one is a whole JSON object starting at the line's first character (an NDJSON file with a
+    bad first line; a pretty-printed document indents what follows its opening line).
+    """
+    seen, start = 0, 0
+    while start < len(head) and seen < 2:
+        end = head.find(b"\n", start)
+        end = len(head) if end < 0 else end
+        line, start = head[start:end], end + 1
+        if not line.strip():
+            continue
+        seen += 1
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if seen == 1:
+            return False
+        return not isinstance(doc, dict) or line[:1].isspace()
+    return seen > 0
 
 
 def read_blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
-    """Numbered lines of one file, block by block; raises `SourceError` if it cannot be read."""
+    """Numbered lines of one file, block by block; raises `SourceError` if it cannot be read.
+
+    A file named `*.ndjson`, `*.jsonl` or `*.ldjson` (optionally `.gz`) is NDJSON whatever its
+    first line holds; any other is NDJSON or one JSON document as its first lines say.
+    """
     stream, raw = _open(path)
     try:
-        yield from _read(stream, raw, block_bytes or BLOCK_BYTES)
+        yield from _read(stream, raw, block_bytes or BLOCK_BYTES, is_ndjson_name(path))
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise SourceError(f"cannot read: {err}") from err
     finally:
@@ -204,7 +365,7 @@ def read_blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
         raw.close()
 
 
-def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
+def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int, ndjson: bool) -> Iterator[Block]:
     reported = 0
 
     def progress() -> int:
@@ -214,11 +375,16 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
         return delta
 
     first = stream.read(block_bytes)
+    if first.startswith(_UTF8_BOM):
+        first = first[len(_UTF8_BOM) :]
+    elif first.startswith(_UTF16_BOMS):
+        raise SourceError(
+            "cannot read: the file is UTF-16 (it starts with a UTF-16 byte order mark), "
+            "FHIR JSON is UTF-8"
+        )
     if not first:
         return
-    line_end = first.find(b"\n")
-    head = first if line_end < 0 else first[: line_end + 1]
-    if not _first_line_is_complete(head):
+    if not ndjson and _is_document(first):
         data = first + stream.read()
         yield Block(_document_lines(data), progress())
         return
@@ -247,16 +413,29 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int) -> Iterator[Block]:
                 if buffer[filled - 1] != 10:  # the buffer always has room for one more byte
                     buffer[filled] = 10
                     view = memoryview(buffer)[: filled + 1]
-                yield Block(_lines_table(view, next_line), progress(), recycler(buffer))
+                table, bad = _lines_table(view, next_line)
+                escapes = _has_escapes(buffer, len(view))
+                yield Block(table, progress(), recycler(buffer), bad, escapes)
             return
         cut = buffer.rfind(b"\n", 0, filled)
         if cut < 0:
             carry = bytes(view)
             continue
-        table = _lines_table(view[: cut + 1], next_line)
-        next_line += table.num_rows
         carry = bytes(view[cut + 1 :])
-        yield Block(table, progress(), recycler(buffer))
+        table, bad = _lines_table(view[: cut + 1], next_line)
+        next_line += table.num_rows
+        yield Block(table, progress(), recycler(buffer), bad, _has_escapes(buffer, cut + 1))
+
+
+def _has_escapes(buffer: bytearray, end: int) -> bool:
+    """Whether `buffer[:end]` may hold a JSON escape of a control character: a backslash
+    followed by one of `CONTROL_ESCAPE_LETTERS`. A search for a backslash runs at memory
+    speed (about 3 ms for 32 MB); only a block that has one looks at what follows them."""
+    if buffer.find(b"\\", 0, end) < 0:
+        return False
+    data = np.frombuffer(buffer, dtype=np.uint8, count=end)
+    after = data[1:][data[:-1] == ord("\\")]
+    return bool(np.isin(after, np.frombuffer(CONTROL_ESCAPE_LETTERS, dtype=np.uint8)).any())
 
 
 def _read_into(stream: BinaryIO, target: memoryview) -> int:

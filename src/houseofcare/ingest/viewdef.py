@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from houseofcare.ingest import fhirpath
+from houseofcare.ingest import checks, fhirpath
 from houseofcare.ingest.fhirpath import (
     Binary,
     Call,
@@ -31,7 +31,14 @@ from houseofcare.ingest.fhirpath import (
     This,
     TypeName,
 )
-from houseofcare.ingest.fhirtypes import FHIR_TYPES, is_bad_sql, shown_sql, text_sql, value_sql
+from houseofcare.ingest.fhirtypes import (
+    FHIR_TYPES,
+    VALUE_CHECKS,
+    is_bad_sql,
+    shown_sql,
+    text_sql,
+    value_sql,
+)
 
 
 class ViewDefinitionError(ValueError):
@@ -114,6 +121,7 @@ class Column:
     required: bool
     raw_sql: str  # raw JSON for this column, in terms of the branch's FROM clause
     reference_type: str | None = None  # set when the column is a getReferenceKey()
+    check: str | None = None  # a `VALUE_CHECKS` name: the value must also pass it
 
     @property
     def duckdb_type(self) -> str:
@@ -140,6 +148,9 @@ class CompiledView:
     columns: tuple[tuple[str, str], ...]  # (name, DuckDB type) in view order
     structure: str  # the from_json structure, as JSON text
     rows_sql: str  # SELECT over `parsed(seq, r)` giving seq, typed columns and __error
+    #: True for a line (`line`, parsed as `r`) that may have a wrong-shaped element:
+    #: `checks.problem` decides (see `ingest/checks.py`).
+    suspect_sql: str
 
     def key_column(self) -> str:
         return self.columns[0][0]
@@ -338,6 +349,9 @@ class _Compiler:
             raise ViewDefinitionError(f"column {name!r}: type {fhir_type!r} is not supported")
         if spec.get("collection"):
             raise ViewDefinitionError(f"column {name!r}: collection columns are not supported")
+        check = spec.get("check")
+        if check is not None and check not in VALUE_CHECKS:
+            raise ViewDefinitionError(f"column {name!r}: check {check!r} is not supported")
         try:
             value = self.eval(_parse(path), ctx)
         except FHIRPathError as err:
@@ -346,7 +360,9 @@ class _Compiler:
         is_object = value.shape is not None and bool(value.shape.children)
         if is_object or (value.shape is None and fhir_type == "boolean"):
             raw = f"to_json({raw})"
-        return Column(name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type)
+        return Column(
+            name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type, check
+        )
 
 
 def reference_key_sql(text: str, resource_type: str) -> str:
@@ -467,13 +483,15 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     names = [c.name for c in first]
     if len(set(names)) != len(names):
         raise ViewDefinitionError(f"duplicate column names in {names}")
+    structure = shape.structure()
     return CompiledView(
         table=table,
         resource=resource,
         source_file=source_file,
         columns=tuple((c.name, c.duckdb_type) for c in first),
-        structure=json.dumps(shape.structure()),
+        structure=json.dumps(structure),
         rows_sql=_rows_sql(branches, filters),
+        suspect_sql=checks.shape_suspect_sql(structure),
     )
 
 
@@ -495,7 +513,7 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
     columns = branches[0].columns
     # Four layers, so that each value is computed once: raw JSON → text → typed value →
     # error message (which tests the typed value instead of converting again).
-    texts, typed, outputs, errors, checks = [], [], [], [], []
+    texts, typed, outputs, errors, tests = [], [], [], [], []
     for c in columns:
         name = _ident(c.name)
         rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
@@ -512,20 +530,25 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         expected = FHIR_TYPES[c.fhir_type].expected
         label = _quote(f"{c.path} ({c.name}) is ")
         bad = is_bad_sql(rawcol, checked)
-        checks.append(bad)
+        tests.append(bad)
         errors.append(
             f"CASE WHEN {bad} THEN {label} || {shown_sql(rawcol)} "
             f"|| {_quote(', expected ' + expected)} END"
         )
+        if c.check is not None:
+            # The value converted; it must also pass the column's check (say why if not).
+            problem = VALUE_CHECKS[c.check](checked)
+            tests.append(f"({problem} IS NOT NULL)")
+            errors.append(f"{label} || {shown_sql(rawcol)} || ', ' || {problem}")
         if c.required:
             missing = f"({rawcol} IS NULL OR {rawcol}::VARCHAR = 'null')"
-            checks.append(missing)
+            tests.append(missing)
             errors.append(
                 f"CASE WHEN {missing} "
                 f"THEN {_quote(f'{c.path} ({c.name}) is required but missing')} END"
             )
     # The message is built only for the rare bad row; a good row costs the checks alone.
-    error = f"CASE WHEN {' OR '.join(checks)} THEN concat_ws('; ', {', '.join(errors)}) END"
+    error = f"CASE WHEN {' OR '.join(tests)} THEN concat_ws('; ', {', '.join(errors)}) END"
     return (
         f"SELECT seq, {', '.join(outputs)}, {error} AS __error "
         f"FROM (SELECT seq, {', '.join(typed)} "
