@@ -22,7 +22,9 @@ from test_api_support import FHIR, World, api_world, careplan_body  # noqa: F401
 
 from houseofcare.api.app import create_app
 from houseofcare.api.config import ApiSettings
-from houseofcare.store.models import AuditOutcome
+from houseofcare.api.fhir.mapping import careplan_to_fhir, consent_to_fhir, goal_to_fhir
+from houseofcare.api.records import careplan_record, consent_record, goal_record
+from houseofcare.store.models import AuditOutcome, CarePlan, ConsentToShare, Goal
 
 #: Out of range on PostgreSQL (int4), out of range on both (int8), not ASCII digits, below 1.
 BAD_IDS = [str(2**31), str(2**63), "²", "0"]
@@ -50,11 +52,24 @@ def _text(w: World, who: str, url: str) -> Any:
     return w.client.post(url, headers=w.headers(who), json={"text": "hello"})
 
 
+def _stored(w: World, kind: str) -> dict[str, Any]:
+    """The related person's plan, goal or consent as FHIR, read from the store (no audit)."""
+    with w.factory() as session:
+        if kind == "CarePlan":
+            plan = session.get(CarePlan, w.plans["related"])
+            return careplan_to_fhir(careplan_record(session, plan))  # type: ignore[arg-type]
+        if kind == "Goal":
+            goal = session.get(Goal, w.goals["related"])
+            return goal_to_fhir(goal_record(session, goal))  # type: ignore[arg-type]
+        consent = session.get(ConsentToShare, w.consents["related"])
+        return consent_to_fhir(consent_record(session, consent))  # type: ignore[arg-type]
+
+
 PATH_IDS: list[Any] = [
     pytest.param(lambda w, x: w.get("gp", f"/fhir/Patient/{x}"), "person_id", id="Patient"),
     pytest.param(lambda w, x: w.get("gp", f"/fhir/CarePlan/{x}"), "plan_id", id="CarePlan"),
     pytest.param(
-        lambda w, x: w.put("gp", f"/fhir/CarePlan/{x}", careplan_body(w, "related"), 1),
+        lambda w, x: w.put("gp", f"/fhir/CarePlan/{x}", _stored(w, "CarePlan") | {"id": x}, 1),
         "plan_id",
         id="CarePlan PUT",
     ),
@@ -71,12 +86,7 @@ PATH_IDS: list[Any] = [
     ),
     pytest.param(lambda w, x: w.get("gp", f"/fhir/Goal/{x}"), "goal_id", id="Goal"),
     pytest.param(
-        lambda w, x: w.put(
-            "gp",
-            f"/fhir/Goal/{x}",
-            w.get("gp", f"/fhir/Goal/{w.goals['related']}").json() | {"id": None},
-            1,
-        ),
+        lambda w, x: w.put("gp", f"/fhir/Goal/{x}", _stored(w, "Goal") | {"id": x}, 1),
         "goal_id",
         id="Goal PUT",
     ),
@@ -90,12 +100,7 @@ PATH_IDS: list[Any] = [
     ),
     pytest.param(lambda w, x: w.get("gp", f"/fhir/Consent/{x}"), "consent_id", id="Consent"),
     pytest.param(
-        lambda w, x: w.put(
-            "gp",
-            f"/fhir/Consent/{x}",
-            w.get("gp", f"/fhir/Consent/{w.consents['related']}").json(),
-            1,
-        ),
+        lambda w, x: w.put("gp", f"/fhir/Consent/{x}", _stored(w, "Consent") | {"id": x}, 1),
         "consent_id",
         id="Consent PUT",
     ),

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from houseofcare.api.credentials import CredentialKind, issue, revoke
 from houseofcare.api.deps import SESSION_COOKIE, CallerDep, Services, ServicesDep
 from houseofcare.api.errors import InvalidResource, Unauthorised
+from houseofcare.api.inputs import CleanStr
 from houseofcare.api.tokens import sign, unsign
 from houseofcare.careplan.people import authenticate
 from houseofcare.store.audit import record_audit, record_audit_now
@@ -49,8 +50,8 @@ def _sign_in(services: Services, username: str, password: str, kind: CredentialK
 @router.post("/token", summary="Sign in for the API: a bearer token")
 def token(
     services: ServicesDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[CleanStr, Form()],
+    password: Annotated[CleanStr, Form()],
 ) -> dict[str, Any]:
     """OAuth2 password form (`username`, `password`); answers a bearer token and its expiry."""
     user, token, expires = _sign_in(services, username, password, CredentialKind.bearer)
@@ -65,8 +66,8 @@ def token(
 @router.post("/login", summary="Sign in for the pages: a session cookie")
 def login(
     services: ServicesDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[CleanStr, Form()],
+    password: Annotated[CleanStr, Form()],
 ) -> Response:
     """Sets the `hoc_session` cookie (signed, HttpOnly, SameSite=Lax)."""
     user, token, _expires = _sign_in(services, username, password, CredentialKind.session)

@@ -1,0 +1,110 @@
+"""What a request may carry: ids, references to them, and text. One rule each, in one place.
+
+- **Ids** are the stores' integer primary keys: 1 to 2³¹−1 (PostgreSQL `integer`; SQLite's
+  integers are wider, so that range is safe on both). A path id is `ResourceId` (or
+  `VersionId`); an id inside a search parameter or a body reference is read by `parse_id`.
+  Either refuses anything else (0, 2³¹, a 5000-digit number, '²' or '١' which
+  `str.isdigit()` accepts) with a 400 naming the parameter or field, before the store sees it.
+- **Text**: control characters other than tab, CR and LF, and lone surrogates, are refused
+  in every request string: FHIR bodies by `fhir.http.read_body` (`text_problems`), other
+  declared strings by `CleanStr`, and query strings by `refuse_control_characters`, an
+  app-wide dependency. PostgreSQL cannot store U+0000 at all; the rest have no place in a
+  care record and break what reads it later.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, Any, Final
+
+from fastapi import Path, Request
+from pydantic import AfterValidator
+
+from houseofcare.api.errors import InvalidResource
+
+#: The largest id the stores hold (PostgreSQL `integer`).
+MAX_ID: Final = 2**31 - 1
+#: How an id is described in errors and in the OpenAPI description.
+ID_RANGE: Final = f"a whole number from 1 to {MAX_ID}"
+
+_ID_TEXT = re.compile(r"0*([0-9]{1,10})")
+#: C0 controls but tab, LF and CR; DEL; C1 controls; lone surrogates (not valid Unicode).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+ResourceId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description=f"The resource's id: {ID_RANGE}", examples=[1])
+]
+VersionId = Annotated[
+    int, Path(ge=1, le=MAX_ID, description=f"The version: {ID_RANGE}", examples=[1])
+]
+
+
+def parse_id(text: str | None) -> int | None:
+    """The id in `text` (ASCII digits, 1..MAX_ID, leading zeros allowed), else None."""
+    if text is None:
+        return None
+    match = _ID_TEXT.fullmatch(text)
+    if match is None:
+        return None
+    value = int(match.group(1))
+    return value if 1 <= value <= MAX_ID else None
+
+
+def reference_id(text: str | None, resource_type: str) -> int | None:
+    """The id of `Type/<id>` or a bare `<id>` (a search parameter), else None."""
+    if text is None:
+        return None
+    return parse_id(text.removeprefix(f"{resource_type}/"))
+
+
+def control_character(text: str) -> str | None:
+    """The first refused character in `text`, as `U+0000`, or None when the text is clean."""
+    found = _CONTROL.search(text)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
+def _why(code: str) -> str:
+    return f"contains the control character {code}; only tab, CR and LF are allowed in text"
+
+
+def text_problems(data: Any, where: str) -> Iterator[tuple[str, str]]:
+    """(field, reason) for every string, key or value, in parsed JSON with a refused character;
+    fields named FHIR-style from `where` (`CarePlan.activity[0].detail.description`)."""
+    if isinstance(data, str):
+        code = control_character(data)
+        if code is not None:
+            yield where, _why(code)
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            code = control_character(key)
+            if code is not None:
+                yield f"{where}.{key.encode('unicode_escape').decode()}", "field name " + _why(code)
+            else:
+                yield from text_problems(value, f"{where}.{key}")
+    elif isinstance(data, list):
+        for index, item in enumerate(data):
+            yield from text_problems(item, f"{where}[{index}]")
+
+
+def _clean(text: str) -> str:
+    code = control_character(text)
+    if code is not None:
+        raise ValueError(_why(code))
+    return text
+
+
+#: A request string declared to FastAPI (form field, JSON field of an /app body).
+CleanStr = Annotated[str, AfterValidator(_clean)]
+
+
+def refuse_control_characters(request: Request) -> None:
+    """App-wide dependency: a query parameter (name or value) with a refused character is a 400
+    naming it, before the route runs."""
+    problems = []
+    for name, value in request.query_params.multi_items():
+        code = control_character(name) or control_character(value)
+        if code is not None:
+            problems.append((name.encode("unicode_escape").decode(), _why(code)))
+    if problems:
+        raise InvalidResource(problems)
