@@ -31,6 +31,8 @@ ID_RANGE: Final = f"a whole number from 1 to {MAX_ID}"
 _ID_TEXT = re.compile(r"0*([0-9]{1,10})")
 #: C0 controls but tab, LF and CR; DEL; C1 controls; lone surrogates (not valid Unicode).
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+#: The same rule as a JSON Schema pattern, so /openapi.json tells a client what text it may send.
+TEXT_PATTERN: Final = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
 
 ResourceId = Annotated[
     int, Path(ge=1, le=MAX_ID, description=f"The resource's id: {ID_RANGE}", examples=[1])
@@ -87,6 +89,16 @@ def text_problems(data: Any, where: str) -> Iterator[tuple[str, str]]:
             yield from text_problems(item, f"{where}[{index}]")
 
 
+class DescribedAsText:
+    """Annotation for a string type: its JSON Schema carries `TEXT_PATTERN` (validation is
+    unchanged: `read_body` or `CleanStr` refuses the characters with the field named)."""
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> Any:
+        schema = handler(core_schema)
+        schema["pattern"] = TEXT_PATTERN
+        return schema
+
+
 def _clean(text: str) -> str:
     code = control_character(text)
     if code is not None:
@@ -95,7 +107,7 @@ def _clean(text: str) -> str:
 
 
 #: A request string declared to FastAPI (form field, JSON field of an /app body).
-CleanStr = Annotated[str, AfterValidator(_clean)]
+CleanStr = Annotated[str, AfterValidator(_clean), DescribedAsText()]
 
 
 def refuse_control_characters(request: Request) -> None:

@@ -13,6 +13,8 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from houseofcare.api.inputs import DescribedAsText
+
 NHS_NUMBER_SYSTEM: Final = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-organization-code"
 HOC: Final = "https://houseofcare.org.uk/fhir"
@@ -26,9 +28,10 @@ def _fhir_id(value: str) -> str:
     return value
 
 
-FhirId = Annotated[str, AfterValidator(_fhir_id)]
-Text = Annotated[str, Field(min_length=1, max_length=10_000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=500)]
+FhirId = Annotated[str, AfterValidator(_fhir_id), Field(json_schema_extra={"pattern": _ID.pattern})]
+#: Text in a FHIR body (control characters are refused by `read_body`, with the field named).
+Text = Annotated[str, Field(min_length=1, max_length=10_000), DescribedAsText()]
+ShortText = Annotated[str, Field(min_length=1, max_length=500), DescribedAsText()]
 
 
 class Strict(BaseModel):

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from houseofcare.api.fhir.datatypes import NHS_NUMBER_SYSTEM
 from houseofcare.api.fhir.http import ACCEPTED_TYPES
-from houseofcare.api.inputs import ID_RANGE, MAX_ID
+from houseofcare.api.inputs import ID_RANGE, MAX_ID, TEXT_PATTERN
 from houseofcare.store.models import CarePlanStatus, GoalStatus
 
 #: The models whose JSON Schema goes into the OpenAPI components (see `add_body_schemas`).
@@ -112,7 +112,7 @@ PATIENT_SEARCH = operation(
         query(
             "identifier",
             f"The NHS number: `{NHS_NUMBER_SYSTEM}|<NHS number>` (the system may be left out)",
-            {"type": "string", "maxLength": 100},
+            {"type": "string", "pattern": r"^(https://fhir\.nhs\.uk/Id/nhs-number\|)?[0-9]{10}$"},
             required=True,
         )
     ]
@@ -125,7 +125,11 @@ AUDIT_SEARCH = operation(
             f"The user's id ({ID_RANGE})",
             {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         ),
-        query("entity-type", "The resource type, e.g. CarePlan", {"type": "string"}),
+        query(
+            "entity-type",
+            "The resource type, e.g. CarePlan",
+            {"type": "string", "maxLength": 64, "pattern": TEXT_PATTERN},
+        ),
         _count(1000),
     ]
 )
