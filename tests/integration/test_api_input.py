@@ -416,3 +416,26 @@ def test_the_base_url_setting_is_checked(monkeypatch: pytest.MonkeyPatch) -> Non
     for bad in ("hoc.example", "ftp://hoc.example", "https://", "https://hoc.example/?a=1"):
         with pytest.raises(ValidationError):
             ApiSettings(base_url=bad)
+
+
+# --- date-times --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+def test_a_date_time_that_is_not_a_utc_instant_python_can_hold_is_a_400(
+    api_world: World, when: str
+) -> None:
+    """Date-times are stored in UTC: one at the end of year 9999 in a zone behind UTC (or
+    the start of year 1 ahead of it) has no UTC time to store."""
+    w = api_world
+    before = w.clinical_snapshot()
+    consent = _stored(w, "Consent")
+    consent.pop("id")
+    consent.pop("meta")
+    consent["provision"]["actor"][0]["reference"]["identifier"]["value"] = "voluntary_group"
+    consent["provision"]["period"] = {"start": when}
+    response = w.post("gp", "/fhir/Consent", consent)
+    _refused(w, response, "Consent.provision.period.start", before)
+    consent["provision"]["period"] = {}
+    consent["dateTime"] = when
+    _refused(w, w.post("gp", "/fhir/Consent", consent), "Consent.dateTime", before)

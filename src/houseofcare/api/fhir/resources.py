@@ -11,11 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime
-
 from houseofcare.api.fhir.datatypes import (
     Annotation,
     CodeableConcept,
+    DateTime,
     DateTimePeriod,
     Extension,
     FhirId,
@@ -62,7 +61,7 @@ class CarePlanResource(Strict):
     description: Text | None = None
     subject: Reference
     period: Period | None = None
-    created: AwareDatetime | None = None
+    created: DateTime | None = None
     author: Reference | None = None
     contributor: list[Reference] | None = None
     careTeam: list[Reference] | None = None
@@ -113,5 +112,5 @@ class ConsentResource(Strict):
     scope: CodeableConcept
     category: list[CodeableConcept]
     patient: Reference
-    dateTime: AwareDatetime | None = None
+    dateTime: DateTime | None = None
     provision: ConsentProvision
