@@ -439,3 +439,32 @@ def test_a_date_time_that_is_not_a_utc_instant_python_can_hold_is_a_400(
     consent["provision"]["period"] = {}
     consent["dateTime"] = when
     _refused(w, w.post("gp", "/fhir/Consent", consent), "Consent.dateTime", before)
+
+
+# --- what else a client controls -------------------------------------------------------------
+
+
+def test_json_nested_as_deep_as_the_parser_allows_is_a_400(api_world: World) -> None:
+    w = api_world
+    before = w.clinical_snapshot()
+    headers = w.headers("gp", **{"Content-Type": FHIR})
+    for depth in (900, 1023, 1100):
+        raw = '{"resourceType": "CarePlan", "note": ' + "[" * depth + "]" * depth + "}"
+        response = w.client.post("/fhir/CarePlan", content=raw.encode(), headers=headers)
+        assert response.status_code == 400, response.text
+        comment = w.client.post(
+            f"/app/careplans/{w.plans['related']}/comments",
+            content=('{"text": ' + "[" * depth + "]" * depth + "}").encode(),
+            headers=w.headers("gp", **{"Content-Type": "application/json"}),
+        )
+        assert comment.status_code == 400, comment.text
+    assert w.clinical_snapshot() == before
+
+
+@pytest.mark.parametrize("cookie", ["\xe9.abc", "abc.\xe9", "\xff", "."])
+def test_a_garbled_session_cookie_is_a_401(api_world: World, cookie: str) -> None:
+    w = api_world
+    header = f"hoc_session={cookie}".encode("latin-1")
+    response = w.client.get("/auth/me", headers={"Cookie": header})  # type: ignore[dict-item]
+    assert response.status_code == 401, response.text
+    assert _expressions(response) == set()

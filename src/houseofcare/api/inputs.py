@@ -72,21 +72,25 @@ def _why(code: str) -> str:
 
 def text_problems(data: Any, where: str) -> Iterator[tuple[str, str]]:
     """(field, reason) for every string, key or value, in parsed JSON with a refused character;
-    fields named FHIR-style from `where` (`CarePlan.activity[0].detail.description`)."""
-    if isinstance(data, str):
-        code = control_character(data)
-        if code is not None:
-            yield where, _why(code)
-    elif isinstance(data, dict):
-        for key, value in data.items():
-            code = control_character(key)
+    fields named FHIR-style from `where` (`CarePlan.activity[0].detail.description`).
+    Iterative, so JSON nested as deep as the parser allows cannot exhaust Python's stack."""
+    stack: list[tuple[Any, str]] = [(data, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            code = control_character(item)
             if code is not None:
-                yield f"{where}.{key.encode('unicode_escape').decode()}", "field name " + _why(code)
-            else:
-                yield from text_problems(value, f"{where}.{key}")
-    elif isinstance(data, list):
-        for index, item in enumerate(data):
-            yield from text_problems(item, f"{where}[{index}]")
+                yield path, _why(code)
+        elif isinstance(item, dict):
+            for key, value in reversed(item.items()):
+                code = control_character(key)
+                if code is not None:
+                    shown = key.encode("unicode_escape").decode()
+                    yield f"{path}.{shown}", "field name " + _why(code)
+                else:
+                    stack.append((value, f"{path}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((value, f"{path}[{i}]") for i, value in reversed(list(enumerate(item))))
 
 
 class DescribedAsText:
