@@ -468,3 +468,21 @@ def test_a_garbled_session_cookie_is_a_401(api_world: World, cookie: str) -> Non
     response = w.client.get("/auth/me", headers={"Cookie": header})  # type: ignore[dict-item]
     assert response.status_code == 401, response.text
     assert _expressions(response) == set()
+
+
+def test_a_care_plan_title_longer_than_the_store_holds_is_a_400(api_world: World) -> None:
+    """The title column holds 200 characters: a longer title is refused naming it, on
+    create (where PostgreSQL answered 500 and SQLite stored it) as on update."""
+    w = api_world
+    before = w.clinical_snapshot()
+    _refused(w, w.post("gp", "/fhir/CarePlan", _plan(w, title="t" * 201)), "CarePlan.title", before)
+    body = careplan_body(w, "related", title="t" * 201)
+    update = w.put("gp", f"/fhir/CarePlan/{body['id']}", body, int(body["meta"]["versionId"]))
+    assert update.status_code in (400, 422), update.text
+    assert "CarePlan.title" in _expressions(update)
+    assert w.clinical_snapshot() == before
+    person = w.new_person("A")
+    subject = {"reference": f"Patient/{person}"}
+    created = w.post("gp", "/fhir/CarePlan", _plan(w, title="t" * 200, subject=subject))
+    assert created.status_code == 201, created.text
+    assert created.json()["title"] == "t" * 200

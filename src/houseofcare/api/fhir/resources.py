@@ -9,7 +9,9 @@ other element is either stored or refused.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from houseofcare.api.fhir.datatypes import (
     Annotation,
@@ -57,7 +59,8 @@ class CarePlanResource(Strict):
     extension: list[Extension] | None = None
     status: CarePlanStatusCode
     intent: Literal["plan"]
-    title: ShortText
+    #: As long as the store's column (care_plan.title, 200 characters).
+    title: Annotated[ShortText, Field(max_length=200)]
     description: Text | None = None
     subject: Reference
     period: Period | None = None
