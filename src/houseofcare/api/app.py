@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from houseofcare import __version__
@@ -23,6 +24,8 @@ from houseofcare.api.config import ApiSettings, signing_key
 from houseofcare.api.credentials import CredentialCache
 from houseofcare.api.deps import Services
 from houseofcare.api.errors import install_error_handlers
+from houseofcare.api.fhir.openapi import add_body_schemas
+from houseofcare.api.inputs import refuse_control_characters
 from houseofcare.api.pgpool import PgPool
 from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
@@ -40,7 +43,8 @@ AuditEvent, plus the lists the pages need (caseload, due reviews, preparation su
 Sign in with `POST /auth/token` and send `Authorization: Bearer <token>`. Every read or write
 of a person's record is checked against the access policy and audited. Updates need
 `If-Match` with the ETag you read; a stale one gets 412 and writes nothing. Errors are
-FHIR OperationOutcome naming the field. See docs/api.md.
+FHIR OperationOutcome naming the field. Ids are whole numbers from 1 to 2147483647; control
+characters other than tab, CR and LF are refused in any request text. See docs/api.md.
 """
 
 
@@ -101,8 +105,11 @@ def create_app(
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # every route: a query parameter with a control character is refused before it runs
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.services = services
+    _describe_fhir_bodies(app)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     for module in (auth, patient, careplan, goal, consent, risk_routes, audit, app_lists):
@@ -115,6 +122,19 @@ def create_app(
 
     require_declared(app)
     return app
+
+
+def _describe_fhir_bodies(app: FastAPI) -> None:
+    """/openapi.json also carries the FHIR bodies and search parameters the routes read by
+    hand (their `openapi_extra`), with the bodies' JSON Schema from the resource models."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_body_schemas(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 class StoreNotReady(RuntimeError):

@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -49,6 +50,22 @@ class ApiSettings(BaseSettings):
     #: Seconds between audit-trail sealing passes in each worker (0: never; then seal with
     #: `hoc audit seal`).
     audit_seal_seconds: float = Field(default=5.0, ge=0)
+
+    #: The service's public URL, the start of every Bundle `fullUrl` and `link` (never taken
+    #: from the request's Host header, which the client chooses). Behind a proxy, its URL.
+    base_url: str = "http://127.0.0.1:8000"
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http:// or https:// URL, e.g. https://hoc.example"
+            )
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value.rstrip("/")
 
 
 def signing_key(api: ApiSettings, data_dir: Path) -> bytes:

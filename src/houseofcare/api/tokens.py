@@ -31,8 +31,10 @@ def sign(value: str, key: bytes) -> str:
 
 
 def unsign(signed: str, key: bytes) -> str | None:
-    """The value if the signature is right, else None (compared in constant time)."""
+    """The value if the signature is right, else None (compared in constant time, as bytes:
+    a cookie is whatever the client sent, and `compare_digest` refuses non-ASCII text)."""
     value, dot, _ = signed.rpartition(".")
     if not dot or not value:
         return None
-    return value if hmac.compare_digest(sign(value, key), signed) else None
+    expected = sign(value, key).encode("utf-8", "surrogatepass")
+    return value if hmac.compare_digest(expected, signed.encode("utf-8", "surrogatepass")) else None

@@ -254,6 +254,8 @@ def create_care_plan(
     plan_status = _plan_status(status)
     if not title.strip():
         raise InvalidChange("title", "must not be empty")
+    if len(title.strip()) > 200:
+        raise InvalidChange("title", "must be at most 200 characters")
     if plan_status is CarePlanStatus.active:
         _refuse_second_active(session, person_id, None)
     _check_references(session, {"care_team_id": care_team_id, "lead_user_id": lead_user_id})

@@ -13,6 +13,8 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
+from houseofcare.api.inputs import DescribedAsText
+
 NHS_NUMBER_SYSTEM: Final = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-organization-code"
 HOC: Final = "https://houseofcare.org.uk/fhir"
@@ -26,9 +28,21 @@ def _fhir_id(value: str) -> str:
     return value
 
 
-FhirId = Annotated[str, AfterValidator(_fhir_id)]
-Text = Annotated[str, Field(min_length=1, max_length=10_000)]
-ShortText = Annotated[str, Field(min_length=1, max_length=500)]
+def _utc_instant(value: dt.datetime) -> dt.datetime:
+    try:
+        value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValueError("must be a time that exists in UTC (years 1 to 9999)") from None
+    return value
+
+
+#: A date-time with its zone; stored in UTC, so it must have a UTC time
+#: (9999-12-31T23:00-05:00 has none).
+DateTime = Annotated[AwareDatetime, AfterValidator(_utc_instant)]
+FhirId = Annotated[str, AfterValidator(_fhir_id), Field(json_schema_extra={"pattern": _ID.pattern})]
+#: Text in a FHIR body (control characters are refused by `read_body`, with the field named).
+Text = Annotated[str, Field(min_length=1, max_length=10_000), DescribedAsText()]
+ShortText = Annotated[str, Field(min_length=1, max_length=500), DescribedAsText()]
 
 
 class Strict(BaseModel):
@@ -66,8 +80,8 @@ class Period(Strict):
 
 
 class DateTimePeriod(Strict):
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
+    start: DateTime | None = None
+    end: DateTime | None = None
 
 
 class Quantity(Strict):
@@ -77,7 +91,7 @@ class Quantity(Strict):
 
 class Annotation(Strict):
     authorString: ShortText | None = None
-    time: AwareDatetime | None = None
+    time: DateTime | None = None
     text: Text
 
 
@@ -85,7 +99,7 @@ class Meta(Strict):
     """Accepted on input so a client can send back what it read; the server sets it."""
 
     versionId: ShortText | None = None
-    lastUpdated: AwareDatetime | None = None
+    lastUpdated: DateTime | None = None
 
 
 class Extension(Strict):
@@ -97,7 +111,7 @@ class Extension(Strict):
     valueString: Text | None = None
     valueBoolean: bool | None = None
     valueDate: dt.date | None = None
-    valueDateTime: AwareDatetime | None = None
+    valueDateTime: DateTime | None = None
     valueReference: Reference | None = None
     extension: list[Extension] | None = None
 

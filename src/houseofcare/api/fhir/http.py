@@ -1,4 +1,5 @@
-"""FHIR over HTTP: reading bodies, versions in ETag / If-Match, responses and Bundles."""
+"""FHIR over HTTP: reading bodies and search parameters, versions in ETag / If-Match,
+responses and Bundles."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from houseofcare.api.errors import FHIR_JSON, ApiError, InvalidResource, validation_issues
+from houseofcare.api.inputs import ID_RANGE, parse_id, reference_id, text_problems
 
 M = TypeVar("M", bound=BaseModel)
 
 #: Content types accepted for a FHIR body.
 ACCEPTED_TYPES = ("application/fhir+json", "application/json")
-_ETAG = re.compile(r'^\s*(?:W/)?"(\d{1,9})"\s*$')
+_ETAG = re.compile(r'^\s*(?:W/)?"([0-9]{1,9})"\s*$')
+_COUNT = re.compile(r"[0-9]{1,6}")
 
 
 def fhir_response(
@@ -45,8 +48,13 @@ def bundle(
     *,
     total: int | None = None,
 ) -> dict[str, Any]:
-    """A searchset or history Bundle of (fullUrl path, resource) pairs."""
-    base = str(request.base_url).rstrip("/")
+    """A searchset or history Bundle of (fullUrl path, resource) pairs.
+
+    Its URLs start with the configured base URL (`HOC_API_BASE_URL`), never with the request's
+    Host header, which the client chooses."""
+    base = base_url(request)
+    query = request.url.query
+    self_url = f"{base}{request.url.path}" + (f"?{query}" if query else "")
     entries = []
     for path, resource in resources:
         entry: dict[str, Any] = {"fullUrl": f"{base}{path}", "resource": resource}
@@ -57,10 +65,15 @@ def bundle(
         "resourceType": "Bundle",
         "type": kind,
         "total": len(entries) if total is None else total,
-        "link": [{"relation": "self", "url": str(request.url)}],
+        "link": [{"relation": "self", "url": self_url}],
         "entry": entries,
     }
     return result
+
+
+def base_url(request: Request) -> str:
+    """The service's public base URL, from its settings (no trailing slash)."""
+    return request.app.state.services.api.base_url  # type: ignore[no-any-return]
 
 
 async def read_body(request: Request, model: type[M], resource_type: str) -> M:
@@ -75,6 +88,15 @@ async def read_body(request: Request, model: type[M], resource_type: str) -> M:
     raw = await request.body()
     if not raw.strip():
         raise InvalidResource([(resource_type, "the request body is empty")])
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidResource([("body", f"not valid JSON: {exc}")]) from None
+    if not isinstance(data, dict):
+        raise InvalidResource([(resource_type, "the body must be a JSON object")])
+    problems = list(text_problems(data, resource_type))
+    if problems:
+        raise InvalidResource(problems)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
@@ -118,9 +140,34 @@ def search_count(request: Request, default: int = 50, maximum: int = 500) -> int
     raw = request.query_params.get("_count")
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 < int(raw) <= maximum:
+    if not _COUNT.fullmatch(raw) or not 0 < int(raw) <= maximum:
         raise InvalidResource([("_count", f"must be a whole number from 1 to {maximum}")])
     return int(raw)
+
+
+def patient_parameter(request: Request, name: str = "patient") -> int | None:
+    """The person a search is about: `patient` (or `subject`) as `Patient/<id>` or `<id>`."""
+    raw = request.query_params.get(name) or request.query_params.get("subject")
+    if raw is None:
+        return None
+    person_id = reference_id(raw, "Patient")
+    if person_id is None:
+        where = name if name in request.query_params else "subject"
+        raise InvalidResource(
+            [(where, f"{raw!r} is not a Patient reference like Patient/12 (the id is {ID_RANGE})")]
+        )
+    return person_id
+
+
+def id_parameter(request: Request, name: str, resource_type: str | None = None) -> int | None:
+    """An id search parameter (`<id>`, or `Type/<id>` when `resource_type` is given)."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    ident = parse_id(raw) if resource_type is None else reference_id(raw, resource_type)
+    if ident is None:
+        raise InvalidResource([(name, f"{raw!r} is not an id ({ID_RANGE})")])
+    return ident
 
 
 def refuse_unknown_parameters(request: Request, allowed: set[str]) -> None:

@@ -31,6 +31,7 @@ from houseofcare.api.fhir.resources import (
     ConsentResource,
     GoalResource,
 )
+from houseofcare.api.inputs import ID_RANGE, parse_id
 from houseofcare.store.models import (
     ActionStatus,
     CarePlanStatus,
@@ -239,13 +240,17 @@ class _Problems:
 
 
 def _int_id(text: str | None) -> int | None:
-    return int(text) if text is not None and text.isdigit() and len(text) < 18 else None
+    """An id (1..2³¹−1, ASCII digits) or None: one rule for every reference in a body."""
+    return parse_id(text)
 
 
 def _subject(ref: Reference, where: str, problems: _Problems) -> tuple[int, str | None]:
     person_id = _int_id(reference_id(ref, "Patient"))
     if person_id is None:
-        problems.add(f"{where}.reference", "must be a reference of the form 'Patient/<id>'")
+        problems.add(
+            f"{where}.reference",
+            f"must be a reference of the form 'Patient/<id>', the id {ID_RANGE}",
+        )
     nhs_number = None
     if ref.identifier is not None:
         if ref.identifier.system != NHS_NUMBER_SYSTEM:
@@ -259,7 +264,7 @@ def _user_from(ref_identifier: Identifier | None, where: str, problems: _Problem
     if ref_identifier is None:
         return None
     if ref_identifier.system != USER_SYSTEM or _int_id(ref_identifier.value) is None:
-        problems.add(where, f"must be a user id with system {USER_SYSTEM}")
+        problems.add(where, f"must be a user id ({ID_RANGE}) with system {USER_SYSTEM}")
         return None
     return _int_id(ref_identifier.value)
 
@@ -450,7 +455,9 @@ def careplan_from_fhir(resource: CarePlanResource) -> CarePlanContent:
             problems.add("CarePlan.careTeam", "a plan has one care team")
         care_team_id = _int_id(reference_id(resource.careTeam[0], "CareTeam"))
         if care_team_id is None:
-            problems.add("CarePlan.careTeam[0].reference", "must be 'CareTeam/<id>'")
+            problems.add(
+                "CarePlan.careTeam[0].reference", f"must be 'CareTeam/<id>', the id {ID_RANGE}"
+            )
     actions = [
         action
         for i, activity in enumerate(resource.activity or [])
@@ -505,7 +512,9 @@ def _action(activity: Any, where: str, problems: _Problems) -> ActionContent | N
             problems.add(f"{where}.detail.goal", "an action serves at most one goal")
         goal_id = _int_id(reference_id(detail.goal[0], "Goal"))
         if goal_id is None:
-            problems.add(f"{where}.detail.goal[0].reference", "must be 'Goal/<id>'")
+            problems.add(
+                f"{where}.detail.goal[0].reference", f"must be 'Goal/<id>', the id {ID_RANGE}"
+            )
     due = detail.scheduledPeriod
     if due is not None and due.start is not None:
         problems.add(f"{where}.detail.scheduledPeriod.start", "give only the end (by when)")
@@ -573,7 +582,9 @@ def goal_from_fhir(resource: GoalResource) -> GoalContent:
             continue
         care_plan_id = _int_id(reference_id(ext.valueReference, "CarePlan"))
         if care_plan_id is None:
-            problems.add(f"Goal.extension[{i}].valueReference", "must be 'CarePlan/<id>'")
+            problems.add(
+                f"Goal.extension[{i}].valueReference", f"must be 'CarePlan/<id>', the id {ID_RANGE}"
+            )
     if not resource.description.text:
         problems.add("Goal.description.text", "what matters to the person, in their own words")
     if resource.description.coding:

@@ -9,13 +9,14 @@ other element is either stored or refused.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime
+from pydantic import Field
 
 from houseofcare.api.fhir.datatypes import (
     Annotation,
     CodeableConcept,
+    DateTime,
     DateTimePeriod,
     Extension,
     FhirId,
@@ -58,11 +59,12 @@ class CarePlanResource(Strict):
     extension: list[Extension] | None = None
     status: CarePlanStatusCode
     intent: Literal["plan"]
-    title: ShortText
+    #: As long as the store's column (care_plan.title, 200 characters).
+    title: Annotated[ShortText, Field(max_length=200)]
     description: Text | None = None
     subject: Reference
     period: Period | None = None
-    created: AwareDatetime | None = None
+    created: DateTime | None = None
     author: Reference | None = None
     contributor: list[Reference] | None = None
     careTeam: list[Reference] | None = None
@@ -113,5 +115,5 @@ class ConsentResource(Strict):
     scope: CodeableConcept
     category: list[CodeableConcept]
     patient: Reference
-    dateTime: AwareDatetime | None = None
+    dateTime: DateTime | None = None
     provision: ConsentProvision

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from houseofcare.api.deps import Caller, CallerDep
 from houseofcare.api.errors import NotFound
+from houseofcare.api.inputs import CleanStr, ResourceId
 from houseofcare.api.routes.common import audited_failures, found_or_404
 from houseofcare.careplan import lists, plans
 from houseofcare.careplan import preparation as prep
@@ -27,7 +28,7 @@ class TextIn(BaseModel):
     """A short text from the person or the professional."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    text: str = Field(min_length=1, max_length=5000)
+    text: CleanStr = Field(min_length=1, max_length=5000)
 
 
 def risk_levels(settings: Settings, patient_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -162,7 +163,7 @@ def my_due_reviews(caller: CallerDep) -> dict[str, Any]:
 
 
 @router.get("/care-teams/{team_id}/due-reviews", summary="One team's due reviews (members only)")
-def team_due_reviews(team_id: int, caller: CallerDep) -> dict[str, Any]:
+def team_due_reviews(team_id: ResourceId, caller: CallerDep) -> dict[str, Any]:
     with transaction(caller.services.factory) as session:
         caller.authorise(
             session, Action.reviews_read, None, audit_action="search", resource_type="DueReview"
@@ -218,7 +219,7 @@ def _preparation_json(record: Any) -> dict[str, Any]:
 
 
 @router.get("/people/{person_id}/preparation", summary="The person's preparation summary")
-def preparation_summary(person_id: int, caller: CallerDep) -> dict[str, Any]:
+def preparation_summary(person_id: ResourceId, caller: CallerDep) -> dict[str, Any]:
     """The latest prepared (sent) summary, or else the live summary from the latest run."""
     caller.require_identifiable(audit_action="read", resource_type="Preparation")
     with transaction(caller.services.factory) as session:
@@ -262,7 +263,7 @@ def _live_summary(caller: Caller, person: Person) -> dict[str, Any]:
     "/people/{person_id}/preparation/talk-about",
     summary="Write 'what I want to talk about' before the conversation",
 )
-def talk_about(person_id: int, body: TextIn, caller: CallerDep) -> dict[str, Any]:
+def talk_about(person_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[str, Any]:
     caller.require_identifiable(audit_action="update", resource_type="Preparation")
     with (
         audited_failures(caller, action="update", resource_type="Preparation", person_id=person_id),
@@ -301,7 +302,7 @@ def talk_about(person_id: int, body: TextIn, caller: CallerDep) -> dict[str, Any
 
 
 @router.post("/careplans/{plan_id}/comments", status_code=201, summary="Comment on a care plan")
-def comment(plan_id: int, body: TextIn, caller: CallerDep) -> dict[str, Any]:
+def comment(plan_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[str, Any]:
     """The person (or a professional caring for them) comments on the plan; comments are
     only ever added and appear as the plan's notes."""
     caller.require_identifiable(audit_action="comment", resource_type="CarePlan")

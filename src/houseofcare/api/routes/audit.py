@@ -8,8 +8,15 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from houseofcare.api.deps import CallerDep
-from houseofcare.api.errors import InvalidResource
-from houseofcare.api.fhir.http import bundle, fhir_response, refuse_unknown_parameters, search_count
+from houseofcare.api.fhir import openapi
+from houseofcare.api.fhir.http import (
+    bundle,
+    fhir_response,
+    id_parameter,
+    refuse_unknown_parameters,
+    search_count,
+)
+from houseofcare.api.inputs import ResourceId
 from houseofcare.api.routes.common import found_or_404
 from houseofcare.careplan.policy import Action
 from houseofcare.store.audit import audit_events
@@ -83,7 +90,7 @@ def audit_resource(event: AuditEvent) -> dict[str, Any]:
 
 
 @router.get("/AuditEvent/{event_id}", summary="Read one audit event (admin)")
-def read_audit_event(event_id: int, caller: CallerDep) -> Response:
+def read_audit_event(event_id: ResourceId, caller: CallerDep) -> Response:
     with transaction(caller.services.factory) as session:
         caller.authorise(
             session,
@@ -101,19 +108,20 @@ def read_audit_event(event_id: int, caller: CallerDep) -> Response:
     return fhir_response(resource)
 
 
-@router.get("/AuditEvent", summary="Search the audit trail, newest first (admin)")
+@router.get(
+    "/AuditEvent",
+    summary="Search the audit trail, newest first (admin)",
+    openapi_extra=openapi.AUDIT_SEARCH,
+)
 def search_audit_events(request: Request, caller: CallerDep) -> Response:
     """`patient=Patient/<id>`, `agent=<user id>`, `entity-type=CarePlan`, `_count`."""
     refuse_unknown_parameters(request, {"patient", "agent", "entity-type"})
     count = search_count(request, default=100, maximum=1000)
     params = request.query_params
     filters: dict[str, Any] = {}
-    for name, key in (("patient", "person_id"), ("agent", "user_id")):
+    for name, key, kind in (("patient", "person_id", "Patient"), ("agent", "user_id", None)):
         if name in params:
-            value = params[name].removeprefix("Patient/")
-            if not value.isdigit():
-                raise InvalidResource([(name, f"{params[name]!r} is not an id")])
-            filters[key] = int(value)
+            filters[key] = id_parameter(request, name, kind)
     if "entity-type" in params:
         filters["resource_type"] = params["entity-type"]
     with transaction(caller.services.factory) as session:

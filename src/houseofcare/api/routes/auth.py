@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from houseofcare.api.credentials import CredentialKind, issue, revoke
 from houseofcare.api.deps import SESSION_COOKIE, CallerDep, Services, ServicesDep
 from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
+from houseofcare.api.inputs import CleanStr
 from houseofcare.api.throttle import Attempt, Throttled, username_digest
 from houseofcare.api.tokens import sign, unsign
 from houseofcare.careplan.people import authenticate
@@ -109,8 +110,8 @@ def _audit_failure(services: Services, username: str, client: str, attempt: Atte
 def token(
     services: ServicesDep,
     request: Request,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[CleanStr, Form()],
+    password: Annotated[CleanStr, Form()],
 ) -> dict[str, Any]:
     """OAuth2 password form (`username`, `password`); answers a bearer token and its expiry."""
     user, token, expires = _sign_in(services, request, username, password, CredentialKind.bearer)
@@ -126,8 +127,8 @@ def token(
 def login(
     services: ServicesDep,
     request: Request,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[CleanStr, Form()],
+    password: Annotated[CleanStr, Form()],
 ) -> Response:
     """Sets the `hoc_session` cookie (signed, HttpOnly, SameSite=Lax)."""
     user, token, _expires = _sign_in(services, request, username, password, CredentialKind.session)

@@ -10,10 +10,12 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import Caller, CallerDep
 from houseofcare.api.errors import InvalidResource, NotFound
+from houseofcare.api.fhir import openapi
 from houseofcare.api.fhir.http import (
     bundle,
     fhir_response,
     if_match_version,
+    patient_parameter,
     refuse_unknown_parameters,
     search_count,
 )
@@ -24,6 +26,7 @@ from houseofcare.api.fhir.mapping import (
     careplan_to_fhir,
 )
 from houseofcare.api.fhir.resources import CarePlanResource
+from houseofcare.api.inputs import ResourceId, VersionId
 from houseofcare.api.plan_writes import CAREPLAN_FIELDS, create_plan, update_plan
 from houseofcare.api.records import (
     careplan_record,
@@ -48,18 +51,8 @@ router = APIRouter(prefix="/fhir", tags=["FHIR CarePlan"])
 RT = "CarePlan"
 
 
-def patient_parameter(request: Request, name: str = "patient") -> int | None:
-    raw = request.query_params.get(name) or request.query_params.get("subject")
-    if raw is None:
-        return None
-    ident = raw.removeprefix("Patient/")
-    if not ident.isdigit():
-        raise InvalidResource([(name, f"{raw!r} is not a Patient reference like Patient/12")])
-    return int(ident)
-
-
 @router.get("/CarePlan/{plan_id}", summary="Read a care plan")
-def read_careplan(plan_id: int, caller: CallerDep) -> Response:
+def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     reader = caller.services.plan_reader
     if reader is not None:
@@ -92,7 +85,11 @@ def read_careplan(plan_id: int, caller: CallerDep) -> Response:
     return fhir_response(careplan_to_fhir(record), version=record.version)
 
 
-@router.get("/CarePlan", summary="Search care plans by patient and/or status")
+@router.get(
+    "/CarePlan",
+    summary="Search care plans by patient and/or status",
+    openapi_extra=openapi.CAREPLAN_SEARCH,
+)
 def search_careplans(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="search", resource_type=RT)
     refuse_unknown_parameters(request, {"patient", "subject", "status"})
@@ -210,7 +207,12 @@ def _check_subject(caller: Caller, session: Session, content: CarePlanContent, a
     )
 
 
-@router.post("/CarePlan", status_code=201, summary="Create a care plan")
+@router.post(
+    "/CarePlan",
+    status_code=201,
+    summary="Create a care plan",
+    openapi_extra=openapi.body(CarePlanResource),
+)
 async def create_careplan(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="create", resource_type=RT)
     resource = await read_audited_body(
@@ -228,8 +230,12 @@ async def create_careplan(request: Request, caller: CallerDep) -> Response:
     return await run_in_threadpool(_write, caller, resource, None, None)
 
 
-@router.put("/CarePlan/{plan_id}", summary="Update a care plan (If-Match required)")
-async def update_careplan(plan_id: int, request: Request, caller: CallerDep) -> Response:
+@router.put(
+    "/CarePlan/{plan_id}",
+    summary="Update a care plan (If-Match required)",
+    openapi_extra=openapi.body(CarePlanResource, if_match=True),
+)
+async def update_careplan(plan_id: ResourceId, request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="update", resource_type=RT)
     expected = if_match_version(request, RT)
     resource = await read_audited_body(
@@ -253,7 +259,7 @@ async def update_careplan(plan_id: int, request: Request, caller: CallerDep) -> 
 
 
 @router.get("/CarePlan/{plan_id}/_history", summary="Every version of a care plan")
-def careplan_history(plan_id: int, request: Request, caller: CallerDep) -> Response:
+def careplan_history(plan_id: ResourceId, request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="history", resource_type=RT)
     with transaction(caller.services.factory) as session:
         plan = found_or_404(
@@ -286,7 +292,7 @@ def careplan_history(plan_id: int, request: Request, caller: CallerDep) -> Respo
 
 
 @router.get("/CarePlan/{plan_id}/_history/{version}", summary="One version of a care plan")
-def careplan_vread(plan_id: int, version: int, caller: CallerDep) -> Response:
+def careplan_vread(plan_id: ResourceId, version: VersionId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="vread", resource_type=RT)
     with transaction(caller.services.factory) as session:
         plan = found_or_404(

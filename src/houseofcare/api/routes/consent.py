@@ -13,17 +13,19 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import Caller, CallerDep
 from houseofcare.api.errors import InvalidResource
+from houseofcare.api.fhir import openapi
 from houseofcare.api.fhir.http import (
     bundle,
     fhir_response,
     if_match_version,
+    patient_parameter,
     refuse_unknown_parameters,
     stale,
 )
 from houseofcare.api.fhir.mapping import consent_from_fhir, consent_to_fhir
 from houseofcare.api.fhir.resources import ConsentResource
+from houseofcare.api.inputs import ResourceId
 from houseofcare.api.records import consent_record
-from houseofcare.api.routes.careplan import patient_parameter
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -45,7 +47,7 @@ FIELDS = {
 
 
 @router.get("/Consent/{consent_id}", summary="Read a consent")
-def read_consent(consent_id: int, caller: CallerDep) -> Response:
+def read_consent(consent_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     with transaction(caller.services.factory) as session:
         consent = found_or_404(
@@ -70,7 +72,11 @@ def read_consent(consent_id: int, caller: CallerDep) -> Response:
     return fhir_response(consent_to_fhir(record), version=record.version)
 
 
-@router.get("/Consent", summary="A person's consents (patient is required)")
+@router.get(
+    "/Consent",
+    summary="A person's consents (patient is required)",
+    openapi_extra=openapi.CONSENT_SEARCH,
+)
 def search_consents(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="search", resource_type=RT)
     refuse_unknown_parameters(request, {"patient", "subject"})
@@ -191,7 +197,12 @@ def _check_unchanged(consent: ConsentToShare, content) -> None:  # type: ignore[
         raise InvalidResource(problems, status=422)
 
 
-@router.post("/Consent", status_code=201, summary="Record consent to share")
+@router.post(
+    "/Consent",
+    status_code=201,
+    summary="Record consent to share",
+    openapi_extra=openapi.body(ConsentResource),
+)
 async def create_consent(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="create", resource_type=RT)
     resource = await read_audited_body(
@@ -200,8 +211,12 @@ async def create_consent(request: Request, caller: CallerDep) -> Response:
     return await run_in_threadpool(_write, caller, resource, None, None)
 
 
-@router.put("/Consent/{consent_id}", summary="Withdraw consent (If-Match required)")
-async def update_consent(consent_id: int, request: Request, caller: CallerDep) -> Response:
+@router.put(
+    "/Consent/{consent_id}",
+    summary="Withdraw consent (If-Match required)",
+    openapi_extra=openapi.body(ConsentResource, if_match=True),
+)
+async def update_consent(consent_id: ResourceId, request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="update", resource_type=RT)
     expected = if_match_version(request, RT)
     resource = await read_audited_body(

@@ -10,18 +10,20 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import Caller, CallerDep
 from houseofcare.api.errors import InvalidResource, NotFound
+from houseofcare.api.fhir import openapi
 from houseofcare.api.fhir.http import (
     bundle,
     fhir_response,
     if_match_version,
+    patient_parameter,
     refuse_unknown_parameters,
     search_count,
 )
 from houseofcare.api.fhir.mapping import GoalContent, goal_from_fhir, goal_to_fhir
 from houseofcare.api.fhir.resources import GoalResource
+from houseofcare.api.inputs import ResourceId, VersionId
 from houseofcare.api.plan_writes import GOAL_FIELDS, create_goal, update_goal
 from houseofcare.api.records import goal_record, goal_record_from_columns
-from houseofcare.api.routes.careplan import patient_parameter
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -43,7 +45,7 @@ def _person_of_plan(session: Session, plan_id: int) -> int | None:
 
 
 @router.get("/Goal/{goal_id}", summary="Read a goal")
-def read_goal(goal_id: int, caller: CallerDep) -> Response:
+def read_goal(goal_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     with transaction(caller.services.factory) as session:
         goal = found_or_404(caller, session, Goal, goal_id, resource_type=RT, audit_action="read")
@@ -63,7 +65,11 @@ def read_goal(goal_id: int, caller: CallerDep) -> Response:
     return fhir_response(goal_to_fhir(record), version=record.version)
 
 
-@router.get("/Goal", summary="Search goals by patient and/or lifecycle status")
+@router.get(
+    "/Goal",
+    summary="Search goals by patient and/or lifecycle status",
+    openapi_extra=openapi.GOAL_SEARCH,
+)
 def search_goals(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="search", resource_type=RT)
     refuse_unknown_parameters(request, {"patient", "subject", "lifecycle-status"})
@@ -210,7 +216,12 @@ def _plan_for(session: Session, content: GoalContent) -> int:
     return active.id
 
 
-@router.post("/Goal", status_code=201, summary="Create a goal on a care plan")
+@router.post(
+    "/Goal",
+    status_code=201,
+    summary="Create a goal on a care plan",
+    openapi_extra=openapi.body(GoalResource),
+)
 async def create_goal_route(request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="create", resource_type=RT)
     resource = await read_audited_body(
@@ -219,8 +230,12 @@ async def create_goal_route(request: Request, caller: CallerDep) -> Response:
     return await run_in_threadpool(_write, caller, resource, None, None)
 
 
-@router.put("/Goal/{goal_id}", summary="Update a goal (If-Match required)")
-async def update_goal_route(goal_id: int, request: Request, caller: CallerDep) -> Response:
+@router.put(
+    "/Goal/{goal_id}",
+    summary="Update a goal (If-Match required)",
+    openapi_extra=openapi.body(GoalResource, if_match=True),
+)
+async def update_goal_route(goal_id: ResourceId, request: Request, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="update", resource_type=RT)
     expected = if_match_version(request, RT)
     resource = await read_audited_body(
@@ -234,12 +249,14 @@ async def update_goal_route(goal_id: int, request: Request, caller: CallerDep) -
 
 
 @router.get("/Goal/{goal_id}/_history", summary="Every version of a goal")
-def goal_history(goal_id: int, request: Request, caller: CallerDep) -> Response:
+def goal_history(goal_id: ResourceId, request: Request, caller: CallerDep) -> Response:
     return _history(goal_id, None, request, caller)
 
 
 @router.get("/Goal/{goal_id}/_history/{version}", summary="One version of a goal")
-def goal_vread(goal_id: int, version: int, request: Request, caller: CallerDep) -> Response:
+def goal_vread(
+    goal_id: ResourceId, version: VersionId, request: Request, caller: CallerDep
+) -> Response:
     return _history(goal_id, version, request, caller)
 
 

@@ -10,8 +10,10 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import CallerDep
 from houseofcare.api.errors import Forbidden, InvalidResource
+from houseofcare.api.fhir import openapi
 from houseofcare.api.fhir.datatypes import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from houseofcare.api.fhir.http import bundle, fhir_response, refuse_unknown_parameters
+from houseofcare.api.inputs import ResourceId
 from houseofcare.api.routes.common import found_or_404
 from houseofcare.careplan.policy import Action
 from houseofcare.nhs_number import InvalidNHSNumber, normalise_nhs_number
@@ -54,7 +56,7 @@ def patient_resource(person: Person, practice: Organisation | None) -> dict[str,
 
 
 @router.get("/Patient/{person_id}", summary="Read a person's demographic record")
-def read_patient(person_id: int, caller: CallerDep) -> Response:
+def read_patient(person_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     with transaction(caller.services.factory) as session:
         person = found_or_404(
@@ -75,7 +77,7 @@ def read_patient(person_id: int, caller: CallerDep) -> Response:
     return fhir_response(resource)
 
 
-@router.get("/Patient", summary="Find a person by NHS number")
+@router.get("/Patient", summary="Find a person by NHS number", openapi_extra=openapi.PATIENT_SEARCH)
 def search_patients(request: Request, caller: CallerDep) -> Response:
     """`identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919` (the system may be left out).
 

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from houseofcare.api.deps import CallerDep
 from houseofcare.api.errors import NotFound
 from houseofcare.api.fhir.http import fhir_response
+from houseofcare.api.inputs import ResourceId
 from houseofcare.api.risk import RiskUnavailable, read_person_risk, risk_assessment
 from houseofcare.api.routes.common import found_or_404
 from houseofcare.careplan.policy import Action
@@ -23,7 +24,7 @@ RT = "RiskAssessment"
     "/RiskAssessment/{person_id}",
     summary="A person's current risk assessment (its id is the person's id)",
 )
-async def read_risk(person_id: int, caller: CallerDep) -> Response:
+async def read_risk(person_id: ResourceId, caller: CallerDep) -> Response:
     return await run_in_threadpool(_read, person_id, caller)
 
 
