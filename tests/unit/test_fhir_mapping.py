@@ -29,6 +29,7 @@ from houseofcare.api.fhir.mapping import (
     goal_to_fhir,
 )
 from houseofcare.api.fhir.resources import CarePlanResource, ConsentResource, GoalResource
+from houseofcare.api.inputs import MAX_ID
 from houseofcare.store.models import (
     ActionStatus,
     CarePlanStatus,
@@ -40,7 +41,8 @@ from houseofcare.store.models import (
     Performer,
 )
 
-ids = st.integers(min_value=1, max_value=10**12)
+#: Ids as the store holds them (`api.inputs.MAX_ID`: 1 .. 2**31 - 1 on SQLite and PostgreSQL).
+ids = st.integers(min_value=1, max_value=MAX_ID)
 text = st.text(min_size=1, max_size=60).filter(lambda s: "\x00" not in s)
 maybe_text = st.none() | text
 dates = st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date(2100, 12, 31))
