@@ -307,22 +307,24 @@ def test_hoc_audit_seal_and_verify_on_the_default_sqlite_store(tmp_path: Path) -
     engine.dispose()
 
 
-def test_the_served_app_seals_the_trail_in_the_background(engine: Engine, tmp_path: Path) -> None:
-    """`hoc serve` workers seal every few seconds (`HOC_API_AUDIT_SEAL_SECONDS`)."""
-    from fastapi.testclient import TestClient
-
-    from houseofcare.api.app import create_app
-    from houseofcare.api.config import ApiSettings
+def test_hoc_serve_s_sealing_process_seals_the_trail_in_the_background(
+    engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`hoc serve` runs one sealing process beside its workers (`HOC_API_AUDIT_SEAL_SECONDS`);
+    the workers themselves never seal (it stalled their requests)."""
+    from houseofcare.api.audit_sealer import run_in_process
 
     url = engine.url.render_as_string(hide_password=False)
-    settings = Settings(data_dir=tmp_path / "hoc-data", database_url=url)
-    app = create_app(settings, api_settings=ApiSettings(audit_seal_seconds=0.1))
-    with TestClient(app) as client:
-        assert client.post("/auth/token", data={"username": "x", "password": "y"}).status_code
-        _events(engine, 3)
-        deadline = time.monotonic() + 10
+    monkeypatch.setenv("HOC_DATABASE_URL", url)
+    monkeypatch.setenv("HOC_DATA_DIR", str(tmp_path / "hoc-data"))
+    _events(engine, 4)
+    process = run_in_process(0.1)
+    try:
+        deadline = time.monotonic() + 30
         while verify(engine).unsealed_events and time.monotonic() < deadline:
             time.sleep(0.05)
-    app.state.services.engine.dispose()
+    finally:
+        process.terminate()
+        process.join(timeout=10)
     report = verify(engine)
     assert report.ok and report.unsealed_events == 0 and report.sealed_events == 4

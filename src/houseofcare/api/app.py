@@ -5,7 +5,8 @@ what `hoc serve` (uvicorn, possibly several workers) imports. Start-up order is 
 `hoc serve` migrates the store once (`hoc db upgrade`) before any worker starts; each worker's
 app then refuses a store that is not at this version's schema (the credential table too is
 made by the migrations) and loads the access policy, failing fast on a malformed policy.
-While it runs, each worker seals the audit trail every few seconds (`api/audit_sealer.py`).
+The workers never seal the audit trail: `hoc serve` runs one sealing process beside them
+(`api/audit_sealer.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 
 from houseofcare import __version__
-from houseofcare.api.audit_sealer import AuditSealer
 from houseofcare.api.bodylimit import BodySizeLimit
 from houseofcare.api.config import ApiSettings, signing_key
 from houseofcare.api.credentials import CredentialCache
@@ -85,15 +85,9 @@ def create_app(
         plan_updater=None if pool is None else PlanUpdater(pool, chosen_policy),
     )
 
-    sealer = AuditSealer(engine, api.audit_seal_seconds) if api.audit_seal_seconds else None
-
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if sealer is not None:
-            sealer.start()
         yield
-        if sealer is not None:
-            sealer.stop()
         if pool is not None:
             pool.close()
 

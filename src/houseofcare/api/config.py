@@ -47,7 +47,7 @@ class ApiSettings(BaseSettings):
     sign_in_delay_seconds: float = Field(default=1.0, gt=0)
     #: How long a lock lasts; a failure is forgotten this long after the last one.
     sign_in_lock_seconds: float = Field(default=15 * 60.0, gt=0)
-    #: Seconds between audit-trail sealing passes in each worker (0: never; then seal with
+    #: Seconds between the sealing process's passes over the audit trail (0: never; then seal with
     #: `hoc audit seal`).
     audit_seal_seconds: float = Field(default=5.0, ge=0)
 

@@ -77,6 +77,8 @@ def run_server(
     """Start uvicorn in this process (blocks until it is stopped)."""
     import uvicorn
 
+    from houseofcare.api.audit_sealer import run_in_process
+    from houseofcare.api.config import ApiSettings
     from houseofcare.settings import Settings
     from houseofcare.store.migrate import upgrade
 
@@ -86,6 +88,8 @@ def run_server(
     # the owner's URL, so the workers (which inherit the environment) never hold it
     upgrade(Settings())
     os.environ.pop("HOC_DATABASE_OWNER_URL", None)
+    seconds = ApiSettings().audit_seal_seconds
+    sealer = run_in_process(seconds) if seconds else None
     typer.echo(f"houseofcare API on http://{host}:{port}/ (docs at /docs); Ctrl-C stops it")
     uvicorn.run(
         "houseofcare.api.app:app_from_environment",
@@ -98,3 +102,6 @@ def run_server(
         log_level=log_level,
         access_log=access_log,
     )
+    if sealer is not None:
+        sealer.terminate()
+        sealer.join(timeout=10)
