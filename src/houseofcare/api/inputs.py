@@ -60,6 +60,18 @@ def reference_id(text: str | None, resource_type: str) -> int | None:
     return parse_id(text.removeprefix(f"{resource_type}/"))
 
 
+#: What a JSON body must contain to hold a refused character: an escape (`\u…`, `\b`, `\f`:
+#: a raw C0 control is not JSON, a lone surrogate not UTF-8), a raw DEL, or a raw C1 control
+#: (UTF-8 C2 80 – C2 9F).
+_MAYBE_CONTROL_JSON = re.compile(rb"\\[ubf]|\x7f|\xc2[\x80-\x9f]")
+
+
+def may_hold_control_characters(raw: bytes) -> bool:
+    """False when a JSON body certainly holds no refused character: the common case, which
+    then skips the walk over every string."""
+    return _MAYBE_CONTROL_JSON.search(raw) is not None
+
+
 def control_character(text: str) -> str | None:
     """The first refused character in `text`, as `U+0000`, or None when the text is clean."""
     found = _CONTROL.search(text)

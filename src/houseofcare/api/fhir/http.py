@@ -13,7 +13,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
 from houseofcare.api.errors import FHIR_JSON, ApiError, InvalidResource, validation_issues
-from houseofcare.api.inputs import ID_RANGE, parse_id, reference_id, text_problems
+from houseofcare.api.inputs import (
+    ID_RANGE,
+    may_hold_control_characters,
+    parse_id,
+    reference_id,
+    text_problems,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -94,9 +100,10 @@ async def read_body(request: Request, model: type[M], resource_type: str) -> M:
         raise InvalidResource([("body", f"not valid JSON: {exc}")]) from None
     if not isinstance(data, dict):
         raise InvalidResource([(resource_type, "the body must be a JSON object")])
-    problems = list(text_problems(data, resource_type))
-    if problems:
-        raise InvalidResource(problems)
+    if may_hold_control_characters(raw):
+        problems = list(text_problems(data, resource_type))
+        if problems:
+            raise InvalidResource(problems)
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:
