@@ -181,14 +181,7 @@ def authorise_identifiable_export(
                 )
                 scope = None
                 if user is not None:
-                    actor = Actor(
-                        user_id=user.user_id,
-                        username=user.username,
-                        role=Role(user.role),
-                        organisation_id=user.organisation_id,
-                        organisation_type=user.organisation_type,
-                        person_id=user.person_id,
-                    )
+                    actor = Actor.signed_in(user)
                     scope = people_scope(session, policy, actor, action)
         except (OperationalError, ProgrammingError):
             raise ExportRefused(

@@ -28,7 +28,7 @@ from houseofcare.api.throttle import SignInThrottle
 from houseofcare.api.tokens import unsign
 from houseofcare.careplan.access import Actor, decide, relationships_to, visible_people
 from houseofcare.careplan.actor import Actor as StoreActor
-from houseofcare.careplan.policy import Action, Policy, Role
+from houseofcare.careplan.policy import Action, Policy
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.models import AuditOutcome
@@ -211,14 +211,7 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
             services.credentials.put(token, kind, user)
     if user is None:
         raise Unauthorised("the token is unknown, expired or revoked; sign in again")
-    actor = Actor(
-        user_id=user.user_id,
-        username=user.username,
-        role=Role(user.role),
-        organisation_id=user.organisation_id,
-        organisation_type=user.organisation_type,
-        person_id=user.person_id,
-    )
+    actor = Actor.signed_in(user)
     return Caller(user=user, actor=actor, services=services, request=request)
 
 

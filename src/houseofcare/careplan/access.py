@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
@@ -43,6 +43,29 @@ class Actor:
     organisation_type: str | None
     #: For the patient role: the person this user is.
     person_id: int | None = None
+
+    @classmethod
+    def signed_in(cls, user: SignedInUser) -> Actor:
+        """The user of a checked credential (API token, page session, personal token)."""
+        return cls(
+            user_id=user.user_id,
+            username=user.username,
+            role=Role(user.role),
+            organisation_id=user.organisation_id,
+            organisation_type=user.organisation_type,
+            person_id=user.person_id,
+        )
+
+
+class SignedInUser(Protocol):
+    """What a checked credential tells about its user (`api.credentials.SignedIn`)."""
+
+    user_id: int
+    username: str
+    role: str
+    organisation_id: int | None
+    organisation_type: str | None
+    person_id: int | None
 
 
 #: How a user relates to the person row `{p}`: one SQL predicate per relationship, portable

@@ -19,20 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from houseofcare.datafiles import read_toml, validation_problems
 
+#: One Role for the whole house: the store's (a user holds one), which the policy names.
+from houseofcare.store.models import Role
+
 POLICY_FILE: Final = Path(__file__).with_name("policy.toml")
-
-
-class Role(StrEnum):
-    """The roles a user can hold (one per user)."""
-
-    gp = "gp"
-    nurse = "nurse"
-    case_manager = "case_manager"
-    social_worker = "social_worker"
-    voluntary_sector = "voluntary_sector"
-    commissioner = "commissioner"
-    patient = "patient"
-    admin = "admin"
 
 
 class Action(StrEnum):

@@ -75,7 +75,7 @@ class OrganisationType(StrEnum):
 
 
 class Role(StrEnum):
-    """What a user is, which decides what they may see and do (rules in houseofcare.api)."""
+    """What a user is, which decides what they may see and do (rules: careplan/policy.toml)."""
 
     gp = "gp"
     nurse = "nurse"
