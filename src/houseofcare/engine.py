@@ -20,7 +20,6 @@ PySpark is imported only when a Spark engine is made, so the DuckDB path never n
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import duckdb
 import pyarrow as pa
 import sqlglot
+
+from houseofcare.sql_text import sql_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -76,28 +77,6 @@ class Query:
     def where(self, condition: str) -> Query:
         """The rows meeting `condition` (SQL over this query's columns); order is not kept."""
         return Query(self.engine, f"SELECT * FROM ({self.sql}) AS q WHERE {condition}")
-
-
-def sql_literal(value: str | int | float | dt.date | None) -> str:
-    """A value as a SQL literal both dialects read alike (DATE 'YYYY-MM-DD', floats as DOUBLE).
-
-    Parameters are inlined as literals because bind-parameter syntax differs between engines;
-    strings are quoted with embedded quotes doubled, so a value can never end the literal.
-    """
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        raise TypeError("booleans are not used as query parameters")
-    if isinstance(value, dt.datetime):
-        raise TypeError("timestamps are not used as query parameters; pass a date")
-    if isinstance(value, dt.date):
-        return f"DATE '{value.isoformat()}'"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        # a bare 2.5 is DOUBLE on DuckDB but DECIMAL on Spark
-        return f"CAST({value!r} AS DOUBLE)"
-    return "'" + value.replace("'", "''") + "'"
 
 
 class DuckDBEngine:

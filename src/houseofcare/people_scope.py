@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from houseofcare.engine import sql_literal
+from houseofcare.sql_text import sql_literal
 
 
 @dataclass(frozen=True)
