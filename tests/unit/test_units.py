@@ -1,0 +1,95 @@
+"""Units as data (`terminology/units.toml`): each conversion, the implied unit, implausible
+values and unknown units — a reading in any declared unit means the same, and one that cannot
+be converted is never used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from houseofcare.terminology.units import (
+    UNITS_FILE,
+    UnitsError,
+    conversion_rows,
+    load_units,
+    packaged_units,
+)
+
+
+def test_the_packaged_units_load_against_the_packaged_codelists() -> None:
+    units = packaged_units()
+    assert {"ifcchbam_cod", "cholesterol_values", "sysbp_cod", "egfr_values"} <= set(
+        units.quantities
+    )
+
+
+@pytest.mark.parametrize(
+    ("codelist", "value", "ucum", "unit", "expected"),
+    [
+        # HbA1c: 9.5 % (DCCT) is about 80 mmol/mol (IFCC), never 9.5 mmol/mol
+        ("ifcchbam_cod", 9.5, "%", None, 80.3),
+        ("ifcchbam_cod", 7.1, None, "%", 54.1),
+        ("ifcchbam_cod", 58.0, "mmol/mol", None, 58.0),
+        ("ifcchbam_cod", 58.0, None, None, 58.0),  # the IFCC code implies mmol/mol
+        ("ifcchbam_cod", 9.5, None, None, None),  # "9.5 mmol/mol" cannot be a reading
+        ("ifcchbam_cod", 58.0, "mg/dL", None, None),  # a unit HbA1c is never in
+        # cholesterol: 150 mg/dL is 3.9 mmol/L
+        ("cholesterol_values", 150.0, "mg/dL", None, 3.88),
+        ("cholesterol_values", 150.0, None, "mg/dl", 3.88),
+        ("cholesterol_values", 4.2, "mmol/L", None, 4.2),
+        ("cholesterol_values", 4.2, None, None, None),  # no unit, none implied: unused
+        ("sysbp_cod", 18.0, "kPa", None, 135.0),
+        ("sysbp_cod", 135.0, None, "mmHg", 135.0),
+        ("sysbp_cod", 1350.0, "mm[Hg]", None, None),  # implausible
+        ("acr_cod", 30.0, "mg/g", None, 3.39),
+        ("egfr_values", 62.0, None, "mL/min/1.73m2", 62.0),
+        ("egfr_values", 62.0, "mL/min/{1.73_m2}", "whatever the text says", 62.0),
+    ],
+)
+def test_a_reading_converts_to_its_canonical_unit_or_is_not_used(
+    codelist: str, value: float, ucum: str | None, unit: str | None, expected: float | None
+) -> None:
+    got = packaged_units().canonical_value(codelist, value, ucum, unit)
+    if expected is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(expected, abs=0.06)
+
+
+def test_the_ucum_code_wins_over_the_display_text() -> None:
+    units = packaged_units()
+    assert units.canonical_value("cholesterol_values", 150.0, "mg/dL", "mmol/L") == pytest.approx(
+        3.88, abs=0.01
+    )
+
+
+def test_the_rows_for_the_engines_cover_every_unit_and_spelling() -> None:
+    rows = list(conversion_rows(packaged_units()))
+    keys = {(codelist, kind, key) for codelist, kind, key, *_ in rows}
+    assert ("ifcchbam_cod", "ucum", "%") in keys
+    assert ("ifcchbam_cod", "implied", "") in keys
+    assert ("cholesterol_values", "unit", "mg/dl") in keys
+    assert ("cholesterol_values", "implied", "") not in keys
+    assert len(keys) == len(rows)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "units.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_malformed_units_file_is_refused_naming_the_field(tmp_path: Path) -> None:
+    text = UNITS_FILE.read_text()
+    with pytest.raises(UnitsError, match="plausible range"):
+        load_units(_write(tmp_path, text.replace("[15.0, 200.0]", "[200.0, 15.0]")))
+    with pytest.raises(UnitsError, match="listed twice"):
+        load_units(_write(tmp_path, text.replace('"% of total Hb"', '"mmol/mol"')))
+    with pytest.raises(UnitsError, match="names no packaged codelist: nosuch_cod"):
+        load_units(
+            _write(tmp_path, text.replace("[quantity.acr_cod]", "[quantity.nosuch_cod]")
+                   .replace("quantity.acr_cod.unit", "quantity.nosuch_cod.unit")),
+            known_codelists={"ifcchbam_cod", "cholesterol_values", "sysbp_cod", "dbp_cod",
+                             "egfr_values", "acr_cod"},
+        )  # fmt: skip
