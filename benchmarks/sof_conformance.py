@@ -59,7 +59,9 @@ def run_view(view: dict[str, Any], resources: list[dict[str, Any]]) -> tuple[lis
         f"WHERE r.resourceType::VARCHAR = '\"{compiled.resource}\"') "
         f"SELECT * FROM ({compiled.rows_sql}) AS v"
     )
-    got = [dict(zip([d[0] for d in cursor.description], row, strict=True)) for row in cursor]
+    got = [
+        dict(zip([d[0] for d in cursor.description], row, strict=True)) for row in cursor.fetchall()
+    ]
     bad = {row["seq"] for row in got if row["__error"] is not None}
     rows = [{n: _plain(row[n]) for n in names} for row in got if row["seq"] not in bad]
     return names, rows

@@ -443,11 +443,14 @@ def compile_view(doc: dict[str, Any], source_file: str) -> CompiledView:
 
 
 def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
-    if doc.get("resourceType") != "ViewDefinition":
+    if doc.get("resourceType", "ViewDefinition") != "ViewDefinition":
         raise ViewDefinitionError("resourceType must be ViewDefinition")
-    resource, table = doc.get("resource"), doc.get("name")
-    if not isinstance(resource, str) or not isinstance(table, str):
-        raise ViewDefinitionError("a view needs a string 'resource' and 'name'")
+    # The spec makes `resource` required and `name` optional; ingest needs a name (its table).
+    resource, table = doc.get("resource"), doc.get("name", "")
+    if not isinstance(resource, str) or not resource:
+        raise ViewDefinitionError("a view needs a string 'resource'")
+    if not isinstance(table, str):
+        raise ViewDefinitionError("a view's 'name' must be a string")
     constants: dict[str, str] = {}
     for const in doc.get("constant", []):
         values = [const[k] for k in _CONSTANT_KEYS if k in const]
@@ -579,6 +582,8 @@ def load_views(folder: Path | None = None) -> dict[str, CompiledView]:
     views: dict[str, CompiledView] = {}
     for path in sorted(folder.glob("*.json")):
         view = load_view(path)
+        if not view.table:
+            raise ViewDefinitionError(f"{path}: an ingest view needs a 'name' (its table)")
         if view.table in views:
             raise ViewDefinitionError(f"{path}: table {view.table!r} is defined twice")
         views[view.table] = view
