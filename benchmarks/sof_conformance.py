@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from houseofcare.ingest import checks
 from houseofcare.ingest.viewdef import ViewDefinitionError, compile_view
 
 OUTCOMES = ("pass", "refused", "WRONG", "crash")
@@ -53,16 +54,24 @@ def run_view(view: dict[str, Any], resources: list[dict[str, Any]]) -> tuple[lis
     )
     structure = compiled.structure.replace("'", "''")
     names = [name for name, _ in compiled.columns]
+    # As ingest does: a line with a wrong-shaped element (as the view's structure sees it) is
+    # quarantined, so it gives no rows.
+    parsed = (
+        f"SELECT seq, line, try(from_json(line, '{structure}')) AS r FROM blk "
+        f"WHERE json_extract_string(line, '$.resourceType') = '{compiled.resource}'"
+    )
+    suspects = con.execute(
+        f"SELECT seq, line FROM ({parsed}) WHERE {compiled.suspect_sql}"
+    ).fetchall()
+    shape = json.loads(compiled.structure)
+    unfit = {seq for seq, line in suspects if checks.problem(line, shape) is not None}
     cursor = con.execute(
-        "WITH parsed AS (SELECT seq, r FROM (SELECT seq, "
-        f"try(from_json(line, '{structure}')) AS r FROM blk) "
-        f"WHERE r.resourceType::VARCHAR = '\"{compiled.resource}\"') "
-        f"SELECT * FROM ({compiled.rows_sql}) AS v"
+        f"WITH parsed AS (SELECT seq, r FROM ({parsed})) SELECT * FROM ({compiled.rows_sql}) AS v"
     )
     got = [
         dict(zip([d[0] for d in cursor.description], row, strict=True)) for row in cursor.fetchall()
     ]
-    bad = {row["seq"] for row in got if row["__error"] is not None}
+    bad = unfit | {row["seq"] for row in got if row["__error"] is not None}
     rows = [{n: _plain(row[n]) for n in names} for row in got if row["seq"] not in bad]
     return names, rows
 

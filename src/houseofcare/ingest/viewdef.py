@@ -22,6 +22,7 @@ from typing import Any, Final
 from houseofcare.ingest import checks, fhirpath
 from houseofcare.ingest.fhirpath import (
     Binary,
+    BooleanLiteral,
     Call,
     Constant,
     FHIRPathError,
@@ -109,6 +110,8 @@ class _Value:
     guard: tuple[str, str] | None = None
     #: For getReferenceKey(): the type asked for ("" for any); the key is computed from text.
     reference_type: str | None = None
+    #: A computed boolean (a literal, a comparison, exists()), not text.
+    boolean: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class _Compiler:
             return ctx
         if isinstance(node, Literal):
             return _Value(_quote(node.value), False, None)
+        if isinstance(node, BooleanLiteral):
+            return _Value("true" if node.value else "false", False, None, boolean=True)
         if isinstance(node, Constant):
             if node.name in ("resource", "rootResource"):
                 raise FHIRPathError("%resource is not supported")
@@ -255,9 +260,10 @@ class _Compiler:
                 if base.is_list
                 else f"({base.sql} IS NOT NULL)"
             )
-            return _Value(present if name == "exists" else f"(NOT {present})", False, None)
+            sql = present if name == "exists" else f"(NOT {present})"
+            return _Value(sql, False, None, boolean=True)
         if name == "not":
-            return _Value(f"(NOT {self.boolean(base)})", False, None)
+            return _Value(f"(NOT {self.truth(base)})", False, None, boolean=True)
         if name == "getResourceKey":
             if not base.at_root:
                 raise FHIRPathError("getResourceKey() must be called on the resource")
@@ -273,7 +279,8 @@ class _Compiler:
         left, right = self.eval(node.left, ctx), self.eval(node.right, ctx)
         if node.op in ("and", "or"):
             op = node.op.upper()
-            return _Value(f"({self.boolean(left)} {op} {self.boolean(right)})", False, None)
+            sql = f"({self.boolean(left)} {op} {self.boolean(right)})"
+            return _Value(sql, False, None, boolean=True)
         if node.op == "|":
             same = left.shape is right.shape
             leaves = left.shape is not None and right.shape is not None
@@ -281,18 +288,40 @@ class _Compiler:
                 raise FHIRPathError("both sides of | must be the same element, or both values")
             return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
         op = "=" if node.op == "=" else "<>"
-        return _Value(f"({self.text(left)} {op} {self.text(right)})", False, None)
+        if left.boolean or right.boolean:
+            sql = f"({self.truth(left)} {op} {self.truth(right)})"
+        else:
+            sql = f"({self.text(left)} {op} {self.text(right)})"
+        return _Value(sql, False, None, boolean=True)
 
     def text(self, value: _Value) -> str:
+        """A single value as text, for = and != (a reference key is compared as the key)."""
         if value.is_list:
             raise FHIRPathError("= and != need a single value on each side (use first())")
+        if value.boolean:
+            raise FHIRPathError("= and != cannot compare a boolean with text")
+        if value.reference_type is not None:
+            return reference_key_sql(text_sql(value.sql), value.reference_type)
         if value.shape is not None:
+            if value.shape.children:
+                raise FHIRPathError("= and != cannot compare an element that has children")
             return text_sql(value.sql)
         return value.sql
 
+    def truth(self, value: _Value) -> str:
+        """A single value as a boolean, for = and != against true, false or a condition."""
+        if value.boolean:
+            return value.sql
+        if value.is_list or value.shape is None or value.shape.children:
+            raise FHIRPathError("= and != compare a boolean only with a single boolean element")
+        return f"(CASE {value.sql}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END)"
+
     def boolean(self, value: _Value) -> str:
-        if value.shape is not None:
-            raise FHIRPathError("expected a boolean expression (e.g. exists() or x = 'y')")
+        if not value.boolean:
+            raise FHIRPathError(
+                "expected a boolean expression (e.g. exists() or x = 'y'); "
+                "a boolean element needs '= true'"
+            )
         return value.sql
 
     # -- ViewDefinition select tree ------------------------------------------------------
@@ -358,7 +387,7 @@ class _Compiler:
             raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
         raw = f"{value.sql}[1]" if value.is_list else value.sql
         is_object = value.shape is not None and bool(value.shape.children)
-        if is_object or (value.shape is None and fhir_type == "boolean"):
+        if is_object or value.shape is None:  # an object, or a computed value (not JSON)
             raw = f"to_json({raw})"
         return Column(
             name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type, check
