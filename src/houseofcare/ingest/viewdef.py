@@ -46,8 +46,10 @@ class ViewDefinitionError(ValueError):
     """A view file that is malformed or uses FHIRPath outside the supported subset."""
 
 
-#: FHIR R4 elements that repeat (0..*) in the resources and datatypes our views read.
-#: Navigation needs to know, because a repeating element is a JSON array.
+#: FHIR R4 elements that repeat (0..*) in the resources and datatypes views commonly read.
+#: Navigation needs to know, because a repeating element is a JSON array. An element missing
+#: here is read as a single value; a resource where it is an array is then quarantined with
+#: the path named (see `checks.py`), never loaded with the element silently missing.
 ARRAY_ELEMENTS: Final[frozenset[str]] = frozenset(
     {
         "identifier", "name", "given", "prefix", "suffix", "telecom", "address", "line",
@@ -57,6 +59,22 @@ ARRAY_ELEMENTS: Final[frozenset[str]] = frozenset(
         "referenceRange", "hasMember", "derivedFrom", "diagnosis", "location", "qualification",
         "communication", "contact", "link", "stage", "evidence", "dosageInstruction", "basedOn",
         "partOf", "alias", "type",
+        # Task, Claim/ClaimResponse/ExplanationOfBenefit, Questionnaire(Response), Device
+        "input", "output", "item", "adjudication", "answer", "udiCarrier", "enableWhen",
+        "answerOption", "initial", "insurance", "supportingInfo", "careTeam", "procedure",
+        "addItem", "processNote", "subDetail", "modifier",
+        "programCode", "deviceName", "property", "safety", "specialization",
+        # Bundle, Composition, CarePlan, Goal, AllergyIntolerance, Immunization, others
+        "entry", "section", "attester", "relatesTo", "activity", "goal",
+        "addresses", "reaction", "manifestation", "dosage", "instantiatesCanonical",
+        "instantiatesUri", "replaces", "supportingInformation", "result",
+        "media", "conclusionCode", "presentedForm", "protocolApplied",
+        "reasonForUse", "endpoint", "specialty", "availableTime", "notAvailable",
+        "healthcareService", "member", "characteristic", "element",
+        "mapping", "concept", "designation", "include", "exclude", "filter", "parameter",
+        "part", "issue", "payload", "recipient",
+        "relatedArtifact", "useContext", "jurisdiction",
+        "topic", "contributor", "editor", "reviewer", "endorser", "library",
     }
 )  # fmt: skip
 #: Exceptions by (resource, element) at the resource's top level, or (None, element) below it.
