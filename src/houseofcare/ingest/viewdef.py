@@ -130,6 +130,9 @@ class _Value:
     reference_type: str | None = None
     #: A computed boolean (a literal, a comparison, exists()), not text.
     boolean: bool = False
+    #: For a value taken from a list (getReferenceKey() of a repeating reference): SQL, true
+    #: when the list held more than one, which the spec makes an error.
+    many: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,7 @@ class Column:
     raw_sql: str  # raw JSON for this column, in terms of the branch's FROM clause
     reference_type: str | None = None  # set when the column is a getReferenceKey()
     check: str | None = None  # a `VALUE_CHECKS` name: the value must also pass it
+    many_sql: str = "false"  # true when the path gave several values (an error)
 
     @property
     def duckdb_type(self) -> str:
@@ -288,9 +292,15 @@ class _Compiler:
             return self.member(base, "id")
         if name == "getReferenceKey":
             reference = self.member(base, "reference")
-            raw = f"{reference.sql}[1]" if reference.is_list else reference.sql
             wanted = node.args[0].name if node.args and isinstance(node.args[0], TypeName) else ""
-            return _Value(raw, False, reference.shape, reference_type=wanted)
+            if not reference.is_list:
+                return _Value(reference.sql, False, reference.shape, reference_type=wanted)
+            # The references of the type asked for; more than one is an error, not the first.
+            var = f"v{next(self.vars)}"
+            key = reference_key_sql(text_sql(var), wanted)
+            refs = f"list_filter({reference.sql}, lambda {var}: {key} IS NOT NULL)"
+            many = f"(coalesce(len({refs}), 0) > 1)"
+            return _Value(f"{refs}[1]", False, reference.shape, reference_type=wanted, many=many)
         raise FHIRPathError(f"function {name}() is not supported")
 
     def binary(self, node: Binary, ctx: _Value) -> _Value:
@@ -403,12 +413,22 @@ class _Compiler:
             value = self.eval(_parse(path), ctx)
         except FHIRPathError as err:
             raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
-        raw = f"{value.sql}[1]" if value.is_list else value.sql
+        raw, many = value.sql, value.many
+        if value.is_list:
+            # A path giving several values is an error (spec: `collection` is not true).
+            raw, many = f"{value.sql}[1]", f"(coalesce(len({value.sql}), 0) > 1)"
         is_object = value.shape is not None and bool(value.shape.children)
         if is_object or value.shape is None:  # an object, or a computed value (not JSON)
             raw = f"to_json({raw})"
         return Column(
-            name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type, check
+            name,
+            path,
+            fhir_type,
+            bool(spec.get("required")),
+            raw,
+            value.reference_type,
+            check,
+            many or "false",
         )
 
 
@@ -549,7 +569,10 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
     """seq, one raw JSON column per view column, from `parsed(seq, r)`; then typed + checked."""
     parts = []
     for branch in branches:
-        cols = ", ".join(f"{c.raw_sql} AS {_ident('raw_' + c.name)}" for c in branch.columns)
+        cols = ", ".join(
+            f"{c.raw_sql} AS {_ident('raw_' + c.name)}, {c.many_sql} AS {_ident('many_' + c.name)}"
+            for c in branch.columns
+        )
         # Unnest in the select list of nested subqueries: much faster in DuckDB than a
         # lateral CROSS JOIN unnest(), and the optimiser drops whatever is not used.
         source = "parsed"
@@ -567,14 +590,17 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
     for c in columns:
         name = _ident(c.name)
         rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
-        texts.append(f"{rawcol}, {text_sql(rawcol)} AS {textcol}")
+        manycol = _ident("many_" + c.name)
+        texts.append(f"{rawcol}, {manycol}, {text_sql(rawcol)} AS {textcol}")
         if c.reference_type is not None:
             # The error check is on the reference text; the key is derived from it.
-            typed.append(f"{rawcol}, {textcol}")
+            typed.append(f"{rawcol}, {manycol}, {textcol}")
             outputs.append(f"{reference_key_sql(textcol, c.reference_type)} AS {name}")
             checked = textcol
         else:
-            typed.append(f"{rawcol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}")
+            typed.append(
+                f"{rawcol}, {manycol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}"
+            )
             outputs.append(name)
             checked = name
         expected = FHIR_TYPES[c.fhir_type].expected
@@ -590,6 +616,13 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
             problem = VALUE_CHECKS[c.check](checked)
             tests.append(f"({problem} IS NOT NULL)")
             errors.append(f"{label} || {shown_sql(rawcol)} || ', ' || {problem}")
+        if c.many_sql != "false":
+            tests.append(f"coalesce({manycol}, false)")
+            errors.append(
+                f"CASE WHEN {manycol} THEN "
+                f"{_quote(f'{c.path} ({c.name}) gives several values; use first() or collection')}"
+                " END"
+            )
         if c.required:
             missing = f"({rawcol} IS NULL OR {rawcol}::VARCHAR = 'null')"
             tests.append(missing)
