@@ -364,7 +364,10 @@ class _Compiler:
         each = node.get("forEach") or node.get("forEachOrNull")
         filters: tuple[str, ...] = ()
         if each:
-            value = self.eval(_parse(each), ctx)
+            try:
+                value = self.eval(_parse(each), ctx)
+            except FHIRPathError as err:
+                raise ViewDefinitionError(f"forEach path {each!r}: {err}") from err
             or_null = "forEachOrNull" in node
             if not value.is_list:
                 # One value at most: no unnest, the rows are filtered instead (forEach).
