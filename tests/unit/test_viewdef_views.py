@@ -13,6 +13,7 @@ from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, RESOURCE_TY
 from houseofcare.ingest.fhirpath import FHIRPathError, parse
 from houseofcare.ingest.viewdef import (
     ViewDefinitionError,
+    compile_view,
     load_view,
     load_views,
     reference_key_sql,
@@ -98,3 +99,57 @@ def test_parser_rejects_unknown_functions() -> None:
 def test_reference_keys(reference: str, wanted: str, key: str | None) -> None:
     sql = reference_key_sql("$1", wanted).replace("$1", "CAST($1 AS VARCHAR)")
     assert duckdb.connect().execute(f"SELECT {sql}", [reference]).fetchone() == (key,)
+
+
+def _run(view: dict[str, object], resources: list[dict[str, object]]) -> list[tuple]:
+    """(columns..., __error) per row of `view` over `resources`, as ingest computes them."""
+    compiled = compile_view({"resource": "Patient", **view}, "test.json")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE blk AS SELECT * FROM (VALUES (0, '{}')) AS t(seq, line) LIMIT 0")
+    for seq, resource in enumerate(resources):
+        con.execute("INSERT INTO blk VALUES (?, ?)", [seq, json.dumps(resource)])
+    structure = compiled.structure.replace("'", "''")
+    return con.execute(
+        f"WITH parsed AS (SELECT seq, from_json(line, '{structure}') AS r FROM blk) "
+        f"SELECT * EXCLUDE (seq) FROM ({compiled.rows_sql}) ORDER BY seq"
+    ).fetchall()
+
+
+def _columns(*columns: tuple[str, str, str]) -> dict[str, object]:
+    return {"select": [{"column": [{"name": n, "path": p, "type": t} for n, p, t in columns]}]}
+
+
+def test_true_and_false_are_boolean_literals() -> None:
+    patients = [{"id": "a", "active": True}, {"id": "b", "active": False}, {"id": "c"}]
+    view = _columns(("id", "id", "id"), ("on", "active = true", "boolean"))
+    assert _run(view, patients) == [("a", True, None), ("b", False, None), ("c", None, None)]
+    view = {**_columns(("id", "id", "id")), "where": [{"path": "active != true"}]}
+    assert [row[0] for row in _run(view, patients)] == ["b"]
+
+
+def test_get_reference_key_compares_as_the_key() -> None:
+    patients = [{"id": "p1", "link": [{"other": {"reference": "Patient/p1"}}]}]
+    view = _columns(("same", "getResourceKey() = link.other.getReferenceKey(Patient)", "boolean"))
+    assert _run(view, patients) == [(True, None)]
+
+
+def test_a_literal_column_is_a_value_not_an_error() -> None:
+    assert _run(_columns(("kind", "'person'", "string")), [{"id": "a"}]) == [("person", None)]
+
+
+def test_several_values_without_collection_is_an_error() -> None:
+    patients = [{"id": "a", "name": [{"family": "X"}, {"family": "Y"}]}]
+    [(_family, error)] = _run(_columns(("family", "name.family", "string")), patients)
+    assert "several values" in error
+
+
+def test_reference_key_of_a_type_skips_references_of_other_types() -> None:
+    gps = [{"reference": "Practitioner/g1"}, {"reference": "Organization/o1"}]
+    view = _columns(("practice", "generalPractitioner.getReferenceKey(Organization)", "id"))
+    assert _run(view, [{"id": "a", "generalPractitioner": gps}]) == [("o1", None)]
+
+
+def test_boolean_element_alone_is_refused_naming_the_view() -> None:
+    view = {**_columns(("id", "id", "id")), "where": [{"path": "active"}]}
+    with pytest.raises(ViewDefinitionError, match=r"test\.json.*'active'"):
+        compile_view({"resource": "Patient", **view}, "test.json")

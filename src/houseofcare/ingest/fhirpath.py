@@ -4,7 +4,8 @@ Only parsing lives here; `viewdef.py` turns the tree into DuckDB SQL. Keeping th
 and explicit means an unsupported expression fails when the view is loaded, with the view file
 and the path in the message, instead of producing wrong rows in the middle of an ingest.
 
-Supported: member navigation (`code.coding.code`), `$this`, string literals, `%constant`,
+Supported: member navigation (`code.coding.code`), `$this`, string and boolean literals,
+`%constant`,
 `=`, `!=`, `and`, `or`, `|` (union, order kept) and parentheses, and the functions in
 `FUNCTIONS`.
 """
@@ -59,6 +60,13 @@ class Literal:
 
 
 @dataclass(frozen=True)
+class BooleanLiteral:
+    """`true` or `false`."""
+
+    value: bool
+
+
+@dataclass(frozen=True)
 class Constant:
     """A `%name` constant declared in the view's `constant` list."""
 
@@ -86,7 +94,7 @@ class Binary:
     right: Node
 
 
-Node = Member | Call | Literal | Constant | This | TypeName | Binary
+Node = Member | Call | Literal | BooleanLiteral | Constant | This | TypeName | Binary
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<const>%[A-Za-z_][A-Za-z0-9_]*)"
@@ -184,6 +192,9 @@ class _Parser:
             node = self.or_expr()
             self.take(")")
             return node
+        if kind == "ident" and value in ("true", "false"):
+            self.take()
+            return BooleanLiteral(value == "true")
         if kind == "ident":
             return self.invocation(None)
         raise FHIRPathError(f"unexpected {value!r}")

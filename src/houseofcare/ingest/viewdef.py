@@ -22,6 +22,7 @@ from typing import Any, Final
 from houseofcare.ingest import checks, fhirpath
 from houseofcare.ingest.fhirpath import (
     Binary,
+    BooleanLiteral,
     Call,
     Constant,
     FHIRPathError,
@@ -45,8 +46,10 @@ class ViewDefinitionError(ValueError):
     """A view file that is malformed or uses FHIRPath outside the supported subset."""
 
 
-#: FHIR R4 elements that repeat (0..*) in the resources and datatypes our views read.
-#: Navigation needs to know, because a repeating element is a JSON array.
+#: FHIR R4 elements that repeat (0..*) in the resources and datatypes views commonly read.
+#: Navigation needs to know, because a repeating element is a JSON array. An element missing
+#: here is read as a single value; a resource where it is an array is then quarantined with
+#: the path named (see `checks.py`), never loaded with the element silently missing.
 ARRAY_ELEMENTS: Final[frozenset[str]] = frozenset(
     {
         "identifier", "name", "given", "prefix", "suffix", "telecom", "address", "line",
@@ -56,6 +59,22 @@ ARRAY_ELEMENTS: Final[frozenset[str]] = frozenset(
         "referenceRange", "hasMember", "derivedFrom", "diagnosis", "location", "qualification",
         "communication", "contact", "link", "stage", "evidence", "dosageInstruction", "basedOn",
         "partOf", "alias", "type",
+        # Task, Claim/ClaimResponse/ExplanationOfBenefit, Questionnaire(Response), Device
+        "input", "output", "item", "adjudication", "answer", "udiCarrier", "enableWhen",
+        "answerOption", "initial", "insurance", "supportingInfo", "careTeam", "procedure",
+        "addItem", "processNote", "subDetail", "modifier",
+        "programCode", "deviceName", "property", "safety", "specialization",
+        # Bundle, Composition, CarePlan, Goal, AllergyIntolerance, Immunization, others
+        "entry", "section", "attester", "relatesTo", "activity", "goal",
+        "addresses", "reaction", "manifestation", "dosage", "instantiatesCanonical",
+        "instantiatesUri", "replaces", "supportingInformation", "result",
+        "media", "conclusionCode", "presentedForm", "protocolApplied",
+        "reasonForUse", "endpoint", "specialty", "availableTime", "notAvailable",
+        "healthcareService", "member", "characteristic", "element",
+        "mapping", "concept", "designation", "include", "exclude", "filter", "parameter",
+        "part", "issue", "payload", "recipient",
+        "relatedArtifact", "useContext", "jurisdiction",
+        "topic", "contributor", "editor", "reviewer", "endorser", "library",
     }
 )  # fmt: skip
 #: Exceptions by (resource, element) at the resource's top level, or (None, element) below it.
@@ -109,6 +128,11 @@ class _Value:
     guard: tuple[str, str] | None = None
     #: For getReferenceKey(): the type asked for ("" for any); the key is computed from text.
     reference_type: str | None = None
+    #: A computed boolean (a literal, a comparison, exists()), not text.
+    boolean: bool = False
+    #: For a value taken from a list (getReferenceKey() of a repeating reference): SQL, true
+    #: when the list held more than one, which the spec makes an error.
+    many: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +146,7 @@ class Column:
     raw_sql: str  # raw JSON for this column, in terms of the branch's FROM clause
     reference_type: str | None = None  # set when the column is a getReferenceKey()
     check: str | None = None  # a `VALUE_CHECKS` name: the value must also pass it
+    many_sql: str = "false"  # true when the path gave several values (an error)
 
     @property
     def duckdb_type(self) -> str:
@@ -170,6 +195,8 @@ class _Compiler:
             return ctx
         if isinstance(node, Literal):
             return _Value(_quote(node.value), False, None)
+        if isinstance(node, BooleanLiteral):
+            return _Value("true" if node.value else "false", False, None, boolean=True)
         if isinstance(node, Constant):
             if node.name in ("resource", "rootResource"):
                 raise FHIRPathError("%resource is not supported")
@@ -255,25 +282,33 @@ class _Compiler:
                 if base.is_list
                 else f"({base.sql} IS NOT NULL)"
             )
-            return _Value(present if name == "exists" else f"(NOT {present})", False, None)
+            sql = present if name == "exists" else f"(NOT {present})"
+            return _Value(sql, False, None, boolean=True)
         if name == "not":
-            return _Value(f"(NOT {self.boolean(base)})", False, None)
+            return _Value(f"(NOT {self.truth(base)})", False, None, boolean=True)
         if name == "getResourceKey":
             if not base.at_root:
                 raise FHIRPathError("getResourceKey() must be called on the resource")
             return self.member(base, "id")
         if name == "getReferenceKey":
             reference = self.member(base, "reference")
-            raw = f"{reference.sql}[1]" if reference.is_list else reference.sql
             wanted = node.args[0].name if node.args and isinstance(node.args[0], TypeName) else ""
-            return _Value(raw, False, reference.shape, reference_type=wanted)
+            if not reference.is_list:
+                return _Value(reference.sql, False, reference.shape, reference_type=wanted)
+            # The references of the type asked for; more than one is an error, not the first.
+            var = f"v{next(self.vars)}"
+            key = reference_key_sql(text_sql(var), wanted)
+            refs = f"list_filter({reference.sql}, lambda {var}: {key} IS NOT NULL)"
+            many = f"(coalesce(len({refs}), 0) > 1)"
+            return _Value(f"{refs}[1]", False, reference.shape, reference_type=wanted, many=many)
         raise FHIRPathError(f"function {name}() is not supported")
 
     def binary(self, node: Binary, ctx: _Value) -> _Value:
         left, right = self.eval(node.left, ctx), self.eval(node.right, ctx)
         if node.op in ("and", "or"):
             op = node.op.upper()
-            return _Value(f"({self.boolean(left)} {op} {self.boolean(right)})", False, None)
+            sql = f"({self.boolean(left)} {op} {self.boolean(right)})"
+            return _Value(sql, False, None, boolean=True)
         if node.op == "|":
             same = left.shape is right.shape
             leaves = left.shape is not None and right.shape is not None
@@ -281,18 +316,40 @@ class _Compiler:
                 raise FHIRPathError("both sides of | must be the same element, or both values")
             return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
         op = "=" if node.op == "=" else "<>"
-        return _Value(f"({self.text(left)} {op} {self.text(right)})", False, None)
+        if left.boolean or right.boolean:
+            sql = f"({self.truth(left)} {op} {self.truth(right)})"
+        else:
+            sql = f"({self.text(left)} {op} {self.text(right)})"
+        return _Value(sql, False, None, boolean=True)
 
     def text(self, value: _Value) -> str:
+        """A single value as text, for = and != (a reference key is compared as the key)."""
         if value.is_list:
             raise FHIRPathError("= and != need a single value on each side (use first())")
+        if value.boolean:
+            raise FHIRPathError("= and != cannot compare a boolean with text")
+        if value.reference_type is not None:
+            return reference_key_sql(text_sql(value.sql), value.reference_type)
         if value.shape is not None:
+            if value.shape.children:
+                raise FHIRPathError("= and != cannot compare an element that has children")
             return text_sql(value.sql)
         return value.sql
 
+    def truth(self, value: _Value) -> str:
+        """A single value as a boolean, for = and != against true, false or a condition."""
+        if value.boolean:
+            return value.sql
+        if value.is_list or value.shape is None or value.shape.children:
+            raise FHIRPathError("= and != compare a boolean only with a single boolean element")
+        return f"(CASE {value.sql}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END)"
+
     def boolean(self, value: _Value) -> str:
-        if value.shape is not None:
-            raise FHIRPathError("expected a boolean expression (e.g. exists() or x = 'y')")
+        if not value.boolean:
+            raise FHIRPathError(
+                "expected a boolean expression (e.g. exists() or x = 'y'); "
+                "a boolean element needs '= true'"
+            )
         return value.sql
 
     # -- ViewDefinition select tree ------------------------------------------------------
@@ -307,7 +364,10 @@ class _Compiler:
         each = node.get("forEach") or node.get("forEachOrNull")
         filters: tuple[str, ...] = ()
         if each:
-            value = self.eval(_parse(each), ctx)
+            try:
+                value = self.eval(_parse(each), ctx)
+            except FHIRPathError as err:
+                raise ViewDefinitionError(f"forEach path {each!r}: {err}") from err
             or_null = "forEachOrNull" in node
             if not value.is_list:
                 # One value at most: no unnest, the rows are filtered instead (forEach).
@@ -356,12 +416,22 @@ class _Compiler:
             value = self.eval(_parse(path), ctx)
         except FHIRPathError as err:
             raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
-        raw = f"{value.sql}[1]" if value.is_list else value.sql
+        raw, many = value.sql, value.many
+        if value.is_list:
+            # A path giving several values is an error (spec: `collection` is not true).
+            raw, many = f"{value.sql}[1]", f"(coalesce(len({value.sql}), 0) > 1)"
         is_object = value.shape is not None and bool(value.shape.children)
-        if is_object or (value.shape is None and fhir_type == "boolean"):
+        if is_object or value.shape is None:  # an object, or a computed value (not JSON)
             raw = f"to_json({raw})"
         return Column(
-            name, path, fhir_type, bool(spec.get("required")), raw, value.reference_type, check
+            name,
+            path,
+            fhir_type,
+            bool(spec.get("required")),
+            raw,
+            value.reference_type,
+            check,
+            many or "false",
         )
 
 
@@ -443,11 +513,14 @@ def compile_view(doc: dict[str, Any], source_file: str) -> CompiledView:
 
 
 def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
-    if doc.get("resourceType") != "ViewDefinition":
+    if doc.get("resourceType", "ViewDefinition") != "ViewDefinition":
         raise ViewDefinitionError("resourceType must be ViewDefinition")
-    resource, table = doc.get("resource"), doc.get("name")
-    if not isinstance(resource, str) or not isinstance(table, str):
-        raise ViewDefinitionError("a view needs a string 'resource' and 'name'")
+    # The spec makes `resource` required and `name` optional; ingest needs a name (its table).
+    resource, table = doc.get("resource"), doc.get("name", "")
+    if not isinstance(resource, str) or not resource:
+        raise ViewDefinitionError("a view needs a string 'resource'")
+    if not isinstance(table, str):
+        raise ViewDefinitionError("a view's 'name' must be a string")
     constants: dict[str, str] = {}
     for const in doc.get("constant", []):
         values = [const[k] for k in _CONSTANT_KEYS if k in const]
@@ -499,7 +572,10 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
     """seq, one raw JSON column per view column, from `parsed(seq, r)`; then typed + checked."""
     parts = []
     for branch in branches:
-        cols = ", ".join(f"{c.raw_sql} AS {_ident('raw_' + c.name)}" for c in branch.columns)
+        cols = ", ".join(
+            f"{c.raw_sql} AS {_ident('raw_' + c.name)}, {c.many_sql} AS {_ident('many_' + c.name)}"
+            for c in branch.columns
+        )
         # Unnest in the select list of nested subqueries: much faster in DuckDB than a
         # lateral CROSS JOIN unnest(), and the optimiser drops whatever is not used.
         source = "parsed"
@@ -517,14 +593,17 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
     for c in columns:
         name = _ident(c.name)
         rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
-        texts.append(f"{rawcol}, {text_sql(rawcol)} AS {textcol}")
+        manycol = _ident("many_" + c.name)
+        texts.append(f"{rawcol}, {manycol}, {text_sql(rawcol)} AS {textcol}")
         if c.reference_type is not None:
             # The error check is on the reference text; the key is derived from it.
-            typed.append(f"{rawcol}, {textcol}")
+            typed.append(f"{rawcol}, {manycol}, {textcol}")
             outputs.append(f"{reference_key_sql(textcol, c.reference_type)} AS {name}")
             checked = textcol
         else:
-            typed.append(f"{rawcol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}")
+            typed.append(
+                f"{rawcol}, {manycol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}"
+            )
             outputs.append(name)
             checked = name
         expected = FHIR_TYPES[c.fhir_type].expected
@@ -540,6 +619,13 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
             problem = VALUE_CHECKS[c.check](checked)
             tests.append(f"({problem} IS NOT NULL)")
             errors.append(f"{label} || {shown_sql(rawcol)} || ', ' || {problem}")
+        if c.many_sql != "false":
+            tests.append(f"coalesce({manycol}, false)")
+            errors.append(
+                f"CASE WHEN {manycol} THEN "
+                f"{_quote(f'{c.path} ({c.name}) gives several values; use first() or collection')}"
+                " END"
+            )
         if c.required:
             missing = f"({rawcol} IS NULL OR {rawcol}::VARCHAR = 'null')"
             tests.append(missing)
@@ -579,6 +665,8 @@ def load_views(folder: Path | None = None) -> dict[str, CompiledView]:
     views: dict[str, CompiledView] = {}
     for path in sorted(folder.glob("*.json")):
         view = load_view(path)
+        if not view.table:
+            raise ViewDefinitionError(f"{path}: an ingest view needs a 'name' (its table)")
         if view.table in views:
             raise ViewDefinitionError(f"{path}: table {view.table!r} is defined twice")
         views[view.table] = view
