@@ -8,14 +8,18 @@ accepted) or a crash is not. The runner is `benchmarks/sof_conformance.py`.
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
-
-SUITE = Path("/work/shared/reference/sql-on-fhir-v2-tests")
-RUNNER = Path(__file__).parents[2] / "benchmarks" / "sof_conformance.py"
+ROOT = Path(__file__).parents[2]
+#: The suite ships in the workspace's shared reference folder, beside the repository (CI lays
+#: a copy there too); HOC_SOF_TESTS names another copy.
+SUITE = Path(
+    os.environ.get("HOC_SOF_TESTS", ROOT.parent / "shared" / "reference" / "sql-on-fhir-v2-tests")
+)
+RUNNER = ROOT / "benchmarks" / "sof_conformance.py"
 
 #: Shareable tests still answered wrongly, as (file, title): this list may only shrink.
 KNOWN_WRONG: frozenset[tuple[str, str]] = frozenset()
@@ -30,8 +34,8 @@ def _runner() -> ModuleType:
     return module
 
 
-@pytest.mark.skipif(not SUITE.is_dir(), reason="the SQL-on-FHIR v2 suite is not on this machine")
 def test_no_shareable_test_answers_wrongly() -> None:
+    assert SUITE.is_dir(), f"the SQL-on-FHIR v2 suite is not at {SUITE}: set HOC_SOF_TESTS"
     results = _runner().run_suite(SUITE)
     shareable = [r for r in results if r.shareable]
     assert len(shareable) == 123
