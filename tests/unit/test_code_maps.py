@@ -9,13 +9,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from houseofcare.population.events import canonical_system_sql
 from houseofcare.terminology.code_maps import (
     CodeMapError,
     canonical_system,
+    canonical_system_sql,
     load_code_maps,
     loinc_check_digit_ok,
     packaged_code_maps,
+    unknown_systems,
 )
 from houseofcare.terminology.codelist import packaged_codelists
 
@@ -112,3 +113,17 @@ def test_malformed_maps_fail_naming_file_and_row(
     with pytest.raises(CodeMapError, match=message) as error:
         load_code_maps(_maps(tmp_path, rows, system))
     assert str(tmp_path) in str(error.value)
+
+
+def test_unknown_systems_are_counted_per_canonical_system() -> None:
+    counts = {
+        "http://snomed.info/sct": 10,
+        "HTTPS://loinc.org|2.74": 3,
+        "http://hl7.org/fhir/sid/icd-10": 2,
+        "http://hl7.org/fhir/sid/icd-10|2019": 1,
+        "http://example.org/local": 4,
+    }
+    assert unknown_systems(counts) == {
+        "http://example.org/local": 4,
+        "http://hl7.org/fhir/sid/icd-10": 3,
+    }

@@ -15,28 +15,14 @@ a code. Anything else — unmapped codes, unknown systems — is not an event.
 from __future__ import annotations
 
 from houseofcare.engine import sql_literal
-from houseofcare.terminology.code_maps import CodeMapping, packaged_code_maps
+from houseofcare.terminology.code_maps import (
+    SNOMED_SYSTEMS,
+    CodeMapping,
+    canonical_system_sql,
+    packaged_code_maps,
+)
 
-#: Code systems whose codes are SNOMED CT concept ids (dm+d ids are SNOMED CT ids too), as
-#: canonical URIs.
-SNOMED_SYSTEMS = ("http://snomed.info/sct", "http://dmd.nhs.uk")
-
-
-def canonical_system_sql(column: str) -> str:
-    """SQL for `canonical_system(column)`: lower case, http, no version tail or trailing slash.
-
-    Portable (lower and anchored regexp_replace only, no backslashes) so it runs on every engine.
-    """
-    expression = f"lower(trim({column}))"
-    for pattern, replacement in (
-        ("^https:", "http:"),
-        ("[|].*$", ""),
-        ("/version/.*$", ""),
-        ("/+$", ""),
-        ("^http://snomed[.]info/sct/[0-9]+$", "http://snomed.info/sct"),
-    ):
-        expression = f"regexp_replace({expression}, '{pattern}', '{replacement}')"
-    return expression
+__all__ = ["CODED_EVENT_SQL", "SNOMED_SYSTEMS"]
 
 
 def _map_rows_sql(mappings: list[CodeMapping]) -> str:

@@ -25,6 +25,10 @@ from houseofcare.terminology.codelist import SNOMED_CT_ID, Codelist, packaged_co
 
 MAP_DIR = Path(str(files("houseofcare.terminology") / "maps"))
 
+#: Code systems whose codes are SNOMED CT concept ids (dm+d ids are SNOMED CT ids too), as
+#: canonical URIs: the rules' own systems, used without a map.
+SNOMED_SYSTEMS = ("http://snomed.info/sct", "http://dmd.nhs.uk")
+
 LOINC = "http://loinc.org"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -89,6 +93,36 @@ def canonical_system(uri: str) -> str:
     text = re.sub(r"/version/.*$", "", text)
     text = re.sub(r"/+$", "", text)
     return re.sub(r"^http://snomed[.]info/sct/[0-9]+$", "http://snomed.info/sct", text)
+
+
+def canonical_system_sql(column: str) -> str:
+    """SQL for `canonical_system(column)`, for the event layer.
+
+    Portable (lower, trim and anchored regexp_replace only, no backslashes), so it runs on every
+    engine the same way.
+    """
+    expression = f"lower(trim({column}))"
+    for pattern, replacement in (
+        ("^https:", "http:"),
+        ("[|].*$", ""),
+        ("/version/.*$", ""),
+        ("/+$", ""),
+        ("^http://snomed[.]info/sct/[0-9]+$", "http://snomed.info/sct"),
+    ):
+        expression = f"regexp_replace({expression}, '{pattern}', '{replacement}')"
+    return expression
+
+
+def unknown_systems(counts: Mapping[str, int]) -> dict[str, int]:
+    """Of row counts per recorded system URI, those no rule reads and no map translates,
+    per canonical system: the codes that cannot reach a register or a care gap."""
+    known = set(SNOMED_SYSTEMS) | {m.system for m in packaged_code_maps().values()}
+    unknown: dict[str, int] = {}
+    for uri, count in counts.items():
+        system = canonical_system(uri)
+        if system not in known:
+            unknown[system] = unknown.get(system, 0) + count
+    return dict(sorted(unknown.items()))
 
 
 def read_map_csv(
