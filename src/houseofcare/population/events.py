@@ -45,34 +45,43 @@ _SYSTEMS = ", ".join(sql_literal(s) for s in SNOMED_SYSTEMS)
 _MAP = _map_rows_sql(_MAPPINGS)
 
 
-def _system(alias: str) -> str:
-    return canonical_system_sql(f"{alias}.code_system")
+def _systems(table: str) -> str:
+    """Each distinct system URI of `table` with its canonical form.
+
+    The canonical form is worked out once per distinct URI, not once per row: a store holds a
+    handful of URIs and millions of rows.
+    """
+    return (
+        f"(SELECT raw, {canonical_system_sql('raw')} AS system "
+        f"FROM (SELECT DISTINCT code_system AS raw FROM {table}) u)"
+    )
 
 
 CODED_EVENT_SQL = f"""
 SELECT c.patient_id, c.code, coalesce(c.onset_date, c.recorded_date) AS event_date,
        'condition' AS source, NULL::DOUBLE AS value_number
 FROM condition c
-WHERE {_system("c")} IN ({_SYSTEMS})
-  AND coalesce(c.verification_status, '') NOT IN ('entered-in-error', 'refuted')
+JOIN {_systems("condition")} cs ON cs.raw = c.code_system AND cs.system IN ({_SYSTEMS})
+WHERE coalesce(c.verification_status, '') NOT IN ('entered-in-error', 'refuted')
 UNION ALL
 SELECT md.patient_id, coalesce(mm.target_code, md.code), md.authored_on, 'medication', NULL::DOUBLE
 FROM medication md
-LEFT JOIN ({_MAP}) mm
-  ON mm.system = {_system("md")} AND mm.source_code = md.code
-WHERE ({_system("md")} IN ({_SYSTEMS}) OR mm.target_code IS NOT NULL)
+JOIN {_systems("medication")} ms ON ms.raw = md.code_system
+LEFT JOIN ({_MAP}) mm ON mm.system = ms.system AND mm.source_code = md.code
+WHERE (ms.system IN ({_SYSTEMS}) OR mm.target_code IS NOT NULL)
   AND coalesce(md.status, '') <> 'entered-in-error'
 UNION ALL
 SELECT pr.patient_id, pr.code, pr.performed_date, 'procedure', NULL::DOUBLE
 FROM procedure pr
-WHERE {_system("pr")} IN ({_SYSTEMS}) AND coalesce(pr.status, '') <> 'entered-in-error'
+JOIN {_systems("procedure")} ps ON ps.raw = pr.code_system AND ps.system IN ({_SYSTEMS})
+WHERE coalesce(pr.status, '') <> 'entered-in-error'
 UNION ALL
 SELECT o.patient_id, coalesce(om.target_code, o.code), o.effective_date, 'observation',
        o.value_number
 FROM observation o
-LEFT JOIN ({_MAP}) om
-  ON om.system = {_system("o")} AND om.source_code = o.code
+JOIN {_systems("observation")} os ON os.raw = o.code_system
+LEFT JOIN ({_MAP}) om ON om.system = os.system AND om.source_code = o.code
  AND (om.unit IS NULL OR lower(om.unit) = lower(trim(o.value_unit)))
-WHERE ({_system("o")} IN ({_SYSTEMS}) OR om.target_code IS NOT NULL)
+WHERE (os.system IN ({_SYSTEMS}) OR om.target_code IS NOT NULL)
   AND coalesce(o.status, '') <> 'entered-in-error'
 """
