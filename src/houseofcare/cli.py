@@ -181,6 +181,9 @@ def _print_ingest_report(report: object, settings: Settings) -> None:
     if report.skipped_unknown:
         skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(report.skipped_unknown.items()))
         console.print(f"skipped (no view for this resource type): {skipped}")
+    if report.unknown_code_systems:
+        unknown = ", ".join(f"{k} {v:,}" for k, v in report.unknown_code_systems.items())
+        console.print(f"rows coded in a system no rule reads and no map translates: {unknown}")
     if report.skipped_files:
         console.print("skipped file(s), not FHIR data (nothing quarantined):")
         for file, why in report.skipped_files:

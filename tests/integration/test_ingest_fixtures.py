@@ -69,6 +69,8 @@ def test_synthea_bundles_and_bulk_ndjson_load_alike(tmp_path: Path, form: str) -
     settings = settings_in(tmp_path)
     report = ingest_paths(paths=[FIXTURES / "synthea" / form], settings=settings)
     assert report.skipped_unknown == {"Claim": 2, "ExplanationOfBenefit": 1, "Immunization": 1}
+    # SNOMED CT, LOINC and RxNorm: every coded row is in a system the rules read or a map covers
+    assert report.unknown_code_systems == {}
     assert report.quarantined == 0
     assert {t: c.loaded for t, c in report.by_type.items()} == {
         "Condition": 3, "Encounter": 3, "MedicationRequest": 2, "Observation": 5,

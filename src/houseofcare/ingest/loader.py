@@ -54,6 +54,7 @@ from houseofcare.interrupts import interrupts_as_keyboard
 from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
+from houseofcare.terminology.code_maps import unknown_systems
 
 #: DuckDB memory for an ingest when the settings give none (`HOC_MEMORY_LIMIT`): staged data
 #: beyond it spills to disk, so peak memory does not grow with the input.
@@ -70,6 +71,8 @@ _INGESTED_COLUMNS: Final[list[tuple[str, str]]] = [
 ]
 _KEYS: Final[str] = "_hoc_stage_keys"
 _STAGE_PREFIX: Final[str] = "_hoc_stage_"
+#: The tables the event layer reads codes from (houseofcare.population.events).
+_CODED_TABLES: Final = ("condition", "medication", "procedure", "observation")
 #: Resources that parse but are unfit to load (`checks.problem`), with the reason.
 _UNFIT: Final[str] = "_hoc_stage_unfit"
 #: The Python function DuckDB calls for a suspect line (see `_Ingest._fit`).
@@ -114,6 +117,10 @@ class IngestReport:
     #: not FHIR by name or manifest, and files without a single FHIR resource (an exporter's
     #: log, its OperationOutcomes). Nothing from them is quarantined.
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    #: Rows in the store's coded tables (all of them, not only this ingest's) whose code
+    #: system no rule reads and no map translates, per canonical system URI: codes that can
+    #: never reach a register or a care gap (hazard H-042).
+    unknown_code_systems: dict[str, int] = field(default_factory=dict)
 
 
 def ingest_paths(
@@ -320,7 +327,18 @@ class _Ingest:
                 self.con, ingested_at=self.ingested_at, files=names
             ),
             skipped_files=sorted(skipped),
+            unknown_code_systems=self._unknown_code_systems(),
         )
+
+    def _unknown_code_systems(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for table in _CODED_TABLES:
+            rows = self.con.execute(
+                f'SELECT code_system, count(*) FROM "{table}" '
+                "WHERE code_system IS NOT NULL GROUP BY code_system"
+            ).fetchall()
+            counts.update(dict(rows))
+        return unknown_systems(counts)
 
     def _create_tables(self) -> None:
         con = self.con

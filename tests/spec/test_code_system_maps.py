@@ -1,0 +1,135 @@
+"""Code-system maps at the event layer: a record coded in LOINC and RxNorm counts as the same
+record coded in SNOMED CT and dm+d (registers and care gaps alike), matched by canonical URI.
+
+Maps: src/houseofcare/terminology/maps/ (docs/indicators.md "Code-system mapping", H-042).
+"""
+
+from __future__ import annotations
+
+from houseofcare.engine import Engine
+from tests.spec.conftest import Record
+from tests.spec.test_indicators import HBA1C, HYPERTENSION, gaps_by_indicator
+from tests.spec.test_registers import on_register
+
+LOINC = "http://loinc.org"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+DIABETES = "44054006"
+ASTHMA = "195967001"  # Asthma (ast_cod)
+EPILEPSY = "84757009"
+CHD = "53741008"
+SALBUTAMOL = "39113611000001102"
+ATORVASTATIN_VMP = "320000009"
+
+
+def test_loinc_readings_meet_and_fail_care_gaps_as_the_snomed_readings_do(
+    engine: Engine, record: Record
+) -> None:
+    for patient in ("sct-48", "loinc-48", "loinc-70", "loinc-percent", "loinc-bp", "loinc-chol"):
+        record.patient(patient)
+        record.condition(patient, DIABETES, "2015-01-01")
+        record.condition(patient, HYPERTENSION, "2015-01-01")
+    record.observation("sct-48", HBA1C, "2025-10-01", 48, value_unit="mmol/mol")
+    # versioned, https, upper-case system URIs are still LOINC
+    record.observation(
+        "loinc-48",
+        "4548-4",
+        "2025-10-01",
+        48,
+        code_system="HTTPS://LOINC.org|2.74",
+        value_unit="mmol/mol",
+    )
+    record.observation(
+        "loinc-70", "4548-4", "2025-10-01", 70, code_system=LOINC, value_unit="mmol/mol"
+    )
+    # a DCCT percentage is not an IFCC reading: left unmapped, never compared with 58
+    record.observation(
+        "loinc-percent", "4548-4", "2025-10-01", 6.5, code_system=LOINC, value_unit="%"
+    )
+    # BP panel components, as ingest stores them (one row per component)
+    record.observation(
+        "loinc-bp",
+        "8480-6",
+        "2025-11-01",
+        132,
+        code_system=LOINC,
+        value_unit="mm[Hg]",
+        observation_id="bp-sys",
+    )
+    record.observation(
+        "loinc-bp",
+        "8462-4",
+        "2025-11-01",
+        84,
+        code_system=LOINC,
+        value_unit="mm[Hg]",
+        observation_id="bp-dia",
+    )
+    record.observation(
+        "loinc-bp", "33914-3", "2025-11-01", 75, code_system=LOINC, value_unit="mL/min/{1.73_m2}"
+    )
+    record.observation(
+        "loinc-chol", "2093-3", "2025-11-01", 180, code_system=LOINC, value_unit="mg/dL"
+    )
+    record.observation(
+        "sct-48", "14647-2", "2025-11-01", 4.2, code_system=LOINC, value_unit="mmol/L"
+    )
+    result = gaps_by_indicator(engine, "DM_HBA1C_58", "HYP_BP_U80", "DM_EGFR", "DM_CHOL_5")
+    hba1c = result["DM_HBA1C_58"]
+    assert hba1c["sct-48"][:4] == ("met", HBA1C, hba1c["sct-48"][2], "48.0")
+    # the same outcome and evidence as the SNOMED-coded reading, value kept as recorded
+    assert hba1c["loinc-48"][:4] == hba1c["sct-48"][:4]
+    assert hba1c["loinc-70"][0] == "not met" and hba1c["loinc-70"][1] == HBA1C
+    assert hba1c["loinc-percent"][0] == "not met" and hba1c["loinc-percent"][1] is None
+    bp = result["HYP_BP_U80"]
+    assert bp["loinc-bp"][0] == "met"
+    assert result["DM_EGFR"]["loinc-bp"][0] == "met"
+    assert result["DM_EGFR"]["loinc-48"][0] == "not met"
+    chol = result["DM_CHOL_5"]
+    assert chol["sct-48"][:2] == ("met", "1005671000000105")
+    # mg/dL is not converted (a separate part of issue 10), so it does not count
+    assert chol["loinc-chol"][0] == "not met" and chol["loinc-chol"][1] is None
+
+
+def test_rxnorm_medicines_put_people_on_registers_and_meet_medicine_care_gaps(
+    engine: Engine, record: Record
+) -> None:
+    asthma = {
+        "sct-salbutamol": (SALBUTAMOL, "http://snomed.info/sct"),
+        "rx-fluticasone": ("41126", RXNORM),
+        "rx-albuterol-https": ("435", "https://www.nlm.nih.gov/research/umls/rxnorm/"),
+        "rx-unmapped": ("1049221", RXNORM),
+        "unknown-system": ("41126", "http://example.org/drugs"),
+    }
+    for patient, (code, system) in asthma.items():
+        record.patient(patient, birth_date="2000-01-01")
+        record.condition(patient, ASTHMA, "2015-06-01")
+        record.medication(patient, code, "2026-01-15", code_system=system)
+    record.patient("rx-lamotrigine", birth_date="1980-01-01")
+    record.condition("rx-lamotrigine", EPILEPSY, "2015-06-01")
+    record.medication("rx-lamotrigine", "28439", "2026-02-01", code_system=RXNORM)
+    for patient, code in (("rx-atorvastatin", "83367"), ("rx-simvastatin", "36567")):
+        record.patient(patient)
+        record.condition(patient, CHD, "2015-01-01")
+        record.medication(patient, code, "2026-02-01", code_system=RXNORM)
+    assert set(on_register(engine, "AST")) == {
+        "sct-salbutamol",
+        "rx-fluticasone",
+        "rx-albuterol-https",
+    }
+    assert set(on_register(engine, "EP")) == {"rx-lamotrigine"}
+    statin = gaps_by_indicator(engine, "CHD_STATIN")["CHD_STATIN"]
+    assert statin["rx-atorvastatin"][:2] == ("met", ATORVASTATIN_VMP)
+    # simvastatin is a documented gap: statin_med holds no simvastatin VMP to map it to
+    assert statin["rx-simvastatin"][0] == "not met"
+
+
+def test_snomed_edition_and_https_uris_are_snomed(engine: Engine, record: Record) -> None:
+    for patient, system in {
+        "edition": "http://snomed.info/sct/999000011000000103/version/20250401",
+        "https": "https://SNOMED.info/sct",
+        "pipe-version": "http://snomed.info/sct|http://snomed.info/sct/83821000000107",
+        "not-snomed": "http://snomed.info/sct-fake",
+    }.items():
+        record.patient(patient)
+        record.condition(patient, HYPERTENSION, "2015-01-01", code_system=system)
+    assert set(on_register(engine, "HYP")) == {"edition", "https", "pipe-version"}

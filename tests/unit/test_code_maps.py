@@ -1,0 +1,129 @@
+"""Code-system maps: the shipped ones load, every target is a code some rule reads, malformed
+maps fail naming the file and row, and the SQL canonical URI agrees with the Python one."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from houseofcare.terminology.code_maps import (
+    CodeMapError,
+    canonical_system,
+    canonical_system_sql,
+    load_code_maps,
+    loinc_check_digit_ok,
+    packaged_code_maps,
+    unknown_systems,
+)
+from houseofcare.terminology.codelist import packaged_codelists
+
+RULE_FILES = [
+    Path(str(files("houseofcare.population") / "rules" / "registers.toml")),
+    Path(str(files("houseofcare.population") / "rules" / "indicators.toml")),
+    Path(str(files("houseofcare.risk") / "features.toml")),
+]
+
+URIS = {
+    "http://loinc.org": "http://loinc.org",
+    "HTTPS://LOINC.ORG|2.74": "http://loinc.org",
+    "https://loinc.org/": "http://loinc.org",
+    "http://www.nlm.nih.gov/research/umls/rxnorm/version/20240101": (
+        "http://www.nlm.nih.gov/research/umls/rxnorm"
+    ),
+    "http://snomed.info/sct/900000000000207008/version/20230131": "http://snomed.info/sct",
+    "https://dmd.nhs.uk": "http://dmd.nhs.uk",
+    "http://snomed.info/sct-fake": "http://snomed.info/sct-fake",
+}
+
+
+def test_shipped_maps_load_and_cover_loinc_and_rxnorm() -> None:
+    maps = packaged_code_maps()
+    assert {m.system for m in maps.values()} == {
+        "http://loinc.org",
+        "http://www.nlm.nih.gov/research/umls/rxnorm",
+    }
+    loinc = {m.source_code: m for m in maps["loinc_to_snomed"].mappings}
+    assert {"4548-4", "8480-6", "8462-4", "33914-3", "2093-3", "9318-7"} <= loinc.keys()
+    assert loinc["4548-4"].unit == "mmol/mol"
+    assert all(m.source for m in maps.values())
+
+
+def test_every_target_is_in_a_codelist_a_rule_reads() -> None:
+    rules_text = "\n".join(path.read_text(encoding="utf-8") for path in RULE_FILES)
+    lists = packaged_codelists()
+    for code_map in packaged_code_maps().values():
+        for m in code_map.mappings:
+            assert m.target_code in lists[m.target_codelist], m
+            assert f'"{m.target_codelist}"' in rules_text, f"no rule reads {m.target_codelist}"
+
+
+@pytest.mark.parametrize(("code", "ok"), [("4548-4", True), ("8480-6", True), ("4548-5", False)])
+def test_loinc_check_digit(code: str, ok: bool) -> None:
+    assert loinc_check_digit_ok(code) is ok
+
+
+def test_canonical_system_in_sql_matches_python() -> None:
+    con = duckdb.connect()
+    for uri, expected in URIS.items():
+        assert canonical_system(uri) == expected
+        sql = canonical_system_sql("u")
+        (got,) = con.execute(f"SELECT {sql} FROM (SELECT ? AS u)", [uri]).fetchone()
+        assert got == expected, uri
+
+
+def _maps(tmp_path: Path, rows: str, system: str = "http://loinc.org") -> Path:
+    (tmp_path / "index.toml").write_text(
+        f'[[map]]\nname = "m"\nfile = "m.csv"\nsystem = "{system}"\nversion = "1"\n'
+        'source = "cited"\n'
+    )
+    (tmp_path / "m.csv").write_text(
+        "source_code,source_display,target_code,target_codelist,unit,note\n" + rows
+    )
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("rows", "system", "message"),
+    [
+        ("4548-5,HbA1c,999791000000106,ifcchbam_cod,,\n", "http://loinc.org", "check digit"),
+        ("4548-4,HbA1c,271649006,ifcchbam_cod,,\n", "http://loinc.org", "not in ifcchbam_cod"),
+        ("4548-4,HbA1c,999791000000106,no_such_cod,,\n", "http://loinc.org", "not a codelist"),
+        ("4548-4,HbA1c,0123,ifcchbam_cod,,\n", "http://loinc.org", "not a SNOMED CT"),
+        ("4548-4,,999791000000106,ifcchbam_cod,,\n", "http://loinc.org", "source_display"),
+        (
+            "4548-4,HbA1c,999791000000106,ifcchbam_cod,,\n4548-4,HbA1c,999791000000106,"
+            "ifcchbam_cod,,\n",
+            "http://loinc.org",
+            "repeated",
+        ),
+        (
+            "435,albuterol,39113611000001102,astdrug_med,mg,\n",
+            "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "unit is only",
+        ),
+        ("4548-4,HbA1c,999791000000106,ifcchbam_cod,,\n", "http://example.org", "is not one of"),
+    ],
+)
+def test_malformed_maps_fail_naming_file_and_row(
+    tmp_path: Path, rows: str, system: str, message: str
+) -> None:
+    with pytest.raises(CodeMapError, match=message) as error:
+        load_code_maps(_maps(tmp_path, rows, system))
+    assert str(tmp_path) in str(error.value)
+
+
+def test_unknown_systems_are_counted_per_canonical_system() -> None:
+    counts = {
+        "http://snomed.info/sct": 10,
+        "HTTPS://loinc.org|2.74": 3,
+        "http://hl7.org/fhir/sid/icd-10": 2,
+        "http://hl7.org/fhir/sid/icd-10|2019": 1,
+        "http://example.org/local": 4,
+    }
+    assert unknown_systems(counts) == {
+        "http://example.org/local": 4,
+        "http://hl7.org/fhir/sid/icd-10": 3,
+    }
