@@ -6,6 +6,7 @@ The Spark side is proven by the spec cases (tests/spec), which run on both engin
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -64,9 +65,10 @@ def test_every_analytic_query_transpiles_to_spark_sql(name: str) -> None:
     spark = spark_sql(analytic_queries()[name])
     tree = sqlglot.parse_one(spark, read="spark")
     assert tree.find(exp.Select) is not None
-    # DuckDB's `x::TYPE` casts and `$name` parameters have no Spark spelling
+    # DuckDB's `x::TYPE` casts and `$name` parameters have no Spark spelling (a `$` ending a
+    # regular expression, as in the code-system URI patterns, is fine)
     assert "::" not in spark
-    assert "$" not in spark
+    assert re.search(r"\$[A-Za-z_]", spark) is None
 
 
 @pytest.mark.parametrize("name", ["registers", "multimorbidity", "indicators"])
