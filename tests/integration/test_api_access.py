@@ -25,7 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from test_api_support import CAST, PASSWORD, World, api_world  # noqa: F401 (fixture)
+from test_api_support import (  # noqa: F401 (fixture)
+    CAST,
+    PASSWORD,
+    World,
+    api_world,
+    consent_body,
+)
 
 from houseofcare.api.route_access import (
     ROUTE_ACCESS,
@@ -100,27 +106,7 @@ def _goal_post(w: World, who: str, target: str) -> Any:
 
 
 def _consent_post(w: World, who: str, target: str) -> Any:
-    body = {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "category": [{"coding": [{"code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{w.people[target]}"},
-        "provision": {
-            "type": "permit",
-            "actor": [
-                {
-                    "role": {"coding": [{"code": "IRCP"}]},
-                    "reference": {
-                        "identifier": {
-                            "system": "https://houseofcare.org.uk/fhir/CodeSystem/organisation-type",
-                            "value": "acute_trust",
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    body = consent_body({"reference": f"Patient/{w.people[target]}"}, "acute_trust")
     return w.post(who, "/fhir/Consent", body)
 
 
@@ -567,27 +553,7 @@ def test_withdrawn_consent_stops_sharing_at_once(api_world: World) -> None:
     assert plan.status_code == 201, plan.text
     plan_url = f"/fhir/CarePlan/{plan.json()['id']}"
     assert w.get("social_worker", plan_url).status_code == 403
-    body = {
-        "resourceType": "Consent",
-        "status": "active",
-        "scope": {"coding": [{"code": "patient-privacy"}]},
-        "category": [{"coding": [{"code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{person}"},
-        "provision": {
-            "type": "permit",
-            "actor": [
-                {
-                    "role": {"coding": [{"code": "IRCP"}]},
-                    "reference": {
-                        "identifier": {
-                            "system": "https://houseofcare.org.uk/fhir/CodeSystem/organisation-type",
-                            "value": "local_authority_social_care",
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    body = consent_body({"reference": f"Patient/{person}"}, "local_authority_social_care")
     given = w.post("gp", "/fhir/Consent", body)
     assert given.status_code == 201, given.text
     assert given.headers["ETag"] == 'W/"1"'

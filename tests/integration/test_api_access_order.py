@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from test_api_support import World, api_world, careplan_body  # noqa: F401 (fixture)
+from test_api_support import (  # noqa: F401 (fixture)
+    World,
+    api_world,
+    careplan_body,
+    consent_body,
+)
 
 from houseofcare.careplan.people import create_care_team
 from houseofcare.store.database import transaction
@@ -116,27 +121,7 @@ def _bodies(w: World, person: int, nhs: str) -> dict[str, dict[str, Any]]:
             "description": {"text": "probe"},
             "subject": subject,
         },
-        "/fhir/Consent": {
-            "resourceType": "Consent",
-            "status": "active",
-            "scope": {"coding": [{"code": "patient-privacy"}]},
-            "category": [{"coding": [{"code": "59284-0"}]}],
-            "patient": subject,
-            "provision": {
-                "type": "permit",
-                "actor": [
-                    {
-                        "role": {"coding": [{"code": "IRCP"}]},
-                        "reference": {
-                            "identifier": {
-                                "system": "https://houseofcare.org.uk/fhir/CodeSystem/organisation-type",
-                                "value": "acute_trust",
-                            }
-                        },
-                    }
-                ],
-            },
-        },
+        "/fhir/Consent": consent_body(subject, "acute_trust"),
     }
 
 

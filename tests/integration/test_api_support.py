@@ -295,3 +295,28 @@ def careplan_body(world: World, who_key: str, **changes: Any) -> dict[str, Any]:
     body = response.json()
     body.update(changes)
     return body
+
+
+def consent_body(patient: dict[str, Any], organisation_type: str) -> dict[str, Any]:
+    """A FHIR Consent to share with `organisation_type`, given by `patient` (a reference)."""
+    return {
+        "resourceType": "Consent",
+        "status": "active",
+        "scope": {"coding": [{"code": "patient-privacy"}]},
+        "category": [{"coding": [{"code": "59284-0"}]}],
+        "patient": patient,
+        "provision": {
+            "type": "permit",
+            "actor": [
+                {
+                    "role": {"coding": [{"code": "IRCP"}]},
+                    "reference": {
+                        "identifier": {
+                            "system": "https://houseofcare.org.uk/fhir/CodeSystem/organisation-type",
+                            "value": organisation_type,
+                        }
+                    },
+                }
+            ],
+        },
+    }

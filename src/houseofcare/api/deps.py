@@ -26,7 +26,7 @@ from houseofcare.api.plan_reads import PlanReader
 from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.throttle import SignInThrottle
 from houseofcare.api.tokens import unsign
-from houseofcare.careplan.access import Actor, decide, relationships_to, visible_people
+from houseofcare.careplan.access import Actor, decide, decide_for_person, visible_people
 from houseofcare.careplan.actor import Actor as StoreActor
 from houseofcare.careplan.policy import Action, Policy
 from houseofcare.settings import Settings
@@ -147,14 +147,12 @@ class Caller:
         `person_id` None is a list action (caseload, due reviews, the audit trail). The
         decision is `careplan.access`'s, the one every way in uses.
         """
-        have = None
-        if person_id is not None:
-            have = (
-                relationships_to(session, self.actor, person_id)
-                if self.services.policy.identifiable(self.actor.role)
-                else frozenset()
-            )
-        decision = decide(self.services.policy, self.actor, action, have)
+        policy = self.services.policy
+        decision = (
+            decide(policy, self.actor, action, None)
+            if person_id is None
+            else decide_for_person(session, policy, self.actor, action, person_id)
+        )
         if not decision.allowed:
             raise self.deny(
                 decision.reason,

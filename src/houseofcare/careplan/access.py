@@ -110,10 +110,9 @@ def visibility_sql(
 ) -> str:
     """One SQL condition, true for the people related to the actor by any of `relationships`
     (false when there are none). `person` is the alias of the person row."""
+    wanted = set(relationships)
     parts = [
-        f"({RELATIONSHIP_SQL[r].format(p=person)})"
-        for r in PERSON_RELATIONSHIPS
-        if r in set(relationships)
+        f"({RELATIONSHIP_SQL[r].format(p=person)})" for r in PERSON_RELATIONSHIPS if r in wanted
     ]
     return _styled(" OR ".join(parts) if parts else "1 = 0", style)
 

@@ -55,15 +55,11 @@ def _systems(table: str, *, snomed: bool) -> str:
     people rose from 7.4 to 9.3 GB).
     """
     test = "IN" if snomed else "NOT IN"
-    return (
-        f"SELECT raw FROM (SELECT raw, {canonical_system_sql('raw')} AS system "
-        f"FROM (SELECT DISTINCT code_system AS raw FROM {table}) u) s "
-        f"WHERE s.system {test} ({_SYSTEMS})"
-    )
+    return f"SELECT raw FROM {_canonical(table)} s WHERE s.system {test} ({_SYSTEMS})"
 
 
 def _canonical(table: str) -> str:
-    """(raw, system) for the URIs of `table` that are not SNOMED CT: the few that need a map."""
+    """(raw, system): every distinct system URI of `table` with its canonical form."""
     return (
         f"(SELECT raw, {canonical_system_sql('raw')} AS system "
         f"FROM (SELECT DISTINCT code_system AS raw FROM {table}) u)"

@@ -145,17 +145,8 @@ def _write(
                         ],
                         status=422,
                     )
-            if person_id == content.person_id:
-                check_person_reference(
-                    caller,
-                    session,
-                    person_id,
-                    content.nhs_number,
-                    field="Goal.subject",
-                    resource_type=RT,
-                    audit_action=action_name,
-                )
             if person_id != content.person_id:
+                # never look the body's other person up: that would answer about them
                 raise InvalidResource(
                     [
                         (
@@ -166,6 +157,15 @@ def _write(
                     ],
                     status=422,
                 )
+            check_person_reference(
+                caller,
+                session,
+                person_id,
+                content.nhs_number,
+                field="Goal.subject",
+                resource_type=RT,
+                audit_action=action_name,
+            )
             if goal_id is None:
                 goal = create_goal(session, plan_id, content, caller.store_actor)
             else:
