@@ -53,6 +53,7 @@ CLINICAL_TABLES: Final[dict[str, list[Column]]] = {
         ("effective_date", "DATE"),
         ("value_number", "DOUBLE"),
         ("value_unit", "VARCHAR"),
+        ("value_ucum", "VARCHAR"),
         ("value_code_system", "VARCHAR"),
         ("value_code", "VARCHAR"),
         ("value_display", "VARCHAR"),

@@ -16,7 +16,10 @@ from houseofcare.cli_access import TokenOption, UserOption
 from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from houseofcare.engine import DuckDBEngine, Query
+    from houseofcare.population.readings import UnusableReadings
 
 app = typer.Typer(
     name="hoc",
@@ -242,7 +245,22 @@ def run_command(
             else "no risk model trained: level 3 from admissions only"
         )
         console.print(f"triangle ({scored}): {levels}")
+    _print_unusable_readings(summary.unusable_readings)
     console.print(f"done in {summary.seconds:.1f} s")
+
+
+def _print_unusable_readings(unusable: Sequence[UnusableReadings]) -> None:
+    """Readings left out of every rule (unit or value unusable), so nobody mistakes them for
+    people never measured (hazard H-043)."""
+    if not unusable:
+        console.print("readings: every reading a rule reads had a unit it could use")
+        return
+    table = Table(title="readings no rule could use (unit or value; see docs/indicators.md)")
+    for column in ("quantity", "why", "readings", "people"):
+        table.add_column(column, justify="right" if column in {"readings", "people"} else "left")
+    for u in unusable:
+        table.add_row(u.quantity, u.problem, f"{u.readings:,}", f"{u.people:,}")
+    console.print(table)
 
 
 @app.command()
@@ -371,6 +389,7 @@ def recall(
 def status(data_dir: DataDirOption = None) -> None:
     """Show what the analytic store holds."""
     from houseofcare.analytic_tables import CLINICAL_TABLES
+    from houseofcare.population.readings import latest_unusable_readings
     from houseofcare.store.analytic import connect
 
     settings = _settings(data_dir)
@@ -388,6 +407,12 @@ def status(data_dir: DataDirOption = None) -> None:
         ((count,),) = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
         table.add_row(name, f"{count:,}")
     console.print(table)
+    run_id, unusable = latest_unusable_readings(con)
+    if run_id is None:
+        console.print("no run yet: `hoc run` computes registers, care gaps and risk")
+        return
+    console.print(f"latest run {run_id}")
+    _print_unusable_readings(unusable)
 
 
 @app.command()

@@ -30,6 +30,7 @@ from houseofcare.population.multimorbidity import (
     compute_multimorbidity,
     packaged_multimorbidity_rules,
 )
+from houseofcare.population.readings import UnusableReadings, unusable_readings
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.progress import NullProgress, Progress
@@ -51,6 +52,9 @@ RESULT_TABLES = {
     "care_gap": """CREATE TABLE IF NOT EXISTS care_gap (
         run_id VARCHAR, patient_id VARCHAR, indicator VARCHAR, outcome VARCHAR,
         evidence_code VARCHAR, evidence_date DATE, evidence_value VARCHAR, overdue_since DATE)""",
+    # readings no rule could use at the run's date (population/readings.py)
+    "unusable_reading": """CREATE TABLE IF NOT EXISTS unusable_reading (
+        run_id VARCHAR, quantity VARCHAR, problem VARCHAR, readings BIGINT, people BIGINT)""",
 }
 
 
@@ -63,6 +67,7 @@ class RunSummary:
     seconds: float
     model_version: str | None = None
     levels: dict[int, int] = field(default_factory=dict)
+    unusable_readings: list[UnusableReadings] = field(default_factory=list)
 
 
 def rules_digest() -> str:
@@ -133,6 +138,12 @@ def run_pipeline(
         con.execute(
             f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
         )
+        unusable = unusable_readings(engine, as_of)
+        if unusable:
+            con.executemany(
+                "INSERT INTO unusable_reading VALUES (?, ?, ?, ?, ?)",
+                [[run_id, u.quantity, u.problem, u.readings, u.people] for u in unusable],
+            )
         # risk scores (latest trained model, if any) and triangle levels: docs/triangle.md
         stratification = stratify_run(con, settings=settings, run_id=run_id, as_of=as_of)
         ((people,),) = con.execute(
@@ -175,6 +186,7 @@ def run_pipeline(
         seconds=time.perf_counter() - started,
         model_version=stratification.model_version,
         levels=stratification.levels,
+        unusable_readings=unusable,
     )
 
 

@@ -155,7 +155,7 @@ def test_every_measure_explains_every_value() -> None:
 def test_a_band_gap_in_the_measures_file_is_refused_naming_the_measure(tmp_path: Path) -> None:
     path = tmp_path / "measures.toml"
     path.write_text(
-        '[[measure]]\nid = "bmi"\nlabel = "BMI"\ncodes = ["60621009"]\nunit = "kg/m2"\n'
+        '[[measure]]\nid = "bmi"\nlabel = "BMI"\ncodelists = ["bmival_cod"]\nunit = "kg/m2"\n'
         'about = "x"\nsource = "x"\n'
         '[[measure.band]]\nbelow = 25\nmeaning = "low"\n'
         '[[measure.band]]\nfrom = 26\nmeaning = "high"\n',

@@ -24,7 +24,15 @@ ATORVASTATIN_VMP = "320000009"
 def test_loinc_readings_meet_and_fail_care_gaps_as_the_snomed_readings_do(
     engine: Engine, record: Record
 ) -> None:
-    for patient in ("sct-48", "loinc-48", "loinc-70", "loinc-percent", "loinc-bp", "loinc-chol"):
+    for patient in (
+        "sct-48",
+        "loinc-48",
+        "loinc-70",
+        "loinc-percent",
+        "loinc-percent-high",
+        "loinc-bp",
+        "loinc-chol",
+    ):
         record.patient(patient)
         record.condition(patient, DIABETES, "2015-01-01")
         record.condition(patient, HYPERTENSION, "2015-01-01")
@@ -41,9 +49,13 @@ def test_loinc_readings_meet_and_fail_care_gaps_as_the_snomed_readings_do(
     record.observation(
         "loinc-70", "4548-4", "2025-10-01", 70, code_system=LOINC, value_unit="mmol/mol"
     )
-    # a DCCT percentage is not an IFCC reading: left unmapped, never compared with 58
+    # a DCCT percentage is converted to IFCC mmol/mol before it meets the threshold of 58:
+    # 6.5 % is 47.5 mmol/mol (met), 9.5 % is 80.3 mmol/mol (not met, though 9.5 < 58)
     record.observation(
         "loinc-percent", "4548-4", "2025-10-01", 6.5, code_system=LOINC, value_unit="%"
+    )
+    record.observation(
+        "loinc-percent-high", "4548-4", "2025-10-01", 9.5, code_system=LOINC, value_unit="%"
     )
     # BP panel components, as ingest stores them (one row per component)
     record.observation(
@@ -79,15 +91,18 @@ def test_loinc_readings_meet_and_fail_care_gaps_as_the_snomed_readings_do(
     # the same outcome and evidence as the SNOMED-coded reading, value kept as recorded
     assert hba1c["loinc-48"][:4] == hba1c["sct-48"][:4]
     assert hba1c["loinc-70"][0] == "not met" and hba1c["loinc-70"][1] == HBA1C
-    assert hba1c["loinc-percent"][0] == "not met" and hba1c["loinc-percent"][1] is None
+    assert hba1c["loinc-percent"][0] == "met" and hba1c["loinc-percent"][3] == "47.54"
+    assert hba1c["loinc-percent-high"][0] == "not met"
+    assert hba1c["loinc-percent-high"][3] == "80.33"
     bp = result["HYP_BP_U80"]
     assert bp["loinc-bp"][0] == "met"
     assert result["DM_EGFR"]["loinc-bp"][0] == "met"
     assert result["DM_EGFR"]["loinc-48"][0] == "not met"
     chol = result["DM_CHOL_5"]
     assert chol["sct-48"][:2] == ("met", "1005671000000105")
-    # mg/dL is not converted (a separate part of issue 10), so it does not count
-    assert chol["loinc-chol"][0] == "not met" and chol["loinc-chol"][1] is None
+    # 180 mg/dL is 4.65 mmol/L: met against 5 mmol/L
+    assert chol["loinc-chol"][:2] == ("met", "1005671000000105")
+    assert chol["loinc-chol"][3] == "4.65"
 
 
 def test_rxnorm_medicines_put_people_on_registers_and_meet_medicine_care_gaps(

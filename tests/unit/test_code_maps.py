@@ -24,6 +24,7 @@ RULE_FILES = [
     Path(str(files("houseofcare.population") / "rules" / "registers.toml")),
     Path(str(files("houseofcare.population") / "rules" / "indicators.toml")),
     Path(str(files("houseofcare.risk") / "features.toml")),
+    Path(str(files("houseofcare.careplan") / "measures.toml")),
 ]
 
 URIS = {
@@ -47,7 +48,8 @@ def test_shipped_maps_load_and_cover_loinc_and_rxnorm() -> None:
     }
     loinc = {m.source_code: m for m in maps["loinc_to_snomed"].mappings}
     assert {"4548-4", "8480-6", "8462-4", "33914-3", "2093-3", "9318-7"} <= loinc.keys()
-    assert loinc["4548-4"].unit == "mmol/mol"
+    # the unit a LOINC code implies when its reading carries none: HbA1c 4548-4 is in % (NGSP)
+    assert (loinc["4548-4"].unit, loinc["59261-8"].unit) == ("%", "mmol/mol")
     assert all(m.source for m in maps.values())
 
 

@@ -91,5 +91,5 @@ def test_a_malformed_units_file_is_refused_naming_the_field(tmp_path: Path) -> N
             _write(tmp_path, text.replace("[quantity.acr_cod]", "[quantity.nosuch_cod]")
                    .replace("quantity.acr_cod.unit", "quantity.nosuch_cod.unit")),
             known_codelists={"ifcchbam_cod", "cholesterol_values", "sysbp_cod", "dbp_cod",
-                             "egfr_values", "acr_cod"},
+                             "egfr_values", "acr_cod", "bmival_cod"},
         )  # fmt: skip

@@ -16,7 +16,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from houseofcare.datafiles import read_toml, validation_problems
-from houseofcare.terminology.codelist import SNOMED_CT_ID, Codelist, packaged_codelists
+from houseofcare.terminology.codelist import Codelist, packaged_codelists
+from houseofcare.terminology.units import Units, packaged_units, unmeasured
 
 MEASURES_FILE = Path(str(files("houseofcare.careplan") / "measures.toml"))
 
@@ -47,8 +48,7 @@ class Measure(BaseModel):
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$")
     label: str
-    codelists: tuple[str, ...] = ()
-    codes: tuple[str, ...] = ()
+    codelists: tuple[str, ...] = Field(min_length=1)
     unit: str
     about: str
     source: str
@@ -64,11 +64,6 @@ class Measure(BaseModel):
                 raise ValueError(
                     f"band ending {earlier.below} and band starting {later.lower} must meet"
                 )
-        for code in self.codes:
-            if not SNOMED_CT_ID.match(code):
-                raise ValueError(f"{code!r} is not a SNOMED CT concept id")
-        if not self.codelists and not self.codes:
-            raise ValueError("give codelists or codes")
         return self
 
     def meaning(self, value: float) -> str:
@@ -76,14 +71,31 @@ class Measure(BaseModel):
         return next(band.meaning for band in self.band if band.holds(value))
 
     def all_codes(self, codelists: Mapping[str, Codelist]) -> frozenset[str]:
-        codes = set(self.codes)
+        codes: set[str] = set()
         for name in self.codelists:
             codes |= codelists[name].codes
         return frozenset(codes)
 
 
+def _unit_problem(measure: Measure, units: Units) -> str | None:
+    """A measure shows values in one unit: its codelists' shared canonical unit, as spelled."""
+    no_unit = unmeasured(measure.codelists, units)
+    if no_unit:
+        return f"{', '.join(no_unit)} has no canonical unit in terminology/units.toml"
+    quantities = [units.quantities[name] for name in measure.codelists]
+    canonical = {q.canonical for q in quantities}
+    if len(canonical) > 1:
+        return f"codelists in different units {sorted(canonical)}"
+    rule = next(u for u in quantities[0].unit if u.ucum == quantities[0].canonical)
+    if measure.unit != rule.ucum and measure.unit not in rule.spellings:
+        return f"unit {measure.unit!r} is not how {rule.ucum!r} (the canonical unit) is written"
+    return None
+
+
 def load_measures(
-    path: Path = MEASURES_FILE, codelists: Mapping[str, Codelist] | None = None
+    path: Path = MEASURES_FILE,
+    codelists: Mapping[str, Codelist] | None = None,
+    units: Units | None = None,
 ) -> tuple[Measure, ...]:
     """Every measure in `path`, checked (codelists must exist in `codelists`)."""
     known = codelists if codelists is not None else packaged_codelists()
@@ -98,6 +110,9 @@ def load_measures(
         unknown = [c for c in measure.codelists if c not in known]
         if unknown:
             raise MeasureFileError(f"{path}: {name}: unknown codelist(s) {unknown}")
+        problem = _unit_problem(measure, units or packaged_units())
+        if problem:
+            raise MeasureFileError(f"{path}: {name}: {problem}")
         measures.append(measure)
     ids = [m.id for m in measures]
     if len(set(ids)) != len(ids):

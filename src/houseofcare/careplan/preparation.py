@@ -23,12 +23,11 @@ from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import InvalidChange, NotFound
 from houseofcare.careplan.measures import Measure, packaged_measures
 from houseofcare.careplan.people import get_person
+from houseofcare.population.events import READING_SQL
 from houseofcare.settings import Settings
 from houseofcare.store.models import CarePlan, Preparation
 from houseofcare.store.types import utcnow
 from houseofcare.terminology.codelist import packaged_codelists
-
-SNOMED = "http://snomed.info/sct"
 
 #: Columns a risk table may use for the level and the score (the tiers helper decides).
 _LEVEL_COLUMNS = ("tier", "level", "risk_level")
@@ -254,26 +253,24 @@ def _latest_measures(
 ) -> tuple[MeasureResult, ...]:
     codelists = packaged_codelists()
     pairs = [(m.id, code) for m in measures for code in sorted(m.all_codes(codelists))]
+    # values come converted to their canonical unit, unusable ones as NULL (population/events.py)
     rows = con.execute(
-        """
-        SELECT m.measure_id, o.value_number, o.effective_date
-        FROM observation AS o
+        f"""
+        SELECT m.measure_id, o.value_number, o.event_date
+        FROM ({READING_SQL}) AS o
         JOIN (SELECT unnest($ids) AS measure_id, unnest($codes) AS code) AS m
           ON m.code = o.code
         WHERE o.patient_id = $patient_id
           AND o.value_number IS NOT NULL
-          AND (o.code_system IS NULL OR o.code_system = $snomed)
-          AND (o.status IS NULL OR o.status NOT IN ('entered-in-error', 'cancelled'))
-          AND ($as_of IS NULL OR o.effective_date <= $as_of)
+          AND ($as_of IS NULL OR o.event_date <= $as_of)
         QUALIFY row_number() OVER (
-            PARTITION BY m.measure_id ORDER BY o.effective_date DESC, o.observation_id DESC
+            PARTITION BY m.measure_id ORDER BY o.event_date DESC, o.value_number DESC
         ) = 1
         """,
         {
             "ids": [p[0] for p in pairs],
             "codes": [p[1] for p in pairs],
             "patient_id": patient_id,
-            "snomed": SNOMED,
             "as_of": as_of,
         },
     ).fetchall()

@@ -21,22 +21,43 @@ from houseofcare.terminology.code_maps import (
     canonical_system_sql,
     packaged_code_maps,
 )
+from houseofcare.terminology.units import (
+    conversion_rows,
+    packaged_quantity_codes,
+    packaged_units,
+)
 
-__all__ = ["CODED_EVENT_SQL", "SNOMED_SYSTEMS"]
+__all__ = ["CODED_EVENT_SQL", "READING_SQL", "SNOMED_SYSTEMS"]
+
+
+def _literal_relation(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Rows of SQL literals as one `VALUES` relation with named columns.
+
+    One VALUES list, not a UNION ALL of one-row SELECTs: Spark analyses a union of a hundred
+    projections for every reference to the event layer (seconds per query); a VALUES list is
+    one local relation on both engines.
+    """
+    names = ", ".join(columns)
+    if not rows:
+        nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in columns)
+        return f"SELECT {nulls} WHERE 1 = 0"
+    values = ",\n    ".join(f"({', '.join(row)})" for row in rows)
+    return f"SELECT {names} FROM (VALUES\n    {values}\n) AS t({names})"
 
 
 def _map_rows_sql(mappings: list[CodeMapping]) -> str:
     """The mappings as a literal relation (system, source_code, target_code, unit)."""
-    if not mappings:
-        return (
-            "SELECT CAST(NULL AS VARCHAR) AS system, CAST(NULL AS VARCHAR) AS source_code, "
-            "CAST(NULL AS VARCHAR) AS target_code, CAST(NULL AS VARCHAR) AS unit WHERE 1 = 0"
-        )
-    return "\n    UNION ALL ".join(
-        f"SELECT {sql_literal(m.system)} AS system, {sql_literal(m.source_code)} AS source_code, "
-        f"{sql_literal(m.target_code)} AS target_code, "
-        f"CAST({sql_literal(m.unit)} AS VARCHAR) AS unit"
-        for m in mappings
+    return _literal_relation(
+        ("system", "source_code", "target_code", "unit"),
+        [
+            (
+                sql_literal(m.system),
+                sql_literal(m.source_code),
+                sql_literal(m.target_code),
+                f"CAST({sql_literal(m.unit)} AS VARCHAR)",
+            )
+            for m in mappings
+        ],
     )
 
 
@@ -66,49 +87,128 @@ def _canonical(table: str) -> str:
     )
 
 
-def _mapped(table: str, alias: str, extra: str = "") -> str:
+def _mapped(table: str, alias: str) -> str:
     """The join of `table`'s non-SNOMED rows to the maps (rows already narrowed by `IN`)."""
     return (
         f"JOIN {_canonical(table)} {alias}s ON {alias}s.raw = {alias}.code_system\n"
         f"JOIN ({_MAP}) {alias}m ON {alias}m.system = {alias}s.system "
-        f"AND {alias}m.source_code = {alias}.code{extra}"
+        f"AND {alias}m.source_code = {alias}.code"
     )
 
 
-#: A reading's map row may name the unit it holds for (HbA1c in mmol/mol, not %).
-_UNIT_MATCH = " AND (om.unit IS NULL OR lower(om.unit) = lower(trim(o.value_unit)))"
+def _quantity_rows_sql() -> str:
+    """(code, quantity): every SNOMED CT code whose readings are a measured quantity."""
+    return _literal_relation(
+        ("code", "quantity"),
+        [(sql_literal(c), sql_literal(q)) for c, q in sorted(packaged_quantity_codes().items())],
+    )
 
-CODED_EVENT_SQL = f"""
+
+def _double(number: float) -> str:
+    """A DOUBLE literal the same on every engine (`10.929` alone is DECIMAL on Spark)."""
+    return f"CAST('{number!r}' AS DOUBLE)"
+
+
+def _unit_rows_sql() -> str:
+    """(quantity, kind, unit_key, factor, shift, low, high): `units.conversion_rows`."""
+    return _literal_relation(
+        ("quantity", "kind", "unit_key", "factor", "shift", "low", "high"),
+        [
+            (sql_literal(q), sql_literal(kind), sql_literal(key), _double(factor),
+             _double(offset), _double(low), _double(high))
+            for q, kind, key, factor, offset, low, high in conversion_rows(packaged_units())
+        ],
+    )  # fmt: skip
+
+
+_QUANTITY = _quantity_rows_sql()
+_UNIT = _unit_rows_sql()
+_TEXT_UNIT = "nullif(lower(trim(o.value_unit)), '')"
+
+
+def _reading(code: str, implied_ucum: str) -> str:
+    """The readings of `observation o` whose code (after any map) is `code`, each with the
+    unit it is in: its UCUM code if it has one, else its display text, else the unit its
+    source code implies (`implied_ucum`, a map's unit), else the quantity's implied unit."""
+    return f"""(SELECT o.patient_id, {code} AS code, o.effective_date, o.value_number,
+       CASE WHEN o.value_ucum IS NOT NULL THEN 'ucum'
+            WHEN {_TEXT_UNIT} IS NOT NULL THEN 'unit'
+            WHEN {implied_ucum} IS NOT NULL THEN 'ucum'
+            ELSE 'implied' END AS kind,
+       coalesce(o.value_ucum, {_TEXT_UNIT}, {implied_ucum}, '') AS unit_key"""
+
+
+def _canonical_value(reading: str) -> str:
+    """A reading in its quantity's canonical unit, with why it cannot be used when it cannot.
+
+    `value_number` is the converted value, or NULL when no rule may use it; `value_problem`
+    says why ("unknown unit", "no unit", "implausible") for the counts `hoc run` and
+    `hoc status` report. Codes that are not a measured quantity carry no value at all: a value
+    is used only in the unit it means (hazard H-043).
+    """
+    converted = "u.factor * (r.value_number + u.shift)"
+    return f"""SELECT r.patient_id, r.code, r.effective_date AS event_date,
+       'observation' AS source,
+       CASE WHEN {converted} BETWEEN u.low AND u.high THEN {converted} END AS value_number,
+       CASE WHEN r.value_number IS NULL OR q.quantity IS NULL THEN NULL
+            WHEN u.factor IS NULL AND r.kind = 'implied' THEN 'no unit'
+            WHEN u.factor IS NULL THEN 'unknown unit'
+            WHEN NOT ({converted} BETWEEN u.low AND u.high) THEN 'implausible'
+       END AS value_problem,
+       q.quantity
+FROM {reading} r
+LEFT JOIN ({_QUANTITY}) q ON q.code = r.code
+LEFT JOIN ({_UNIT}) u ON u.quantity = q.quantity AND u.kind = r.kind
+ AND u.unit_key = r.unit_key"""
+
+
+_SNOMED_READING = f"""{_reading("o.code", "CAST(NULL AS VARCHAR)")}
+FROM observation o
+WHERE o.code_system IN ({_systems("observation", snomed=True)})
+  AND coalesce(o.status, '') <> 'entered-in-error')"""
+
+_MAPPED_READING = f"""{_reading("om.target_code", "om.unit")}
+FROM observation o
+{_mapped("observation", "o")}
+WHERE o.code_system IN ({_systems("observation", snomed=False)})
+  AND coalesce(o.status, '') <> 'entered-in-error')"""
+
+_NO_VALUE = "NULL::DOUBLE AS value_number, CAST(NULL AS VARCHAR) AS value_problem, " + (
+    "CAST(NULL AS VARCHAR) AS quantity"
+)
+
+#: Every reading (observation value) in its canonical unit: (patient_id, code, event_date,
+#: source, value_number, value_problem, quantity), the observation part of CODED_EVENT_SQL.
+#: Risk features and the results summary read values from here, never from `observation`.
+READING_SQL = f"""{_canonical_value(_SNOMED_READING)}
+UNION ALL
+{_canonical_value(_MAPPED_READING)}"""
+
+
+CODED_EVENT_SQL = (
+    f"""
 SELECT c.patient_id, c.code, coalesce(c.onset_date, c.recorded_date) AS event_date,
-       'condition' AS source, NULL::DOUBLE AS value_number
+       'condition' AS source, {_NO_VALUE}
 FROM condition c
 WHERE c.code_system IN ({_systems("condition", snomed=True)})
   AND coalesce(c.verification_status, '') NOT IN ('entered-in-error', 'refuted')
 UNION ALL
-SELECT md.patient_id, md.code, md.authored_on, 'medication', NULL::DOUBLE
+SELECT md.patient_id, md.code, md.authored_on, 'medication', {_NO_VALUE}
 FROM medication md
 WHERE md.code_system IN ({_systems("medication", snomed=True)})
   AND coalesce(md.status, '') <> 'entered-in-error'
 UNION ALL
-SELECT md.patient_id, mdm.target_code, md.authored_on, 'medication', NULL::DOUBLE
+SELECT md.patient_id, mdm.target_code, md.authored_on, 'medication', {_NO_VALUE}
 FROM medication md
 {_mapped("medication", "md")}
 WHERE md.code_system IN ({_systems("medication", snomed=False)})
   AND coalesce(md.status, '') <> 'entered-in-error'
 UNION ALL
-SELECT pr.patient_id, pr.code, pr.performed_date, 'procedure', NULL::DOUBLE
+SELECT pr.patient_id, pr.code, pr.performed_date, 'procedure', {_NO_VALUE}
 FROM procedure pr
 WHERE pr.code_system IN ({_systems("procedure", snomed=True)})
   AND coalesce(pr.status, '') <> 'entered-in-error'
 UNION ALL
-SELECT o.patient_id, o.code, o.effective_date, 'observation', o.value_number
-FROM observation o
-WHERE o.code_system IN ({_systems("observation", snomed=True)})
-  AND coalesce(o.status, '') <> 'entered-in-error'
-UNION ALL
-SELECT o.patient_id, om.target_code, o.effective_date, 'observation', o.value_number
-FROM observation o
-{_mapped("observation", "o", _UNIT_MATCH)}
-WHERE o.code_system IN ({_systems("observation", snomed=False)})
-  AND coalesce(o.status, '') <> 'entered-in-error'
 """
+    + READING_SQL
+)

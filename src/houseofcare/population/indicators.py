@@ -42,6 +42,7 @@ from houseofcare.population.events import CODED_EVENT_SQL
 from houseofcare.population.registers import AGE_SQL, _months_before
 from houseofcare.population.rules import RULES_DIR, EventSource, RuleError, packaged_register_rules
 from houseofcare.terminology.codelist import Codelist, packaged_codelists
+from houseofcare.terminology.units import unmeasured
 
 ALL_SOURCES: tuple[EventSource, ...] = ("condition", "medication", "procedure", "observation")
 
@@ -238,6 +239,14 @@ def load_indicator_rules(
         unknown = sorted(indicator.codelist_names() - known_lists.keys())
         if unknown:
             raise RuleError(f"{path}: indicator {label}: unknown codelist(s) {', '.join(unknown)}")
+        numerator = indicator.numerator
+        compared = () if numerator.kind == "any_event" else numerator.codelist_names()
+        no_unit = unmeasured(compared)
+        if no_unit:
+            raise RuleError(
+                f"{path}: indicator {label}: numerator compares values of "
+                f"{', '.join(no_unit)}, which has no canonical unit in terminology/units.toml"
+            )
         if any(i.id == indicator.id for i in indicators):
             raise RuleError(f"{path}: indicator {label}: id is declared twice")
         indicators.append(indicator)
@@ -454,7 +463,8 @@ bp_day AS (
 ),
 reading AS (
     SELECT v.patient_id, v.indicator, v.event_date, v.code,
-           CAST(v.value_number AS VARCHAR) AS value,
+           -- a converted value (HbA1c from %) is shown to two places, compared unrounded
+           CAST(round(v.value_number, 2) AS VARCHAR) AS value,
            CASE WHEN (i.max_value IS NULL OR v.value_number <= i.max_value)
                  AND (i.min_value IS NULL OR v.value_number >= i.min_value)
                 THEN 1 ELSE 0 END AS passes,
@@ -463,7 +473,7 @@ reading AS (
     WHERE v.role = 'numerator' AND (i.kind = 'any_event' OR v.value_number IS NOT NULL)
     UNION ALL
     SELECT b.patient_id, b.indicator, b.event_date, b.code,
-           CAST(b.systolic AS VARCHAR) || '/' || CAST(b.diastolic AS VARCHAR),
+           CAST(round(b.systolic, 2) AS VARCHAR) || '/' || CAST(round(b.diastolic, 2) AS VARCHAR),
            CASE WHEN b.systolic <= i.max_systolic AND b.diastolic <= i.max_diastolic
                 THEN 1 ELSE 0 END,
            b.event_date > i.window_start

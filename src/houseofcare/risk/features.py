@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.engine import Engine, Query
-from houseofcare.population.events import CODED_EVENT_SQL
+from houseofcare.population.events import CODED_EVENT_SQL, READING_SQL
 from houseofcare.population.multimorbidity import (
     MultimorbidityRules,
     compute_multimorbidity,
@@ -39,6 +39,7 @@ from houseofcare.population.multimorbidity import (
 from houseofcare.population.registers import AGE_SQL, _months_before, compute_registers
 from houseofcare.population.rules import RegisterRule, packaged_register_rules
 from houseofcare.terminology.codelist import Codelist, packaged_codelists
+from houseofcare.terminology.units import unmeasured
 
 FEATURES_FILE = Path(str(files("houseofcare.risk") / "features.toml"))
 LSOA_FILE = files("houseofcare.reference") / "lsoa_imd2019.csv"
@@ -158,6 +159,12 @@ def load_feature_spec(
         missing = [name for name in measure.codelists if name not in known]
         if missing:
             raise FeatureError(f"{path}: measure.{measure.feature}: unknown codelist(s) {missing}")
+        no_unit = unmeasured(measure.codelists)
+        if no_unit:
+            raise FeatureError(
+                f"{path}: measure.{measure.feature}: {', '.join(no_unit)} has no canonical unit "
+                "in terminology/units.toml"
+            )
     return spec
 
 
@@ -387,13 +394,13 @@ prescribing AS (
     GROUP BY patient_id
 ),
 reading AS (
-    SELECT o.patient_id, mc.feature, o.effective_date, o.value_number
-    FROM observation o
+    -- values in their canonical unit; a reading no rule may use is NULL (population/events.py)
+    SELECT o.patient_id, mc.feature, o.event_date AS effective_date, o.value_number
+    FROM ({READING_SQL}) o
     JOIN risk_measure_code mc ON mc.code = o.code
-    WHERE o.effective_date >= DATE '{readings_from.isoformat()}'
-      AND o.effective_date < DATE '{d.isoformat()}'
+    WHERE o.event_date >= DATE '{readings_from.isoformat()}'
+      AND o.event_date < DATE '{d.isoformat()}'
       AND o.value_number IS NOT NULL
-      AND coalesce(o.status, '') <> 'entered-in-error'
 ),
 latest_day AS (
     SELECT patient_id, feature, max(effective_date) AS effective_date

@@ -46,9 +46,22 @@ def connect(
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the clinical tables and the quarantine table if they are missing."""
+    """Create the clinical tables and the quarantine table if they are missing, and add a
+    column the contract has gained since a store was made (e.g. `observation.value_ucum`):
+    its old rows hold NULL there, which every reader already allows."""
     for name, columns in CLINICAL_TABLES.items():
         con.execute(create_table_sql(name, columns))
+        present = {
+            row[0]
+            for row in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_name = ? AND table_schema = 'main'",
+                [name],
+            ).fetchall()
+        }
+        for column, kind in columns:
+            if column not in present:
+                con.execute(f'ALTER TABLE "{name}" ADD COLUMN "{column}" {kind}')
     con.execute(create_table_sql("quarantine", QUARANTINE_TABLE))
 
 

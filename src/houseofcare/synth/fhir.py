@@ -44,11 +44,6 @@ def _subject() -> str:
     return "'subject', json_object('reference', 'Patient/' || patient_id)"
 
 
-UNIT_CODE = (
-    "CASE value_unit WHEN 'mmHg' THEN 'mm[Hg]' WHEN 'mL/min/1.73m2' THEN 'mL/min/{1.73_m2}' "
-    "ELSE value_unit END"
-)
-
 RESOURCES: dict[str, list[tuple[str, str]]] = {
     "Patient": [
         (
@@ -127,8 +122,8 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
             'effectiveDateTime', strftime(effective_date, '%Y-%m-%d'),
             'valueQuantity', CASE WHEN value_number IS NOT NULL THEN json_object(
                 'value', value_number, 'unit', value_unit,
-                'system', CASE WHEN value_unit IS NOT NULL THEN '{UCUM}' END,
-                'code', {UNIT_CODE}) END,
+                'system', CASE WHEN value_ucum IS NOT NULL THEN '{UCUM}' END,
+                'code', value_ucum) END,
             'valueCodeableConcept', CASE WHEN value_code IS NOT NULL THEN
                 {_coding("value_code", "value_display", "value_code_system")} END)""",
         ),

@@ -218,9 +218,9 @@ def mortality_terms() -> dict[str, float]:
 
 
 @cache
-def observation_codes() -> dict[str, tuple[str, str, str]]:
-    """``observation -> (code, display, unit)``."""
+def observation_codes() -> dict[str, tuple[str, str, str, str]]:
+    """``observation -> (code, display, unit, ucum)``: the unit as displayed and its UCUM code."""
     return {
-        r["observation"]: (r["code"], r["display"], r["unit"])
+        r["observation"]: (r["code"], r["display"], r["unit"], r["ucum"])
         for r in read_rows("observation_codes.csv")
     }

@@ -218,6 +218,9 @@ def observation_tables(
             "value_unit": tables.from_codes(
                 [codes[k][2] for k in KINDS], kind, np.array([not codes[k][2] for k in KINDS])[kind]
             ),
+            "value_ucum": tables.from_codes(
+                [codes[k][3] for k in KINDS], kind, np.array([not codes[k][3] for k in KINDS])[kind]
+            ),
             "value_code_system": tables.from_codes([SNOMED], np.zeros(n), ~coded),
             "value_code": tables.from_codes([r["code"] for r in smoking], smoke.clip(0), ~coded),
             "value_display": tables.from_codes(

@@ -12,7 +12,7 @@ rule for one value, which the tests hold the SQL to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from houseofcare.datafiles import read_toml, validation_problems
+from houseofcare.terminology.codelist import Codelist, packaged_codelists
 
 UNITS_FILE: Final = Path(__file__).with_name("units.toml")
 
@@ -126,6 +127,44 @@ def conversion_rows(units: Units) -> Iterator[tuple[str, str, str, float, float,
             yield codelist, "implied", "", 1.0, 0.0, low, high
 
 
+def quantity_codes(units: Units, codelists: Mapping[str, Codelist]) -> dict[str, str]:
+    """code -> the quantity (codelist) whose unit its readings are in.
+
+    A code in two measured codelists would have two canonical units, so it is refused: which
+    unit a reading means must never depend on which rule happens to read it.
+    """
+    owner: dict[str, str] = {}
+    for name in sorted(units.quantities):
+        codelist = codelists.get(name)
+        if codelist is None:
+            raise UnitsError(f"{units.source}: quantity names no codelist: {name}")
+        for code in sorted(codelist.codes):
+            if code in owner:
+                raise UnitsError(
+                    f"{units.source}: code {code} is in two measured codelists, "
+                    f"{owner[code]} and {name}"
+                )
+            owner[code] = name
+    return owner
+
+
+def unmeasured(codelists: Iterable[str], units: Units | None = None) -> list[str]:
+    """Of codelists whose values something compares, those with no canonical unit: such a
+    value could be in any unit, so reading it is refused when the rules are loaded."""
+    known = (units or packaged_units()).quantities
+    return sorted(name for name in set(codelists) if name not in known)
+
+
+def unit_problem(units: Units, codelist: str, ucum: str) -> str | None:
+    """Why `ucum` cannot be the unit a mapped code implies for `codelist`, or None."""
+    quantity = units.quantities.get(codelist)
+    if quantity is None:
+        return f"{codelist} has no quantity in {units.source.name}"
+    if not any(rule.ucum == ucum for rule in quantity.unit):
+        return f"{ucum!r} is not a unit {codelist} converts from"
+    return None
+
+
 def load_units(path: Path = UNITS_FILE, known_codelists: set[str] | None = None) -> Units:
     """Read and check a units file; errors name the file and the field."""
     raw = read_toml(path, UnitsError, "no units file here")
@@ -143,6 +182,10 @@ def load_units(path: Path = UNITS_FILE, known_codelists: set[str] | None = None)
 @cache
 def packaged_units() -> Units:
     """The units file shipped with houseofcare, checked against the packaged codelists."""
-    from houseofcare.terminology.codelist import packaged_codelists
-
     return load_units(known_codelists=set(packaged_codelists()))
+
+
+@cache
+def packaged_quantity_codes() -> dict[str, str]:
+    """`quantity_codes` of the packaged units and codelists."""
+    return quantity_codes(packaged_units(), packaged_codelists())
