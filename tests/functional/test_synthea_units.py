@@ -42,14 +42,17 @@ MEDICINES = {
     "lamotrigine": ("42130911000001102", "28439"),
 }
 
-#: reading -> (UK: SNOMED code, UCUM unit, factor to the UK value), (US: LOINC code, UCUM unit)
+#: reading -> (UK: SNOMED code, UCUM unit), (US: LOINC code, UCUM unit)
 READINGS = {
     "hba1c": (("999791000000106", "mmol/mol"), ("4548-4", "%")),
     "cholesterol": (("1005671000000105", "mmol/L"), ("2093-3", "mg/dL")),
     "egfr": (("1011481000000105", "mL/min/{1.73_m2}"), ("33914-3", "mL/min/{1.73_m2}")),
     "acr": (("1023491000000104", "mg/mmol"), ("9318-7", "mg/g")),
 }
-BP_PANEL = {"uk": ("75367002", "72313002", "1091811000000102"), "us": ("85354-9", "8480-6", "8462-4")}
+BP_PANEL = {
+    "uk": ("75367002", "72313002", "1091811000000102"),
+    "us": ("85354-9", "8480-6", "8462-4"),
+}
 
 
 @dataclass
