@@ -7,8 +7,11 @@ from __future__ import annotations
 import datetime as dt
 
 from houseofcare.engine import Engine
+from houseofcare.population.events import READING_SQL
 from houseofcare.population.readings import UnusableReadings, unusable_readings
 from houseofcare.risk.features import compute_features
+from houseofcare.terminology.codelist import packaged_codelists
+from houseofcare.terminology.units import packaged_units
 from tests.spec.conftest import Record
 from tests.spec.test_indicators import (
     AS_OF,
@@ -114,3 +117,31 @@ def test_risk_features_read_readings_in_their_canonical_unit(
     latest = {row["patient_id"]: row["latest_hba1c"] for row in rows}
     assert abs(latest["percent-7"] - 53.0) < 0.01 and latest["mmol-53"] == 53.0
     assert latest["unknown-unit"] is None
+
+
+def test_every_declared_unit_and_spelling_converts_as_the_units_file_says(
+    engine: Engine, record: Record
+) -> None:
+    """Generated from `units.toml`: one reading per quantity, unit and spelling, at the middle
+    of the plausible range, converts in SQL exactly as `Units.canonical_value` says."""
+    units = packaged_units()
+    codelists = packaged_codelists()
+    expected: dict[str, float] = {}
+    for name, quantity in sorted(units.quantities.items()):
+        code = sorted(codelists[name].codes)[0]
+        middle = sum(quantity.plausible) / 2
+        for index, rule in enumerate(quantity.unit):
+            value = round(middle / rule.factor - rule.offset, 3)
+            for kind, ucum, text in [("ucum", rule.ucum, None)] + [
+                (f"text{n}", None, spelling) for n, spelling in enumerate(rule.spellings)
+            ]:
+                patient = f"{name}-{index}-{kind}"
+                record.patient(patient, birth_date="1960-01-01")
+                _reading(record, patient, code, (value, ucum, text), "2025-10-01")
+                got = units.canonical_value(name, value, ucum, text)
+                assert got is not None, (patient, value)
+                expected[patient] = got
+    rows = engine.rows(f"SELECT patient_id, value_number, value_problem FROM ({READING_SQL}) r")
+    assert {p: (round(v, 6), problem) for p, v, problem in rows} == {
+        p: (round(v, 6), None) for p, v in expected.items()
+    }
