@@ -10,6 +10,9 @@ import duckdb
 import pytest
 
 from houseofcare.terminology.code_maps import (
+    LOINC,
+    MAP_COLUMNS,
+    RXNORM,
     CodeMapError,
     canonical_system,
     canonical_system_sql,
@@ -74,14 +77,13 @@ def test_canonical_system_in_sql_matches_python() -> None:
         assert got == expected, uri
 
 
-def _maps(tmp_path: Path, rows: str, system: str = "http://loinc.org") -> Path:
+def _maps(tmp_path: Path, rows: str, system: str = LOINC, header: str | None = None) -> Path:
     (tmp_path / "index.toml").write_text(
         f'[[map]]\nname = "m"\nfile = "m.csv"\nsystem = "{system}"\nversion = "1"\n'
         'source = "cited"\n'
     )
-    (tmp_path / "m.csv").write_text(
-        "source_code,source_display,target_code,target_codelist,unit,note\n" + rows
-    )
+    columns = ",".join(MAP_COLUMNS.get(system, MAP_COLUMNS[LOINC]))
+    (tmp_path / "m.csv").write_text(f"{columns if header is None else header}\n" + rows)
     return tmp_path
 
 
@@ -99,12 +101,29 @@ def _maps(tmp_path: Path, rows: str, system: str = "http://loinc.org") -> Path:
             "http://loinc.org",
             "repeated",
         ),
-        (
-            "435,albuterol,39113611000001102,astdrug_med,mg,\n",
-            "http://www.nlm.nih.gov/research/umls/rxnorm",
-            "unit is only",
-        ),
+        ("435,albuterol,IN,39113611000001102,astdrug_med,mg,\n", RXNORM, "unit is only"),
         ("4548-4,HbA1c,999791000000106,ifcchbam_cod,,\n", "http://example.org", "is not one of"),
+        # RxNorm term types: known, given, and fitting the form of the name
+        ("435,albuterol,,39113611000001102,astdrug_med,,\n", RXNORM, "tty '' is not one of"),
+        ("435,albuterol,BN,39113611000001102,astdrug_med,,\n", RXNORM, "tty 'BN' is not one"),
+        (
+            "895994,120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler,SBD,"
+            "320618008,astdrug_med,,\n",
+            RXNORM,
+            "tty SBD does not fit the name",
+        ),
+        (
+            "895996,120 ACTUAT fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler "
+            "[Flovent],SCD,320618008,astdrug_med,,\n",
+            RXNORM,
+            "tty SCD does not fit the name",
+        ),
+        (
+            "617310,atorvastatin 20 MG Oral Tablet,GPCK,320000009,statin_med,,\n",
+            RXNORM,
+            "tty GPCK does not fit the name",
+        ),
+        ("83367,atorvastatin [Lipitor],IN,320000009,statin_med,,\n", RXNORM, "tty IN does not"),
     ],
 )
 def test_malformed_maps_fail_naming_file_and_row(
@@ -113,6 +132,34 @@ def test_malformed_maps_fail_naming_file_and_row(
     with pytest.raises(CodeMapError, match=message) as error:
         load_code_maps(_maps(tmp_path, rows, system))
     assert str(tmp_path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("system", "header"),
+    [
+        # an RxNorm map must say each code's term type; a LOINC map has no such column
+        (RXNORM, "source_code,source_display,target_code,target_codelist,unit,note"),
+        (LOINC, "source_code,source_display,tty,target_code,target_codelist,unit,note"),
+    ],
+)
+def test_each_system_has_its_own_columns(tmp_path: Path, system: str, header: str) -> None:
+    with pytest.raises(CodeMapError, match="row 1: header must be"):
+        load_code_maps(_maps(tmp_path, "", system, header))
+
+
+@pytest.mark.parametrize(
+    ("row", "tty"),
+    [
+        ("617310,atorvastatin 20 MG Oral Tablet,SCD,320000009,statin_med,,", "SCD"),
+        ("617320,atorvastatin 40 MG Oral Tablet [Lipitor],SBD,320000009,statin_med,,", "SBD"),
+        # packs, as RxNorm writes them (the form of the name is what is checked here)
+        ("1,{7 (atorvastatin 20 MG Oral Tablet) } Pack,GPCK,320000009,statin_med,,", "GPCK"),
+        ("2,{7 (atorvastatin 20 MG Oral Tablet) } Pack [A],BPCK,320000009,statin_med,,", "BPCK"),
+    ],
+)
+def test_term_types_that_fit_the_name_load(tmp_path: Path, row: str, tty: str) -> None:
+    (mapping,) = load_code_maps(_maps(tmp_path, row + "\n", RXNORM))["m"].mappings
+    assert mapping.tty == tty
 
 
 def test_unknown_systems_are_counted_per_canonical_system() -> None:
