@@ -19,6 +19,28 @@ EPILEPSY = "84757009"
 CHD = "53741008"
 SALBUTAMOL = "39113611000001102"
 ATORVASTATIN_VMP = "320000009"
+FLUTICASONE_50_INHALER = "320618008"  # Fluticasone 50micrograms/dose inhaler CFC free
+WARFARIN_VMP = "319733000"
+LISINOPRIL_10_VMP = "318859000"
+CHILDHOOD_ASTHMA = "233678006"  # as Synthea's asthma.json codes it (in ast_cod)
+AF = "49436004"
+HEART_FAILURE = "84114007"
+HFREF = "703272007"
+
+# RxNorm products exactly as Synthea emits them (synthetichealth/synthea modules; the map's
+# note names the module and commit of each)
+FLUTICASONE_44_MDI = "895994"  # 120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT MDI (SCD)
+FLOVENT_44_MDI = "895996"  # ... [Flovent] (SBD)
+ALBUTEROL_MDI = "745679"  # 200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler (SCD)
+BUDESONIDE_NEBULES = "351109"  # budesonide 0.25 MG/ML Inhalation Suspension (SCD)
+ATORVASTATIN_20 = "617310"  # atorvastatin 20 MG Oral Tablet (SCD)
+LIPITOR_40 = "617320"  # atorvastatin 40 MG Oral Tablet [Lipitor] (SBD)
+WARFARIN_5 = "855332"  # warfarin sodium 5 MG Oral Tablet (SCD)
+LISINOPRIL_HCTZ = "197885"  # hydrochlorothiazide 12.5 MG / lisinopril 10 MG Oral Tablet (SCD)
+SACUBITRIL_VALSARTAN = "1656354"  # sacubitril 97 MG / valsartan 103 MG Oral Tablet (SCD)
+# RxNorm products of an inhaled-corticosteroid ingredient by another route: never mapped
+BUDESONIDE_ORAL = "1244214"  # budesonide 3 MG Delayed Release Oral Capsule
+BECLOMETHASONE_NASAL = "562655"  # beclomethasone 0.05 MG/ACTUAT Nasal Spray
 
 
 def test_loinc_readings_meet_and_fail_care_gaps_as_the_snomed_readings_do(
@@ -148,3 +170,53 @@ def test_snomed_edition_and_https_uris_are_snomed(engine: Engine, record: Record
         record.patient(patient)
         record.condition(patient, HYPERTENSION, "2015-01-01", code_system=system)
     assert set(on_register(engine, "HYP")) == {"edition", "https", "pipe-version"}
+
+
+def test_synthea_inhaler_products_put_people_on_the_asthma_register_oral_and_nasal_do_not(
+    engine: Engine, record: Record
+) -> None:
+    asthma = {
+        "ics-scd": FLUTICASONE_44_MDI,
+        "ics-sbd": FLOVENT_44_MDI,
+        "saba-scd": ALBUTEROL_MDI,
+        "ics-nebules": BUDESONIDE_NEBULES,
+        "ics-oral": BUDESONIDE_ORAL,
+        "ics-nasal": BECLOMETHASONE_NASAL,
+    }
+    for patient, code in asthma.items():
+        record.patient(patient, birth_date="2000-01-01")
+        record.condition(patient, CHILDHOOD_ASTHMA, "2005-06-01")
+        record.medication(patient, code, "2026-01-15", code_system=RXNORM)
+    # the inhaler alone is no diagnosis: treated but never diagnosed stays off the register
+    record.patient("no-diagnosis", birth_date="2000-01-01")
+    record.medication("no-diagnosis", FLUTICASONE_44_MDI, "2026-01-15", code_system=RXNORM)
+    assert set(on_register(engine, "AST")) == {"ics-scd", "ics-sbd", "saba-scd", "ics-nebules"}
+
+
+def test_synthea_products_meet_the_statin_anticoagulant_and_acei_indicators(
+    engine: Engine, record: Record
+) -> None:
+    for patient, code in (("atorvastatin-scd", ATORVASTATIN_20), ("lipitor-sbd", LIPITOR_40)):
+        record.patient(patient)
+        record.condition(patient, CHD, "2015-01-01")
+        record.medication(patient, code, "2026-02-01", code_system=RXNORM)
+    # CHA2DS2-VASc 2 from age 75
+    record.patient("af-warfarin", gender="male", birth_date="1951-03-31")
+    record.condition("af-warfarin", AF, "2015-01-01")
+    record.medication("af-warfarin", WARFARIN_5, "2026-02-01", code_system=RXNORM)
+    for patient, code in (("hf-combination", LISINOPRIL_HCTZ), ("hf-arni", SACUBITRIL_VALSARTAN)):
+        record.patient(patient)
+        record.condition(patient, HEART_FAILURE, "2018-01-01")
+        record.condition(patient, HFREF, "2019-01-01")
+        record.medication(patient, code, "2026-01-05", code_system=RXNORM)
+    result = gaps_by_indicator(engine, "CHD_STATIN", "AF_ANTICOAG", "HF_ACEI_ARB")
+    statin = result["CHD_STATIN"]
+    # the evidence is the representative VMP (atorvastatin 20 mg), not the strength prescribed
+    assert statin["atorvastatin-scd"][:2] == ("met", ATORVASTATIN_VMP)
+    assert statin["lipitor-sbd"][:2] == ("met", ATORVASTATIN_VMP)
+    assert result["AF_ANTICOAG"]["af-warfarin"][:2] == ("met", WARFARIN_VMP)
+    acei = result["HF_ACEI_ARB"]
+    # a combination product counts for its ACE inhibitor
+    assert acei["hf-combination"][:2] == ("met", LISINOPRIL_10_VMP)
+    # sacubitril/valsartan is a documented gap: acei_arb_med holds no ARNI
+    assert acei["hf-arni"][0] == "not met"

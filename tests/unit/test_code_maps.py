@@ -10,7 +10,11 @@ import duckdb
 import pytest
 
 from houseofcare.terminology.code_maps import (
+    LOINC,
+    MAP_COLUMNS,
+    RXNORM,
     CodeMapError,
+    CodeMapping,
     canonical_system,
     canonical_system_sql,
     load_code_maps,
@@ -76,14 +80,13 @@ def test_canonical_system_in_sql_matches_python() -> None:
         assert got == expected, uri
 
 
-def _maps(tmp_path: Path, rows: str, system: str = "http://loinc.org") -> Path:
+def _maps(tmp_path: Path, rows: str, system: str = LOINC, header: str | None = None) -> Path:
     (tmp_path / "index.toml").write_text(
         f'[[map]]\nname = "m"\nfile = "m.csv"\nsystem = "{system}"\nversion = "1"\n'
         'source = "cited"\n'
     )
-    (tmp_path / "m.csv").write_text(
-        "source_code,source_display,target_code,target_codelist,unit,note\n" + rows
-    )
+    columns = ",".join(MAP_COLUMNS.get(system, MAP_COLUMNS[LOINC]))
+    (tmp_path / "m.csv").write_text(f"{columns if header is None else header}\n" + rows)
     return tmp_path
 
 
@@ -101,12 +104,29 @@ def _maps(tmp_path: Path, rows: str, system: str = "http://loinc.org") -> Path:
             "http://loinc.org",
             "repeated",
         ),
-        (
-            "435,albuterol,39113611000001102,astdrug_med,mg,\n",
-            "http://www.nlm.nih.gov/research/umls/rxnorm",
-            "unit is only",
-        ),
+        ("435,albuterol,IN,39113611000001102,astdrug_med,mg,\n", RXNORM, "unit is only"),
         ("4548-4,HbA1c,999791000000106,ifcchbam_cod,,\n", "http://example.org", "is not one of"),
+        # RxNorm term types: known, given, and fitting the form of the name
+        ("435,albuterol,,39113611000001102,astdrug_med,,\n", RXNORM, "tty '' is not one of"),
+        ("435,albuterol,BN,39113611000001102,astdrug_med,,\n", RXNORM, "tty 'BN' is not one"),
+        (
+            "895994,120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler,SBD,"
+            "320618008,astdrug_med,,\n",
+            RXNORM,
+            "tty SBD does not fit the name",
+        ),
+        (
+            "895996,120 ACTUAT fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler "
+            "[Flovent],SCD,320618008,astdrug_med,,\n",
+            RXNORM,
+            "tty SCD does not fit the name",
+        ),
+        (
+            "617310,atorvastatin 20 MG Oral Tablet,GPCK,320000009,statin_med,,\n",
+            RXNORM,
+            "tty GPCK does not fit the name",
+        ),
+        ("83367,atorvastatin [Lipitor],IN,320000009,statin_med,,\n", RXNORM, "tty IN does not"),
     ],
 )
 def test_malformed_maps_fail_naming_file_and_row(
@@ -115,6 +135,34 @@ def test_malformed_maps_fail_naming_file_and_row(
     with pytest.raises(CodeMapError, match=message) as error:
         load_code_maps(_maps(tmp_path, rows, system))
     assert str(tmp_path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("system", "header"),
+    [
+        # an RxNorm map must say each code's term type; a LOINC map has no such column
+        (RXNORM, "source_code,source_display,target_code,target_codelist,unit,note"),
+        (LOINC, "source_code,source_display,tty,target_code,target_codelist,unit,note"),
+    ],
+)
+def test_each_system_has_its_own_columns(tmp_path: Path, system: str, header: str) -> None:
+    with pytest.raises(CodeMapError, match="row 1: header must be"):
+        load_code_maps(_maps(tmp_path, "", system, header))
+
+
+@pytest.mark.parametrize(
+    ("row", "tty"),
+    [
+        ("617310,atorvastatin 20 MG Oral Tablet,SCD,320000009,statin_med,,", "SCD"),
+        ("617320,atorvastatin 40 MG Oral Tablet [Lipitor],SBD,320000009,statin_med,,", "SBD"),
+        # packs, as RxNorm writes them (the form of the name is what is checked here)
+        ("1,{7 (atorvastatin 20 MG Oral Tablet) } Pack,GPCK,320000009,statin_med,,", "GPCK"),
+        ("2,{7 (atorvastatin 20 MG Oral Tablet) } Pack [A],BPCK,320000009,statin_med,,", "BPCK"),
+    ],
+)
+def test_term_types_that_fit_the_name_load(tmp_path: Path, row: str, tty: str) -> None:
+    (mapping,) = load_code_maps(_maps(tmp_path, row + "\n", RXNORM))["m"].mappings
+    assert mapping.tty == tty
 
 
 def test_unknown_systems_are_counted_per_canonical_system() -> None:
@@ -129,3 +177,66 @@ def test_unknown_systems_are_counted_per_canonical_system() -> None:
         "http://example.org/local": 4,
         "http://hl7.org/fhir/sid/icd-10": 3,
     }
+
+
+def _rxnorm() -> tuple[CodeMapping, ...]:
+    return packaged_code_maps()["rxnorm_to_snomed"].mappings
+
+
+def test_rxnorm_map_covers_the_products_synthea_emits_for_each_medicine_group() -> None:
+    by_code = {m.source_code: m for m in _rxnorm()}
+    assert all(m.tty for m in by_code.values())
+    synthea = {
+        "895994": "astdrug_med",  # fluticasone propionate 44 mcg inhaler (asthma.json)
+        "745679": "astdrug_med",  # albuterol inhaler (asthma.json)
+        "896209": "astdrug_med",  # fluticasone/salmeterol dry powder inhaler (copd.json)
+        "617310": "statin_med",  # atorvastatin 20 MG Oral Tablet
+        "855332": "anticoag_med",  # warfarin sodium 5 MG Oral Tablet
+        "314076": "acei_arb_med",  # lisinopril 10 MG Oral Tablet
+    }
+    for code, codelist in synthea.items():
+        assert by_code[code].target_codelist == codelist
+        assert by_code[code].tty == "SCD"
+    assert by_code["895996"].tty == "SBD"  # ... [Flovent]
+
+
+# The first word of a dm+d name -> the RxNorm (US) name of that ingredient, where they differ
+# ("Sodium valproate ...": RxNorm's ingredient is valproic acid).
+RXNORM_NAMES = {"salbutamol": "albuterol", "beclometasone": "beclomethasone", "sodium": "valpro"}
+
+
+def test_each_product_maps_to_a_vmp_of_an_ingredient_it_contains() -> None:
+    """A wrong target id would show here: the target's ingredient must be named in the source."""
+    lists = packaged_codelists()
+    for m in _rxnorm():
+        term = lists[m.target_codelist].terms[m.target_code]
+        ingredient = term.split()[0].lower()
+        assert RXNORM_NAMES.get(ingredient, ingredient) in m.source_display.lower(), (m, term)
+
+
+def test_only_inhaled_products_map_to_an_inhaler() -> None:
+    """QOF counts inhaled corticosteroids, not oral or nasal ones: a product row may point at an
+    inhaler VMP only if the product itself is inhaled (an inhaler or a nebuliser solution)."""
+    lists = packaged_codelists()
+    for m in _rxnorm():
+        term = lists[m.target_codelist].terms[m.target_code].lower()
+        if "inhaler" in term and m.tty != "IN":
+            assert "inhal" in m.source_display.lower(), m
+        if m.tty != "IN":
+            assert "nasal" not in m.source_display.lower(), m
+
+
+def test_known_gaps_stay_unmapped() -> None:
+    """Codes Synthea emits that have no honest target in the packaged codelists
+    (docs/indicators.md "Code-system mapping"). Mapping one needs its cluster extended first."""
+    gaps = {
+        "308971": "Carbamazepine[Tegretol] (epilepsy.json): not an RxNorm name, meaning unchecked",
+        "1656354": "sacubitril 97 MG / valsartan 103 MG Oral Tablet: ARNI, not in acei_arb_med",
+        "745791": "levalbuterol inhaler: no levosalbutamol VMP",
+        "476349": "ezetimibe 10 MG / simvastatin 20 MG Oral Tablet: no simvastatin VMP",
+        "898687": "benazepril hydrochloride 10 MG Oral Tablet: no benazepril VMP",
+        "1244214": "budesonide 3 MG Delayed Release Oral Capsule: oral, not an asthma treatment",
+        "562655": "beclomethasone 0.05 MG/ACTUAT Nasal Spray: nasal, not an asthma treatment",
+    }
+    mapped = {m.source_code for m in _rxnorm()}
+    assert not mapped & gaps.keys()

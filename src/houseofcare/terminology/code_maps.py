@@ -40,7 +40,27 @@ SOURCE_CODE_FORMATS: Mapping[str, re.Pattern[str]] = {
     RXNORM: re.compile(r"^[1-9][0-9]{0,8}$"),
 }
 
-CSV_HEADER = ["source_code", "source_display", "target_code", "target_codelist", "unit", "note"]
+#: The columns of a map CSV, per source system. An RxNorm map also names each code's term type
+#: (`tty`): an ingredient code carries no strength, form or route, a product code does, and a
+#: reader (or a test) must be able to tell which a row is.
+MAP_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    LOINC: ("source_code", "source_display", "target_code", "target_codelist", "unit", "note"),
+    RXNORM: (
+        "source_code",
+        "source_display",
+        "tty",
+        "target_code",
+        "target_codelist",
+        "unit",
+        "note",
+    ),
+}
+
+#: RxNorm term types a map row may have: ingredient (IN), clinical drug (SCD), branded drug
+#: (SBD), generic and branded pack (GPCK, BPCK). The term type is also checked against the form
+#: of the RxNorm normalized name (NLM's naming conventions): a branded name ends in
+#: "[Brand]", a pack is written "{...} Pack", an ingredient or clinical drug is neither.
+RXNORM_TERM_TYPES = frozenset({"IN", "SCD", "SBD", "GPCK", "BPCK"})
 
 
 def loinc_check_digit_ok(code: str) -> bool:
@@ -59,7 +79,10 @@ class CodeMapError(ValueError):
 
 @dataclass(frozen=True)
 class CodeMapping:
-    """One source code and the SNOMED CT / dm+d code the rules should see instead."""
+    """One source code and the SNOMED CT / dm+d code the rules should see instead.
+
+    `tty` is the RxNorm term type of the source code (None for LOINC).
+    """
 
     system: str
     source_code: str
@@ -67,6 +90,7 @@ class CodeMapping:
     target_code: str
     target_codelist: str
     unit: str | None
+    tty: str | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +149,21 @@ def unknown_systems(counts: Mapping[str, int]) -> dict[str, int]:
     return dict(sorted(unknown.items()))
 
 
+def check_term_type(tty: str, display: str, where: str) -> None:
+    """Reject an RxNorm term type that is unknown or that the name's form contradicts."""
+    if tty not in RXNORM_TERM_TYPES:
+        raise CodeMapError(
+            f"{where}: tty {tty!r} is not one of {', '.join(sorted(RXNORM_TERM_TYPES))}"
+        )
+    branded = display.endswith("]")
+    pack = display.startswith("{") and " Pack" in display
+    if branded != (tty in {"SBD", "BPCK"}) or pack != (tty in {"GPCK", "BPCK"}):
+        raise CodeMapError(
+            f"{where}: tty {tty} does not fit the name {display!r} "
+            "(a branded name ends in '[Brand]', a pack is written '{...} Pack')"
+        )
+
+
 def read_map_csv(
     path: Path, system: str, codelists: Mapping[str, Codelist]
 ) -> tuple[CodeMapping, ...]:
@@ -135,8 +174,9 @@ def read_map_csv(
         raise CodeMapError(f"{path}: map file not found") from None
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
-    if header is None or [h.strip().lower() for h in header] != CSV_HEADER:
-        raise CodeMapError(f"{path}: row 1: header must be {','.join(CSV_HEADER)!r}")
+    columns = MAP_COLUMNS[system]
+    if header is None or tuple(h.strip().lower() for h in header) != columns:
+        raise CodeMapError(f"{path}: row 1: header must be {','.join(columns)!r}")
     source_format = SOURCE_CODE_FORMATS[system]
     seen_at: dict[str, int] = {}
     rows: list[CodeMapping] = []
@@ -144,15 +184,20 @@ def read_map_csv(
         if not row or not any(cell.strip() for cell in row):
             continue
         where = f"{path}: row {row_number}"
-        if len(row) != len(CSV_HEADER):
-            raise CodeMapError(f"{where}: expected {len(CSV_HEADER)} fields, found {len(row)}")
-        source_code, display, target, codelist_name, unit, _note = (cell.strip() for cell in row)
+        if len(row) != len(columns):
+            raise CodeMapError(f"{where}: expected {len(columns)} fields, found {len(row)}")
+        cells = dict(zip(columns, (cell.strip() for cell in row), strict=True))
+        source_code, display = cells["source_code"], cells["source_display"]
+        target, codelist_name, unit = cells["target_code"], cells["target_codelist"], cells["unit"]
+        tty = cells.get("tty")
         if not source_format.match(source_code):
             raise CodeMapError(f"{where}: source_code {source_code!r} is not a code of {system}")
         if system == LOINC and not loinc_check_digit_ok(source_code):
             raise CodeMapError(f"{where}: source_code {source_code} fails the LOINC check digit")
         if not display:
             raise CodeMapError(f"{where}: source_display is empty (name the code as cited)")
+        if tty is not None:
+            check_term_type(tty, display, where)
         if not SNOMED_CT_ID.match(target):
             raise CodeMapError(f"{where}: target_code {target!r} is not a SNOMED CT concept id")
         codelist = codelists.get(codelist_name)
@@ -170,7 +215,9 @@ def read_map_csv(
                 f"(first at row {seen_at[source_code]})"
             )
         seen_at[source_code] = row_number
-        rows.append(CodeMapping(system, source_code, display, target, codelist_name, unit or None))
+        rows.append(
+            CodeMapping(system, source_code, display, target, codelist_name, unit or None, tty)
+        )
     if not rows:
         raise CodeMapError(f"{path}: map has no rows")
     return tuple(rows)
