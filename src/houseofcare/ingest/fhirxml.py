@@ -67,8 +67,6 @@ _NUMBERS: Final[dict[str, re.Pattern[str]]] = {
     "unsignedInt": re.compile(r"0|[1-9][0-9]*"),
     "positiveInt": re.compile(r"\+?[1-9][0-9]*"),
 }
-#: Read in chunks, so that a DOCTYPE is refused as soon as the root element starts.
-_FEED_BYTES: Final[int] = 1 << 16
 _SHOWN: Final[int] = 60
 
 
@@ -173,16 +171,11 @@ def definitions() -> Definitions:
     return Definitions(orjson.loads(text))
 
 
-def parse(data: bytes) -> etree._Element:
-    """The root element of an XML document, parsed safely.
-
-    No entity is resolved, no DTD loaded, no network used, no huge tree allowed, and a
-    DOCTYPE is refused as soon as the root element starts, before any content is read.
-    Comments and processing instructions are dropped (FHIR gives them no meaning).
-    Raises `FhirXmlError` with the line for XML that is not well-formed.
-    """
-    parser = etree.XMLPullParser(
-        events=("start",),
+def _parser(target: object | None = None) -> etree.XMLParser:
+    """A parser that resolves no entity, loads no DTD, touches no network and refuses huge
+    trees; one per document (lxml parsers are not shared between threads)."""
+    return etree.XMLParser(
+        target=target,
         resolve_entities=False,
         no_network=True,
         load_dtd=False,
@@ -190,35 +183,65 @@ def parse(data: bytes) -> etree._Element:
         remove_comments=True,
         remove_pis=True,
     )
-    checked = False
+
+
+class _PrologSeen(Exception):
+    """Raised by `_Prolog` to stop the first look at a document."""
+
+    def __init__(self, doctype: bool, line: int | None = None) -> None:
+        super().__init__()
+        self.doctype = doctype
+        self.line = line
+
+
+class _Prolog:
+    """A parser target for the first look at a document: it stops at a DOCTYPE, before any
+    of its declarations is read, or at the root element's start when there is none."""
+
+    def doctype(self, name: str, pubid: str | None, system: str | None) -> None:
+        raise _PrologSeen(doctype=True)
+
+    def start(self, tag: str, attrib: dict[str, str], nsmap: object = None) -> None:
+        raise _PrologSeen(doctype=False)
+
+    def close(self) -> None:
+        return None
+
+
+def parse(data: bytes) -> etree._Element:
+    """The root element of an XML document, parsed safely.
+
+    A first look stops at the root element and refuses a DOCTYPE before any of its
+    declarations is read (libxml2 substitutes internal entities in attribute values even
+    when told not to resolve entities, so a DTD is never let in). The document is then parsed
+    with no entity resolved, no DTD loaded, no network and no huge tree. Comments and
+    processing instructions are dropped (FHIR gives them no meaning). Raises `FhirXmlError`
+    with the line for XML that is not well-formed.
+    """
     try:
-        for start in range(0, max(len(data), 1), _FEED_BYTES):
-            parser.feed(data[start : start + _FEED_BYTES])
-            # Events pile up in the parser unless read: the first is checked, the rest dropped.
-            for _, element in parser.read_events():
-                if not checked:
-                    _refuse_doctype(element)
-                    checked = True
-        root = parser.close()
+        try:
+            etree.fromstring(data, _parser(_Prolog()))
+        except _PrologSeen as seen:
+            if seen.doctype:
+                raise FhirXmlError(
+                    "the XML has a DOCTYPE, which FHIR XML never has; it is refused unread "
+                    "(no DTD or entity is ever read)",
+                    _first_line_of(data, b"<!DOCTYPE"),
+                ) from None
+        return etree.fromstring(data, _parser())
     except etree.LxmlError as err:
         line = getattr(err, "lineno", 0)
         message = getattr(err, "msg", None) or str(err)
         raise FhirXmlError(
             f"not well-formed XML: {message}", line if isinstance(line, int) else 0
         ) from err
-    if not checked:
-        _refuse_doctype(root)
-    return root
 
 
-def _refuse_doctype(element: etree._Element) -> None:
-    info = element.getroottree().docinfo
-    if info.doctype or info.internalDTD is not None:
-        raise FhirXmlError(
-            "the XML has a DOCTYPE, which FHIR XML never has; it is refused, and no entity "
-            "or DTD is ever read",
-            element.sourceline,
-        )
+def _first_line_of(data: bytes, marker: bytes) -> int | None:
+    """The line where `marker` first occurs (for a message; None if it is not found, as in a
+    UTF-16 document)."""
+    at = data.find(marker)
+    return data.count(b"\n", 0, at) + 1 if at >= 0 else None
 
 
 def read_resources(data: bytes) -> list[XmlResource]:
@@ -355,9 +378,8 @@ class _Converter:
                     lines = ", ".join(str(c.sourceline) for c in children)
                     raise FhirXmlError(
                         f"{where} appears {len(children)} times (lines {lines}), but FHIR R4 "
-                        "allows it once",
-                        children[1].sourceline,
-                    )
+                        "allows it once"
+                    )  # the lines are in the message
                 repeats = True  # not in the definitions: keep every value
             pairs = [self._value(c, spec.type, resource, where) for c in children]
             pairs = [(v, x) for v, x in pairs if v is not _ABSENT or x is not None]
