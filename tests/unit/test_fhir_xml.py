@@ -275,6 +275,34 @@ def test_contained_resources_become_objects_with_resource_type() -> None:
     assert doc["medicationReference"] == {"reference": "#med"}
 
 
+def test_resources_outside_the_definitions_keep_what_every_resource_has() -> None:
+    doc = convert(
+        '<id value="a1"/><meta><profile value="https://x/p"/></meta>'
+        '<contained><Patient><id value="p"/></Patient></contained>'
+        '<reaction><severity value="mild"/><manifestation><text value="rash"/></manifestation>'
+        "</reaction>",
+        root="AllergyIntolerance",
+    )
+    assert doc == {
+        "resourceType": "AllergyIntolerance",
+        "id": "a1",
+        "meta": {"profile": ["https://x/p"]},
+        "contained": [{"resourceType": "Patient", "id": "p"}],
+        "reaction": [{"severity": "mild", "manifestation": [{"text": "rash"}]}],
+    }
+    assert "AllergyIntolerance.meta appears 2 times" in error_of(
+        "<meta/><meta/>", root="AllergyIntolerance"
+    )
+    params = convert(
+        '<parameter><name value="p"/><resource><Patient><id value="x"/></Patient></resource>'
+        "</parameter>",
+        root="Parameters",
+    )
+    assert params["parameter"] == [
+        {"name": "p", "resource": {"resourceType": "Patient", "id": "x"}}
+    ]
+
+
 def test_bundle_entries_are_the_resources_each_with_its_line() -> None:
     xml = f"""<Bundle {NS}>
   <type value="searchset"/>

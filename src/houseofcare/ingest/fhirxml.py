@@ -296,11 +296,6 @@ def _converted(element: etree._Element) -> XmlResource:
         return XmlResource(line, None, f"{err.reason}{where}", kind, rid)
 
 
-def resource_json(element: etree._Element) -> dict[str, Any]:
-    """One resource element as its FHIR JSON object; raises `FhirXmlError` if it cannot be."""
-    return _Converter(definitions()).resource(element)
-
-
 def _split(element: etree._Element) -> tuple[str, str]:
     qname = etree.QName(element)
     return qname.namespace or "", qname.localname
@@ -323,7 +318,10 @@ class _Converter:
             raise FhirXmlError(f"<{name}> is not a FHIR R4 resource", element.sourceline)
         self._attributes(element, name, allowed=())
         obj: dict[str, Any] = {"resourceType": name}
-        self._fill(obj, element, owner=name, resource=name, path=name, at_root=True)
+        # A type the definitions do not cover still has the elements every resource has
+        # (id, meta, text, contained, extension).
+        owner = name if name in self.defs.elements else "DomainResource"
+        self._fill(obj, element, owner=owner, resource=name, path=name, at_root=True)
         return obj
 
     def _attributes(
@@ -408,6 +406,8 @@ class _Converter:
                     f"{path} must be an XHTML <div> (namespace {XHTML_NS!r})", element.sourceline
                 )
             return _xhtml(element), None
+        if kind is None and self._wraps_resource(element):
+            kind = "Resource"  # e.g. Parameters.parameter.resource, outside the definitions
         if kind == "Resource":
             self._attributes(element, path, allowed=())
             _no_text(element.text, path, element.sourceline)
@@ -423,6 +423,15 @@ class _Converter:
         obj: dict[str, Any] = dict(attributes)
         self._fill(obj, element, owner=kind, resource=resource, path=path, at_root=False)
         return obj, None
+
+    def _wraps_resource(self, element: etree._Element) -> bool:
+        """An element holding one element named by a resource type (FHIR element names
+        start in lower case, resource types in upper case): a resource's wrapper."""
+        inner = [c for c in element if isinstance(c.tag, str)]
+        if len(inner) != 1 or element.attrib:
+            return False
+        namespace, name = _split(inner[0])
+        return namespace == FHIR_NS and name in self.defs.resource_types
 
     def _primitive(
         self, element: etree._Element, kind: str, resource: str, path: str
