@@ -137,7 +137,8 @@ def ingest(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            help="NDJSON files (.ndjson, .ndjson.gz), Bundle JSON files, or bulk-export folders."
+            help="NDJSON files (.ndjson, .ndjson.gz), Bundle JSON files, FHIR XML files (.xml, "
+            ".xml.gz: a resource or a Bundle), or bulk-export folders."
         ),
     ],
     strict: Annotated[

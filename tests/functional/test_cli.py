@@ -127,6 +127,42 @@ def test_ingest_reports_non_fhir_files_as_skipped_and_strict_passes(
     assert "log.ndjson" in skipped and "README.txt" in skipped
 
 
+UKCORE_XML = Path(__file__).resolve().parents[1] / "fixtures" / "fhir" / "ukcore-xml"
+
+
+def test_ingest_of_uk_core_xml_gives_the_rows_of_the_same_resources_in_json(
+    tmp_path: Path,
+) -> None:
+    tables = {}
+    for form, folder in (("xml", UKCORE_XML), ("json", UKCORE_XML / "json")):
+        data_dir = tmp_path / form
+        result = hoc("ingest", "--strict", str(folder), "--data-dir", str(data_dir), cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        con = duckdb.connect(str(data_dir / "analytic.duckdb"), read_only=True)
+        tables[form] = {
+            t: sorted(con.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr)
+            for t in ("patient", "condition", "observation", "medication", "encounter",
+                      "procedure", "organization", "practitioner")
+        }  # fmt: skip
+        con.close()
+    assert tables["xml"] == tables["json"]
+    assert len(tables["xml"]["observation"]) == 5
+    hba1c = [r for r in tables["xml"]["observation"] if r[0] == "ukx-obs-hba1c"]
+    assert [(r[8], r[9]) for r in hba1c] == [(58.5, "mmol/mol")]
+
+
+def test_strict_ingest_of_broken_xml_names_the_file_and_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.xml"
+    broken.write_text('<Patient xmlns="http://hl7.org/fhir">\n<id value="x">\n</Patient>\n')
+    data_dir = tmp_path / "data"
+    result = hoc("ingest", "--strict", str(broken), str(UKCORE_XML / "Patient-Okafor.xml"),
+                 "--data-dir", str(data_dir), cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 1
+    assert "broken.xml:3" in result.stdout
+    con = duckdb.connect(str(data_dir / "analytic.duckdb"), read_only=True)
+    assert con.execute("SELECT patient_id FROM patient").fetchall() == [("ukx-pat-1",)]
+
+
 def test_ingest_of_a_missing_path_is_a_clear_error_that_writes_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     result = hoc("ingest", str(tmp_path / "nope.ndjson"), "--data-dir", str(data_dir), cwd=tmp_path)

@@ -126,7 +126,7 @@ class IngestReport:
 def ingest_paths(
     *, paths: Sequence[Path], settings: Settings, progress: Progress | None = None
 ) -> IngestReport:
-    """Load FHIR NDJSON / Bundle files into the analytic store in one transaction.
+    """Load FHIR NDJSON / Bundle / XML files into the analytic store in one transaction.
 
     Raises `FileNotFoundError` before touching the store when a path is missing or a folder
     holds no FHIR files. On any exception, KeyboardInterrupt included, the transaction is
@@ -286,6 +286,7 @@ class _Ingest:
                     source_file=names[fid],
                     reason=f"{event.error}; nothing from this file was loaded",
                     ingested_at=self.ingested_at,
+                    line_number=event.error.line,
                 )
                 continue
             block = event.block

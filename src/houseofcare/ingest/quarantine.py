@@ -43,10 +43,16 @@ def classify_reason_sql(known_types_sql: str) -> str:
 
 
 def add_unreadable_file(
-    con: duckdb.DuckDBPyConnection, *, source_file: str, reason: str, ingested_at: datetime
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source_file: str,
+    reason: str,
+    ingested_at: datetime,
+    line_number: int = 0,
 ) -> None:
-    """Record a whole file that could not be read, as line 0."""
-    con.execute(_INSERT, [source_file, 0, None, None, reason, ingested_at])
+    """Record a whole file that could not be read, as line 0, or the line where the reader
+    found out (XML that is not well-formed, or not FHIR)."""
+    con.execute(_INSERT, [source_file, line_number, None, None, reason, ingested_at])
 
 
 def add_bad_lines(
@@ -56,7 +62,8 @@ def add_bad_lines(
     lines: Sequence[BadLine],
     ingested_at: datetime,
 ) -> None:
-    """Record lines the reader left out of their block (not valid UTF-8)."""
+    """Record lines the reader left out of their block (not valid UTF-8, XML resources that
+    could not be converted)."""
     con.executemany(
         _INSERT,
         [

@@ -4,6 +4,9 @@ Ingest never parses JSON row by row in Python: it reads large blocks, splits the
 with numpy and hands each block to DuckDB as an Arrow table ``(line_number, line)``. Bundle
 documents (e.g. Synthea's pretty-printed per-patient transaction Bundles) are the exception:
 they are parsed whole with orjson and re-emitted as one line per entry, numbered by entry.
+FHIR XML files (`*.xml`, a single resource or a Bundle) are likewise read whole, converted to
+FHIR JSON by `fhirxml` and re-emitted as one line per resource, numbered by the line where the
+resource starts in the XML; a resource that cannot be converted is a `BadLine`.
 
 A UTF-8 byte order mark at the start of a file is skipped. Lines that are not valid UTF-8 never
 reach DuckDB (whose string functions assume valid UTF-8): each block is validated at once, and
@@ -14,6 +17,7 @@ for the quarantine and left out of the block.
 from __future__ import annotations
 
 import gzip
+import re
 import threading
 import zlib
 from collections.abc import Callable, Iterator
@@ -26,6 +30,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from houseofcare.ingest import fhirxml
 from houseofcare.ingest.checks import CONTROL_ESCAPE_LETTERS
 
 #: Bytes read per block: big enough for DuckDB to parallelise, small enough to bound memory.
@@ -33,7 +38,7 @@ BLOCK_BYTES: Final[int] = 32 << 20
 #: Rows per Arrow record batch; DuckDB scans record batches in parallel.
 BATCH_ROWS: Final[int] = 16_384
 #: File name endings (after an optional `.gz`) taken from a folder; explicit files are always read.
-FHIR_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".json", ".ldjson")
+FHIR_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".json", ".ldjson", ".xml")
 #: Endings of files that are newline-delimited JSON by name, whatever their first line holds.
 NDJSON_SUFFIXES: Final[tuple[str, ...]] = (".ndjson", ".jsonl", ".ldjson")
 #: The bulk-data export manifest, which describes files but holds no resources.
@@ -41,6 +46,8 @@ MANIFEST: Final[str] = "manifest.json"
 _GZIP_MAGIC: Final[bytes] = b"\x1f\x8b"
 _UTF8_BOM: Final[bytes] = b"\xef\xbb\xbf"
 _UTF16_BOMS: Final[tuple[bytes, ...]] = (b"\xff\xfe", b"\xfe\xff")
+#: An XML document's start: `<` after an optional UTF-8 byte order mark and white space.
+_XML_START: Final[re.Pattern[bytes]] = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*<")
 
 T = TypeVar("T")
 
@@ -48,12 +55,18 @@ LINES_SCHEMA: Final[pa.Schema] = pa.schema([("line_number", pa.int64()), ("line"
 
 
 class SourceError(Exception):
-    """A whole file could not be read (missing, unreadable, corrupt compression)."""
+    """A whole file could not be read (missing, unreadable, corrupt compression, XML that is
+    not FHIR); `line` is where the reader found out, when it knows (XML), else 0."""
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
 class BadLine:
-    """A line left out of its block because it is not valid UTF-8, and why (for the quarantine)."""
+    """A line left out of its block, and why (for the quarantine): not valid UTF-8, or an XML
+    resource that could not be converted to JSON."""
 
     line_number: int
     reason: str
@@ -101,10 +114,15 @@ def is_ndjson_name(path: Path) -> bool:
     return _plain_name(path).endswith(NDJSON_SUFFIXES)
 
 
+def is_xml_name(path: Path) -> bool:
+    """True for `*.xml` (optionally `.gz`): FHIR XML by name."""
+    return _plain_name(path).endswith(".xml")
+
+
 #: Why a file in a folder is not read (`Discovery.skipped`).
 NOT_FHIR_NAME: Final[str] = (
-    "not a FHIR file name (a folder's *.ndjson, *.jsonl, *.ldjson, *.json, optionally .gz, "
-    "are read)"
+    "not a FHIR file name (a folder's *.ndjson, *.jsonl, *.ldjson, *.json, *.xml, optionally "
+    ".gz, are read)"
 )
 NOT_IN_MANIFEST: Final[str] = "not listed in the output of manifest.json"
 MANIFEST_ERROR: Final[str] = (
@@ -156,8 +174,8 @@ def discover(paths: list[Path]) -> Discovery:
     A file named on its own is always read. A folder contributes its top-level files only (a
     bulk export's `truth/` or `log/` subfolder is never read). When the folder has a
     `manifest.json` listing files, those files are read (missing ones are reported by the
-    loader); otherwise every `*.ndjson`, `*.jsonl`, `*.ldjson`, `*.json` file, plain or
-    gzipped, except the manifest. The folder's other files (a README, notes, the manifest's
+    loader); otherwise every `*.ndjson`, `*.jsonl`, `*.ldjson`, `*.json`, `*.xml` file, plain
+    or gzipped, except the manifest. The folder's other files (a README, notes, the manifest's
     error files) are listed as skipped; hidden files are not mentioned.
     """
     files: list[Path] = []
@@ -169,7 +187,7 @@ def discover(paths: list[Path]) -> Discovery:
             found, others = _folder(path)
             if not found:
                 raise FileNotFoundError(
-                    f"{path} holds no FHIR files (*.ndjson, *.json, *.jsonl, optionally .gz)"
+                    f"{path} holds no FHIR files (*.ndjson, *.json, *.jsonl, *.xml, optionally .gz)"
                 )
             files.extend(found)
             skipped.extend(others)
@@ -299,6 +317,29 @@ def _resource_lines(doc: object) -> pa.Table:
     return _strings_table(lines, np.arange(1, len(lines) + 1, dtype=np.int64))
 
 
+def _xml_lines(data: bytes) -> tuple[pa.Table, tuple[BadLine, ...]]:
+    """An XML document (Bundle or single resource) as one JSON line per resource, numbered by
+    the line where each starts; resources that cannot be converted are `BadLine`s."""
+    try:
+        found = fhirxml.read_resources(data)
+    except fhirxml.FhirXmlError as err:
+        # The quarantine row carries the line.
+        raise SourceError(f"cannot read as FHIR XML: {err.reason}", err.line) from err
+    good = [r for r in found if r.error is None]
+    bad = tuple(
+        BadLine(r.line, f"XML: {r.error}", r.resource_type, r.resource_id)
+        for r in found
+        if r.error is not None
+    )
+    lines = [orjson.dumps(r.resource) if r.resource is not None else b"null" for r in good]
+    return _strings_table(lines, np.array([r.line for r in good], dtype=np.int64)), bad
+
+
+def _is_xml(head: bytes) -> bool:
+    """True when a file not named NDJSON starts like XML (JSON never starts with `<`)."""
+    return _XML_START.match(head) is not None
+
+
 def _strings_table(lines: list[bytes], numbers: np.ndarray) -> pa.Table:
     offsets = np.zeros(len(lines) + 1, dtype=np.int64)
     np.cumsum(np.fromiter((len(x) for x in lines), np.int64, len(lines)), out=offsets[1:])
@@ -353,11 +394,14 @@ def read_blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
     """Numbered lines of one file, block by block; raises `SourceError` if it cannot be read.
 
     A file named `*.ndjson`, `*.jsonl` or `*.ldjson` (optionally `.gz`) is NDJSON whatever its
-    first line holds; any other is NDJSON or one JSON document as its first lines say.
+    first line holds; one named `*.xml` is FHIR XML; any other is NDJSON, one JSON document or
+    (when it starts with `<`) FHIR XML as its first bytes say.
     """
     stream, raw = _open(path)
     try:
-        yield from _read(stream, raw, block_bytes or BLOCK_BYTES, is_ndjson_name(path))
+        yield from _read(
+            stream, raw, block_bytes or BLOCK_BYTES, is_ndjson_name(path), is_xml_name(path)
+        )
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise SourceError(f"cannot read: {err}") from err
     finally:
@@ -365,7 +409,9 @@ def read_blocks(path: Path, block_bytes: int | None = None) -> Iterator[Block]:
         raw.close()
 
 
-def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int, ndjson: bool) -> Iterator[Block]:
+def _read(
+    stream: BinaryIO, raw: BinaryIO, block_bytes: int, ndjson: bool, xml: bool = False
+) -> Iterator[Block]:
     reported = 0
 
     def progress() -> int:
@@ -375,6 +421,11 @@ def _read(stream: BinaryIO, raw: BinaryIO, block_bytes: int, ndjson: bool) -> It
         return delta
 
     first = stream.read(block_bytes)
+    if first and (xml or (not ndjson and _is_xml(first))):
+        # The XML parser reads the encoding declaration and byte order marks itself.
+        table, bad = _xml_lines(first + stream.read())
+        yield Block(table, progress(), bad_lines=bad)
+        return
     if first.startswith(_UTF8_BOM):
         first = first[len(_UTF8_BOM) :]
     elif first.startswith(_UTF16_BOMS):

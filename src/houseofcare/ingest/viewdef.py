@@ -82,6 +82,22 @@ SINGLE_ELEMENTS: Final[frozenset[tuple[str | None, str]]] = frozenset(
     {("Organization", "name"), (None, "type"), (None, "name")}
 )
 
+
+def is_array_element(resource: str, name: str, at_root: bool) -> bool:
+    """Whether `name` repeats (is a JSON array) in `resource`, at its top level or below.
+
+    Known by name alone (`ARRAY_ELEMENTS`, less `SINGLE_ELEMENTS`), which is right for the
+    elements views read; FHIR XML input uses it too for elements outside its per-type list
+    (`fhirxml`).
+    """
+    single = (resource if at_root else None, name) in SINGLE_ELEMENTS
+    if at_root and name == "type":
+        single = resource not in ("Encounter", "Organization")
+    if at_root and name == "name":
+        single = resource == "Organization"
+    return name in ARRAY_ELEMENTS and not single
+
+
 _CONSTANT_KEYS: Final[tuple[str, ...]] = (
     "valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
 )  # fmt: skip
@@ -97,12 +113,7 @@ class Shape:
 
     def child(self, resource: str, name: str, at_root: bool) -> Shape:
         if name not in self.children:
-            single = (resource if at_root else None, name) in SINGLE_ELEMENTS
-            if at_root and name == "type":
-                single = resource not in ("Encounter", "Organization")
-            if at_root and name == "name":
-                single = resource == "Organization"
-            self.children[name] = Shape(is_array=name in ARRAY_ELEMENTS and not single)
+            self.children[name] = Shape(is_array=is_array_element(resource, name, at_root))
         return self.children[name]
 
     def structure(self) -> Any:
