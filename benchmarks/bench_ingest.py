@@ -76,10 +76,10 @@ print(json.dumps({"bytes": size, "seconds": seconds, "rows": len(f.df), "cpu": c
 """
 
 
-def _run(script: str, *args: str) -> dict[str, float]:
+def _run(script: str, *args: str, python: str = sys.executable) -> dict[str, float]:
     load = load_average()
     done = subprocess.run(
-        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+        [python, "-c", script, *args], capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
         raise RuntimeError(f"benchmark step failed:\n{done.stderr}")
@@ -124,6 +124,28 @@ def _row(name: str, people: str, result: dict[str, float]) -> list[object]:
     ]
 
 
+def compare(python: str, target: int, rounds: int) -> None:
+    """Our ingest against another checkout's (its interpreter `python`), interleaved on the same
+    export, so both see the same machine: the check that a change kept ingest's speed."""
+    export = synthetic_export(target)
+    work = CACHE / "bench-ingest-compare"
+    rows: list[list[object]] = []
+    rates: dict[str, list[float]] = {"other": [], "this": []}
+    for round_ in range(1, rounds + 1):
+        for name, interpreter in (("other", python), ("this", sys.executable)):
+            shutil.rmtree(work, ignore_errors=True)
+            result = _run(_INGEST, str(export), str(work), python=interpreter)
+            rates[name].append(result["bytes"] / 1e6 / result["seconds"])
+            label = f"{'other checkout' if name == 'other' else 'this checkout'}, round {round_}"
+            rows.append(_row(label, f"{target:,}", result))
+    shutil.rmtree(work, ignore_errors=True)
+    header = ["run", "people", "MB", "seconds", "MB/s", "CPU-s", "peak RSS (GB)", "load avg"]
+    print(markdown_table(header, rows))
+    print()
+    this, other = sum(rates["this"]), sum(rates["other"])
+    print(f"this / other checkout, mean MB/s over {rounds} rounds: {this / other:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
@@ -131,7 +153,16 @@ def main() -> None:
     )
     parser.add_argument("--target", type=int, default=100_000, help="size the target is set at")
     parser.add_argument("--fhiry-mb", type=float, default=5.0)
+    parser.add_argument(
+        "--compare-python",
+        help="another checkout's .venv/bin/python: time its ingest and ours, interleaved, at "
+        "--target people (nothing else)",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="rounds for --compare-python")
     args = parser.parse_args()
+    if args.compare_python:
+        compare(args.compare_python, args.target, args.rounds)
+        return
     sizes = sorted({int(s) for s in args.sizes.split(",")} | {args.target})
     exports = {n: synthetic_export(n) for n in sizes}
     work = CACHE / "bench-ingest"
