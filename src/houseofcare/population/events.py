@@ -6,10 +6,15 @@ each rule a join against a codelist instead of four special cases.
 
 Codes from other systems are translated here, once, so the rules keep speaking SNOMED CT and
 dm+d: a LOINC-coded reading or an RxNorm-coded medicine becomes an event with the SNOMED CT /
-dm+d code its map names (`houseofcare/terminology/maps/`), keeping its value as recorded.
-Code systems are compared by canonical URI (`houseofcare.terminology.code_maps
-.canonical_system`), so `https`, a `|version` or `/version/...` tail and letter case do not hide
-a code. Anything else — unmapped codes, unknown systems — is not an event.
+dm+d code its map names (`houseofcare/terminology/maps/`). Code systems are compared by
+canonical URI (`houseofcare.terminology.code_maps.canonical_system`), so `https`, a `|version`
+or `/version/...` tail and letter case do not hide a code. Anything else — unmapped codes,
+unknown systems — is not an event.
+
+Values are made comparable here too: a reading's value is converted to its codelist's canonical
+unit (`houseofcare/terminology/units.toml`), so an HbA1c in % and one in mmol/mol meet the same
+threshold the same way; a reading whose unit is unknown or whose value is implausible has no
+value and says why (`value_problem`), and codes that are not a measured quantity carry none.
 """
 
 from __future__ import annotations
