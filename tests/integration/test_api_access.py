@@ -31,6 +31,9 @@ from test_api_support import (  # noqa: F401 (fixture)
     World,
     api_world,
     consent_body,
+    form_token,
+    page_client,
+    page_sign_in,
 )
 
 from houseofcare.api.route_access import (
@@ -147,6 +150,21 @@ def _logout(w: World, who: str, target: str) -> Any:
     assert token.status_code == 200, token.text
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
     return w.client.post("/auth/logout", headers=headers)
+
+
+def _page_session(w: World, who: str) -> Any:
+    """A browser of its own, signed in to the pages as `who` (the shared client's cookie jar
+    must not carry a page session into the API cases)."""
+    browser = page_client(w)
+    answer = page_sign_in(browser, f"t.{who}", PASSWORD)
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def _page_sign_out(w: World, who: str, target: str) -> Any:
+    browser = _page_session(w, who)
+    home = browser.get("/")
+    return browser.post("/sign-out", data={"csrf_token": form_token(home.text)})
 
 
 EVERYONE = frozenset(ROLES_IN_CAST)
@@ -402,6 +420,38 @@ ENDPOINTS = [
         frozenset(CLINICAL),
         person_scoped=False,
         listed=_due_people,
+    ),
+    Endpoint(
+        "Home page",
+        ("GET", "/"),
+        lambda w, who, t: _page_session(w, who).get("/"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Sign-in page",
+        ("GET", "/sign-in"),
+        lambda w, who, t: page_client(w).get("/sign-in"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Sign in (pages)",
+        ("POST", "/sign-in"),
+        lambda w, who, t: page_sign_in(page_client(w), f"t.{who}", PASSWORD),
+        EVERYONE,
+        person_scoped=False,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Sign out (pages)",
+        ("POST", "/sign-out"),
+        _page_sign_out,
+        EVERYONE,
+        person_scoped=False,
+        ok=frozenset({303}),
     ),
     Endpoint(
         "AuditEvent search",
