@@ -20,11 +20,13 @@ from typing import Final
 
 from houseofcare.api.tokens import new_token, token_digest
 
-#: The policy of every page: our own origin only, no inline script or style, no framing.
+#: The policy of every page: our own origin only, no inline script or style, no framing. The
+#: one exception is the NHS's Frutiger font, which the NHS.UK frontend's CSS loads from
+#: assets.nhs.uk (it is licensed, so it is not in the npm package); without it, Arial.
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-    "frame-ancestors 'none'"
+    "font-src 'self' https://assets.nhs.uk; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
 )
 
 #: Headers on every page response. `no-store`: a page holds identifiable data that must not
