@@ -235,3 +235,27 @@ def test_a_tampered_cookie_is_nobody(pages: Pages) -> None:
     browser = pages.browser()
     browser.cookies.set("hoc_session", "made-up.value")
     assert browser.get("/").status_code == 303
+
+
+def test_an_api_change_with_the_page_cookie_needs_the_csrf_token(pages: Pages) -> None:
+    """The API accepts the page session cookie too: a change made with it (here, signing out
+    through the API) needs the session's CSRF token in X-CSRF-Token; bearer tokens do not."""
+    browser = pages.browser()
+    assert sign_in(browser, "p.gp").status_code == 303  # type: ignore[attr-defined]
+    token = token_of(browser.get("/").text)
+    refused = browser.post("/auth/logout")
+    assert refused.status_code == 403
+    assert "X-CSRF-Token" in refused.json()["issue"][0]["diagnostics"]
+    assert browser.get("/auth/me").status_code == 200, "still signed in"
+    assert browser.post("/auth/logout", headers={"X-CSRF-Token": "forged"}).status_code == 403
+    assert browser.post("/auth/logout", headers={"X-CSRF-Token": token}).status_code == 200
+    assert browser.get("/auth/me").status_code == 401
+
+
+def test_without_a_pipeline_run_the_home_page_says_so(pages: Pages) -> None:
+    browser = pages.browser()
+    assert sign_in(browser, "p.nurse").status_code == 303  # type: ignore[attr-defined]
+    home = browser.get("/")
+    assert "No figures yet" in home.text
+    assert "There is no analytic store yet" in home.text
+    assert "Practice nurse" in home.text
