@@ -140,3 +140,56 @@ def test_sign_in_with_the_keyboard_alone(tab: Tab) -> None:
     page.keyboard.type("demo.admin-2026")
     page.keyboard.press("Enter")
     expect(page.locator(".nhsuk-caption-l")).to_have_text("Administrator")
+
+
+def audit_events(site: Site, action: str, username: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(site.operational) as con:
+        return con.execute(
+            "SELECT resource_type, outcome FROM audit_event WHERE action = ? AND username = ?",
+            [action, username],
+        ).fetchall()
+
+
+def test_a_gp_opens_the_worklists_filters_an_indicator_and_exports_the_csv(tab: Tab) -> None:
+    page = tab.sign_in("demo.gp")
+    page.get_by_role("navigation", name="Menu").get_by_role("link", name="Worklists").click()
+    expect(page).to_have_url(tab.site.url + "/worklists")
+    expect(page).to_have_title("Worklists – houseofcare")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Worklists")
+    expect(page.get_by_text("Figures come from the pipeline run of")).to_be_visible()
+    gaps = page.locator("table").first
+    expect(gaps.get_by_role("columnheader", name="Achievement")).to_be_visible()
+    expect(page.get_by_role("heading", name="Recall list, most overdue first")).to_be_visible()
+    recall = page.locator("table").nth(1)
+    first_rows = recall.locator("tbody tr")
+    assert first_rows.count() > 0, "the demo practice has open care gaps"
+    assert ("recall", "success") in audit_events(tab.site, "search", "demo.gp")
+    tab.accessible()
+    tab.screenshot("worklists-gp")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the recall list (CSV)").click()
+    lines = download.value.path().read_text().splitlines()
+    assert lines[0].startswith("practice_id,patient_id,nhs_number,indicator,overdue_since")
+    assert len(lines) > 1
+    assert ("recall", "success") in audit_events(tab.site, "export", "demo.gp")
+
+    # an indicator's own recall list
+    gaps.locator("tbody a").first.click()
+    chosen = page.url.split("indicator=")[1].split("#")[0]
+    expect(
+        page.get_by_role("heading", name=f"Recall list, most overdue first: {chosen}")
+    ).to_be_visible()
+    expect(page.get_by_role("link", name="Show every indicator")).to_be_visible()
+
+
+def test_a_case_manager_is_refused_the_practice_worklists(tab: Tab) -> None:
+    page = tab.sign_in("demo.matron")
+    expect(page.get_by_role("link", name="Worklists")).to_have_count(0)
+    response = page.goto(tab.site.url + "/worklists")
+    assert response is not None and response.status == 403
+    expect(page.get_by_role("heading", level=1)).to_have_text("You cannot see this page")
+    expect(page.get_by_text("the worklists are for the practice team")).to_be_visible()
+    assert ("recall", "denied") in audit_events(tab.site, "search", "demo.matron")
+    tab.accessible()
+    tab.screenshot("worklists-refused")

@@ -71,6 +71,8 @@ class Endpoint:
     prepare: Callable[[World, str], None] | None = None
     #: A search that answers 200 but hides (and audits as denied) whom it may not show.
     hides_refused: bool = False
+    #: A page: a refusal is a 403 HTML page, not an OperationOutcome.
+    page: bool = False
 
 
 def _plan_put(w: World, who: str, target: str) -> Any:
@@ -454,6 +456,25 @@ ENDPOINTS = [
         ok=frozenset({303}),
     ),
     Endpoint(
+        "Worklists page",
+        ("GET", "/worklists"),
+        lambda w, who, t: _page_session(w, who).get("/worklists"),
+        # the practice team's own practice: a case manager's caseload-only grant is not enough
+        frozenset({"gp", "nurse"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Recall list CSV export",
+        ("GET", "/worklists/recall.csv"),
+        lambda w, who, t: _page_session(w, who).get("/worklists/recall.csv"),
+        frozenset({"gp", "nurse"}),
+        person_scoped=False,
+        page=True,
+        # the world has no pipeline run: allowed, audited, and nothing to export
+        ok=frozenset({200, 404}),
+    ),
+    Endpoint(
         "AuditEvent search",
         ("GET", "/fhir/AuditEvent"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent?_count=5"),
@@ -493,8 +514,12 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
         assert response.status_code in endpoint.ok, response.text
     else:
         assert response.status_code == 403, response.text
-        assert response.json()["resourceType"] == "OperationOutcome"
-        assert response.json()["issue"][0]["code"] == "forbidden"
+        if endpoint.page:
+            assert response.headers["content-type"].startswith("text/html")
+            assert "You cannot see this page" in response.text
+        else:
+            assert response.json()["resourceType"] == "OperationOutcome"
+            assert response.json()["issue"][0]["code"] == "forbidden"
         if before is not None:
             assert w.clinical_snapshot() == before, "a refused write changed the store"
     if allowed and endpoint.listed is not None:
@@ -506,7 +531,7 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
     if not endpoint.audited:
         return
     event = w.last_audit(role)
-    if endpoint.route[1].startswith(("/fhir", "/app")):
+    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists")):
         expected = AuditOutcome.denied if not allowed else None
         if expected is None:
             outcomes = {AuditOutcome.success, AuditOutcome.not_found}

@@ -71,6 +71,8 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/sign-in"): Open.public,
     ("POST", "/sign-in"): Open.public,
     ("POST", "/sign-out"): Open.own_account,
+    ("GET", "/worklists"): Action.caregap_read,
+    ("GET", "/worklists/recall.csv"): Action.caregap_read,
 }
 
 

@@ -85,11 +85,11 @@ ROLE_INTRO: Final[dict[Role, tuple[str, str]]] = {
 #: Where the role does its work today, besides the pages: (text, where).
 ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
     Role.gp: (
-        ("Recall list, most overdue first", "hoc recall --user YOUR-NAME"),
+        ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
         ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
     ),
     Role.nurse: (
-        ("Recall list, most overdue first", "hoc recall --user YOUR-NAME"),
+        ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
         ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
     ),
     Role.case_manager: (

@@ -18,6 +18,7 @@ from houseofcare.api.deps import SESSION_COOKIE, ServicesDep
 from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
 from houseofcare.api.inputs import control_character
 from houseofcare.api.routes.auth import sign_in
+from houseofcare.careplan.policy import Action, Relationship
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Role
@@ -33,12 +34,13 @@ from houseofcare.web.security import (
 )
 from houseofcare.web.session import PageSession, page_session, secure_cookies, set_session_cookie
 from houseofcare.web.templates import render
+from houseofcare.web.worklists import WorklistRefused, recall_csv, worklist
 
 router = APIRouter(include_in_schema=False, tags=["pages"])
 
 #: Page paths (the security headers and the pages' error handling key on them).
 HOME, SIGN_IN, SIGN_OUT = "/", "/sign-in", "/sign-out"
-PAGE_PATHS = frozenset({HOME, SIGN_IN, SIGN_OUT})
+WORKLISTS, RECALL_CSV = "/worklists", "/worklists/recall.csv"
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -50,9 +52,13 @@ def _chrome(request: Request, signed_in: PageSession | None, services: Any) -> d
     """What the layout needs on every page: who is signed in and the sign-out form's token."""
     if signed_in is None:
         return {"user": None}
+    role = Role(signed_in.user.role)
     return {
         "user": signed_in.user,
         "csrf": csrf_token(services.signing_key, signed_in.binding),
+        # the worklists are the practice team's: shown to roles granted a practice's care gaps
+        "has_worklists": Relationship.practice
+        in services.policy.granted(role, Action.caregap_read),
     }
 
 
@@ -236,3 +242,65 @@ def sign_out(
     response = redirect(f"{SIGN_IN}?signed-out=1")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+def _refused(request: Request, signed_in: PageSession, services: Any, reason: str) -> Response:
+    return render(
+        "refused.html",
+        {
+            **_chrome(request, signed_in, services),
+            "title": "You cannot see this page",
+            "reason": reason,
+        },
+        status=403,
+    )
+
+
+@router.get(WORKLISTS)
+def worklists(request: Request, services: ServicesDep, indicator: str | None = None) -> Response:
+    """Care gaps per indicator with achievement, and the recall list, most overdue first:
+    the user's own practice, from the latest run (audited)."""
+    signed_in = page_session(request, services)
+    if signed_in is None:
+        return redirect(SIGN_IN)
+    try:
+        shown = worklist(services, signed_in, indicator)
+    except WorklistRefused as exc:
+        return _refused(request, signed_in, services, str(exc))
+    return render(
+        "worklists.html",
+        {**_chrome(request, signed_in, services), "active": "worklists", "w": shown},
+    )
+
+
+@router.get(RECALL_CSV)
+def recall_export(
+    request: Request, services: ServicesDep, indicator: str | None = None
+) -> Response:
+    """The whole recall list of the user's practice as CSV (audited as an export)."""
+    signed_in = page_session(request, services)
+    if signed_in is None:
+        return redirect(SIGN_IN)
+    try:
+        exported = recall_csv(services, signed_in, indicator)
+    except WorklistRefused as exc:
+        return _refused(request, signed_in, services, str(exc))
+    if exported is None:
+        return render(
+            "refused.html",
+            {
+                **_chrome(request, signed_in, services),
+                "title": "No recall list yet",
+                "reason": "There is no pipeline run yet, so there is no recall list to export.",
+            },
+            status=404,
+        )
+    text, _rows = exported
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **PAGE_HEADERS,
+            "Content-Disposition": 'attachment; filename="recall-list.csv"',
+        },
+    )
