@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from houseofcare.api.deps import Services
 from houseofcare.careplan.access import people_scope
 from houseofcare.careplan.policy import Action
@@ -36,6 +38,9 @@ from houseofcare.web.session import PageSession
 
 #: Rows of the recall list shown on the page (the CSV has them all).
 PAGE_ROWS = 100
+UNREADABLE = (
+    "The analytic store cannot be read now (a pipeline run may be writing it); try again shortly."
+)
 
 
 class WorklistRefused(Exception):
@@ -143,25 +148,12 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
         practice_code=practice.ods_code, practice_name=practice.name, run=run, indicator=chosen
     )
     if run.run_id is not None:
-        with _engine(services) as engine:
-            code = sql_literal(practice.ods_code)
-            for row in (
-                achievement(engine, run.run_id, disclosure_controlled=False)
-                .where(f"practice_id = {code}")
-                .rows()
-            ):
-                _, ind, met, not_met, excluded, percent = row
-                result.achievement.append(
-                    Achievement(ind, names.get(ind, ind), met, not_met, excluded, percent)
-                )
-            result.achievement.sort(key=lambda a: a.indicator)
-            listed = recall_list(engine, run.run_id, practice.ods_code, chosen, scope=scope)
-            rows = listed.rows()
-        result.recall_total = len(rows)
-        result.recall = [
-            Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
-            for r in rows[:PAGE_ROWS]
-        ]
+        try:
+            _fill(result, services, run.run_id, scope, names)
+        except duckdb.Error:
+            # a run being written holds the store: say so rather than fail the page
+            result.run = RunStatus(missing=UNREADABLE)
+            result.achievement, result.recall, result.recall_total = [], [], 0
     with transaction(services.factory) as session:
         record_audit(
             session,
@@ -180,6 +172,30 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
     return result
 
 
+def _fill(
+    result: Worklist, services: Services, run_id: str, scope: PeopleScope, names: dict[str, str]
+) -> None:
+    """Achievement per indicator and the recall list of `result`'s practice, from `run_id`."""
+    with _engine(services) as engine:
+        code = sql_literal(result.practice_code)
+        rows = achievement(engine, run_id, disclosure_controlled=False).where(
+            f"practice_id = {code}"
+        )
+        for _, ind, met, not_met, excluded, percent in rows.rows():
+            result.achievement.append(
+                Achievement(ind, names.get(ind, ind), met, not_met, excluded, percent)
+            )
+        result.achievement.sort(key=lambda a: a.indicator)
+        listed = recall_list(
+            engine, run_id, result.practice_code, result.indicator, scope=scope
+        ).rows()
+    result.recall_total = len(listed)
+    result.recall = [
+        Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
+        for r in listed[:PAGE_ROWS]
+    ]
+
+
 def recall_csv(
     services: Services, signed_in: PageSession, indicator: str | None
 ) -> tuple[str, int] | None:
@@ -190,9 +206,12 @@ def recall_csv(
     chosen = indicator if indicator in indicator_names() else None
     if run.run_id is None:
         return None
-    with _engine(services) as engine:
-        query = recall_list(engine, run.run_id, practice.ods_code, chosen, scope=scope)
-        columns, rows = query.columns, query.rows()
+    try:
+        with _engine(services) as engine:
+            query = recall_list(engine, run.run_id, practice.ods_code, chosen, scope=scope)
+            columns, rows = query.columns, query.rows()
+    except duckdb.Error:
+        return None
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(columns)
