@@ -479,7 +479,10 @@ def quickstart(
         "`hoc recall --user demo.gp` (see --help)"
     )
     if no_serve:
-        console.print("then `hoc serve`: the API and its docs on http://127.0.0.1:8000/docs")
+        console.print(
+            "then `hoc serve` and open http://127.0.0.1:8000/ to sign in with a demo login "
+            "above (the API's docs are at /docs)"
+        )
         return
     from houseofcare.api.serve import run_server
 

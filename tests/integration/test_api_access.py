@@ -31,6 +31,9 @@ from test_api_support import (  # noqa: F401 (fixture)
     World,
     api_world,
     consent_body,
+    form_token,
+    page_client,
+    page_sign_in,
 )
 
 from houseofcare.api.route_access import (
@@ -68,6 +71,8 @@ class Endpoint:
     prepare: Callable[[World, str], None] | None = None
     #: A search that answers 200 but hides (and audits as denied) whom it may not show.
     hides_refused: bool = False
+    #: A page: a refusal is a 403 HTML page, not an OperationOutcome.
+    page: bool = False
 
 
 def _plan_put(w: World, who: str, target: str) -> Any:
@@ -147,6 +152,21 @@ def _logout(w: World, who: str, target: str) -> Any:
     assert token.status_code == 200, token.text
     headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
     return w.client.post("/auth/logout", headers=headers)
+
+
+def _page_session(w: World, who: str) -> Any:
+    """A browser of its own, signed in to the pages as `who` (the shared client's cookie jar
+    must not carry a page session into the API cases)."""
+    browser = page_client(w)
+    answer = page_sign_in(browser, f"t.{who}", PASSWORD)
+    assert answer.status_code == 303, answer.text
+    return browser
+
+
+def _page_sign_out(w: World, who: str, target: str) -> Any:
+    browser = _page_session(w, who)
+    home = browser.get("/")
+    return browser.post("/sign-out", data={"csrf_token": form_token(home.text)})
 
 
 EVERYONE = frozenset(ROLES_IN_CAST)
@@ -404,6 +424,57 @@ ENDPOINTS = [
         listed=_due_people,
     ),
     Endpoint(
+        "Home page",
+        ("GET", "/"),
+        lambda w, who, t: _page_session(w, who).get("/"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Sign-in page",
+        ("GET", "/sign-in"),
+        lambda w, who, t: page_client(w).get("/sign-in"),
+        EVERYONE,
+        person_scoped=False,
+        audited=False,
+    ),
+    Endpoint(
+        "Sign in (pages)",
+        ("POST", "/sign-in"),
+        lambda w, who, t: page_sign_in(page_client(w), f"t.{who}", PASSWORD),
+        EVERYONE,
+        person_scoped=False,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Sign out (pages)",
+        ("POST", "/sign-out"),
+        _page_sign_out,
+        EVERYONE,
+        person_scoped=False,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Worklists page",
+        ("GET", "/worklists"),
+        lambda w, who, t: _page_session(w, who).get("/worklists"),
+        # the practice team's own practice: a case manager's caseload-only grant is not enough
+        frozenset({"gp", "nurse"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Recall list CSV export",
+        ("GET", "/worklists/recall.csv"),
+        lambda w, who, t: _page_session(w, who).get("/worklists/recall.csv"),
+        frozenset({"gp", "nurse"}),
+        person_scoped=False,
+        page=True,
+        # the world has no pipeline run: allowed, audited, and nothing to export
+        ok=frozenset({200, 404}),
+    ),
+    Endpoint(
         "AuditEvent search",
         ("GET", "/fhir/AuditEvent"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent?_count=5"),
@@ -443,8 +514,12 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
         assert response.status_code in endpoint.ok, response.text
     else:
         assert response.status_code == 403, response.text
-        assert response.json()["resourceType"] == "OperationOutcome"
-        assert response.json()["issue"][0]["code"] == "forbidden"
+        if endpoint.page:
+            assert response.headers["content-type"].startswith("text/html")
+            assert "You cannot see this page" in response.text
+        else:
+            assert response.json()["resourceType"] == "OperationOutcome"
+            assert response.json()["issue"][0]["code"] == "forbidden"
         if before is not None:
             assert w.clinical_snapshot() == before, "a refused write changed the store"
     if allowed and endpoint.listed is not None:
@@ -456,7 +531,7 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
     if not endpoint.audited:
         return
     event = w.last_audit(role)
-    if endpoint.route[1].startswith(("/fhir", "/app")):
+    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists")):
         expected = AuditOutcome.denied if not allowed else None
         if expected is None:
             outcomes = {AuditOutcome.success, AuditOutcome.not_found}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -320,3 +321,25 @@ def consent_body(patient: dict[str, Any], organisation_type: str) -> dict[str, A
             ],
         },
     }
+
+
+def page_client(world: World) -> TestClient:
+    """A browser of its own on the same app: its own cookie jar, nobody signed in."""
+    return TestClient(world.client.app, follow_redirects=False)
+
+
+def form_token(html: str) -> str:
+    """The CSRF token of the (first) form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None, "no CSRF token on the page"
+    return found.group(1)
+
+
+def page_sign_in(browser: TestClient, username: str, password: str) -> Any:
+    """Sign in through the pages' form as a browser does: open it, send it back filled in."""
+    form = browser.get("/sign-in")
+    assert form.status_code == 200, form.text
+    return browser.post(
+        "/sign-in",
+        data={"username": username, "password": password, "csrf_token": form_token(form.text)},
+    )

@@ -58,6 +58,7 @@ def create_app(
     from houseofcare.api.route_access import require_declared
     from houseofcare.api.routes import app_lists, audit, auth, careplan, consent, goal, patient
     from houseofcare.api.routes import risk as risk_routes
+    from houseofcare.web import mount_pages
 
     api = api_settings or ApiSettings()
     engine = (
@@ -108,6 +109,7 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     for module in (auth, patient, careplan, goal, consent, risk_routes, audit, app_lists):
         app.include_router(module.router)
+    mount_pages(app)
 
     @app.get("/health", tags=["service"])
     def health() -> dict[str, str]:

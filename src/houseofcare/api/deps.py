@@ -209,8 +209,30 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
             services.credentials.put(token, kind, user)
     if user is None:
         raise Unauthorised("the token is unknown, expired or revoked; sign in again")
+    if kind is CredentialKind.session and request.method not in SAFE_METHODS:
+        _require_csrf(request, services, token)
     actor = Actor.signed_in(user)
     return Caller(user=user, actor=actor, services=services, request=request)
+
+
+#: Methods that change nothing: a page session may call them without a CSRF token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: The header a request signed in with the page session cookie sends its CSRF token in.
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def _require_csrf(request: Request, services: Services, token: str) -> None:
+    """A change requested with the page session cookie must carry the session's CSRF token
+    (the one in the pages' forms, `web/security.py`): a browser sends the cookie with any
+    request, whoever's page made it; bearer tokens are never sent by a browser on its own."""
+    from houseofcare.web.security import csrf_ok, session_binding
+
+    sent = request.headers.get(CSRF_HEADER)
+    if not csrf_ok(services.signing_key, session_binding(token), sent):
+        raise Forbidden(
+            f"{CSRF_HEADER}: a change made with the page session cookie needs the session's "
+            "CSRF token (or use a bearer token)"
+        )
 
 
 def _resolve(services: Services, token: str, kind: CredentialKind) -> SignedIn | None:

@@ -66,6 +66,13 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/app/people/{person_id}/preparation"): Action.preparation_read,
     ("POST", "/app/people/{person_id}/preparation/talk-about"): Action.preparation_comment,
     ("POST", "/app/careplans/{plan_id}/comments"): Action.careplan_comment,
+    # the pages (web/routes.py); each page that shows a person's record names its action
+    ("GET", "/"): Open.own_account,
+    ("GET", "/sign-in"): Open.public,
+    ("POST", "/sign-in"): Open.public,
+    ("POST", "/sign-out"): Open.own_account,
+    ("GET", "/worklists"): Action.caregap_read,
+    ("GET", "/worklists/recall.csv"): Action.caregap_read,
 }
 
 

@@ -90,7 +90,9 @@ def run_server(
     os.environ.pop("HOC_DATABASE_OWNER_URL", None)
     seconds = ApiSettings().audit_seal_seconds
     sealer = run_in_process(seconds) if seconds else None
-    typer.echo(f"houseofcare API on http://{host}:{port}/ (docs at /docs); Ctrl-C stops it")
+    typer.echo(
+        f"houseofcare on http://{host}:{port}/ (sign in there; API docs at /docs); Ctrl-C stops it"
+    )
     uvicorn.run(
         "houseofcare.api.app:app_from_environment",
         factory=True,

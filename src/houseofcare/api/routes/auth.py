@@ -28,11 +28,14 @@ from houseofcare.store.models import AuditOutcome, User
 router = APIRouter(prefix="/auth", tags=["sign in"])
 
 
-def _sign_in(
+def sign_in(
     services: Services, request: Request, username: str, password: str, kind: CredentialKind
 ) -> tuple:
     """Check the password, unless the username or the client must wait or is locked (429,
-    nothing written); issue a credential on success, audit a failure and any lock it causes."""
+    nothing written); issue a credential on success, audit a failure and any lock it causes.
+
+    The one sign-in of the house: the API's token and session routes and the pages' sign-in
+    form (`web/routes.py`) all call it, so the throttle and the audit cannot differ."""
     if not username or not password:
         raise InvalidResource([("username" if not username else "password", "required")])
     client = request.client.host if request.client else "unknown"
@@ -114,7 +117,7 @@ def token(
     password: Annotated[CleanStr, Form()],
 ) -> dict[str, Any]:
     """OAuth2 password form (`username`, `password`); answers a bearer token and its expiry."""
-    user, token, expires = _sign_in(services, request, username, password, CredentialKind.bearer)
+    user, token, expires = sign_in(services, request, username, password, CredentialKind.bearer)
     return {
         "access_token": token,
         "token_type": "bearer",
@@ -131,7 +134,7 @@ def login(
     password: Annotated[CleanStr, Form()],
 ) -> Response:
     """Sets the `hoc_session` cookie (signed, HttpOnly, SameSite=Lax)."""
-    user, token, _expires = _sign_in(services, request, username, password, CredentialKind.session)
+    user, token, _expires = sign_in(services, request, username, password, CredentialKind.session)
     response = JSONResponse({"username": user.username, "role": user.role.value})
     response.set_cookie(
         SESSION_COOKIE,

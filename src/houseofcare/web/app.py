@@ -1,0 +1,34 @@
+"""Mounting the pages into the API's app: the routes and the static files they load.
+
+The NHS.UK frontend's compiled CSS, JavaScript and images are installed from npm by
+`scripts/setup` (pinned in `package.json` and `package-lock.json`) and copied into
+`static/nhsuk/`, served at `/assets` (the path its CSS refers to its images by); our own small
+script is served at `/static`.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Final
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+STATIC: Final = Path(__file__).with_name("static")
+NHSUK_ASSETS: Final = STATIC / "nhsuk"
+
+
+log = logging.getLogger(__name__)
+
+
+def mount_pages(app: FastAPI) -> None:
+    """Add the pages and their static files to `app`."""
+    from houseofcare.web.routes import router
+
+    if not (NHSUK_ASSETS / "nhsuk-frontend.min.css").exists():
+        # the API still serves; the pages would be unstyled, so say how to mend it
+        log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
+    app.include_router(router)
+    app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
+    app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

@@ -1,0 +1,133 @@
+"""What each role can do, in plain words, for its home page.
+
+The "what you may do, for whom" table is read from the access policy (`careplan/policy.toml`)
+so the page can never promise more, or less, than the rules allow; only the words are here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from houseofcare.careplan.policy import Action, Policy, Relationship
+from houseofcare.store.models import Role
+
+#: Each action as the user would say it.
+ACTION_WORDS: Final[dict[Action, str]] = {
+    Action.patient_read: "See a person's record",
+    Action.careplan_read: "Read a care plan",
+    Action.careplan_write: "Start and change a care plan",
+    Action.careplan_comment: "Comment on a care plan",
+    Action.goal_read: "Read goals",
+    Action.goal_write: "Set and change goals",
+    Action.risk_read: "See the risk of an emergency admission",
+    Action.caregap_read: "See care gaps and the recall list",
+    Action.consent_read: "See consent to share",
+    Action.consent_write: "Record consent to share",
+    Action.preparation_read: "See the results summary before a care-planning conversation",
+    Action.preparation_comment: "Say what to talk about at the care-planning conversation",
+    Action.caseload_read: "See your caseload",
+    Action.reviews_read: "See care plans due for review in your teams",
+    Action.audit_read: "Read the audit trail: who looked at whose record, and when",
+}
+
+#: Whom a grant covers, as the user would say it.
+WHOM_WORDS: Final[dict[Relationship, str]] = {
+    Relationship.practice: "people registered at your practice",
+    Relationship.caseload: "people on your caseload",
+    Relationship.consent: "people who agreed to share their record with your organisation",
+    Relationship.self: "you",
+    Relationship.any: "your own lists",
+}
+
+#: The role's name and one line on what houseofcare is for them (DESIGN.md, "Who uses it").
+ROLE_INTRO: Final[dict[Role, tuple[str, str]]] = {
+    Role.gp: (
+        "GP",
+        "Disease registers, care gaps and recall lists for your practice, and the "
+        "care-planning conversation with each person.",
+    ),
+    Role.nurse: (
+        "Practice nurse",
+        "Disease registers, care gaps and recall lists for your practice, and the "
+        "care-planning conversation with each person.",
+    ),
+    Role.case_manager: (
+        "Case manager",
+        "Your caseload: who is at highest risk and why, their reviews and their care plan.",
+    ),
+    Role.social_worker: (
+        "Social worker",
+        "See and contribute to a person's shared care plan, when they have agreed to share it "
+        "with social care.",
+    ),
+    Role.voluntary_sector: (
+        "Voluntary or community group",
+        "See a person's shared care plan when they have agreed to share it with your group, "
+        "to support them to manage their conditions.",
+    ),
+    Role.commissioner: (
+        "Commissioner",
+        "The population's figures: the triangle of need, inequalities and the commissioning "
+        "plan. You never see a named person's record.",
+    ),
+    Role.patient: (
+        "Your care",
+        "See your results before your care-planning conversation, say what matters to you, "
+        "and see your care plan.",
+    ),
+    Role.admin: (
+        "Administrator",
+        "The audit trail: every look at and change to a person's record, and every sign-in.",
+    ),
+}
+
+#: Where the role does its work today, besides the pages: (text, where).
+ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
+    Role.gp: (
+        ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
+        ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
+    ),
+    Role.nurse: (
+        ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
+        ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
+    ),
+    Role.case_manager: (
+        ("Your caseload and due reviews (API)", "/docs"),
+        ("Risk with its reasons", "hoc risk-assessments --user YOUR-NAME"),
+    ),
+    Role.social_worker: (("Shared care plans (FHIR API)", "/docs"),),
+    Role.voluntary_sector: (("Shared care plans (FHIR API)", "/docs"),),
+    Role.commissioner: (
+        ("Prevalence by register", "hoc prevalence"),
+        ("Indicator achievement", "hoc achievement"),
+        ("The triangle of need", "hoc tiers"),
+    ),
+    Role.patient: (("Your care plan and results summary (API)", "/docs"),),
+    Role.admin: (
+        ("The audit trail (FHIR AuditEvent)", "/docs"),
+        ("Check nobody changed the trail", "hoc audit verify"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Permission:
+    """One row of the home page's table: what the user may do, and for whom."""
+
+    what: str
+    whom: str
+
+
+def permissions(policy: Policy, role: Role) -> list[Permission]:
+    """Every action the policy grants the role, with whom it covers, in the policy's order."""
+    if not policy.identifiable(role):
+        return []
+    rows = []
+    for action in Action:
+        granted = policy.granted(role, action)
+        if not granted:
+            continue
+        whom = [WHOM_WORDS[r] for r in Relationship if r in granted]
+        rows.append(Permission(what=ACTION_WORDS[action], whom=" or ".join(whom)))
+    return rows
