@@ -287,9 +287,9 @@ def talk_about(person_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[s
         record = prep.latest_preparation(session, person_id)
         if record is None:
             record = prep.prepare(
-                session, person_id, caller.store_actor, settings=caller.services.settings
+                session, person_id, caller.actor, settings=caller.services.settings
             )
-        record = prep.add_talking_points(session, record.id, body.text, caller.store_actor)
+        record = prep.add_talking_points(session, record.id, body.text, caller.actor)
         caller.audit(
             session,
             action="update",
@@ -321,7 +321,7 @@ def comment(plan_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[str, A
             resource_type="CarePlan",
             resource_id=plan_id,
         )
-        note = plans.add_comment(session, plan_id, body.text, caller.store_actor)
+        note = plans.add_comment(session, plan_id, body.text, caller.actor)
         caller.audit(
             session,
             action="comment",

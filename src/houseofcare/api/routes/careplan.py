@@ -19,21 +19,10 @@ from houseofcare.api.fhir.http import (
     refuse_unknown_parameters,
     search_count,
 )
-from houseofcare.api.fhir.mapping import (
-    CarePlanContent,
-    CarePlanRecord,
-    careplan_from_fhir,
-    careplan_to_fhir,
-)
+from houseofcare.api.fhir.mapping import careplan_from_fhir, careplan_to_fhir
+from houseofcare.api.fhir.refusals import CAREPLAN_FIELDS
 from houseofcare.api.fhir.resources import CarePlanResource
 from houseofcare.api.inputs import ResourceId, VersionId
-from houseofcare.api.plan_writes import CAREPLAN_FIELDS, create_plan, update_plan
-from houseofcare.api.records import (
-    careplan_record,
-    careplan_record_from_head,
-    careplan_record_from_snapshot,
-    plan_head,
-)
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -44,6 +33,13 @@ from houseofcare.api.routes.common import (
 from houseofcare.careplan import plans
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
+from houseofcare.careplan.reading import careplan_record, careplan_record_from_head, plan_head
+from houseofcare.careplan.reconcile import create_plan, update_plan
+from houseofcare.careplan.records import (
+    CarePlanContent,
+    CarePlanRecord,
+    careplan_record_from_snapshot,
+)
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, CarePlanStatus, Person
 
@@ -56,7 +52,7 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     reader = caller.services.plan_reader
     if reader is not None:
-        # PostgreSQL: access check, audit row and plan in one statement (plan_reads); a
+        # PostgreSQL: access check, audit row and plan in one statement (pg_read); a
         # missing plan or a refusal comes back None and is answered and audited below
         fast = reader.read(caller.actor, plan_id)
         if fast is not None:
@@ -141,7 +137,7 @@ def _write(
         updater = services.plan_updater
         if updater is not None and plan_id is not None:
             # PostgreSQL, a change to the plan's own fields: checked, written, versioned and
-            # audited in two round trips (plan_updates); None (nothing written) for
+            # audited in two round trips (pg_update); None (nothing written) for
             # anything else, which the services below answer and audit
             assert expected is not None
             fast = updater.update(caller.actor, plan_id, expected, content)
@@ -171,9 +167,9 @@ def _write(
                 _check_subject(caller, session, content, action_name)
             if plan_id is not None:
                 assert expected is not None
-                plan = update_plan(session, plan_id, expected, content, caller.store_actor)
+                plan = update_plan(session, plan_id, expected, content, caller.actor)
             else:
-                plan = create_plan(session, content, caller.store_actor)
+                plan = create_plan(session, content, caller.actor)
             record = careplan_record(session, plan)
             caller.audit(
                 session,

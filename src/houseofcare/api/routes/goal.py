@@ -19,11 +19,10 @@ from houseofcare.api.fhir.http import (
     refuse_unknown_parameters,
     search_count,
 )
-from houseofcare.api.fhir.mapping import GoalContent, goal_from_fhir, goal_to_fhir
+from houseofcare.api.fhir.mapping import goal_from_fhir, goal_to_fhir
+from houseofcare.api.fhir.refusals import GOAL_FIELDS
 from houseofcare.api.fhir.resources import GoalResource
 from houseofcare.api.inputs import ResourceId, VersionId
-from houseofcare.api.plan_writes import GOAL_FIELDS, create_goal, update_goal
-from houseofcare.api.records import goal_record, goal_record_from_columns
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -33,6 +32,9 @@ from houseofcare.api.routes.common import (
 from houseofcare.careplan import plans
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
+from houseofcare.careplan.reading import goal_record
+from houseofcare.careplan.reconcile import create_goal, update_goal
+from houseofcare.careplan.records import GoalContent, goal_record_from_columns
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, Goal, GoalStatus, Person
 
@@ -167,10 +169,10 @@ def _write(
                 audit_action=action_name,
             )
             if goal_id is None:
-                goal = create_goal(session, plan_id, content, caller.store_actor)
+                goal = create_goal(session, plan_id, content, caller.actor)
             else:
                 assert expected is not None
-                goal = update_goal(session, goal, expected, content, caller.store_actor)
+                goal = update_goal(session, goal, expected, content, caller.actor)
             record = goal_record(session, goal)
             caller.audit(
                 session,
