@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, cast, literal, select, union_all
+from sqlalchemy import ColumnElement, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from houseofcare.careplan import plans
 from houseofcare.careplan.pg_read import HEAD, PARTS, PLAN_WITH_PARTS, record_from_row
 from houseofcare.careplan.records import (
     PLAN_COLUMNS,
@@ -21,6 +22,7 @@ from houseofcare.careplan.records import (
     ConsentRecord,
     GoalRecord,
     careplan_record_from_parts,
+    careplan_record_from_snapshot,
     goal_record_from_columns,
 )
 from houseofcare.store.models import (
@@ -28,8 +30,10 @@ from houseofcare.store.models import (
     CarePlan,
     CarePlanComment,
     CarePlanParticipant,
+    CarePlanStatus,
     ConsentToShare,
     Goal,
+    GoalStatus,
     Need,
     Person,
     User,
@@ -206,3 +210,98 @@ def consent_record(session: Session, consent: ConsentToShare) -> ConsentRecord:
             nhs_number=nhs_number,
         ),
     )
+
+
+# --- Searches and history (what a FHIR search or a page's list shows) -------------------------
+
+
+def person_of_plan(session: Session, plan_id: int) -> int | None:
+    """The person a plan belongs to (None: no such plan): what access is decided on."""
+    return session.scalar(select(CarePlan.person_id).where(CarePlan.id == plan_id))
+
+
+def _nhs_number(session: Session, person_id: int | None) -> str | None:
+    return session.scalar(select(Person.nhs_number).where(Person.id == person_id))
+
+
+def find_plans(
+    session: Session,
+    *,
+    visible: ColumnElement[bool],
+    person_id: int | None = None,
+    status: CarePlanStatus | None = None,
+    limit: int,
+) -> list[CarePlanRecord]:
+    """Plans in id order, of the people `visible` lets the reader see.
+
+    `visible` is required: the filter on `person` from the one access decision
+    (`careplan.access.visible_people`), so a search never lists someone a read would refuse.
+    """
+    query = (
+        select(CarePlan)
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(visible)
+        .order_by(CarePlan.id)
+        .limit(limit)
+    )
+    if person_id is not None:
+        query = query.where(CarePlan.person_id == person_id)
+    if status is not None:
+        query = query.where(CarePlan.status == status)
+    return [careplan_record(session, plan) for plan in session.scalars(query).all()]
+
+
+def plan_versions(session: Session, plan_id: int, person_id: int) -> list[CarePlanRecord]:
+    """Every version of the plan as it was then, newest first."""
+    nhs = _nhs_number(session, person_id)
+    versions = plans.care_plan_history(session, plan_id)
+    return [careplan_record_from_snapshot(v.snapshot, nhs_number=nhs) for v in reversed(versions)]
+
+
+def plan_at_version(session: Session, plan_id: int, version: int, person_id: int) -> CarePlanRecord:
+    """The plan as it was at `version` (`NotFound` if it never had that version)."""
+    nhs = _nhs_number(session, person_id)
+    row = plans.care_plan_version(session, plan_id, version)
+    return careplan_record_from_snapshot(row.snapshot, nhs_number=nhs)
+
+
+def find_goals(
+    session: Session,
+    *,
+    visible: ColumnElement[bool],
+    person_id: int | None = None,
+    status: GoalStatus | None = None,
+    limit: int,
+) -> list[GoalRecord]:
+    """Goals in id order, of the people `visible` lets the reader see (required, as for
+    `find_plans`)."""
+    query = (
+        select(Goal)
+        .join(CarePlan, CarePlan.id == Goal.care_plan_id)
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(visible)
+        .order_by(Goal.id)
+        .limit(limit)
+    )
+    if person_id is not None:
+        query = query.where(CarePlan.person_id == person_id)
+    if status is not None:
+        query = query.where(Goal.status == status)
+    return [goal_record(session, goal) for goal in session.scalars(query).all()]
+
+
+def goal_versions(
+    session: Session, goal_id: int, person_id: int, *, version: int | None = None
+) -> list[GoalRecord]:
+    """Every version of the goal, newest first; or only `version` (`NotFound` if the goal
+    never had it)."""
+    nhs = _nhs_number(session, person_id)
+    rows = (
+        plans.goal_history(session, goal_id)
+        if version is None
+        else [plans.goal_version(session, goal_id, version)]
+    )
+    return [
+        goal_record_from_columns(row.snapshot, person_id=person_id, nhs_number=nhs)
+        for row in reversed(rows)
+    ]

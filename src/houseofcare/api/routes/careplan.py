@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -30,18 +29,16 @@ from houseofcare.api.routes.common import (
     invalid,
     read_audited_body,
 )
-from houseofcare.careplan import plans
+from houseofcare.careplan import reading
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
-from houseofcare.careplan.reading import careplan_record, careplan_record_from_head, plan_head
 from houseofcare.careplan.reconcile import create_plan, update_plan
 from houseofcare.careplan.records import (
     CarePlanContent,
     CarePlanRecord,
-    careplan_record_from_snapshot,
 )
 from houseofcare.store.database import transaction
-from houseofcare.store.models import CarePlan, CarePlanStatus, Person
+from houseofcare.store.models import CarePlan, CarePlanStatus
 
 router = APIRouter(prefix="/fhir", tags=["FHIR CarePlan"])
 RT = "CarePlan"
@@ -58,7 +55,7 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
         if fast is not None:
             return fhir_response(careplan_to_fhir(fast), version=fast.version)
     with transaction(caller.services.factory) as session:
-        head = plan_head(session, plan_id)
+        head = reading.plan_head(session, plan_id)
         if head is None:
             found_or_404(caller, session, CarePlan, plan_id, resource_type=RT, audit_action="read")
         assert head is not None
@@ -70,7 +67,7 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
             resource_type=RT,
             resource_id=plan_id,
         )
-        record = careplan_record_from_head(session, head)
+        record = reading.careplan_record_from_head(session, head)
         caller.audit(
             session,
             action="read",
@@ -103,19 +100,13 @@ def search_careplans(request: Request, caller: CallerDep) -> Response:
             caller.authorise(
                 session, Action.careplan_read, None, audit_action="search", resource_type=RT
             )
-        query = (
-            select(CarePlan)
-            .join(Person, Person.id == CarePlan.person_id)
-            .where(caller.visible_people(Action.careplan_read))
-            .order_by(CarePlan.id)
-            .limit(count)
+        records = reading.find_plans(
+            session,
+            visible=caller.visible_people(Action.careplan_read),
+            person_id=person_id,
+            status=None if status is None else CarePlanStatus(status),
+            limit=count,
         )
-        if person_id is not None:
-            query = query.where(CarePlan.person_id == person_id)
-        if status is not None:
-            query = query.where(CarePlan.status == CarePlanStatus(status))
-        found = session.scalars(query).all()
-        records = [careplan_record(session, plan) for plan in found]
         caller.audit_people(
             session, (r.content.person_id for r in records), action="search", resource_type=RT
         )
@@ -170,7 +161,7 @@ def _write(
                 plan = update_plan(session, plan_id, expected, content, caller.actor)
             else:
                 plan = create_plan(session, content, caller.actor)
-            record = careplan_record(session, plan)
+            record = reading.careplan_record(session, plan)
             caller.audit(
                 session,
                 action=action_name,
@@ -269,11 +260,7 @@ def careplan_history(plan_id: ResourceId, request: Request, caller: CallerDep) -
             resource_type=RT,
             resource_id=plan_id,
         )
-        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
-        versions = plans.care_plan_history(session, plan_id)
-        records = [
-            careplan_record_from_snapshot(v.snapshot, nhs_number=nhs) for v in reversed(versions)
-        ]
+        records = reading.plan_versions(session, plan_id, plan.person_id)
         caller.audit(
             session,
             action="history",
@@ -302,12 +289,10 @@ def careplan_vread(plan_id: ResourceId, version: VersionId, caller: CallerDep) -
             resource_type=RT,
             resource_id=plan_id,
         )
-        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
         try:
-            row = plans.care_plan_version(session, plan_id, version)
+            record = reading.plan_at_version(session, plan_id, version, plan.person_id)
         except CarePlanError:
             raise NotFound(f"CarePlan/{plan_id} has no version {version}") from None
-        record = careplan_record_from_snapshot(row.snapshot, nhs_number=nhs)
         caller.audit(
             session,
             action="vread",
