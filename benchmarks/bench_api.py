@@ -27,10 +27,10 @@ The script:
 Every API read here is a full read: token check (the per-worker credential cache), access
 decision (practice, caseload, consent), the plan with its goals, actions, needs and
 participants, and an audit row written and committed in PostgreSQL (one statement: see
-src/houseofcare/api/plan_reads.py). Every update is a full FHIR PUT: If-Match
+src/houseofcare/careplan/pg_read.py). Every update is a full FHIR PUT: If-Match
 compare-and-set under the row lock, access decision, subject check, a new version row with the
 diff and a snapshot, the audit row, committed (two round trips on PostgreSQL: see
-src/houseofcare/api/plan_updates.py). Two more bare baselines: the read's one statement and
+src/houseofcare/careplan/pg_update.py). Two more bare baselines: the read's one statement and
 the update's two round trips, each in-process on one connection without HTTP.
 """
 
@@ -347,8 +347,8 @@ def raw_psycopg(url: str, first_plan: int, people: int, count: int = 20_000) -> 
 def statement_only(url: str, first_plan: int, people: int, count: int = 5_000) -> list[object]:
     """The API read's one statement (access check, audit INSERT committed, plan and parts)
     in this process, one connection, no HTTP: what the database alone costs per read."""
-    from houseofcare.api.plan_reads import PlanReader
-    from houseofcare.careplan.access import Actor
+    from houseofcare.careplan.actor import Actor
+    from houseofcare.careplan.pg_read import PlanReader
     from houseofcare.careplan.policy import Role, packaged_policy
 
     with psycopg.connect(url.replace("+psycopg", "")) as con:
@@ -383,15 +383,15 @@ def update_only(
     versions: dict[int, int],
     count: int = 2_000,
 ) -> list[object]:
-    """The API update's fast path (plan_updates: lock and read, check, write version and
+    """The API update's fast path (pg_update: lock and read, check, write version and
     audit, commit) in this process, one connection, no HTTP: what the database alone costs
     per update, nearly all of it the durable commit."""
-    from houseofcare.api.fhir.mapping import CarePlanContent
-    from houseofcare.api.pgpool import PgPool
-    from houseofcare.api.plan_updates import PlanUpdater
-    from houseofcare.careplan.access import Actor
+    from houseofcare.careplan.actor import Actor
+    from houseofcare.careplan.pg_update import PlanUpdater
     from houseofcare.careplan.policy import Role, packaged_policy
+    from houseofcare.careplan.records import CarePlanContent
     from houseofcare.store.models import CarePlanStatus
+    from houseofcare.store.pgpool import PgPool
 
     with psycopg.connect(url.replace("+psycopg", "")) as con:
         user_id, organisation_id = con.execute(

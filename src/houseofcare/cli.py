@@ -293,17 +293,14 @@ def prevalence(
 def _open_run(settings: Settings, run_id: str | None) -> tuple[DuckDBEngine, str]:
     """The analytic store (read-only) and the chosen run id, or a clear error and exit 2."""
     from houseofcare.engine import DuckDBEngine
-    from houseofcare.pipeline import latest_run_id
+    from houseofcare.results import AnalyticResults
     from houseofcare.store.analytic import connect
 
     if not settings.analytic_db_path.exists():
         err.print(f"[red]error:[/red] no analytic store at {settings.analytic_db_path}")
         raise typer.Exit(2)
     con = connect(settings, read_only=True)
-    try:
-        chosen = run_id or latest_run_id(con)
-    except Exception:
-        chosen = None
+    chosen = run_id or AnalyticResults(con).latest_run_id()
     if chosen is None:
         err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
         raise typer.Exit(2)
@@ -390,7 +387,7 @@ def recall(
 def status(data_dir: DataDirOption = None) -> None:
     """Show what the analytic store holds."""
     from houseofcare.analytic_tables import CLINICAL_TABLES
-    from houseofcare.population.readings import latest_unusable_readings
+    from houseofcare.results import AnalyticResults
     from houseofcare.store.analytic import connect
 
     settings = _settings(data_dir)
@@ -408,12 +405,13 @@ def status(data_dir: DataDirOption = None) -> None:
         ((count,),) = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
         table.add_row(name, f"{count:,}")
     console.print(table)
-    run_id, unusable = latest_unusable_readings(con)
-    if run_id is None:
+    results = AnalyticResults(con)
+    run = results.latest_run()
+    if run is None:
         console.print("no run yet: `hoc run` computes registers, care gaps and risk")
         return
-    console.print(f"latest run {run_id}")
-    _print_unusable_readings(unusable)
+    console.print(f"latest run {run.run_id}")
+    _print_unusable_readings(results.unusable_readings(run.run_id))
 
 
 @app.command()

@@ -155,7 +155,8 @@ def authorise_identifiable_export(
     from sqlalchemy import select
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from houseofcare.careplan.access import Actor, people_scope
+    from houseofcare.careplan.access import people_scope
+    from houseofcare.careplan.actor import Actor
     from houseofcare.careplan.policy import Action, Role, packaged_policy
     from houseofcare.store.audit import record_audit_now
     from houseofcare.store.database import engine_for, session_factory

@@ -188,9 +188,3 @@ def run_pipeline(
         levels=stratification.levels,
         unusable_readings=unusable,
     )
-
-
-def latest_run_id(con: duckdb.DuckDBPyConnection) -> str | None:
-    # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
-    rows = con.execute("SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1").fetchall()
-    return rows[0][0] if rows else None

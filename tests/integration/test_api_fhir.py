@@ -10,7 +10,7 @@ import pytest
 from test_api_support import FHIR, PASSWORD, World, api_world  # noqa: F401 (fixture)
 
 from houseofcare.api.fhir.mapping import careplan_to_fhir
-from houseofcare.api.records import careplan_record_from_head, plan_head
+from houseofcare.careplan.reading import careplan_record_from_head, plan_head
 from houseofcare.store.models import AuditOutcome
 
 

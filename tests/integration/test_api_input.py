@@ -23,7 +23,7 @@ from test_api_support import FHIR, World, api_world, careplan_body  # noqa: F401
 from houseofcare.api.app import create_app
 from houseofcare.api.config import ApiSettings
 from houseofcare.api.fhir.mapping import careplan_to_fhir, consent_to_fhir, goal_to_fhir
-from houseofcare.api.records import careplan_record, consent_record, goal_record
+from houseofcare.careplan.reading import careplan_record, consent_record, goal_record
 from houseofcare.store.models import AuditOutcome, CarePlan, ConsentToShare, Goal
 
 #: Out of range on PostgreSQL (int4), out of range on both (int8), not ASCII digits, below 1.

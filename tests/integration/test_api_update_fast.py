@@ -1,4 +1,4 @@
-"""The CarePlan update's PostgreSQL fast path (`plan_updates`): it must write exactly what the
+"""The CarePlan update's PostgreSQL fast path (`pg_update`): it must write exactly what the
 care-plan services write (the version row's diff and snapshot, the audit event, the answer),
 and leave everything else to them having written nothing."""
 
@@ -13,17 +13,16 @@ import pytest
 from sqlalchemy import select
 from test_api_support import World, api_world  # noqa: F401 (fixture)
 
-from houseofcare.api import plan_updates
-from houseofcare.api.fhir.mapping import CarePlanContent, careplan_from_fhir, careplan_to_fhir
+from houseofcare.api.fhir.mapping import careplan_from_fhir, careplan_to_fhir
 from houseofcare.api.fhir.resources import CarePlanResource
-from houseofcare.api.plan_updates import PlanUpdater
-from houseofcare.api.plan_writes import update_plan
-from houseofcare.api.records import careplan_record_from_head, plan_head
-from houseofcare.careplan.access import Actor
-from houseofcare.careplan.actor import Actor as StoreActor
+from houseofcare.careplan import pg_update
+from houseofcare.careplan.actor import Actor
+from houseofcare.careplan.pg_update import PlanUpdater
 from houseofcare.careplan.policy import Role
+from houseofcare.careplan.reading import careplan_record_from_head, plan_head
+from houseofcare.careplan.reconcile import update_plan
+from houseofcare.careplan.records import CarePlanContent
 from houseofcare.store.models import AuditEvent, AuditOutcome, CarePlanVersion
-from houseofcare.store.models import Role as StoreRole
 
 #: The fast path is PostgreSQL's: these cases run on the PostgreSQL world only.
 on_postgresql = pytest.mark.parametrize("api_world", ["postgresql"], indirect=True)
@@ -128,14 +127,8 @@ def test_the_fast_update_writes_what_the_services_write(api_world: World) -> Non
     changed["period"] = {"start": "2026-03-01", "end": "2027-03-01"}
     content = _content(changed)
     # what the services would write, in a transaction rolled back
-    store_actor = StoreActor(
-        user_id=w.user_ids["gp"],
-        role=StoreRole.gp,
-        username="t.gp",
-        organisation_id=w._orgs["A"],
-    )
     with w.factory() as session:
-        update_plan(session, plan_id, version, content, store_actor)
+        update_plan(session, plan_id, version, content, _actor(w, "gp", Role.gp, "A"))
         session.flush()
         row = session.scalar(
             select(CarePlanVersion).where(
@@ -419,9 +412,9 @@ def test_a_write_the_database_refuses_rolls_back_and_leaves_the_connection_usabl
     content = dataclasses.replace(_content(body), title="Refused by a CHECK")
     gp = _actor(w, "gp", Role.gp, "A")
     before, audits = w.clinical_snapshot(), w.audit_count()
-    broken = plan_updates.WRITE_CHANGE.replace("version = version + 1", "version = -1")
-    assert broken != plan_updates.WRITE_CHANGE
-    monkeypatch.setattr(plan_updates, "WRITE_CHANGE", broken)
+    broken = pg_update.WRITE_CHANGE.replace("version = version + 1", "version = -1")
+    assert broken != pg_update.WRITE_CHANGE
+    monkeypatch.setattr(pg_update, "WRITE_CHANGE", broken)
     assert updater.update(gp, plan_id, version, content) is None
     assert w.clinical_snapshot() == before
     assert w.audit_count() == audits

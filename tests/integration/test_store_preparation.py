@@ -29,6 +29,7 @@ from houseofcare.store.database import engine_for, session_factory, transaction
 from houseofcare.store.demo import DEMO_USERS, DemoError, demo_password, seed_demo
 from houseofcare.store.migrate import head_revision, upgrade
 from houseofcare.store.models import Role, User
+from houseofcare.tiers.assign import TIER_DDL
 
 SNOMED = "http://snomed.info/sct"
 HBA1C, SYSTOLIC, BMI = "999791000000106", "72313002", "60621009"
@@ -82,9 +83,7 @@ def _analytic_store(settings: Settings, *, risk_tables: bool) -> None:
         "('old', 'p0', 'OLD_GAP', 'not met', NULL, NULL, NULL, NULL)"
     )
     if risk_tables:
-        con.execute(
-            "CREATE TABLE tier (run_id VARCHAR, patient_id VARCHAR, tier INTEGER, reason VARCHAR)"
-        )
+        con.execute(TIER_DDL)
         con.execute("INSERT INTO tier VALUES ('new', 'p0', 3, 'top 3% risk')")
     con.close()
 

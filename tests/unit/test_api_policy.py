@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from houseofcare.careplan.access import Actor, decide
+from houseofcare.careplan.access import decide
+from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.policy import (
     POLICY_FILE,
     Action,

@@ -1,4 +1,4 @@
-"""RiskAssessment from the analytic store: found by column name, missing pieces named."""
+"""RiskAssessment from the analytic store (through `houseofcare.results`): missing pieces named."""
 
 from __future__ import annotations
 
@@ -9,35 +9,35 @@ import pytest
 
 from houseofcare.api.risk import RiskUnavailable, read_person_risk, risk_assessment
 from houseofcare.api.routes.app_lists import risk_levels
+from houseofcare.pipeline import RESULT_TABLES
+from houseofcare.risk.scoring import RISK_SCORE_DDL
 from houseofcare.settings import Settings
+from houseofcare.tiers.assign import TIER_DDL
 
 
 def _analytic(settings: Settings, *, risk: bool, tier: bool = False) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(settings.analytic_db_path))
-    con.execute(
-        "CREATE TABLE run (run_id VARCHAR, as_of DATE, started_at TIMESTAMP, "
-        "finished_at TIMESTAMP, code_version VARCHAR, rules_digest VARCHAR, people BIGINT)"
-    )
+    con.execute(RESULT_TABLES["run"])
     con.execute(
         "INSERT INTO run VALUES "
         "('old', DATE '2025-03-31', now(), TIMESTAMP '2025-04-01', 'x', 'y', 2),"
         "('new', DATE '2026-03-31', now(), TIMESTAMP '2026-04-01', 'x', 'y', 2)"
     )
     if risk:
+        con.execute(RISK_SCORE_DDL)
         con.execute(
-            "CREATE TABLE risk_score (run_id VARCHAR, patient_id VARCHAR, risk DOUBLE, "
-            "percentile DOUBLE, model_version VARCHAR, factor_1 VARCHAR, factor_2 VARCHAR)"
-        )
-        con.execute(
-            "INSERT INTO risk_score VALUES "
+            "INSERT INTO risk_score (run_id, patient_id, risk, percentile, model_version, "
+            "factor_1, factor_2) VALUES "
             "('old', 'p1', 0.9, 99, 'm0', 'stale', NULL),"
             "('new', 'p1', 0.31, 97.5, 'lgbm-1', '2 emergency admissions in 12 months', 'age 84'),"
             "('new', 'p2', 0.02, 10, 'lgbm-1', NULL, NULL)"
         )
     if tier:
-        con.execute("CREATE TABLE tier (run_id VARCHAR, patient_id VARCHAR, level INTEGER)")
-        con.execute("INSERT INTO tier VALUES ('new', 'p1', 3), ('new', 'p2', 1)")
+        con.execute(TIER_DDL)
+        con.execute(
+            "INSERT INTO tier VALUES ('new', 'p1', 3, 'top 3%'), ('new', 'p2', 1, 'one LTC')"
+        )
     con.close()
 
 

@@ -11,6 +11,16 @@ from hypothesis import strategies as st
 
 from houseofcare.api.errors import InvalidResource
 from houseofcare.api.fhir.mapping import (
+    careplan_from_fhir,
+    careplan_to_fhir,
+    consent_from_fhir,
+    consent_to_fhir,
+    goal_from_fhir,
+    goal_to_fhir,
+)
+from houseofcare.api.fhir.resources import CarePlanResource, ConsentResource, GoalResource
+from houseofcare.api.inputs import MAX_ID
+from houseofcare.careplan.records import (
     ActionContent,
     CarePlanContent,
     CarePlanRecord,
@@ -21,15 +31,7 @@ from houseofcare.api.fhir.mapping import (
     GoalRecord,
     NeedContent,
     Participant,
-    careplan_from_fhir,
-    careplan_to_fhir,
-    consent_from_fhir,
-    consent_to_fhir,
-    goal_from_fhir,
-    goal_to_fhir,
 )
-from houseofcare.api.fhir.resources import CarePlanResource, ConsentResource, GoalResource
-from houseofcare.api.inputs import MAX_ID
 from houseofcare.store.models import (
     ActionStatus,
     CarePlanStatus,

@@ -26,14 +26,14 @@ from houseofcare.api.deps import Services
 from houseofcare.api.errors import install_error_handlers
 from houseofcare.api.fhir.openapi import add_body_schemas
 from houseofcare.api.inputs import refuse_control_characters
-from houseofcare.api.pgpool import PgPool
-from houseofcare.api.plan_reads import PlanReader
-from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.throttle import SignInThrottle
+from houseofcare.careplan.pg_read import PlanReader
+from houseofcare.careplan.pg_update import PlanUpdater
 from houseofcare.careplan.policy import Policy, packaged_policy
 from houseofcare.settings import Settings
 from houseofcare.store.database import engine_for, session_factory
 from houseofcare.store.passwords import unusable_hash
+from houseofcare.store.pgpool import PgPool
 
 DESCRIPTION = """
 houseofcare's API: one holistic care plan per person (the King's Fund house of care),

@@ -22,17 +22,16 @@ from starlette.concurrency import run_in_threadpool
 from houseofcare.api.config import ApiSettings
 from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedIn, resolve
 from houseofcare.api.errors import Forbidden, Unauthorised
-from houseofcare.api.plan_reads import PlanReader
-from houseofcare.api.plan_updates import PlanUpdater
 from houseofcare.api.throttle import SignInThrottle
 from houseofcare.api.tokens import unsign
-from houseofcare.careplan.access import Actor, decide, decide_for_person, visible_people
-from houseofcare.careplan.actor import Actor as StoreActor
+from houseofcare.careplan.access import decide, decide_for_person, visible_people
+from houseofcare.careplan.actor import Actor
+from houseofcare.careplan.pg_read import PlanReader
+from houseofcare.careplan.pg_update import PlanUpdater
 from houseofcare.careplan.policy import Action, Policy
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.models import AuditOutcome
-from houseofcare.store.models import Role as StoreRole
 
 SESSION_COOKIE = "hoc_session"
 
@@ -65,23 +64,16 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 @dataclass
 class Caller:
-    """The signed-in user of this request, with the guard and the audit in one place."""
+    """The signed-in user of this request, with the guard and the audit in one place.
+
+    `actor` is the one `Actor` the access decision, the services' version rows and the audit
+    events all name.
+    """
 
     user: SignedIn
     actor: Actor
     services: Services
     request: Request
-
-    @property
-    def store_actor(self) -> StoreActor:
-        """The same user as the care-plan services record them on versions."""
-        return StoreActor(
-            user_id=self.user.user_id,
-            role=StoreRole(self.user.role),
-            username=self.user.username,
-            organisation_id=self.user.organisation_id,
-            person_id=self.user.person_id,
-        )
 
     def _event(
         self,
@@ -97,9 +89,9 @@ class Caller:
             "action": action,
             "resource_type": resource_type,
             "outcome": outcome,
-            "user_id": self.user.user_id,
-            "username": self.user.username,
-            "role": self.user.role,
+            "user_id": self.actor.user_id,
+            "username": self.actor.username,
+            "role": self.actor.role,
             "resource_id": resource_id,
             "person_id": person_id,
             "detail": detail,

@@ -1,10 +1,10 @@
 """A person's admission risk from the latest analytic run, as a FHIR RiskAssessment.
 
 The risk model writes a `risk_score` table (and the triangle a `tier` table) per pipeline run
-into the analytic store. This module reads the person's row from the latest run, read-only,
-and tolerates what is missing: no analytic store, no run, no risk tables yet, or no row for
-the person each give `RiskUnavailable` with the reason, which the API answers as a 404
-OperationOutcome. Columns are found by name so the API does not break as the model grows.
+into the analytic store; `houseofcare.results` reads the person's rows from the latest run,
+read-only. What is missing (no analytic store, no run, no risk scores yet, no row for the
+person) gives `RiskUnavailable` with the reason, which the API answers as a 404
+OperationOutcome. The route has decided access (`risk.read`) before it asks.
 """
 
 from __future__ import annotations
@@ -13,15 +13,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-import duckdb
-
+from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.settings import Settings
 
-SCORE_COLUMNS: Final = ("risk", "probability", "risk_score", "score", "prediction")
-PERCENTILE_COLUMNS: Final = ("percentile", "risk_percentile")
-LEVEL_COLUMNS: Final = ("level", "tier", "risk_level")
-METHOD_COLUMNS: Final = ("model_version", "model", "method", "model_id")
-FACTOR_PREFIXES: Final = ("factor", "top_factor", "reason", "explanation")
 #: SNOMED CT 183452005 |Emergency hospital admission|: what the model predicts.
 OUTCOME: Final = {
     "coding": [
@@ -51,81 +45,34 @@ class PersonRisk:
     source: dict[str, Any] = field(default_factory=dict)
 
 
-def _tables(con: duckdb.DuckDBPyConnection) -> set[str]:
-    return {
-        row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-    }
-
-
-def _row(
-    con: duckdb.DuckDBPyConnection, table: str, run_id: str, patient_id: str
-) -> dict[str, Any]:
-    rel = con.execute(
-        f'SELECT * FROM "{table}" WHERE run_id = ? AND patient_id = ? LIMIT 1', [run_id, patient_id]
-    )
-    names = [d[0] for d in rel.description]
-    rows = rel.fetchall()
-    return dict(zip(names, rows[0], strict=True)) if rows else {}
-
-
-def _first(row: dict[str, Any], names: tuple[str, ...]) -> Any:
-    return next((row[n] for n in names if row.get(n) is not None), None)
-
-
 def read_person_risk(settings: Settings, patient_id: str | None) -> PersonRisk:
     """The person's risk in the latest run, or `RiskUnavailable` saying what is missing."""
     if patient_id is None:
         raise RiskUnavailable("this person is not linked to an analytic record")
-    path = settings.analytic_db_path
-    if not path.exists():
-        raise RiskUnavailable(f"no analytic store at {path}; run `hoc ingest` and `hoc run`")
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise RiskUnavailable(f"the analytic store cannot be read now ({exc})") from None
-    try:
-        tables = _tables(con)
-        if "run" not in tables:
-            raise RiskUnavailable("the analytic store has no pipeline run yet")
-        runs = con.execute(
-            "SELECT run_id, as_of FROM run ORDER BY finished_at DESC LIMIT 1"
-        ).fetchall()
-        if not runs:
-            raise RiskUnavailable("the analytic store has no pipeline run yet")
-        run_id, as_of = runs[0]
-        if "risk_score" not in tables:
-            raise RiskUnavailable(
-                f"run {run_id} has no risk scores (no risk_score table): train and run the "
-                "risk model (`hoc model train`, then `hoc run`)"
-            )
-        row = _row(con, "risk_score", run_id, patient_id)
-        if not row:
-            raise RiskUnavailable(f"run {run_id} has no risk score for this person")
-        tier = _row(con, "tier", run_id, patient_id) if "tier" in tables else {}
-    finally:
-        con.close()
-    factors = tuple(
-        str(row[name])
-        for name in sorted(row)
-        if name.startswith(FACTOR_PREFIXES)
-        and row[name] not in (None, "")
-        and not isinstance(row[name], list | tuple)
-    )
-    for name in sorted(row):
-        if name.startswith(FACTOR_PREFIXES) and isinstance(row[name], list | tuple):
-            factors += tuple(str(v) for v in row[name])
-    probability = _first(row, SCORE_COLUMNS)
-    percentile = _first(row, PERCENTILE_COLUMNS)
+        with AnalyticResults.open(settings) as results:
+            run = results.latest_run()
+            if run is None:
+                raise RiskUnavailable("the analytic store has no pipeline run yet")
+            if not results.has("risk_score"):
+                raise RiskUnavailable(
+                    f"run {run.run_id} has no risk scores (no risk_score table): train and run "
+                    "the risk model (`hoc model train`, then `hoc run`)"
+                )
+            risk = results.risk(run.run_id, patient_id)
+            if risk is None:
+                raise RiskUnavailable(f"run {run.run_id} has no risk score for this person")
+            level = results.level(run.run_id, patient_id)
+    except ResultsUnavailable as exc:
+        raise RiskUnavailable(str(exc)) from None
     return PersonRisk(
-        run_id=run_id,
-        as_of=as_of,
-        probability=None if probability is None else float(probability),
-        percentile=None if percentile is None else float(percentile),
-        level=None
-        if (lvl := _first(tier, LEVEL_COLUMNS) or _first(row, LEVEL_COLUMNS)) is None
-        else str(lvl),
-        method=None if (m := _first(row, METHOD_COLUMNS)) is None else str(m),
-        factors=factors,
+        run_id=run.run_id,
+        as_of=run.as_of,
+        probability=risk.risk,
+        percentile=risk.percentile,
+        level=None if level is None else str(level.level),
+        method=risk.model_version,
+        factors=risk.factors,
     )
 
 

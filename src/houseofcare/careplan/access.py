@@ -1,7 +1,7 @@
 """The one access decision: how a user relates to a person, and what the policy allows on it.
 
 Every way in asks this module, and nothing else, whom a user may see: the API routes, the
-PostgreSQL fast paths (`api/plan_reads.py`, `api/plan_updates.py`), the work lists (caseload,
+PostgreSQL fast paths (`careplan/pg_read.py`, `careplan/pg_update.py`), the work lists (caseload,
 due reviews) and the identifiable `hoc` commands. The rules come from `policy.toml` (data);
 the relationships are defined here ONCE, as SQL predicates over a person row
 (`RELATIONSHIP_SQL`), and every caller derives its check from them:
@@ -22,51 +22,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol
+from typing import Any, Final, Literal
 
 from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
-from houseofcare.careplan.policy import Action, Policy, Relationship, Role
+from houseofcare.careplan.actor import Actor
+from houseofcare.careplan.policy import Action, Policy, Relationship
 from houseofcare.people_scope import PeopleScope
 from houseofcare.store.models import CareTeam, Organisation, OrganisationType, Person
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The signed-in user, as the access rules see them."""
-
-    user_id: int
-    username: str
-    role: Role
-    organisation_id: int | None
-    organisation_type: str | None
-    #: For the patient role: the person this user is.
-    person_id: int | None = None
-
-    @classmethod
-    def signed_in(cls, user: SignedInUser) -> Actor:
-        """The user of a checked credential (API token, page session, personal token)."""
-        return cls(
-            user_id=user.user_id,
-            username=user.username,
-            role=Role(user.role),
-            organisation_id=user.organisation_id,
-            organisation_type=user.organisation_type,
-            person_id=user.person_id,
-        )
-
-
-class SignedInUser(Protocol):
-    """What a checked credential tells about its user (`api.credentials.SignedIn`)."""
-
-    user_id: int
-    username: str
-    role: str
-    organisation_id: int | None
-    organisation_type: str | None
-    person_id: int | None
-
 
 #: How a user relates to the person row `{p}`: one SQL predicate per relationship, portable
 #: (SQLite and PostgreSQL), with the actor's facts as named parameters. A NULL fact (no
@@ -152,8 +116,13 @@ def visible_people(policy: Policy, actor: Actor, action: Action) -> ColumnElemen
     the same predicates a single read uses, so a search or a list never returns someone a
     read would refuse.
     """
-    granted = policy.granted(actor.role, action) if policy.identifiable(actor.role) else set()
+    granted = policy.granted(actor.role, action) if _identifiable(policy, actor) else set()
     return _related_by(actor, granted)
+
+
+def _identifiable(policy: Policy, actor: Actor) -> bool:
+    """Whether the actor's role may ever see identifiable data (the system, no role: never)."""
+    return actor.role is not None and policy.identifiable(actor.role)
 
 
 def _related_by(actor: Actor, relationships: Iterable[Relationship]) -> ColumnElement[bool]:
@@ -177,6 +146,8 @@ def decide(
 ) -> Decision:
     """Allow or deny `action` for a user related to the person by `have` (None: a list
     action, about no single person)."""
+    if actor.role is None:
+        return Decision(False, "the system acts for no one: it never sees identifiable data")
     if not policy.identifiable(actor.role):
         return Decision(False, f"role {actor.role.value} never sees identifiable data")
     granted = policy.granted(actor.role, action)
@@ -201,7 +172,7 @@ def decide_for_person(
 ) -> Decision:
     """`decide` for one person, their relationships read from the store (barred roles are
     refused before anything is looked up)."""
-    if not policy.identifiable(actor.role):
+    if not _identifiable(policy, actor):
         return decide(policy, actor, action, frozenset())
     return decide(policy, actor, action, relationships_to(session, actor, person_id))
 
@@ -238,8 +209,9 @@ def people_scope(session: Session, policy: Policy, actor: Actor, action: Action)
     larger than the people in the operational store); every other grant becomes the ids of
     the people it relates the user to, through the same predicates as `visible_people`.
     """
-    if not policy.identifiable(actor.role):
+    if not _identifiable(policy, actor):
         return PeopleScope()
+    assert actor.role is not None
     granted = policy.granted(actor.role, action)
     practices: frozenset[str] = frozenset()
     if Relationship.practice in granted and actor.organisation_id is not None:

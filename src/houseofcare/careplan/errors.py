@@ -60,3 +60,17 @@ class InvalidChange(CarePlanError, ValueError):
 
 class Conflict(CarePlanError):
     """The change would break a rule the database enforces (e.g. a duplicate NHS number)."""
+
+
+class InvalidContent(InvalidChange):
+    """The whole plan or goal given does not fit the stored one (an action that is not on the
+    plan, a need left out, a plan moved to another person). `field` names the part in the
+    domain's terms (`needs`, `action.id` …), for the caller to say where its client wrote it.
+
+    `malformed` is True when the content contradicts itself whatever is stored (a new plan
+    carrying ids of existing actions): the request is wrong, not the change.
+    """
+
+    def __init__(self, field: str, message: str, *, malformed: bool = False) -> None:
+        super().__init__(field, message)
+        self.malformed = malformed

@@ -24,14 +24,11 @@ from houseofcare.careplan.errors import InvalidChange, NotFound
 from houseofcare.careplan.measures import Measure, packaged_measures
 from houseofcare.careplan.people import get_person
 from houseofcare.population.events import READING_SQL
+from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.settings import Settings
 from houseofcare.store.models import CarePlan, Preparation
 from houseofcare.store.types import utcnow
 from houseofcare.terminology.codelist import packaged_codelists
-
-#: Columns a risk table may use for the level and the score (the tiers helper decides).
-_LEVEL_COLUMNS = ("tier", "level", "risk_level")
-_SCORE_COLUMNS = ("risk_score", "score", "probability", "risk")
 
 
 class NoAnalyticRun(LookupError):
@@ -80,7 +77,7 @@ class ResultsSummary:
 
 
 def results_summary(
-    con: duckdb.DuckDBPyConnection,
+    results: AnalyticResults,
     patient_id: str,
     *,
     run_id: str | None = None,
@@ -89,17 +86,21 @@ def results_summary(
     """The person's results summary from `run_id` (default: the latest run).
 
     Raises `NoAnalyticRun` if there is no such run. A risk level is included only when the
-    run has `tier` or `risk_score` rows for the person; without those tables it is None.
+    run placed the person on the triangle or scored their risk; otherwise it is None.
     """
-    run_id, as_of = _choose_run(con, run_id)
+    run = results.run(run_id)
+    if run is None:
+        if not results.has("run"):
+            raise NoAnalyticRun("the analytic store has no pipeline run; run `hoc run` first")
+        raise NoAnalyticRun(f"no pipeline run {run_id!r}" if run_id else "no pipeline run yet")
     chosen = tuple(measures or packaged_measures())
     return ResultsSummary(
         patient_id=patient_id,
-        run_id=run_id,
-        as_of=None if as_of is None else as_of.isoformat(),
-        measures=_latest_measures(con, patient_id, as_of, chosen),
-        care_gaps=_open_care_gaps(con, patient_id, run_id),
-        risk=_risk_level(con, patient_id, run_id),
+        run_id=run.run_id,
+        as_of=None if run.as_of is None else run.as_of.isoformat(),
+        measures=_latest_measures(results.con, patient_id, run.as_of, chosen),
+        care_gaps=_open_care_gaps(results, patient_id, run.run_id),
+        risk=_risk_level(results, patient_id, run.run_id),
     )
 
 
@@ -107,16 +108,11 @@ def read_results_summary(
     settings: Settings, patient_id: str, *, run_id: str | None = None
 ) -> ResultsSummary:
     """`results_summary` on the project's analytic store, opened read-only."""
-    from houseofcare.store.analytic import connect
-
-    path = settings.analytic_db_path
-    if not path.exists():
-        raise NoAnalyticRun(f"no analytic store at {path}; run `hoc ingest` and `hoc run`")
-    con = connect(settings, read_only=True)
     try:
-        return results_summary(con, patient_id, run_id=run_id)
-    finally:
-        con.close()
+        with AnalyticResults.open(settings) as results:
+            return results_summary(results, patient_id, run_id=run_id)
+    except ResultsUnavailable as exc:
+        raise NoAnalyticRun(str(exc)) from None
 
 
 def prepare(
@@ -215,36 +211,6 @@ def add_talking_points(
 # --- Reading the analytic store ----------------------------------------------------------------
 
 
-def _choose_run(con: duckdb.DuckDBPyConnection, run_id: str | None) -> tuple[str, dt.date | None]:
-    if not _has_table(con, "run"):
-        raise NoAnalyticRun("the analytic store has no pipeline run; run `hoc run` first")
-    if run_id is None:
-        rows = con.execute(
-            "SELECT run_id, as_of FROM run ORDER BY finished_at DESC LIMIT 1"
-        ).fetchall()
-    else:
-        rows = con.execute("SELECT run_id, as_of FROM run WHERE run_id = ?", [run_id]).fetchall()
-    if not rows:
-        raise NoAnalyticRun(f"no pipeline run {run_id!r}" if run_id else "no pipeline run yet")
-    return rows[0][0], rows[0][1]
-
-
-def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    rows = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchall()
-    return rows[0][0] > 0
-
-
-def _columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    rows = con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ? "
-        "ORDER BY ordinal_position",
-        [table],
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
 def _latest_measures(
     con: duckdb.DuckDBPyConnection,
     patient_id: str,
@@ -295,59 +261,39 @@ def _latest_measures(
 
 
 def _open_care_gaps(
-    con: duckdb.DuckDBPyConnection, patient_id: str, run_id: str
+    results: AnalyticResults, patient_id: str, run_id: str
 ) -> tuple[CareGapItem, ...]:
-    if not _has_table(con, "care_gap"):
-        return ()
     from houseofcare.population.indicators import packaged_indicator_rules
 
+    gaps = results.care_gaps(run_id, patient_id, open_only=True)
+    if not gaps:
+        return ()
     names = {rule.id: rule.name for rule in packaged_indicator_rules().indicators}
-    rows = con.execute(
-        """SELECT indicator, overdue_since FROM care_gap
-           WHERE run_id = ? AND patient_id = ? AND outcome = 'not met'
-           ORDER BY overdue_since NULLS FIRST, indicator""",
-        [run_id, patient_id],
-    ).fetchall()
     return tuple(
         CareGapItem(
-            indicator=indicator,
-            name=names.get(indicator, indicator),
-            overdue_since=None if since is None else since.isoformat(),
+            indicator=gap.indicator,
+            name=names.get(gap.indicator, gap.indicator),
+            overdue_since=None if gap.overdue_since is None else gap.overdue_since.isoformat(),
         )
-        for indicator, since in rows
+        for gap in gaps
     )
 
 
-def _risk_level(con: duckdb.DuckDBPyConnection, patient_id: str, run_id: str) -> RiskLevel | None:
-    """The person's tier and risk score in this run, from whichever of the tables exists."""
-    found: dict[str, Any] = {}
-    for table in ("tier", "risk_score"):
-        if not _has_table(con, table):
-            continue
-        columns = _columns(con, table)
-        if "patient_id" not in columns or "run_id" not in columns:
-            continue
-        rows = con.execute(
-            f'SELECT * FROM "{table}" WHERE run_id = ? AND patient_id = ? LIMIT 1',
-            [run_id, patient_id],
-        ).fetchall()
-        if rows:
-            for name, value in zip(columns, rows[0], strict=True):
-                if name not in ("run_id", "patient_id"):
-                    found[f"{table}.{name}"] = _json_safe(value)
-    if not found:
+def _risk_level(results: AnalyticResults, patient_id: str, run_id: str) -> RiskLevel | None:
+    """The person's level on the triangle and risk score in this run, with what they were
+    read from (`source`: the stored columns, kept with the summary as sent)."""
+    level = results.level(run_id, patient_id)
+    risk = results.risk(run_id, patient_id)
+    if level is None and risk is None:
         return None
-    level = next(
-        (found[k] for c in _LEVEL_COLUMNS for k in (f"tier.{c}", f"risk_score.{c}") if k in found),
-        None,
-    )
-    score = next(
-        (found[k] for c in _SCORE_COLUMNS for k in (f"risk_score.{c}", f"tier.{c}") if k in found),
-        None,
-    )
+    found: dict[str, Any] = {}
+    if level is not None:
+        found |= {"tier.level": level.level, "tier.reason": level.reason}
+    if risk is not None:
+        found |= {f"risk_score.{k}": _json_safe(v) for k, v in risk.columns().items()}
     return RiskLevel(
-        level=None if level is None else str(level),
-        score=None if score is None else float(score),
+        level=None if level is None else str(level.level),
+        score=None if risk is None else risk.risk,
         source=found,
     )
 

@@ -202,30 +202,28 @@ def tiers_command(
     """The triangle: people per level (disclosure-controlled) and who moved level since the
     previous run, new to case management first. The movers list is IDENTIFIABLE: shown only
     to a --user whose role may take it (gp, nurse, case_manager, admin), and audited."""
-    from houseofcare.pipeline import latest_run_id
-    from houseofcare.tiers.report import level_counts, movers, previous_run_id
+    from houseofcare.results import AnalyticResults
+    from houseofcare.tiers.report import level_counts, movers
 
     settings = _settings(data_dir)
     con = _store(settings, read_only=True)
-    chosen = run_id or latest_run_id(con)
-    tables = {
-        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-    }
-    if chosen is None or "tier" not in tables:
+    results = AnalyticResults(con)
+    chosen = run_id or results.latest_run_id()
+    if chosen is None or not results.has("tier"):
         err.print("[red]error:[/red] no triangle yet; run `hoc run --as-of DATE` first")
         raise typer.Exit(2)
-    ((placed,),) = con.execute("SELECT count(*) FROM tier WHERE run_id = ?", [chosen]).fetchall()
-    if not placed:
+    if not results.rows_in_run("tier", chosen):
         err.print(f"[red]error:[/red] run {chosen} placed nobody on the triangle")
         raise typer.Exit(2)
     _print(level_counts(con, chosen, by_practice=False), f"triangle, run {chosen}")
     if by_practice:
         _print(level_counts(con, chosen, by_practice=True), "triangle per practice")
     console.print("counts: 1-7 suppressed (*), others rounded to the nearest 5")
-    previous = previous_run_id(con, chosen)
-    if previous is None:
+    previous_run = results.previous_run(chosen, with_levels=True)
+    if previous_run is None:
         console.print("no earlier run with a triangle: no movers to show")
         return
+    previous = previous_run.run_id
     if not (movers_limit or csv):
         return
     if user is None and token is None:
@@ -261,23 +259,17 @@ def risk_assessments_command(
     """Write a FHIR R4 RiskAssessment (NDJSON) for everyone a run scored. IDENTIFIABLE: one
     resource per person with their NHS number (role-checked and audited: --user); keep it
     inside the care team's systems."""
-    from houseofcare.pipeline import latest_run_id
+    from houseofcare.results import AnalyticResults
     from houseofcare.risk.fhir import write_risk_assessments
 
     settings = _settings(data_dir)
     con = _store(settings, read_only=True)
-    chosen = run_id or latest_run_id(con)
+    results = AnalyticResults(con)
+    chosen = run_id or results.latest_run_id()
     if chosen is None:
         err.print("[red]error:[/red] no pipeline run yet; run `hoc run --as-of DATE` first")
         raise typer.Exit(2)
-    tables = {
-        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-    }
-    scored = 0
-    if "risk_score" in tables:
-        ((scored,),) = con.execute(
-            "SELECT count(*) FROM risk_score WHERE run_id = ?", [chosen]
-        ).fetchall()
+    scored = results.rows_in_run("risk_score", chosen)
     if not scored:
         err.print(
             f"[red]error:[/red] run {chosen} has no risk scores; train a model "

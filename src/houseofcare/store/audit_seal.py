@@ -8,7 +8,7 @@ removing a seal, breaks the chain (`audit_verify` finds where).
 
 Events are sealed in batches, after the fact, by one sealer at a time (`hoc serve` runs one
 every few seconds, `hoc audit seal` on demand). Nothing is added to the paths that insert
-events, including the raw-SQL inserts of `api/plan_reads.py` and `api/plan_updates.py`, and
+events, including the raw-SQL inserts of `careplan/pg_read.py` and `careplan/pg_update.py`, and
 concurrent writers never queue on a shared row.
 
 A seal must never cover an id whose event may still appear, or a late event would look

@@ -44,18 +44,6 @@ ORDER BY {"practice_id, " if by_practice else ""}counted.level DESC
     )
 
 
-def previous_run_id(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
-    """The latest run finished before `run_id` that placed people on the triangle."""
-    rows = con.execute(
-        """SELECT r.run_id FROM run r
-           WHERE r.finished_at < (SELECT finished_at FROM run WHERE run_id = ?)
-             AND EXISTS (SELECT 1 FROM tier t WHERE t.run_id = r.run_id)
-           ORDER BY r.finished_at DESC LIMIT 1""",
-        [run_id],
-    ).fetchall()
-    return rows[0][0] if rows else None
-
-
 def movers(
     con: duckdb.DuckDBPyConnection,
     run_id: str,

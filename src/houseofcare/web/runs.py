@@ -1,8 +1,8 @@
 """The pipeline run the pages' figures come from: the latest row of the analytic `run` table.
 
 Every page says how fresh its figures are, since stale figures shown as current are a
-clinical hazard (docs/clinical-safety/hazard-log.md). The analytic store is opened read-only
-and only for this one row; anything missing (no store, no run yet, a store being written) is
+clinical hazard (docs/clinical-safety/hazard-log.md). It asks the one reader of analytic
+results (`houseofcare.results`), read-only, for this one row; anything missing (no store, no run yet, a store being written) is
 said in words rather than failing the page.
 """
 
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.settings import Settings
 
 
@@ -29,24 +30,13 @@ class RunStatus:
 
 def latest_run(settings: Settings) -> RunStatus:
     """The most recently finished run of the analytic store named by `settings`."""
-    path = settings.analytic_db_path
-    if not path.exists():
+    if not settings.analytic_db_path.exists():
         return RunStatus(missing="There is no analytic store yet: run `hoc ingest` and `hoc run`.")
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
+        with AnalyticResults.open(settings) as results:
+            run = results.latest_run()
+    except (ResultsUnavailable, duckdb.Error):
         return RunStatus(missing="The analytic store cannot be read now; try again shortly.")
-    try:
-        has_run = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'run'"
-        ).fetchone()
-        if not has_run or not has_run[0]:
-            return RunStatus(missing="No pipeline run yet: run `hoc run`.")
-        row = con.execute(
-            "SELECT run_id, as_of, finished_at FROM run ORDER BY finished_at DESC LIMIT 1"
-        ).fetchone()
-    finally:
-        con.close()
-    if row is None:
+    if run is None:
         return RunStatus(missing="No pipeline run yet: run `hoc run`.")
-    return RunStatus(run_id=str(row[0]), as_of=row[1], finished_at=row[2])
+    return RunStatus(run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at)

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from houseofcare.api.credentials import CredentialKind, SignedIn, resolve
 from houseofcare.api.deps import SESSION_COOKIE, Services
 from houseofcare.api.tokens import sign, unsign
-from houseofcare.careplan.access import Actor
+from houseofcare.careplan.actor import Actor
 from houseofcare.web.security import session_binding
 
 

@@ -20,7 +20,6 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from houseofcare.careplan import Actor
-from houseofcare.careplan.access import Actor as AccessActor
 from houseofcare.careplan.access import visible_people
 from houseofcare.careplan.people import (
     add_team_member,
@@ -30,7 +29,6 @@ from houseofcare.careplan.people import (
     create_user,
 )
 from houseofcare.careplan.policy import Action, packaged_policy
-from houseofcare.careplan.policy import Role as PolicyRole
 from houseofcare.nhs_number import nhs_check_digit
 from houseofcare.store.database import make_engine, session_factory, transaction
 from houseofcare.store.migrate import upgrade_engine
@@ -81,14 +79,15 @@ class Store:
     def actor(self, role: Role = Role.nurse) -> Actor:
         return Actor.of(self.users[role])
 
-    def access_actor(self, role: Role = Role.nurse) -> AccessActor:
-        """The user of `role` as the access decision sees them."""
+    def access_actor(self, role: Role = Role.nurse) -> Actor:
+        """The user of `role` with their organisation's type, as the access decision sees
+        them (the same `Actor` the services record)."""
         user = self.users[role]
         org = next((o for o in self.orgs.values() if o.id == user.organisation_id), None)
-        return AccessActor(
+        return Actor(
             user_id=user.id,
             username=user.username,
-            role=PolicyRole(user.role.value),
+            role=user.role,
             organisation_id=user.organisation_id,
             organisation_type=None if org is None else org.type.value,
             person_id=user.person_id,

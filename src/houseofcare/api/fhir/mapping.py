@@ -1,8 +1,9 @@
 """Care plans, goals and consent between the store's terms and FHIR R4 (UK Core shaped).
 
-The domain side is a set of small frozen records (`CarePlanRecord`, `GoalRecord`,
-`ConsentRecord`) holding what the store keeps; `*_to_fhir` writes the FHIR JSON and
-`*_from_fhir` reads a validated request body back into the writable part (`*Content`).
+The domain side is the care-plan domain's records (`careplan.records`: `CarePlanRecord`,
+`GoalRecord`, `ConsentRecord`) holding what the store keeps; `*_to_fhir` writes the FHIR JSON
+and `*_from_fhir` reads a validated request body back into the writable part (`*Content`).
+This module only translates: it neither reads nor writes the store.
 Reading back what was written gives the same content (a property test checks it), so nothing
 a client sends is silently lost or changed on the way in.
 
@@ -14,7 +15,6 @@ plan being agreed with the person, the plan a goal belongs to), it is an extensi
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from houseofcare.api.errors import InvalidResource
@@ -32,6 +32,17 @@ from houseofcare.api.fhir.resources import (
     GoalResource,
 )
 from houseofcare.api.inputs import ID_RANGE, parse_id
+from houseofcare.careplan.records import (
+    ActionContent,
+    CarePlanContent,
+    CarePlanRecord,
+    ConsentContent,
+    ConsentRecord,
+    GoalContent,
+    GoalRecord,
+    NeedContent,
+    Participant,
+)
 from houseofcare.store.models import (
     ActionStatus,
     CarePlanStatus,
@@ -80,127 +91,6 @@ PARTICIPANT_TYPE: Final = {
     ParticipantRole.carer: "RelatedPerson",
     ParticipantRole.professional: "Practitioner",
 }
-
-
-# --- Domain records ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Participant:
-    role: ParticipantRole
-    name: str
-    user_id: int | None = None
-
-
-@dataclass(frozen=True)
-class ActionContent:
-    """Who does what by when; `id` is None for a new action."""
-
-    performer: Performer
-    description: str
-    status: ActionStatus
-    performer_name: str | None = None
-    performer_user_id: int | None = None
-    due_date: dt.date | None = None
-    goal_id: int | None = None
-    id: int | None = None
-
-
-@dataclass(frozen=True)
-class NeedContent:
-    domain: NeedDomain
-    description: str
-    status: NeedStatus = NeedStatus.active
-    id: int | None = None
-
-
-@dataclass(frozen=True)
-class CarePlanContent:
-    """What a client may write in a care plan."""
-
-    person_id: int
-    status: CarePlanStatus
-    title: str
-    description: str | None = None
-    care_team_id: int | None = None
-    lead_user_id: int | None = None
-    period_start: dt.date | None = None
-    period_end: dt.date | None = None
-    review_date: dt.date | None = None
-    agreed_with_person: bool = False
-    participants: tuple[Participant, ...] = ()
-    actions: tuple[ActionContent, ...] = ()
-    needs: tuple[NeedContent, ...] = ()
-    #: The NHS number the client gave beside the reference (checked against the person).
-    nhs_number: str | None = None
-
-
-@dataclass(frozen=True)
-class Comment:
-    author: str
-    text: str
-    time: dt.datetime
-
-
-@dataclass(frozen=True)
-class CarePlanRecord:
-    """A stored care plan at one version, as the API shows it."""
-
-    id: int
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    content: CarePlanContent
-    goal_ids: tuple[int, ...] = ()
-    comments: tuple[Comment, ...] = ()
-    conversation_at: dt.datetime | None = None
-    agreed_at: dt.datetime | None = None
-    last_reviewed_at: dt.datetime | None = None
-    lead_name: str | None = None
-
-
-@dataclass(frozen=True)
-class GoalContent:
-    person_id: int
-    what_matters_to_me: str
-    status: GoalStatus
-    #: The plan the goal belongs to; None on input means the person's current plan.
-    care_plan_id: int | None = None
-    target_measure: str | None = None
-    target_value: float | None = None
-    target_unit: str | None = None
-    target_due: dt.date | None = None
-    start_date: dt.date | None = None
-    status_date: dt.date | None = None
-    nhs_number: str | None = None
-
-
-@dataclass(frozen=True)
-class GoalRecord:
-    id: int
-    version: int
-    updated_at: dt.datetime
-    content: GoalContent
-
-
-@dataclass(frozen=True)
-class ConsentContent:
-    person_id: int
-    organisation_type: OrganisationType
-    given_at: dt.datetime
-    withdrawn_at: dt.datetime | None = None
-    nhs_number: str | None = None
-
-
-@dataclass(frozen=True)
-class ConsentRecord:
-    id: int
-    content: ConsentContent
-    #: Consent changes once at most (withdrawal): version 1 while given, 2 once withdrawn.
-    version: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "version", 1 if self.content.withdrawn_at is None else 2)
 
 
 # --- Shared pieces -----------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from houseofcare.careplan import lists, plans
 from houseofcare.careplan import preparation as prep
 from houseofcare.careplan.people import teams_of_user
 from houseofcare.careplan.policy import Action
+from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.settings import Settings
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, CareTeam, CareTeamMember, Person
@@ -32,61 +33,26 @@ class TextIn(BaseModel):
 
 
 def risk_levels(settings: Settings, patient_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Risk level and score per analytic patient id from the latest run, in one query;
-    empty when the analytic store, a run or the risk tables are not there yet."""
-    path = settings.analytic_db_path
-    if not patient_ids or not path.exists():
+    """Risk level and score per analytic patient id from the latest run, in two queries;
+    empty when the analytic store, a run or the risk scores are not there yet. The caller
+    has already kept only the people the reader may see."""
+    if not patient_ids:
         return {}
     try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
+        with AnalyticResults.open(settings) as results:
+            run = results.latest_run()
+            if run is None:
+                return {}
+            risks = results.risks(run.run_id, patient_ids)
+            levels = results.levels(run.run_id, list(risks))
+    except (ResultsUnavailable, duckdb.Error):
         return {}
-    try:
-        tables = {
-            r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
-        }
-        if "run" not in tables or "risk_score" not in tables:
-            return {}
-        columns = {
-            r[0]
-            for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_name = 'risk_score'"
-            ).fetchall()
-        }
-        score = next(
-            (c for c in ("risk", "probability", "risk_score", "score") if c in columns), None
-        )
-        if score is None:
-            return {}
-        level_sql = "NULL"
-        join = ""
-        if "tier" in tables:
-            tier_columns = {
-                r[0]
-                for r in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = 'tier'"
-                ).fetchall()
-            }
-            level = next((c for c in ("level", "tier", "risk_level") if c in tier_columns), None)
-            if level is not None:
-                level_sql = f't."{level}"'
-                join = "LEFT JOIN tier t ON t.run_id = r.run_id AND t.patient_id = r.patient_id"
-        rows = con.execute(
-            f"""
-            WITH latest AS (SELECT run_id FROM run ORDER BY finished_at DESC LIMIT 1)
-            SELECT r.patient_id, r."{score}", {level_sql}
-            FROM risk_score r {join}
-            WHERE r.run_id = (SELECT run_id FROM latest) AND r.patient_id IN (SELECT unnest(?))
-            """,
-            [patient_ids],
-        ).fetchall()
-    except duckdb.Error:
-        return {}
-    finally:
-        con.close()
     return {
-        pid: {"risk": None if s is None else float(s), "level": None if lv is None else str(lv)}
-        for pid, s, lv in rows
+        pid: {
+            "risk": risk.risk,
+            "level": None if (lv := levels.get(pid)) is None else str(lv.level),
+        }
+        for pid, risk in risks.items()
     }
 
 
@@ -287,9 +253,9 @@ def talk_about(person_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[s
         record = prep.latest_preparation(session, person_id)
         if record is None:
             record = prep.prepare(
-                session, person_id, caller.store_actor, settings=caller.services.settings
+                session, person_id, caller.actor, settings=caller.services.settings
             )
-        record = prep.add_talking_points(session, record.id, body.text, caller.store_actor)
+        record = prep.add_talking_points(session, record.id, body.text, caller.actor)
         caller.audit(
             session,
             action="update",
@@ -321,7 +287,7 @@ def comment(plan_id: ResourceId, body: TextIn, caller: CallerDep) -> dict[str, A
             resource_type="CarePlan",
             resource_id=plan_id,
         )
-        note = plans.add_comment(session, plan_id, body.text, caller.store_actor)
+        note = plans.add_comment(session, plan_id, body.text, caller.actor)
         caller.audit(
             session,
             action="comment",

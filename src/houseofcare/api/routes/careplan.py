@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,21 +18,10 @@ from houseofcare.api.fhir.http import (
     refuse_unknown_parameters,
     search_count,
 )
-from houseofcare.api.fhir.mapping import (
-    CarePlanContent,
-    CarePlanRecord,
-    careplan_from_fhir,
-    careplan_to_fhir,
-)
+from houseofcare.api.fhir.mapping import careplan_from_fhir, careplan_to_fhir
+from houseofcare.api.fhir.refusals import CAREPLAN_FIELDS
 from houseofcare.api.fhir.resources import CarePlanResource
 from houseofcare.api.inputs import ResourceId, VersionId
-from houseofcare.api.plan_writes import CAREPLAN_FIELDS, create_plan, update_plan
-from houseofcare.api.records import (
-    careplan_record,
-    careplan_record_from_head,
-    careplan_record_from_snapshot,
-    plan_head,
-)
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -41,11 +29,16 @@ from houseofcare.api.routes.common import (
     invalid,
     read_audited_body,
 )
-from houseofcare.careplan import plans
+from houseofcare.careplan import reading
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
+from houseofcare.careplan.reconcile import create_plan, update_plan
+from houseofcare.careplan.records import (
+    CarePlanContent,
+    CarePlanRecord,
+)
 from houseofcare.store.database import transaction
-from houseofcare.store.models import CarePlan, CarePlanStatus, Person
+from houseofcare.store.models import CarePlan, CarePlanStatus
 
 router = APIRouter(prefix="/fhir", tags=["FHIR CarePlan"])
 RT = "CarePlan"
@@ -56,13 +49,13 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     reader = caller.services.plan_reader
     if reader is not None:
-        # PostgreSQL: access check, audit row and plan in one statement (plan_reads); a
+        # PostgreSQL: access check, audit row and plan in one statement (pg_read); a
         # missing plan or a refusal comes back None and is answered and audited below
         fast = reader.read(caller.actor, plan_id)
         if fast is not None:
             return fhir_response(careplan_to_fhir(fast), version=fast.version)
     with transaction(caller.services.factory) as session:
-        head = plan_head(session, plan_id)
+        head = reading.plan_head(session, plan_id)
         if head is None:
             found_or_404(caller, session, CarePlan, plan_id, resource_type=RT, audit_action="read")
         assert head is not None
@@ -74,7 +67,7 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
             resource_type=RT,
             resource_id=plan_id,
         )
-        record = careplan_record_from_head(session, head)
+        record = reading.careplan_record_from_head(session, head)
         caller.audit(
             session,
             action="read",
@@ -107,19 +100,13 @@ def search_careplans(request: Request, caller: CallerDep) -> Response:
             caller.authorise(
                 session, Action.careplan_read, None, audit_action="search", resource_type=RT
             )
-        query = (
-            select(CarePlan)
-            .join(Person, Person.id == CarePlan.person_id)
-            .where(caller.visible_people(Action.careplan_read))
-            .order_by(CarePlan.id)
-            .limit(count)
+        records = reading.find_plans(
+            session,
+            visible=caller.visible_people(Action.careplan_read),
+            person_id=person_id,
+            status=None if status is None else CarePlanStatus(status),
+            limit=count,
         )
-        if person_id is not None:
-            query = query.where(CarePlan.person_id == person_id)
-        if status is not None:
-            query = query.where(CarePlan.status == CarePlanStatus(status))
-        found = session.scalars(query).all()
-        records = [careplan_record(session, plan) for plan in found]
         caller.audit_people(
             session, (r.content.person_id for r in records), action="search", resource_type=RT
         )
@@ -141,7 +128,7 @@ def _write(
         updater = services.plan_updater
         if updater is not None and plan_id is not None:
             # PostgreSQL, a change to the plan's own fields: checked, written, versioned and
-            # audited in two round trips (plan_updates); None (nothing written) for
+            # audited in two round trips (pg_update); None (nothing written) for
             # anything else, which the services below answer and audit
             assert expected is not None
             fast = updater.update(caller.actor, plan_id, expected, content)
@@ -171,10 +158,10 @@ def _write(
                 _check_subject(caller, session, content, action_name)
             if plan_id is not None:
                 assert expected is not None
-                plan = update_plan(session, plan_id, expected, content, caller.store_actor)
+                plan = update_plan(session, plan_id, expected, content, caller.actor)
             else:
-                plan = create_plan(session, content, caller.store_actor)
-            record = careplan_record(session, plan)
+                plan = create_plan(session, content, caller.actor)
+            record = reading.careplan_record(session, plan)
             caller.audit(
                 session,
                 action=action_name,
@@ -273,11 +260,7 @@ def careplan_history(plan_id: ResourceId, request: Request, caller: CallerDep) -
             resource_type=RT,
             resource_id=plan_id,
         )
-        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
-        versions = plans.care_plan_history(session, plan_id)
-        records = [
-            careplan_record_from_snapshot(v.snapshot, nhs_number=nhs) for v in reversed(versions)
-        ]
+        records = reading.plan_versions(session, plan_id, plan.person_id)
         caller.audit(
             session,
             action="history",
@@ -306,12 +289,10 @@ def careplan_vread(plan_id: ResourceId, version: VersionId, caller: CallerDep) -
             resource_type=RT,
             resource_id=plan_id,
         )
-        nhs = session.scalar(select(Person.nhs_number).where(Person.id == plan.person_id))
         try:
-            row = plans.care_plan_version(session, plan_id, version)
+            record = reading.plan_at_version(session, plan_id, version, plan.person_id)
         except CarePlanError:
             raise NotFound(f"CarePlan/{plan_id} has no version {version}") from None
-        record = careplan_record_from_snapshot(row.snapshot, nhs_number=nhs)
         caller.audit(
             session,
             action="vread",

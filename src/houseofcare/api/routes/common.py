@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from houseofcare.api.deps import Caller
 from houseofcare.api.errors import ApiError, InvalidResource, NotFound
 from houseofcare.api.fhir.http import read_body
-from houseofcare.api.plan_writes import service_error
+from houseofcare.api.fhir.refusals import service_error
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.nhs_number import InvalidNHSNumber, normalise_nhs_number
 from houseofcare.store.models import AuditOutcome, Person

@@ -25,7 +25,6 @@ from houseofcare.api.fhir.http import (
 from houseofcare.api.fhir.mapping import consent_from_fhir, consent_to_fhir
 from houseofcare.api.fhir.resources import ConsentResource
 from houseofcare.api.inputs import ResourceId
-from houseofcare.api.records import consent_record
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
@@ -34,6 +33,7 @@ from houseofcare.api.routes.common import (
 )
 from houseofcare.careplan import consent as consent_service
 from houseofcare.careplan.policy import Action
+from houseofcare.careplan.reading import consent_record
 from houseofcare.store.database import transaction
 from houseofcare.store.models import ConsentToShare
 from houseofcare.store.types import utcnow
@@ -151,7 +151,7 @@ def _write(
                     session,
                     content.person_id,
                     content.organisation_type,
-                    caller.store_actor,
+                    caller.actor,
                     given_at=content.given_at,
                 )
             else:
@@ -165,7 +165,7 @@ def _write(
                         [("Consent.provision.period.end", "only withdrawal can be changed")]
                     )
                 consent = consent_service.withdraw_consent(
-                    session, consent_id, caller.store_actor, withdrawn_at=content.withdrawn_at
+                    session, consent_id, caller.actor, withdrawn_at=content.withdrawn_at
                 )
             record = consent_record(session, consent)
             caller.audit(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -19,29 +18,26 @@ from houseofcare.api.fhir.http import (
     refuse_unknown_parameters,
     search_count,
 )
-from houseofcare.api.fhir.mapping import GoalContent, goal_from_fhir, goal_to_fhir
+from houseofcare.api.fhir.mapping import goal_from_fhir, goal_to_fhir
+from houseofcare.api.fhir.refusals import GOAL_FIELDS
 from houseofcare.api.fhir.resources import GoalResource
 from houseofcare.api.inputs import ResourceId, VersionId
-from houseofcare.api.plan_writes import GOAL_FIELDS, create_goal, update_goal
-from houseofcare.api.records import goal_record, goal_record_from_columns
 from houseofcare.api.routes.common import (
     audited_failures,
     check_person_reference,
     found_or_404,
     read_audited_body,
 )
-from houseofcare.careplan import plans
+from houseofcare.careplan import plans, reading
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
+from houseofcare.careplan.reconcile import create_goal, update_goal
+from houseofcare.careplan.records import GoalContent
 from houseofcare.store.database import transaction
-from houseofcare.store.models import CarePlan, Goal, GoalStatus, Person
+from houseofcare.store.models import CarePlan, Goal, GoalStatus
 
 router = APIRouter(prefix="/fhir", tags=["FHIR Goal"])
 RT = "Goal"
-
-
-def _person_of_plan(session: Session, plan_id: int) -> int | None:
-    return session.scalar(select(CarePlan.person_id).where(CarePlan.id == plan_id))
 
 
 @router.get("/Goal/{goal_id}", summary="Read a goal")
@@ -49,7 +45,7 @@ def read_goal(goal_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     with transaction(caller.services.factory) as session:
         goal = found_or_404(caller, session, Goal, goal_id, resource_type=RT, audit_action="read")
-        person_id = _person_of_plan(session, goal.care_plan_id)
+        person_id = reading.person_of_plan(session, goal.care_plan_id)
         caller.authorise(
             session,
             Action.goal_read,
@@ -58,7 +54,7 @@ def read_goal(goal_id: ResourceId, caller: CallerDep) -> Response:
             resource_type=RT,
             resource_id=goal_id,
         )
-        record = goal_record(session, goal)
+        record = reading.goal_record(session, goal)
         caller.audit(
             session, action="read", resource_type=RT, resource_id=goal_id, person_id=person_id
         )
@@ -85,19 +81,13 @@ def search_goals(request: Request, caller: CallerDep) -> Response:
             caller.authorise(
                 session, Action.goal_read, person_id, audit_action="search", resource_type=RT
             )
-        query = (
-            select(Goal)
-            .join(CarePlan, CarePlan.id == Goal.care_plan_id)
-            .join(Person, Person.id == CarePlan.person_id)
-            .where(caller.visible_people(Action.goal_read))
-            .order_by(Goal.id)
-            .limit(count)
+        records = reading.find_goals(
+            session,
+            visible=caller.visible_people(Action.goal_read),
+            person_id=person_id,
+            status=None if status is None else GoalStatus(status),
+            limit=count,
         )
-        if person_id is not None:
-            query = query.where(CarePlan.person_id == person_id)
-        if status is not None:
-            query = query.where(Goal.status == GoalStatus(status))
-        records = [goal_record(session, goal) for goal in session.scalars(query).all()]
         caller.audit_people(
             session, (r.content.person_id for r in records), action="search", resource_type=RT
         )
@@ -121,7 +111,7 @@ def _write(
                     caller, session, Goal, goal_id, resource_type=RT, audit_action=action_name
                 )
                 plan_id = goal.care_plan_id
-                person_id = _person_of_plan(session, plan_id)
+                person_id = reading.person_of_plan(session, plan_id)
             else:
                 person_id = content.person_id
             caller.authorise(
@@ -135,7 +125,7 @@ def _write(
             failure.person_id = person_id
             if goal_id is None:
                 plan_id = _plan_for(session, content)
-                if _person_of_plan(session, plan_id) != person_id:
+                if reading.person_of_plan(session, plan_id) != person_id:
                     raise InvalidResource(
                         [
                             (
@@ -167,11 +157,11 @@ def _write(
                 audit_action=action_name,
             )
             if goal_id is None:
-                goal = create_goal(session, plan_id, content, caller.store_actor)
+                goal = create_goal(session, plan_id, content, caller.actor)
             else:
                 assert expected is not None
-                goal = update_goal(session, goal, expected, content, caller.store_actor)
-            record = goal_record(session, goal)
+                goal = update_goal(session, goal, expected, content, caller.actor)
+            record = reading.goal_record(session, goal)
             caller.audit(
                 session,
                 action=action_name,
@@ -265,7 +255,7 @@ def _history(goal_id: int, version: int | None, request: Request, caller: Caller
     caller.require_identifiable(audit_action=action, resource_type=RT)
     with transaction(caller.services.factory) as session:
         goal = found_or_404(caller, session, Goal, goal_id, resource_type=RT, audit_action=action)
-        person_id = _person_of_plan(session, goal.care_plan_id)
+        person_id = reading.person_of_plan(session, goal.care_plan_id)
         caller.authorise(
             session,
             Action.goal_read,
@@ -274,19 +264,11 @@ def _history(goal_id: int, version: int | None, request: Request, caller: Caller
             resource_type=RT,
             resource_id=goal_id,
         )
-        nhs = session.scalar(select(Person.nhs_number).where(Person.id == person_id))
+        assert person_id is not None  # the goal exists, so its plan and person do
         try:
-            rows = (
-                plans.goal_history(session, goal_id)
-                if version is None
-                else [plans.goal_version(session, goal_id, version)]
-            )
+            records = reading.goal_versions(session, goal_id, person_id, version=version)
         except CarePlanError:
             raise NotFound(f"Goal/{goal_id} has no version {version}") from None
-        records = [
-            goal_record_from_columns(row.snapshot, person_id=person_id, nhs_number=nhs)  # type: ignore[arg-type]
-            for row in reversed(rows)
-        ]
         caller.audit(
             session, action=action, resource_type=RT, resource_id=goal_id, person_id=person_id
         )

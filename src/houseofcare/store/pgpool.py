@@ -1,7 +1,7 @@
 """A small per-worker pool of raw psycopg connections for the PostgreSQL fast paths.
 
-The one-statement CarePlan read (`plan_reads`) and the two-round-trip CarePlan update
-(`plan_updates`) skip the ORM and talk to PostgreSQL directly. They share this pool:
+The one-statement CarePlan read (`pg_read`) and the two-round-trip CarePlan update
+(`pg_update`) skip the ORM and talk to PostgreSQL directly. They share this pool:
 connections are opened on first use (at most `size`), autocommit (a write opens its own
 transaction with BEGIN and ends it with COMMIT or ROLLBACK), in UTC, with JSON read by
 orjson. A connection handed back inside a transaction is rolled back, or closed if that

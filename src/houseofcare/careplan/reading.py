@@ -1,34 +1,32 @@
-"""Stored rows (and version snapshots) as the API's domain records, ready for FHIR.
+"""Reading a plan, goal or consent from the operational store as its domain record.
 
 The current version of a plan is read from its rows; an older one from the snapshot the
-care-plan services wrote with that version, so `_history/{n}` shows the plan exactly as it
-was then.
+care-plan services wrote with that version, so a plan's history shows it exactly as it was
+then. On PostgreSQL the whole plan is one query (`pg_read.PLAN_WITH_PARTS`, the fast read's
+statement without its check and audit); elsewhere its head, parts and comments are three.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import String, cast, literal, select, union_all
+from sqlalchemy import ColumnElement, String, cast, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from houseofcare.api.fhir.mapping import (
-    ActionContent,
-    CarePlanContent,
+from houseofcare.careplan import plans
+from houseofcare.careplan.pg_read import HEAD, PARTS, PLAN_WITH_PARTS, record_from_row
+from houseofcare.careplan.records import (
+    PLAN_COLUMNS,
     CarePlanRecord,
-    Comment,
     ConsentContent,
     ConsentRecord,
-    GoalContent,
     GoalRecord,
-    NeedContent,
-    Participant,
+    careplan_record_from_parts,
+    careplan_record_from_snapshot,
+    goal_record_from_columns,
 )
 from houseofcare.store.models import (
     Action,
-    ActionStatus,
     CarePlan,
     CarePlanComment,
     CarePlanParticipant,
@@ -37,115 +35,13 @@ from houseofcare.store.models import (
     Goal,
     GoalStatus,
     Need,
-    NeedDomain,
-    NeedStatus,
-    ParticipantRole,
-    Performer,
     Person,
     User,
 )
 
 
-def _date(value: Any) -> dt.date | None:
-    if value is None or isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(value)
-
-
-def _moment(value: Any) -> dt.datetime | None:
-    if value is None:
-        return None
-    moment = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
-    return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-
-
-def _plan_record(
-    plan: Mapping[str, Any],
-    *,
-    nhs_number: str | None,
-    comments: tuple[Comment, ...],
-    lead_name: str | None,
-) -> CarePlanRecord:
-    """From a plan snapshot (or a row turned into the same shape)."""
-    content = CarePlanContent(
-        person_id=plan["person_id"],
-        status=CarePlanStatus(plan["status"]),
-        title=plan["title"],
-        description=plan["description"],
-        care_team_id=plan["care_team_id"],
-        lead_user_id=plan["lead_user_id"],
-        period_start=_date(plan["period_start"]),
-        period_end=_date(plan["period_end"]),
-        review_date=_date(plan["review_date"]),
-        agreed_with_person=bool(plan["agreed_with_person"]),
-        participants=tuple(
-            Participant(role=ParticipantRole(p["role"]), name=p["name"], user_id=p["user_id"])
-            for p in plan["participants"]
-        ),
-        actions=tuple(
-            ActionContent(
-                performer=Performer(a["performer"]),
-                description=a["description"],
-                status=ActionStatus(a["status"]),
-                performer_name=a["performer_name"],
-                performer_user_id=a["performer_user_id"],
-                due_date=_date(a["due_date"]),
-                goal_id=a["goal_id"],
-                id=a["id"],
-            )
-            for a in plan["actions"]
-        ),
-        needs=tuple(
-            NeedContent(
-                domain=NeedDomain(n["domain"]),
-                description=n["description"],
-                status=NeedStatus(n["status"]),
-                id=n["id"],
-            )
-            for n in plan["needs"]
-        ),
-        nhs_number=nhs_number,
-    )
-    return CarePlanRecord(
-        id=plan["id"],
-        version=plan["version"],
-        created_at=_moment(plan["created_at"]),  # type: ignore[arg-type]
-        updated_at=_moment(plan["updated_at"]),  # type: ignore[arg-type]
-        content=content,
-        goal_ids=tuple(g["id"] for g in plan["goals"]),
-        comments=comments,
-        conversation_at=_moment(plan["conversation_at"]),
-        agreed_at=_moment(plan["agreed_at"]),
-        last_reviewed_at=_moment(plan["last_reviewed_at"]),
-        lead_name=lead_name,
-    )
-
-
 def _columns(row: Any, *names: str) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
-
-
-#: The care_plan columns a record is built from, in the order every plan query selects them.
-PLAN_COLUMNS = [
-    "id",
-    "person_id",
-    "status",
-    "title",
-    "description",
-    "care_team_id",
-    "lead_user_id",
-    "period_start",
-    "period_end",
-    "review_date",
-    "agreed_with_person",
-    "version",
-    "created_at",
-    "updated_at",
-    "conversation_at",
-    "agreed_at",
-    "last_reviewed_at",
-]
-_ACTION = "id performer description status performer_name performer_user_id due_date goal_id"
 
 
 def careplan_record(session: Session, plan: CarePlan) -> CarePlanRecord:
@@ -153,8 +49,6 @@ def careplan_record(session: Session, plan: CarePlan) -> CarePlanRecord:
     session.flush()
     if session.get_bind().dialect.name == "postgresql":
         # one query (the same as the one-statement read, without its check and audit)
-        from houseofcare.api.plan_reads import HEAD, PARTS, PLAN_WITH_PARTS, record_from_row
-
         row = session.connection().exec_driver_sql(PLAN_WITH_PARTS, {"plan_id": plan.id}).one()
         head = len(HEAD)
         return record_from_row(row[:head], row[head : head + PARTS])
@@ -277,65 +171,6 @@ def careplan_record_from_head(session: Session, head: dict[str, Any]) -> CarePla
     )
 
 
-def careplan_record_from_parts(
-    head: Mapping[str, Any],
-    *,
-    participants: list[dict[str, Any]],
-    goal_ids: list[int],
-    actions: list[dict[str, Any]],
-    needs: list[dict[str, Any]],
-    comments: list[tuple[Any, ...]],
-) -> CarePlanRecord:
-    """The whole plan from its head (`plan_head`'s columns) and its parts, each in id order;
-    comments as (text, time, author's name). Shared by the ORM read and the one-statement
-    PostgreSQL read (`plan_reads`), so both answer the same record."""
-    snapshot = dict(head)
-    snapshot["participants"] = participants
-    snapshot["goals"] = [{"id": ident} for ident in goal_ids]
-    snapshot["actions"] = actions
-    snapshot["needs"] = needs
-    return _plan_record(
-        snapshot,
-        nhs_number=head["nhs_number"],
-        comments=tuple(
-            Comment(author=name, text=text, time=_moment(at))  # type: ignore[arg-type]
-            for text, at, name in comments
-        ),
-        lead_name=head["lead_name"],
-    )
-
-
-def careplan_record_from_snapshot(
-    snapshot: Mapping[str, Any], *, nhs_number: str | None
-) -> CarePlanRecord:
-    """The plan as it was at a stored version (comments are not versioned)."""
-    return _plan_record(snapshot, nhs_number=nhs_number, comments=(), lead_name=None)
-
-
-def goal_record_from_columns(
-    goal: Mapping[str, Any], *, person_id: int, nhs_number: str | None
-) -> GoalRecord:
-    content = GoalContent(
-        person_id=person_id,
-        what_matters_to_me=goal["what_matters_to_me"],
-        status=GoalStatus(goal["status"]),
-        care_plan_id=goal["care_plan_id"],
-        target_measure=goal["target_measure"],
-        target_value=goal["target_value"],
-        target_unit=goal["target_unit"],
-        target_due=_date(goal["target_due"]),
-        start_date=_date(goal["start_date"]),
-        status_date=_date(goal["status_date"]),
-        nhs_number=nhs_number,
-    )
-    return GoalRecord(
-        id=goal["id"],
-        version=goal["version"],
-        updated_at=_moment(goal["updated_at"]),  # type: ignore[arg-type]
-        content=content,
-    )
-
-
 _GOAL = [
     "id",
     "care_plan_id",
@@ -375,3 +210,98 @@ def consent_record(session: Session, consent: ConsentToShare) -> ConsentRecord:
             nhs_number=nhs_number,
         ),
     )
+
+
+# --- Searches and history (what a FHIR search or a page's list shows) -------------------------
+
+
+def person_of_plan(session: Session, plan_id: int) -> int | None:
+    """The person a plan belongs to (None: no such plan): what access is decided on."""
+    return session.scalar(select(CarePlan.person_id).where(CarePlan.id == plan_id))
+
+
+def _nhs_number(session: Session, person_id: int | None) -> str | None:
+    return session.scalar(select(Person.nhs_number).where(Person.id == person_id))
+
+
+def find_plans(
+    session: Session,
+    *,
+    visible: ColumnElement[bool],
+    person_id: int | None = None,
+    status: CarePlanStatus | None = None,
+    limit: int,
+) -> list[CarePlanRecord]:
+    """Plans in id order, of the people `visible` lets the reader see.
+
+    `visible` is required: the filter on `person` from the one access decision
+    (`careplan.access.visible_people`), so a search never lists someone a read would refuse.
+    """
+    query = (
+        select(CarePlan)
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(visible)
+        .order_by(CarePlan.id)
+        .limit(limit)
+    )
+    if person_id is not None:
+        query = query.where(CarePlan.person_id == person_id)
+    if status is not None:
+        query = query.where(CarePlan.status == status)
+    return [careplan_record(session, plan) for plan in session.scalars(query).all()]
+
+
+def plan_versions(session: Session, plan_id: int, person_id: int) -> list[CarePlanRecord]:
+    """Every version of the plan as it was then, newest first."""
+    nhs = _nhs_number(session, person_id)
+    versions = plans.care_plan_history(session, plan_id)
+    return [careplan_record_from_snapshot(v.snapshot, nhs_number=nhs) for v in reversed(versions)]
+
+
+def plan_at_version(session: Session, plan_id: int, version: int, person_id: int) -> CarePlanRecord:
+    """The plan as it was at `version` (`NotFound` if it never had that version)."""
+    nhs = _nhs_number(session, person_id)
+    row = plans.care_plan_version(session, plan_id, version)
+    return careplan_record_from_snapshot(row.snapshot, nhs_number=nhs)
+
+
+def find_goals(
+    session: Session,
+    *,
+    visible: ColumnElement[bool],
+    person_id: int | None = None,
+    status: GoalStatus | None = None,
+    limit: int,
+) -> list[GoalRecord]:
+    """Goals in id order, of the people `visible` lets the reader see (required, as for
+    `find_plans`)."""
+    query = (
+        select(Goal)
+        .join(CarePlan, CarePlan.id == Goal.care_plan_id)
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(visible)
+        .order_by(Goal.id)
+        .limit(limit)
+    )
+    if person_id is not None:
+        query = query.where(CarePlan.person_id == person_id)
+    if status is not None:
+        query = query.where(Goal.status == status)
+    return [goal_record(session, goal) for goal in session.scalars(query).all()]
+
+
+def goal_versions(
+    session: Session, goal_id: int, person_id: int, *, version: int | None = None
+) -> list[GoalRecord]:
+    """Every version of the goal, newest first; or only `version` (`NotFound` if the goal
+    never had it)."""
+    nhs = _nhs_number(session, person_id)
+    rows = (
+        plans.goal_history(session, goal_id)
+        if version is None
+        else [plans.goal_version(session, goal_id, version)]
+    )
+    return [
+        goal_record_from_columns(row.snapshot, person_id=person_id, nhs_number=nhs)
+        for row in reversed(rows)
+    ]

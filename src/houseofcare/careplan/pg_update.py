@@ -1,6 +1,6 @@
 """The CarePlan update on PostgreSQL in two round trips: a change to the plan's own fields.
 
-A FHIR `PUT` through the care-plan services (`plan_writes`) costs about 16 round trips and
+A whole-plan update through the care-plan services (`reconcile`) costs about 16 round trips and
 most of its time in the ORM's Python. Most updates change only the plan's own fields (title,
 status, description, dates …) and send the parts (participants, needs, actions) back as they
 are; this path does exactly that case on a raw connection from the read's pool (`pgpool`),
@@ -15,7 +15,7 @@ and writes exactly what the services would:
 2. in Python: the version is the one the client sent (`If-Match`), `access.decide` allows
    `careplan.write` on those facts (the same function every route asks), the subject is
    this plan's person with this NHS number, the plan is open, the parts are unchanged
-   (`plan_writes.parts_unchanged`) and the field changes pass the services' own checks
+   (`reconcile.parts_unchanged`) and the field changes pass the services' own checks
    (`plans.checked_plan_changes`); the diff and snapshot are built as
    `plans._change_plan` builds them (`versioning.columns_of`, `diff`);
 3. one pipelined round trip: a single statement whose data-modifying CTEs update the plan
@@ -38,23 +38,22 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Json
 
-from houseofcare.api.fhir.mapping import CarePlanContent, CarePlanRecord
-from houseofcare.api.pgpool import PgPool
-from houseofcare.api.plan_writes import parts_unchanged, plan_field_changes
-from houseofcare.api.records import careplan_record_from_parts
 from houseofcare.careplan.access import (
-    Actor,
     actor_parameters,
     decide,
     relationship_flags_sql,
     relationships_from_flags,
 )
+from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.plans import CLOSED_STATUSES, PLAN_PARTS, checked_plan_changes
 from houseofcare.careplan.policy import Action, Policy, Relationship
+from houseofcare.careplan.reconcile import parts_unchanged, plan_field_changes
+from houseofcare.careplan.records import CarePlanContent, CarePlanRecord, careplan_record_from_parts
 from houseofcare.careplan.versioning import diff, json_value
 from houseofcare.nhs_number import InvalidNHSNumber, normalise_nhs_number
 from houseofcare.store.models import AuditOutcome, CarePlan, CarePlanStatus, ChangeKind
+from houseofcare.store.pgpool import PgPool
 from houseofcare.store.types import utcnow
 
 #: The plan's columns in table order (the keys and order of `versioning.columns_of`).
@@ -64,7 +63,7 @@ _PART_KEYS = {
     key: [c.key for c in model.__table__.columns if c.key != "care_plan_id"]
     for key, model in PLAN_PARTS.items()
 }
-#: The plan's own fields a body sets (`plan_writes._plan_fields`), written on a change.
+#: The plan's own fields a body sets (`reconcile._plan_fields`), written on a change.
 _FIELDS = [
     "status",
     "title",

@@ -1,10 +1,12 @@
-"""Writing a FHIR CarePlan or Goal through the care-plan services, all or nothing.
+"""Reconciling a whole plan or goal with the stored one, through the services, all or nothing.
 
-A FHIR update replaces the whole resource; the services change one thing at a time (the
-plan's fields, the conversation, each need and action), each as a new version. So an update
-first takes the plan at the version the client read (`lock_at_version`: a compare-and-set
-that changes nothing, so a stale If-Match is refused before any work), then applies only what
-differs, in one transaction: either every step is written or none is.
+A client that edits a plan as a whole (a FHIR `PUT`, a page's form) sends all of it; the
+services change one thing at a time (the plan's fields, the conversation, each need and
+action), each as a new version. So an update first takes the plan at the version the client
+read (`lock_at_version`: a compare-and-set that changes nothing, so a stale version is refused
+before any work), then applies only what differs, in one transaction: either every step is
+written or none is. Refusals are the services' errors (`careplan.errors`), naming the part in
+the domain's terms; each way in says where its client wrote it.
 """
 
 from __future__ import annotations
@@ -17,58 +19,19 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from houseofcare.api.errors import ApiError, InvalidResource
-from houseofcare.api.fhir.http import stale
-from houseofcare.api.fhir.mapping import ActionContent, CarePlanContent, GoalContent, NeedContent
 from houseofcare.careplan import plans
 from houseofcare.careplan.actor import Actor
-from houseofcare.careplan.errors import ActivePlanExists, CarePlanError, InvalidChange, NotFound
+from houseofcare.careplan.errors import InvalidContent, NotFound, StaleVersion
+from houseofcare.careplan.records import ActionContent, CarePlanContent, GoalContent, NeedContent
 from houseofcare.careplan.versioning import reload
 from houseofcare.store.models import CarePlan, Goal
-
-#: Service field names → where the client wrote them in FHIR.
-CAREPLAN_FIELDS = {
-    "title": "CarePlan.title",
-    "status": "CarePlan.status",
-    "description": "CarePlan.description",
-    "care_team_id": "CarePlan.careTeam[0].reference",
-    "lead_user_id": "CarePlan.author.identifier",
-    "period_start": "CarePlan.period.start",
-    "period_end": "CarePlan.period.end",
-    "review_date": f"CarePlan.extension('{'review-date'}')",
-    "participants": "CarePlan.contributor",
-    "agreed_with_person": "CarePlan.extension('agreed-with-person')",
-    "performer_name": "CarePlan.activity.detail.performer.display",
-    "performer_user_id": "CarePlan.activity.detail.performer.identifier",
-    "goal_id": "CarePlan.activity.detail.goal.reference",
-    "description_action": "CarePlan.activity.detail.description",
-}
-GOAL_FIELDS = {
-    "what_matters_to_me": "Goal.description.text",
-    "status": "Goal.lifecycleStatus",
-    "target_measure": "Goal.target[0].measure.text",
-    "target_unit": "Goal.target[0].detailQuantity.unit",
-}
-
-
-def service_error(exc: CarePlanError, fields: dict[str, str], resource: str) -> ApiError:
-    """A refusal from the care-plan services as an OperationOutcome naming the FHIR field."""
-    if isinstance(exc, InvalidChange):
-        head = exc.field.split(".")[0]
-        where = fields.get(head, f"{resource}.{exc.field}")
-        message = str(exc).split(": ", 1)[-1]
-        return InvalidResource([(where, message)], status=422)
-    if isinstance(exc, ActivePlanExists):
-        return ApiError(409, str(exc), expression=[f"{resource}.status"])
-    if isinstance(exc, NotFound):
-        return ApiError(404, str(exc))
-    return ApiError(409, str(exc))
 
 
 def lock_at_version(
     session: Session, model: type[CarePlan] | type[Goal], ident: int, expected: int
 ) -> None:
-    """Hold the row if it is still at `expected`, else 412 (or 404); changes nothing.
+    """Hold the row if it is still at `expected`, else `StaleVersion` (or `NotFound`);
+    changes nothing.
 
     `UPDATE … SET version = version WHERE id = :id AND version = :expected` takes the row
     lock on PostgreSQL (re-checking the condition against a concurrent winner's commit) and
@@ -85,8 +48,8 @@ def lock_at_version(
         current = session.scalar(select(model.version).where(model.id == ident))
         name = model.__name__
         if current is None:
-            raise ApiError(404, f"{name}/{ident} does not exist")
-        raise stale(name, ident, expected, current)
+            raise NotFound(name, ident)
+        raise StaleVersion(name, ident, expected, current)
 
 
 def _plan_fields(content: CarePlanContent) -> dict[str, Any]:
@@ -121,9 +84,9 @@ def _need_fields(need: NeedContent) -> dict[str, Any]:
 def create_plan(session: Session, content: CarePlanContent, actor: Actor) -> CarePlan:
     """A new plan with everything the body gave (goals are added as Goal resources)."""
     if any(a.id is not None for a in content.actions):
-        raise InvalidResource([("CarePlan.activity.id", "a new plan has no existing actions")])
+        raise InvalidContent("action.id", "a new plan has no existing actions", malformed=True)
     if any(n.id is not None for n in content.needs):
-        raise InvalidResource([("CarePlan.extension('need').id", "a new plan has no needs yet")])
+        raise InvalidContent("need.id", "a new plan has no needs yet", malformed=True)
     plan = plans.create_care_plan(
         session,
         content.person_id,
@@ -154,15 +117,10 @@ def update_plan(
         # `expected` is the row, as every change advances the version)
         reload(session, plan)
     if content.person_id != plan.person_id:
-        raise InvalidResource(
-            [
-                (
-                    "CarePlan.subject.reference",
-                    f"this plan belongs to Patient/{plan.person_id}; a plan cannot be moved "
-                    "to another person",
-                )
-            ],
-            status=422,
+        raise InvalidContent(
+            "person_id",
+            f"this plan belongs to Patient/{plan.person_id}; a plan cannot be moved "
+            "to another person",
         )
     _apply(session, plan, content, actor)
     return plan
@@ -219,10 +177,7 @@ def _apply(session: Session, plan: CarePlan, content: CarePlanContent, actor: Ac
         if need.id is None:
             plans.add_need(session, plan.id, _need_fields(need), actor)
         elif need.id not in existing_needs:
-            raise InvalidResource(
-                [("CarePlan.extension('need').id", f"need {need.id} is not on this plan")],
-                status=422,
-            )
+            raise InvalidContent("need.id", f"need {need.id} is not on this plan")
         else:
             stored = existing_needs[need.id]
             wanted = _need_fields(need)
@@ -232,24 +187,17 @@ def _apply(session: Session, plan: CarePlan, content: CarePlanContent, actor: Ac
     kept_needs = {n.id for n in content.needs if n.id is not None}
     if set(existing_needs) - kept_needs:
         missing = sorted(set(existing_needs) - kept_needs)
-        raise InvalidResource(
-            [
-                (
-                    "CarePlan.extension('need')",
-                    f"need(s) {missing} left out: a need is never deleted; "
-                    "send it with status 'resolved' instead",
-                )
-            ],
-            status=422,
+        raise InvalidContent(
+            "needs",
+            f"need(s) {missing} left out: a need is never deleted; "
+            "send it with status 'resolved' instead",
         )
     existing_actions = {a.id: a for a in plan.actions}
     for action in content.actions:
         if action.id is None:
             plans.add_action(session, plan.id, _action_fields(action), actor)
         elif action.id not in existing_actions:
-            raise InvalidResource(
-                [("CarePlan.activity.id", f"action {action.id} is not on this plan")], status=422
-            )
+            raise InvalidContent("action.id", f"action {action.id} is not on this plan")
         else:
             stored = existing_actions[action.id]
             wanted = _action_fields(action)
@@ -259,15 +207,10 @@ def _apply(session: Session, plan: CarePlan, content: CarePlanContent, actor: Ac
     kept_actions = {a.id for a in content.actions if a.id is not None}
     if set(existing_actions) - kept_actions:
         missing = sorted(set(existing_actions) - kept_actions)
-        raise InvalidResource(
-            [
-                (
-                    "CarePlan.activity",
-                    f"action(s) {missing} left out: an action is never deleted; send it with "
-                    "status 'cancelled' or 'entered-in-error' instead",
-                )
-            ],
-            status=422,
+        raise InvalidContent(
+            "actions",
+            f"action(s) {missing} left out: an action is never deleted; send it with "
+            "status 'cancelled' or 'entered-in-error' instead",
         )
     session.flush()
 
@@ -298,9 +241,7 @@ def update_goal(
     lock_at_version(session, Goal, goal.id, expected)
     reload(session, goal)
     if content.care_plan_id is not None and content.care_plan_id != goal.care_plan_id:
-        raise InvalidResource(
-            [("Goal.extension('care-plan')", "a goal cannot be moved to another plan")], status=422
-        )
+        raise InvalidContent("care_plan_id", "a goal cannot be moved to another plan")
     wanted = _goal_fields(content) | {"status_date": content.status_date}
     changed = {k: v for k, v in wanted.items() if getattr(goal, k) != v}
     if content.status_date is None:

@@ -31,12 +31,12 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from houseofcare.api.fhir.mapping import CarePlanRecord
-from houseofcare.api.pgpool import PgPool
-from houseofcare.api.records import PLAN_COLUMNS, careplan_record_from_parts
-from houseofcare.careplan.access import Actor, actor_parameters, visibility_sql
+from houseofcare.careplan.access import actor_parameters, visibility_sql
+from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.policy import Action, Policy, Relationship, Role
+from houseofcare.careplan.records import PLAN_COLUMNS, CarePlanRecord, careplan_record_from_parts
 from houseofcare.store.models import AuditOutcome
+from houseofcare.store.pgpool import PgPool
 
 
 def _parts(guard: str) -> str:

@@ -1,0 +1,379 @@
+"""Reading what `hoc run` wrote: one typed reader for the analytic store's run results.
+
+A pipeline run writes its results into the analytic store, every row tagged with its run id:
+`run` (one row per run), `register`, `multimorbidity`, `care_gap` and `unusable_reading`
+(`pipeline.RESULT_TABLES`), `risk_score` when a trained model scored the run
+(`risk.scoring.RISK_SCORE_DDL`) and `tier`, the triangle (`tiers.assign.TIER_DDL`). Every
+reader of those results (the API's RiskAssessment and lists, the Year of Care preparation,
+the `hoc` commands, the pages) reads them here, by the columns those definitions declare, so
+a change to a table is made in one place and nobody guesses at column names.
+
+The reader tolerates what a store may not have yet: no run, no risk scores (no model was
+trained), no triangle or no unusable-reading counts (a run made before they existed) each read
+as nothing, and `ResultsUnavailable` says why the store itself cannot be read.
+
+Reads here are not access-checked: the results are identifiable (one row per person), so a
+caller that shows them to a user decides access first (`careplan.access`), as every API route
+and identifiable command does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
+
+import duckdb
+
+from houseofcare.population.readings import UnusableReadings
+from houseofcare.settings import Settings
+
+#: The result tables a run may have written, each read by the columns its DDL declares.
+RESULT_TABLE_NAMES: Final = (
+    "run",
+    "register",
+    "multimorbidity",
+    "care_gap",
+    "unusable_reading",
+    "risk_score",
+    "tier",
+)
+
+
+class ResultsUnavailable(LookupError):
+    """The analytic store cannot be read (missing, or locked by a run); the message says why."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One pipeline run: results are as of `as_of`, written when it `finished_at`."""
+
+    run_id: str
+    as_of: dt.date
+    finished_at: dt.datetime
+    #: Living people the run placed (its `multimorbidity` rows).
+    people: int
+
+
+@dataclass(frozen=True)
+class RegisterEntry:
+    """The person is on a disease register (QOF-style rules, `population/registers.toml`)."""
+
+    register: str
+    first_recorded: dt.date | None
+    latest_recorded: dt.date | None
+
+
+@dataclass(frozen=True)
+class CareGap:
+    """One care-gap indicator's outcome for the person (`population/indicators.toml`)."""
+
+    indicator: str
+    #: `met`, `not met` or `excluded` (the indicator's own words).
+    outcome: str
+    evidence_code: str | None
+    evidence_date: dt.date | None
+    evidence_value: str | None
+    overdue_since: dt.date | None
+
+    @property
+    def open(self) -> bool:
+        """A gap to close: the indicator is not met."""
+        return self.outcome == "not met"
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Multimorbidity and frailty at the run's date: LTC count, Cambridge Multimorbidity
+    Score, electronic Frailty Index deficits, score and category."""
+
+    ltc_count: int
+    cms_score: float | None
+    efi_deficits: int | None
+    efi_score: float | None
+    frailty_category: str | None
+
+
+@dataclass(frozen=True)
+class Risk:
+    """The admission-risk model's score for the person, with the reasons that raised it."""
+
+    risk: float | None
+    #: Share of the population with lower risk, 0-100.
+    percentile: float | None
+    #: Up to three plain-language reasons, strongest first.
+    factors: tuple[str, ...]
+    model_version: str | None
+
+    def columns(self) -> dict[str, Any]:
+        """The stored columns by name (what a summary keeps as its source)."""
+        padded = (*self.factors, None, None, None)[:3]
+        return {
+            "risk": self.risk,
+            "percentile": self.percentile,
+            "factor_1": padded[0],
+            "factor_2": padded[1],
+            "factor_3": padded[2],
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class Level:
+    """The person's level on the Kaiser triangle (1-3; 0 is prevention) and why."""
+
+    level: int
+    reason: str | None
+
+
+_RUN = "run_id, as_of, finished_at, people"
+_RISK = "patient_id, risk, percentile, factor_1, factor_2, factor_3, model_version"
+
+
+def _risk(row: tuple[Any, ...]) -> Risk:
+    _, risk, percentile, *factors, model_version = row
+    return Risk(
+        risk=None if risk is None else float(risk),
+        percentile=None if percentile is None else float(percentile),
+        factors=tuple(str(f) for f in factors if f not in (None, "")),
+        model_version=model_version,
+    )
+
+
+class AnalyticResults:
+    """The run results in one analytic store connection (read-only when opened by `open`)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        #: Which result tables this store has (a store gains them as runs and models come).
+        self.tables = frozenset(
+            row[0]
+            for row in con.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name IN "
+                f"({', '.join('?' for _ in RESULT_TABLE_NAMES)})",
+                list(RESULT_TABLE_NAMES),
+            ).fetchall()
+        )
+
+    @classmethod
+    @contextmanager
+    def open(cls, settings: Settings) -> Iterator[AnalyticResults]:
+        """The project's analytic store, read-only, closed after the block.
+
+        Raises `ResultsUnavailable` when there is no store yet or it cannot be opened now
+        (DuckDB lets a writer, such as a running `hoc run`, hold the file alone).
+        """
+        from houseofcare.store.analytic import connect
+
+        path = settings.analytic_db_path
+        if not path.exists():
+            raise ResultsUnavailable(f"no analytic store at {path}; run `hoc ingest` and `hoc run`")
+        try:
+            con = connect(settings, read_only=True)
+        except duckdb.Error as exc:
+            raise ResultsUnavailable(f"the analytic store cannot be read now ({exc})") from None
+        try:
+            yield cls(con)
+        finally:
+            con.close()
+
+    def _rows(self, sql: str, parameters: list[Any] | Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
+        return self.con.execute(sql, parameters).fetchall()
+
+    # --- Runs ----------------------------------------------------------------------------------
+
+    def latest_run(self) -> Run | None:
+        """The run that finished last, or None before the first run."""
+        if "run" not in self.tables:
+            return None
+        rows = self._rows(f"SELECT {_RUN} FROM run ORDER BY finished_at DESC LIMIT 1", [])
+        return Run(*rows[0]) if rows else None
+
+    def latest_run_id(self) -> str | None:
+        """The latest run's id (what a command uses when no `--run` is given)."""
+        run = self.latest_run()
+        return None if run is None else run.run_id
+
+    def run(self, run_id: str | None = None) -> Run | None:
+        """The run `run_id` (the latest when None), or None if there is no such run."""
+        if run_id is None:
+            return self.latest_run()
+        if "run" not in self.tables:
+            return None
+        rows = self._rows(f"SELECT {_RUN} FROM run WHERE run_id = ?", [run_id])
+        return Run(*rows[0]) if rows else None
+
+    def previous_run(self, run_id: str, *, with_levels: bool = False) -> Run | None:
+        """The run that finished last before `run_id` (to compare two runs); `with_levels`
+        skips runs that placed nobody on the triangle (who moved level needs both)."""
+        if "run" not in self.tables or (with_levels and "tier" not in self.tables):
+            return None
+        placed = (
+            " AND EXISTS (SELECT 1 FROM tier t WHERE t.run_id = r.run_id)" if with_levels else ""
+        )
+        rows = self._rows(
+            f"SELECT {_RUN} FROM run r WHERE r.finished_at < "
+            f"(SELECT finished_at FROM run WHERE run_id = ?){placed} "
+            "ORDER BY r.finished_at DESC LIMIT 1",
+            [run_id],
+        )
+        return Run(*rows[0]) if rows else None
+
+    def has(self, table: str) -> bool:
+        """Whether the store has the result table (risk_score comes with a trained model)."""
+        return table in self.tables
+
+    def rows_in_run(self, table: str, run_id: str) -> int:
+        """How many rows `table` holds for the run (0 when the table does not exist)."""
+        if table not in RESULT_TABLE_NAMES:
+            raise ValueError(f"{table!r} is not a result table")
+        if table not in self.tables:
+            return 0
+        ((count,),) = self._rows(f'SELECT count(*) FROM "{table}" WHERE run_id = ?', [run_id])
+        return int(count)
+
+    # --- One person ----------------------------------------------------------------------------
+
+    def registers(self, run_id: str, patient_id: str) -> tuple[RegisterEntry, ...]:
+        """The registers the person is on in the run, by register name."""
+        if "register" not in self.tables:
+            return ()
+        rows = self._rows(
+            "SELECT register, first_recorded, latest_recorded FROM register "
+            "WHERE run_id = ? AND patient_id = ? ORDER BY register",
+            [run_id, patient_id],
+        )
+        return tuple(RegisterEntry(*row) for row in rows)
+
+    def care_gaps(
+        self, run_id: str, patient_id: str, *, open_only: bool = False
+    ) -> tuple[CareGap, ...]:
+        """The person's indicator outcomes in the run; `open_only` keeps the gaps to close,
+        longest overdue first (those with no date first: never done)."""
+        if "care_gap" not in self.tables:
+            return ()
+        where = " AND outcome = 'not met'" if open_only else ""
+        rows = self._rows(
+            "SELECT indicator, outcome, evidence_code, evidence_date, evidence_value, "
+            f"overdue_since FROM care_gap WHERE run_id = ? AND patient_id = ?{where} "
+            "ORDER BY overdue_since NULLS FIRST, indicator",
+            [run_id, patient_id],
+        )
+        return tuple(CareGap(*row) for row in rows)
+
+    def scores(self, run_id: str, patient_id: str) -> Scores | None:
+        """The person's multimorbidity and frailty scores (None: not living at the run's date,
+        or not in the population)."""
+        if "multimorbidity" not in self.tables:
+            return None
+        rows = self._rows(
+            "SELECT ltc_count, cms_score, efi_deficits, efi_score, frailty_category "
+            "FROM multimorbidity WHERE run_id = ? AND patient_id = ? LIMIT 1",
+            [run_id, patient_id],
+        )
+        return Scores(*rows[0]) if rows else None
+
+    def risk(self, run_id: str, patient_id: str) -> Risk | None:
+        """The person's admission risk and its reasons (None: the run has no score for them)."""
+        return self.risks(run_id, [patient_id]).get(patient_id)
+
+    def risks(self, run_id: str, patient_ids: Iterable[str]) -> dict[str, Risk]:
+        """Risk per person for many people in one query (a caseload, a list)."""
+        ids = list(dict.fromkeys(patient_ids))
+        if not ids or "risk_score" not in self.tables:
+            return {}
+        rows = self._rows(
+            f"SELECT {_RISK} FROM risk_score WHERE run_id = ? "
+            "AND patient_id IN (SELECT unnest(?::VARCHAR[]))",
+            [run_id, ids],
+        )
+        return {row[0]: _risk(row) for row in rows}
+
+    def level(self, run_id: str, patient_id: str) -> Level | None:
+        """The person's level on the triangle and why (None: not placed in this run)."""
+        return self.levels(run_id, [patient_id]).get(patient_id)
+
+    def levels(self, run_id: str, patient_ids: Iterable[str]) -> dict[str, Level]:
+        """Level per person for many people in one query."""
+        ids = list(dict.fromkeys(patient_ids))
+        if not ids or "tier" not in self.tables:
+            return {}
+        rows = self._rows(
+            "SELECT patient_id, level, reason FROM tier WHERE run_id = ? "
+            "AND patient_id IN (SELECT unnest(?::VARCHAR[]))",
+            [run_id, ids],
+        )
+        return {pid: Level(int(level), reason) for pid, level, reason in rows}
+
+    # --- The run as a whole --------------------------------------------------------------------
+
+    def unusable_readings(self, run_id: str) -> list[UnusableReadings]:
+        """Readings no rule could use at the run's date, most readings first (none for a run
+        made before they were counted)."""
+        if "unusable_reading" not in self.tables:
+            return []
+        rows = self._rows(
+            "SELECT quantity, problem, readings, people FROM unusable_reading WHERE run_id = ?",
+            [run_id],
+        )
+        found = [UnusableReadings(str(q), str(p), int(r), int(n)) for q, p, r, n in rows]
+        return sorted(found, key=lambda u: (-u.readings, u.quantity, u.problem))
+
+    def _practice(self, practice_id: str | None) -> tuple[str, list[Any]]:
+        """A join to the people of one practice (by the analytic store's practice id)."""
+        if practice_id is None:
+            return "", []
+        return (
+            " AND x.patient_id IN (SELECT patient_id FROM patient WHERE practice_id = ?)",
+            [practice_id],
+        )
+
+    def register_counts(self, run_id: str, practice_id: str | None = None) -> dict[str, int]:
+        """People per register in the run (one practice's, or everyone's).
+
+        Exact counts, for use inside the identifiable zone: anything that leaves it goes
+        through disclosure control (`commissioning`, `population.prevalence`).
+        """
+        if "register" not in self.tables:
+            return {}
+        where, extra = self._practice(practice_id)
+        rows = self._rows(
+            f"SELECT register, count(*) FROM register x WHERE run_id = ?{where} "
+            "GROUP BY register ORDER BY register",
+            [run_id, *extra],
+        )
+        return {register: int(count) for register, count in rows}
+
+    def care_gap_counts(
+        self, run_id: str, practice_id: str | None = None
+    ) -> dict[str, dict[str, int]]:
+        """People per indicator and outcome (`met`, `not met`, `excluded`) in the run. Exact
+        counts, like `register_counts`."""
+        if "care_gap" not in self.tables:
+            return {}
+        where, extra = self._practice(practice_id)
+        rows = self._rows(
+            f"SELECT indicator, outcome, count(*) FROM care_gap x WHERE run_id = ?{where} "
+            "GROUP BY indicator, outcome ORDER BY indicator, outcome",
+            [run_id, *extra],
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for indicator, outcome, count in rows:
+            counts.setdefault(indicator, {})[outcome] = int(count)
+        return counts
+
+    def level_counts(self, run_id: str, practice_id: str | None = None) -> dict[int, int]:
+        """People per level of the triangle in the run. Exact counts, like `register_counts`."""
+        if "tier" not in self.tables:
+            return {}
+        where, extra = self._practice(practice_id)
+        rows = self._rows(
+            f"SELECT level, count(*) FROM tier x WHERE run_id = ?{where} "
+            "GROUP BY level ORDER BY level",
+            [run_id, *extra],
+        )
+        return {int(level): int(count) for level, count in rows}
