@@ -2,8 +2,8 @@
 
 Every page says how fresh its figures are, since stale figures shown as current are a
 clinical hazard (docs/clinical-safety/hazard-log.md). It asks the one reader of analytic
-results (`houseofcare.results`), read-only, for this one row; anything missing (no store, no run yet, a store being written) is
-said in words rather than failing the page.
+results (`houseofcare.results`), read-only, for this one row; anything missing (no store, no
+run yet, a store being written) is said in words rather than failing the page.
 """
 
 from __future__ import annotations
