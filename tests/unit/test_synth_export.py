@@ -110,6 +110,11 @@ def test_patient_shape(exports: dict[str, Path]) -> None:
     dead = [q for q in patients if "deceasedDateTime" in q]
     assert 0 < len(dead) < len(patients) * 0.1
     assert all(v is not None for q in patients[:200] for v in q.values())
+    # every person has an official name (docs/fhir-profile.md)
+    assert all(
+        q["name"][0]["use"] == "official" and q["name"][0]["family"] and q["name"][0]["given"][0]
+        for q in patients
+    )
     numbers = [q["identifier"][0]["value"] for q in patients]
     assert len(set(numbers)) == len(numbers)
     assert all(n.startswith("999") and is_valid(n) for n in numbers)
