@@ -503,7 +503,7 @@ def _prepared(
         record = None
     if record is not None:
         mark_summary_sent(session, record.id, actor)
-        if index % 2 == 0:
+        if (index // len(PLAN_STAGES)) % 2 == 0:  # every other prepared person
             add_talking_points(
                 session,
                 record.id,
