@@ -319,6 +319,30 @@ def test_seed_demo_caseload_is_level_3_by_risk_and_plans_are_at_every_stage(
         engine.dispose()
 
 
+def test_seed_demo_reads_a_store_made_before_names_and_names_people_later(
+    settings: Settings,
+) -> None:
+    """A store not yet re-ingested since names joined the contract still seeds (no names);
+    after re-ingest, running again gives the people already loaded their names."""
+    _analytic_store(settings, risk_tables=False)
+    con = duckdb.connect(str(settings.analytic_db_path))
+    con.execute("ALTER TABLE patient DROP COLUMN given_name")
+    con.execute("ALTER TABLE patient DROP COLUMN family_name")
+    con.close()
+    assert seed_demo(settings, people=10, plans=0).new_people == 3
+    con = connect(settings)  # ensure_schema adds the missing columns back
+    con.execute("UPDATE patient SET given_name = 'Ada', family_name = 'Lovelace'")
+    con.close()
+    seed_demo(settings, people=10, plans=0)
+    engine = engine_for(settings)
+    try:
+        with session_factory(engine)() as session:
+            names = session.execute(select(Person.given_name, Person.family_name)).all()
+            assert set(names) == {("Ada", "Lovelace")}
+    finally:
+        engine.dispose()
+
+
 def test_seed_demo_without_an_analytic_store_says_what_to_do(settings: Settings) -> None:
     with pytest.raises(DemoError, match="hoc quickstart"):
         seed_demo(settings)
