@@ -32,6 +32,7 @@ from houseofcare.store.database import engine_for, session_factory, transaction
 from houseofcare.store.demo import DEMO_USERS, PLAN_STAGES, DemoError, demo_password, seed_demo
 from houseofcare.store.migrate import head_revision, upgrade
 from houseofcare.store.models import (
+    AuditEvent,
     CarePlan,
     CarePlanStatus,
     CareTeam,
@@ -307,6 +308,16 @@ def test_seed_demo_caseload_is_level_3_by_risk_and_plans_are_at_every_stage(
                     assert ChangeKind.conversation in history
             due = due_reviews(session, plan.care_team_id, visible=true())  # type: ignore[arg-type]
             assert [d.care_plan_id for d in due] == [plans[by_risk[2]].id]
+            # audited as made by their writer, saying the demo made them
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.resource_type == "CarePlan")
+            ).all()
+            assert len(events) == 8 and {e.action for e in events} == {"create"}
+            first = next(e for e in events if e.resource_id == str(plans[by_risk[0]].id))
+            assert (first.username, first.detail) == (
+                "demo.matron",
+                {"source": "hoc db seed-demo", "stage": "prepared"},
+            )
     finally:
         engine.dispose()
     again = seed_demo(settings, people=6, plans=8, caseload=4)

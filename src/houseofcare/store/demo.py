@@ -50,6 +50,7 @@ from houseofcare.careplan.preparation import (
 )
 from houseofcare.nhs_number import is_valid_nhs_number
 from houseofcare.settings import Settings
+from houseofcare.store.audit import record_audit
 from houseofcare.store.database import engine_for, session_factory, transaction
 from houseofcare.store.migrate import upgrade
 from houseofcare.store.models import (
@@ -484,16 +485,26 @@ def _plans(
         writer = users[Role.case_manager] if person.id in on_caseload else users[Role.nurse]
         team = case_team if person.id in on_caseload else practice_team
         if stage == "prepared":
-            _prepared(session, settings, person, writer, team, index)
+            plan = _prepared(session, settings, person, writer, team, index)
         else:
-            _agreed(session, person, writer, team, index, stage)
+            plan = _agreed(session, person, writer, team, index, stage)
+        # as the API records a plan a clinician makes, saying it was the demo that made it
+        record_audit(
+            session,
+            action="create",
+            resource_type="CarePlan",
+            user=writer,
+            resource_id=plan.id,
+            person_id=person.id,
+            detail={"source": "hoc db seed-demo", "stage": stage},
+        )
         if index % 3 == 0:
             give_consent(session, person.id, OrganisationType.local_authority_social_care, SYSTEM)
 
 
 def _prepared(
     session: Session, settings: Settings, person: Person, writer: User, team: CareTeam, index: int
-) -> None:
+) -> CarePlan:
     """Results summary prepared from the latest run and sent; the plan a draft until the
     conversation. Without a pipeline run there is nothing to summarise: the draft alone."""
     actor = Actor.of(writer)
@@ -510,7 +521,7 @@ def _prepared(
                 "My breathing at night, and whether I still need all my tablets.",
                 actor,
             )
-    create_care_plan(
+    return create_care_plan(
         session,
         person.id,
         actor,
@@ -523,7 +534,7 @@ def _prepared(
 
 def _agreed(
     session: Session, person: Person, writer: User, team: CareTeam, index: int, stage: str
-) -> None:
+) -> CarePlan:
     """A plan agreed at a conversation (recently for `agreed`, about a year ago otherwise),
     then for `reviewed` reviewed today: a goal moved on and a new version of the plan."""
     actor = Actor.of(writer)
@@ -595,3 +606,4 @@ def _agreed(
             next_review_date=today + dt.timedelta(days=180),
             note="Reviewed with the person: good progress; carry on, with a new date for the goal.",
         )
+    return plan
