@@ -20,6 +20,8 @@ CLINICAL_TABLES: Final[dict[str, list[Column]]] = {
     "patient": [
         ("patient_id", "VARCHAR"),
         ("nhs_number", "VARCHAR"),
+        ("given_name", "VARCHAR"),
+        ("family_name", "VARCHAR"),
         ("gender", "VARCHAR"),
         ("birth_date", "DATE"),
         ("death_date", "DATE"),

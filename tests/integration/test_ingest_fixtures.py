@@ -28,9 +28,12 @@ def test_synthetic_export_with_manifest_gz_and_ignored_truth_folder(tmp_path: Pa
         "Organization": 1, "Patient": 2, "Procedure": 1,
     }  # fmt: skip
     assert rows(settings, "SELECT * EXCLUDE (last_updated) FROM patient ORDER BY 1") == [
-        ("hoc-p1", "9434765919", "male", dt.date(1948, 5, 2), None, "A", "E01011229", ORG),
-        ("hoc-p2", "9434765870", "female", dt.date(1972, 11, 30), dt.date(2025, 8, 1), "N",
+        # the official name, not the usual one listed first; its first given name
+        ("hoc-p1", "9434765919", "Robert", "Smith", "male", dt.date(1948, 5, 2), None, "A",
          "E01011229", ORG),
+        # a name without `use`: the first name
+        ("hoc-p2", "9434765870", "Abena", "Mensah", "female", dt.date(1972, 11, 30),
+         dt.date(2025, 8, 1), "N", "E01011229", ORG),
     ]  # fmt: skip
     # The gzipped BP panel: one row per component, with the parent's id, patient and date.
     assert rows(
@@ -78,9 +81,12 @@ def test_synthea_bundles_and_bulk_ndjson_load_alike(tmp_path: Path, form: str) -
     }  # fmt: skip
     p1 = "8f2d4c1e-1a2b-4c3d-9e8f-000000000001"
     # urn:uuid references resolve; US Core has no NHS number or UK ethnic category.
-    sql = "SELECT gender, birth_date, nhs_number, ethnic_category FROM patient WHERE patient_id = "
+    sql = (
+        "SELECT given_name, family_name, gender, birth_date, nhs_number, ethnic_category "
+        "FROM patient WHERE patient_id = "
+    )
     assert rows(settings, f"{sql}'{p1}'") == [
-        ("male", dt.date(1958, 7, 14), None, None)
+        ("John", "Smith", "male", dt.date(1958, 7, 14), None, None)
     ]  # fmt: skip
     assert rows(settings, "SELECT death_date FROM patient WHERE death_date IS NOT NULL") == [
         (dt.date(2021, 11, 5),)
@@ -132,8 +138,8 @@ def test_uk_core_extract(tmp_path: Path) -> None:
     assert report.by_type["Procedure"].loaded == 1  # from a searchset Bundle on one line
     # Partial birthDate → first day; absolute URL reference → id; NHS number and ethnicity.
     assert rows(settings, "SELECT * EXCLUDE (last_updated) FROM patient") == [
-        ("uk-pat-1", "9449306613", "female", dt.date(1950, 6, 1), None, "H", "E01010648",
-         "ods-B86001")
+        ("uk-pat-1", "9449306613", "Simran", "Kaur", "female", dt.date(1950, 6, 1), None, "H",
+         "E01010648", "ods-B86001")
     ]  # fmt: skip
     # SNOMED CT preferred over an ICD-10 coding listed first; versioned reference resolved.
     assert rows(

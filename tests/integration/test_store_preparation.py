@@ -6,14 +6,16 @@ import datetime as dt
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, true
 from typer.testing import CliRunner
 
 from houseofcare.careplan import SYSTEM, InvalidChange
+from houseofcare.careplan.lists import caseload, due_reviews
 from houseofcare.careplan.measures import MeasureFileError, load_measures, packaged_measures
 from houseofcare.careplan.people import authenticate, create_person, find_person_by_patient_id
-from houseofcare.careplan.plans import active_care_plan, find_care_plans
+from houseofcare.careplan.plans import active_care_plan, care_plan_history, find_care_plans
 from houseofcare.careplan.preparation import (
     NoAnalyticRun,
     add_talking_points,
@@ -23,12 +25,24 @@ from houseofcare.careplan.preparation import (
     read_results_summary,
 )
 from houseofcare.cli import app
+from houseofcare.risk.scoring import RISK_SCORE_DDL
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
 from houseofcare.store.database import engine_for, session_factory, transaction
-from houseofcare.store.demo import DEMO_USERS, DemoError, demo_password, seed_demo
+from houseofcare.store.demo import DEMO_USERS, PLAN_STAGES, DemoError, demo_password, seed_demo
 from houseofcare.store.migrate import head_revision, upgrade
-from houseofcare.store.models import Role, User
+from houseofcare.store.models import (
+    AuditEvent,
+    CarePlan,
+    CarePlanStatus,
+    CareTeam,
+    ChangeKind,
+    Person,
+    Preparation,
+    Role,
+    User,
+)
+from houseofcare.synth.nhs_number import nhs_numbers
 from houseofcare.tiers.assign import TIER_DDL
 
 SNOMED = "http://snomed.info/sct"
@@ -50,9 +64,10 @@ def _analytic_store(settings: Settings, *, risk_tables: bool) -> None:
     )
     for index, number in enumerate(NUMBERS):
         con.execute(
-            "INSERT INTO patient (patient_id, nhs_number, gender, birth_date, practice_id) "
-            "VALUES (?, ?, 'female', DATE '1950-01-01', 'Y90001')",
-            [f"p{index}", number],
+            "INSERT INTO patient (patient_id, nhs_number, given_name, family_name, gender, "
+            "birth_date, practice_id) VALUES (?, ?, ?, 'Okafor', 'female', DATE '1950-01-01', "
+            "'Y90001')",
+            [f"p{index}", number, f"Grace{index}"],
         )
     con.execute(
         "INSERT INTO organization (organization_id, ods_code, name) "
@@ -183,9 +198,156 @@ def test_seed_demo_loads_people_users_for_every_role_and_plans(settings: Setting
             person = find_person_by_patient_id(session, "p0")
             assert person is not None and person.practice is not None
             assert person.practice.name == "Riverside Surgery"
-            plan = active_care_plan(session, person.id)
+            assert (person.given_name, person.family_name) == ("Grace0", "Okafor")
+            # no tier table: nobody on the caseload; the first plan is prepared, the second agreed
+            assert summary.caseload == 0
+            assert summary.plan_stages == {"prepared": 1, "agreed": 1}
+            assert active_care_plan(session, person.id) is None  # a draft until the conversation
+            second = find_person_by_patient_id(session, "p1")
+            assert second is not None
+            plan = active_care_plan(session, second.id)
             assert plan is not None and plan.agreed_with_person and len(plan.goals) == 1
             assert len(find_care_plans(session)) == 2
+    finally:
+        engine.dispose()
+
+
+def _network(settings: Settings) -> dict[str, float]:
+    """Two practices, 12 people with names, a run whose level 3 is six people (one of them
+    dead since, two at the second practice); risk per level 3 patient id."""
+    con = connect(settings)
+    con.execute(
+        "CREATE TABLE run (run_id VARCHAR, as_of DATE, started_at TIMESTAMP, "
+        "finished_at TIMESTAMP, code_version VARCHAR, rules_digest VARCHAR, people BIGINT)"
+    )
+    con.execute(TIER_DDL)
+    con.execute(RISK_SCORE_DDL)
+    con.execute(
+        "INSERT INTO run VALUES ('old', DATE '2025-03-31', now(), TIMESTAMP '2025-04-01', "
+        "'x', 'x', 12), ('new', DATE '2026-03-31', now(), TIMESTAMP '2026-04-01', 'x', 'x', 12)"
+    )
+    numbers = nhs_numbers(np.arange(12), 7)
+    level3 = {"n1": 0.31, "n3": 0.62, "n5": 0.18, "n8": 0.55, "n10": 0.40, "n11": 0.90}
+    for i, number in enumerate(numbers):
+        pid = f"n{i}"
+        con.execute(
+            "INSERT INTO patient (patient_id, nhs_number, given_name, family_name, gender, "
+            "birth_date, death_date, practice_id) VALUES (?, ?, ?, ?, ?, DATE '1948-05-01', ?, ?)",
+            [
+                pid,
+                str(number),
+                f"Given{i}",
+                f"Family{i}",
+                "female" if i % 2 else "male",
+                "2026-01-01" if pid == "n11" else None,  # dead since the run: not loaded
+                "Y90001" if i < 8 else "Y90002",
+            ],
+        )
+        level = 3 if pid in level3 else i % 3
+        con.execute("INSERT INTO tier VALUES ('new', ?, ?, 'r')", [pid, level])
+        con.execute("INSERT INTO tier VALUES ('old', ?, 3, 'r')", [pid])  # an older run
+        risk = level3.get(pid, 0.01 * i)
+        con.execute(
+            "INSERT INTO risk_score VALUES ('new', ?, ?, 50, NULL, NULL, NULL, 'm1')", [pid, risk]
+        )
+    con.close()
+    del level3["n11"]
+    return level3
+
+
+def test_seed_demo_caseload_is_level_3_by_risk_and_plans_are_at_every_stage(
+    settings: Settings,
+) -> None:
+    risk = _network(settings)
+    summary = seed_demo(settings, people=6, plans=8, caseload=4)
+    by_risk = sorted(risk, key=risk.get, reverse=True)[:4]  # n3, n8, n10, n1
+    assert summary.caseload == 4
+    assert summary.plan_stages == dict.fromkeys(PLAN_STAGES, 2)
+    engine = engine_for(settings)
+    try:
+        with session_factory(engine)() as session:
+            matron = session.scalar(select(User).where(User.username == "demo.matron"))
+            assert matron is not None
+            listed = caseload(session, matron.id, visible=true())
+            # level 3 people of the latest run, highest risk first, wherever they are registered
+            assert [e.patient_id for e in listed] == by_risk
+            assert [e.given_name for e in listed] == [f"Given{p[1:]}" for p in by_risk]
+            assert all(e.family_name for e in listed)
+            # the caseload's plans come first (by risk), the stages in turn
+            plans = {
+                session.get(Person, plan.person_id).patient_id: plan  # type: ignore[union-attr]
+                for plan in session.scalars(select(CarePlan))
+            }
+            assert len(plans) == 8
+            stage_of = {p: PLAN_STAGES[i % 4] for i, p in enumerate(by_risk)}
+            today = dt.date.today()
+            for patient_id, stage in stage_of.items():
+                plan = plans[patient_id]
+                team = session.get(CareTeam, plan.care_team_id)
+                assert team is not None and "case management" in team.name
+                history = [v.change for v in care_plan_history(session, plan.id)]
+                if stage == "prepared":
+                    assert plan.status is CarePlanStatus.draft
+                    sent = session.scalar(
+                        select(Preparation).where(Preparation.person_id == plan.person_id)
+                    )
+                    assert sent is not None and sent.sent_on == today
+                    assert sent.summary["run_id"] == "new"
+                    continue
+                assert plan.status is CarePlanStatus.active and plan.agreed_with_person
+                assert plan.review_date is not None
+                if stage == "agreed":
+                    assert plan.review_date > today and plan.last_reviewed_at is None
+                elif stage == "due for review":
+                    assert plan.review_date <= today
+                else:
+                    assert plan.review_date > today and plan.last_reviewed_at is not None
+                    assert history[-1] is ChangeKind.reviewed
+                    assert ChangeKind.conversation in history
+            due = due_reviews(session, plan.care_team_id, visible=true())  # type: ignore[arg-type]
+            assert [d.care_plan_id for d in due] == [plans[by_risk[2]].id]
+            # audited as made by their writer, saying the demo made them
+            events = session.scalars(
+                select(AuditEvent).where(AuditEvent.resource_type == "CarePlan")
+            ).all()
+            assert len(events) == 8 and {e.action for e in events} == {"create"}
+            first = next(e for e in events if e.resource_id == str(plans[by_risk[0]].id))
+            assert (first.username, first.detail) == (
+                "demo.matron",
+                {"source": "hoc db seed-demo", "stage": "prepared"},
+            )
+    finally:
+        engine.dispose()
+    again = seed_demo(settings, people=6, plans=8, caseload=4)
+    assert (again.new_people, again.caseload, again.care_plans) == (0, 4, 8)
+    engine = engine_for(settings)
+    try:
+        with session_factory(engine)() as session:
+            assert len(find_care_plans(session)) == 8
+    finally:
+        engine.dispose()
+
+
+def test_seed_demo_reads_a_store_made_before_names_and_names_people_later(
+    settings: Settings,
+) -> None:
+    """A store not yet re-ingested since names joined the contract still seeds (no names);
+    after re-ingest, running again gives the people already loaded their names."""
+    _analytic_store(settings, risk_tables=False)
+    con = duckdb.connect(str(settings.analytic_db_path))
+    con.execute("ALTER TABLE patient DROP COLUMN given_name")
+    con.execute("ALTER TABLE patient DROP COLUMN family_name")
+    con.close()
+    assert seed_demo(settings, people=10, plans=0).new_people == 3
+    con = connect(settings)  # ensure_schema adds the missing columns back
+    con.execute("UPDATE patient SET given_name = 'Ada', family_name = 'Lovelace'")
+    con.close()
+    seed_demo(settings, people=10, plans=0)
+    engine = engine_for(settings)
+    try:
+        with session_factory(engine)() as session:
+            names = session.execute(select(Person.given_name, Person.family_name)).all()
+            assert set(names) == {("Ada", "Lovelace")}
     finally:
         engine.dispose()
 

@@ -75,6 +75,14 @@ def test_parquet_and_ndjson_hold_the_same_population(exports: dict[str, Path]) -
     sql = f"SELECT patient_id FROM read_parquet('{exports['p']}/patient.parquet')"
     parquet_ids = {i for (i,) in con.execute(sql).fetchall()}
     assert ids == parquet_ids
+    # the same names in both formats (Patient.name official → given_name, family_name)
+    names = {
+        r["id"]: (r["name"][0]["given"][0], r["name"][0]["family"])
+        for r in resources(exports["a"], "Patient")
+    }
+    path = exports["p"] / "patient.parquet"
+    sql = f"SELECT patient_id, given_name, family_name FROM read_parquet('{path}')"
+    assert {i: (g, f) for i, g, f in con.execute(sql).fetchall()} == names
     pairs = (
         ("condition", "Condition"),
         ("encounter", "Encounter"),
@@ -110,6 +118,11 @@ def test_patient_shape(exports: dict[str, Path]) -> None:
     dead = [q for q in patients if "deceasedDateTime" in q]
     assert 0 < len(dead) < len(patients) * 0.1
     assert all(v is not None for q in patients[:200] for v in q.values())
+    # every person has an official name (docs/fhir-profile.md)
+    assert all(
+        q["name"][0]["use"] == "official" and q["name"][0]["family"] and q["name"][0]["given"][0]
+        for q in patients
+    )
     numbers = [q["identifier"][0]["value"] for q in patients]
     assert len(set(numbers)) == len(numbers)
     assert all(n.startswith("999") and is_valid(n) for n in numbers)

@@ -105,15 +105,22 @@ def seed_demo_command(
     plans: Annotated[
         int, typer.Option("--plans", min=0, help="How many of them get a demo care plan.")
     ] = 50,
+    caseload: Annotated[
+        int,
+        typer.Option(
+            "--caseload", min=0, help="How many level 3 people (by risk) the case manager holds."
+        ),
+    ] = 30,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load people from the analytic store and create demo organisations, users (every role,
-    with KNOWN DEMO PASSWORDS) and care plans. For a demo only, never for real records."""
+    with KNOWN DEMO PASSWORDS), a case manager's caseload of the level 3 people by risk and
+    care plans at every stage. For a demo only, never for real records."""
     from houseofcare.store.demo import DemoError, seed_demo
 
     settings = _settings(data_dir)
     try:
-        summary = seed_demo(settings, people=people, plans=plans)
+        summary = seed_demo(settings, people=people, plans=plans, caseload=caseload)
     except DemoError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -122,6 +129,15 @@ def seed_demo_command(
         f"({summary.new_people:,} new), {summary.organisations} organisations, "
         f"{summary.care_plans} care plans"
     )
+    if summary.plan_stages:
+        console.print(
+            "care plans by stage: "
+            + ", ".join(f"{stage} {n}" for stage, n in summary.plan_stages.items())
+        )
+    if summary.caseload:
+        console.print(f"demo.matron's caseload: the {summary.caseload} level 3 people by risk")
+    elif caseload:
+        console.print("no level 3 people yet: run `hoc run` first for the case manager's caseload")
     table = Table(title="demo users (DEMO PASSWORDS: for this demo only)")
     for column in ("username", "password", "role", "organisation / person"):
         table.add_column(column)

@@ -21,6 +21,7 @@ from houseofcare.synth.encounters import build_events, encounter_table
 from houseofcare.synth.encounters import simulate_deaths_and_admissions as deaths_and_admissions
 from houseofcare.synth.events import choose
 from houseofcare.synth.medications import build_medications
+from houseofcare.synth.names import draw_names
 from houseofcare.synth.nhs_number import nhs_numbers
 from houseofcare.synth.observations import build_measures, observation_tables
 from houseofcare.synth.people import People, build_people
@@ -35,7 +36,7 @@ SNOMED = "http://snomed.info/sct"
 CLINICAL_STATUS = ["active", "resolved", "inactive"]
 ACTIVE, RESOLVED, INACTIVE = 0, 1, 2
 STREAMS = {"people": 1, "conditions": 2, "hospital": 3, "encounters": 4, "observations": 5,
-           "medications": 6, "procedures": 7, "codes": 8, "deficits": 9}  # fmt: skip
+           "medications": 6, "procedures": 7, "codes": 8, "deficits": 9, "names": 10}  # fmt: skip
 
 
 @dataclass
@@ -67,7 +68,7 @@ def generate_chunk(
     measures, n_bp = build_measures(rng("observations"), people, dx, practices, timeline)
     observation, bp_panel = observation_tables(measures, n_bp, patient_ids, prefix + "o", stamp)
     out = {
-        "patient": patient_table(people, patient_ids, practices, seed, stamp),
+        "patient": patient_table(rng("names"), people, patient_ids, practices, seed, stamp),
         "condition": condition_table(
             rng("codes"), rng("deficits"), people, dx, timeline, patient_ids, prefix, stamp
         ),
@@ -88,15 +89,32 @@ def generate_chunk(
 
 
 def patient_table(
-    people: People, patient_ids: pa.Array, practices: Practices, seed: int, stamp: pa.Array
+    rng: np.random.Generator,
+    people: People,
+    patient_ids: pa.Array,
+    practices: Practices,
+    seed: int,
+    stamp: pa.Array,
 ) -> pa.Table:
+    """One row per person. Names have their own random stream, so adding them changed no other
+    column of an existing seed's output."""
     n = people.size
     lsoa = inputs.lsoas()
+    birth_year = people.birth_day.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
+    names = draw_names(
+        rng,
+        ethnic=people.ethnic,
+        male=people.male,
+        birth_year=birth_year + 1970,
+        ethnic_codes=tuple(inputs.ethnicity().codes),
+    )
     return tables.finish(
         "patient",
         {
             "patient_id": patient_ids,
             "nhs_number": pa.array(nhs_numbers(people.index, seed), type=pa.string()),
+            "given_name": tables.from_codes(names.given_names, names.given),
+            "family_name": tables.from_codes(names.family_names, names.family),
             "gender": tables.from_codes(["female", "male"], people.male),
             "birth_date": tables.dates(people.birth_day),
             "death_date": tables.dates(people.death_day),

@@ -53,6 +53,9 @@ RESOURCES: dict[str, list[tuple[str, str]]] = {
                 json_object('coding',
                   [json_object('system', '{ETHNIC_CS}', 'code', ethnic_category)]))],
             'identifier', [json_object('system', '{NHS_NUMBER}', 'value', nhs_number)],
+            'name', CASE WHEN family_name IS NOT NULL AND given_name IS NOT NULL THEN
+                [json_object('use', 'official', 'family', family_name, 'given', [given_name])]
+                END,
             'gender', gender, 'birthDate', strftime(birth_date, '%Y-%m-%d'),
             'deceasedDateTime', strftime(death_date, '%Y-%m-%d'),
             'address', [json_object('use', 'home', 'extension',
