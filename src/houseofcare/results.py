@@ -309,6 +309,35 @@ class AnalyticResults:
         )
         return {pid: Level(int(level), reason) for pid, level, reason in rows}
 
+    def case_management_by_risk(self, limit: int) -> list[str]:
+        """Living level 3 (case management) people of the latest run that placed people on the
+        triangle, highest risk first (by patient id where the run had no risk model); [] without
+        such a run. Someone who died since the run is left out: a caseload is for the living."""
+        if limit <= 0 or "tier" not in self.tables or "run" not in self.tables:
+            return []
+        run = self._rows(
+            """SELECT r.run_id FROM run r
+               WHERE EXISTS (SELECT 1 FROM tier t WHERE t.run_id = r.run_id)
+               ORDER BY r.finished_at DESC LIMIT 1""",
+            [],
+        )
+        if not run:
+            return []
+        risk = (
+            "(SELECT max(s.risk) FROM risk_score s "
+            "WHERE s.run_id = t.run_id AND s.patient_id = t.patient_id)"
+            if "risk_score" in self.tables
+            else "CAST(NULL AS DOUBLE)"
+        )
+        rows = self._rows(
+            f"""SELECT t.patient_id FROM tier t JOIN patient p ON p.patient_id = t.patient_id
+                WHERE t.run_id = ? AND t.level = 3 AND p.death_date IS NULL
+                  AND p.nhs_number IS NOT NULL AND p.practice_id IS NOT NULL
+                ORDER BY {risk} DESC NULLS LAST, t.patient_id LIMIT ?""",
+            [run[0][0], limit],
+        )
+        return [str(r[0]) for r in rows]
+
     # --- The run as a whole --------------------------------------------------------------------
 
     def unusable_readings(self, run_id: str) -> list[UnusableReadings]:

@@ -49,6 +49,7 @@ from houseofcare.careplan.preparation import (
     prepare,
 )
 from houseofcare.nhs_number import is_valid_nhs_number
+from houseofcare.results import AnalyticResults
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit
 from houseofcare.store.database import engine_for, session_factory, transaction
@@ -192,7 +193,7 @@ def _analytic_people(
         )
     con = connect(settings, read_only=True)
     try:
-        level3 = _level3_by_risk(con, caseload)
+        level3 = AnalyticResults(con).case_management_by_risk(caseload)
         present = _columns(con, "patient")
         # a store made before names joined the contract and not yet re-ingested has no names
         names_sql = ", ".join(
@@ -243,36 +244,6 @@ def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
         "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def _level3_by_risk(con: duckdb.DuckDBPyConnection, limit: int) -> list[str]:
-    """Living level 3 (case management) people of the latest run that placed people on the
-    triangle, highest risk first (by patient id where the run had no risk model); [] without a
-    run. Someone who died since the run is not put on a caseload."""
-    if limit <= 0 or not {"run_id", "patient_id", "level"} <= _columns(con, "tier"):
-        return []
-    run = con.execute(
-        """SELECT r.run_id FROM run r
-           WHERE EXISTS (SELECT 1 FROM tier t WHERE t.run_id = r.run_id)
-           ORDER BY r.finished_at DESC LIMIT 1"""
-    ).fetchall()
-    if not run:
-        return []
-    has_risk = {"run_id", "patient_id", "risk"} <= _columns(con, "risk_score")
-    risk = (
-        "(SELECT max(s.risk) FROM risk_score s "
-        "WHERE s.run_id = t.run_id AND s.patient_id = t.patient_id)"
-        if has_risk
-        else "CAST(NULL AS DOUBLE)"
-    )
-    rows = con.execute(
-        f"""SELECT t.patient_id FROM tier t JOIN patient p ON p.patient_id = t.patient_id
-            WHERE t.run_id = ? AND t.level = 3 AND p.death_date IS NULL
-              AND p.nhs_number IS NOT NULL AND p.practice_id IS NOT NULL
-            ORDER BY {risk} DESC NULLS LAST, t.patient_id LIMIT ?""",
-        [run[0][0], limit],
-    ).fetchall()
-    return [r[0] for r in rows]
 
 
 def _practices(
