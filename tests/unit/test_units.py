@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from houseofcare.careplan.measures import MeasureFileError, load_measures
+from houseofcare.population.indicators import load_indicator_rules
+from houseofcare.population.rules import RULES_DIR, RuleError
 from houseofcare.terminology.units import (
     UNITS_FILE,
     UnitsError,
@@ -93,3 +96,30 @@ def test_a_malformed_units_file_is_refused_naming_the_field(tmp_path: Path) -> N
             known_codelists={"ifcchbam_cod", "cholesterol_values", "sysbp_cod", "dbp_cod",
                              "egfr_values", "acr_cod", "bmival_cod"},
         )  # fmt: skip
+
+
+def _measure(tmp_path: Path, codelist: str, unit: str) -> Path:
+    path = tmp_path / "measures.toml"
+    path.write_text(
+        f'[[measure]]\nid = "mm"\nlabel = "M"\ncodelists = ["{codelist}"]\nunit = "{unit}"\n'
+        'about = "x"\nsource = "x"\n[[measure.band]]\nmeaning = "any"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_results_measure_must_show_its_codelists_canonical_unit(tmp_path: Path) -> None:
+    """The results letter explains a value by bands set in one unit: a measure on a codelist
+    with no canonical unit, or naming another unit, is refused when loaded (hazard H-047)."""
+    assert load_measures(_measure(tmp_path, "ifcchbam_cod", "mmol/mol"))[0].id == "mm"
+    with pytest.raises(MeasureFileError, match="not how 'mmol/mol'"):
+        load_measures(_measure(tmp_path, "ifcchbam_cod", "%"))
+    with pytest.raises(MeasureFileError, match="no canonical unit"):
+        load_measures(_measure(tmp_path, "dm_cod", "mmol/mol"))
+    with pytest.raises(RuleError, match="no canonical unit"):
+        rules = (
+            (RULES_DIR / "indicators.toml")
+            .read_text(encoding="utf-8")
+            .replace('codelists = ["cholesterol_values"]', 'codelists = ["dm_cod"]', 1)
+        )
+        load_indicator_rules(_write(tmp_path, rules))
