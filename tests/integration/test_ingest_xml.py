@@ -41,10 +41,11 @@ def test_xml_fixtures_load_the_same_rows_as_the_same_resources_in_json(tmp_path:
     assert snapshot(from_xml) == snapshot(from_json)
     # And the rows are the ones a clinician reads in the XML.
     assert rows(from_xml, "SELECT * EXCLUDE (last_updated) FROM patient ORDER BY 1") == [
-        ("ukx-pat-1", "9434765919", "female", dt.date(1956, 3, 12), None, "N", "E01011229",
-         "ods-B86010"),
-        ("ukx-pat-2", "9730100128", "male", dt.date(1939, 1, 1), dt.date(2024, 12, 30), "A",
-         None, "ods-B86010"),
+        # the official name when there is one, else the first (Dennis Hughes has only "usual")
+        ("ukx-pat-1", "9434765919", "Margaret", "Okafor", "female", dt.date(1956, 3, 12), None,
+         "N", "E01011229", "ods-B86010"),
+        ("ukx-pat-2", "9730100128", "Dennis", "Hughes", "male", dt.date(1939, 1, 1),
+         dt.date(2024, 12, 30), "A", None, "ods-B86010"),
     ]  # fmt: skip
     assert rows(
         from_xml,
