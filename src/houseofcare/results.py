@@ -27,7 +27,7 @@ from typing import Any, Final
 
 import duckdb
 
-from houseofcare.population.readings import UnusableReadings
+from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
 
 #: The result tables a run may have written, each read by the columns its DDL declares.
@@ -349,8 +349,7 @@ class AnalyticResults:
             "SELECT quantity, problem, readings, people FROM unusable_reading WHERE run_id = ?",
             [run_id],
         )
-        found = [UnusableReadings(str(q), str(p), int(r), int(n)) for q, p, r, n in rows]
-        return sorted(found, key=lambda u: (-u.readings, u.quantity, u.problem))
+        return most_first(rows)
 
     def _practice(self, practice_id: str | None) -> tuple[str, list[Any]]:
         """A join to the people of one practice (by the analytic store's practice id)."""

@@ -11,13 +11,12 @@ read back with `houseofcare.results.AnalyticResults.unusable_readings`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from houseofcare.engine import Engine
 from houseofcare.population.events import READING_SQL
-
-#: Why a reading cannot be used, as `value_problem` in the event layer names it.
-PROBLEMS = ("unknown unit", "no unit", "implausible")
 
 UNUSABLE_READING_SQL = f"""
 SELECT quantity, value_problem AS problem, count(*) AS readings,
@@ -45,6 +44,10 @@ def unusable_reading_sql(as_of: dt.date) -> str:
 
 def unusable_readings(engine: Engine, as_of: dt.date) -> list[UnusableReadings]:
     """The counts at `as_of`, most readings first."""
-    rows = engine.rows(unusable_reading_sql(as_of))
+    return most_first(engine.rows(unusable_reading_sql(as_of)))
+
+
+def most_first(rows: Iterable[Sequence[Any]]) -> list[UnusableReadings]:
+    """(quantity, problem, readings, people) rows, computed or stored, most readings first."""
     found = [UnusableReadings(str(q), str(p), int(r), int(n)) for q, p, r, n in rows]
     return sorted(found, key=lambda u: (-u.readings, u.quantity, u.problem))
