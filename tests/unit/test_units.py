@@ -11,12 +11,14 @@ import pytest
 from houseofcare.careplan.measures import MeasureFileError, load_measures
 from houseofcare.population.indicators import load_indicator_rules
 from houseofcare.population.rules import RULES_DIR, RuleError
+from houseofcare.terminology.code_maps import packaged_code_maps
 from houseofcare.terminology.units import (
     UNITS_FILE,
     UnitsError,
     conversion_rows,
     load_units,
     packaged_units,
+    unit_problem,
 )
 
 
@@ -123,3 +125,17 @@ def test_a_results_measure_must_show_its_codelists_canonical_unit(tmp_path: Path
             .replace('codelists = ["cholesterol_values"]', 'codelists = ["dm_cod"]', 1)
         )
         load_indicator_rules(_write(tmp_path, rules))
+
+
+def test_every_map_unit_is_one_its_target_codelist_converts() -> None:
+    """A LOINC row's `unit` is the unit its code means when a reading has none: it must be a
+    unit the target codelist's quantity converts from, or such readings would be unusable."""
+    units = packaged_units()
+    problems = [
+        f"{m.source_code}: {unit_problem(units, m.target_codelist, m.unit)}"
+        for code_map in packaged_code_maps().values()
+        for m in code_map.mappings
+        if m.unit is not None and unit_problem(units, m.target_codelist, m.unit)
+    ]
+    assert problems == []
+    assert unit_problem(units, "ifcchbam_cod", "mg/dL") is not None
