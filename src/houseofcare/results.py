@@ -338,6 +338,10 @@ class AnalyticResults:
         )
         return [str(r[0]) for r in rows]
 
+    # --- A caseload: level changes and hospital events between runs --------------------------
+
+    # --- One person's record over time: measures, medicines, contacts -------------------------
+
     # --- The run as a whole --------------------------------------------------------------------
 
     def unusable_readings(self, run_id: str) -> list[UnusableReadings]:

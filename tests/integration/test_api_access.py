@@ -474,6 +474,10 @@ ENDPOINTS = [
         # the world has no pipeline run: allowed, audited, and nothing to export
         ok=frozenset({200, 404}),
     ),
+    # --- caseload pages
+    # --- person page
+    # --- care-planning pages
+    # --- audit page
     Endpoint(
         "AuditEvent search",
         ("GET", "/fhir/AuditEvent"),

@@ -10,12 +10,11 @@ exactly when the work does.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import ColumnElement, Engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
@@ -24,14 +23,12 @@ from houseofcare.api.credentials import CredentialCache, CredentialKind, SignedI
 from houseofcare.api.errors import Forbidden, Unauthorised
 from houseofcare.api.throttle import SignInThrottle
 from houseofcare.api.tokens import unsign
-from houseofcare.careplan.access import decide, decide_for_person, visible_people
 from houseofcare.careplan.actor import Actor
+from houseofcare.careplan.guard import Guard
 from houseofcare.careplan.pg_read import PlanReader
 from houseofcare.careplan.pg_update import PlanUpdater
-from houseofcare.careplan.policy import Action, Policy
+from houseofcare.careplan.policy import Policy
 from houseofcare.settings import Settings
-from houseofcare.store.audit import record_audit, record_audit_now
-from houseofcare.store.models import AuditOutcome
 
 SESSION_COOKIE = "hoc_session"
 
@@ -62,110 +59,19 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-@dataclass
-class Caller:
-    """The signed-in user of this request, with the guard and the audit in one place.
-
-    `actor` is the one `Actor` the access decision, the services' version rows and the audit
-    events all name.
-    """
+@dataclass(kw_only=True)
+class Caller(Guard):
+    """The signed-in user of this request: the shared `careplan.guard.Guard` (the one access
+    decision and its audit) with what an API route also needs. A refusal is a FHIR 403."""
 
     user: SignedIn
-    actor: Actor
     services: Services
     request: Request
 
-    def _event(
-        self,
-        *,
-        action: str,
-        resource_type: str,
-        outcome: AuditOutcome,
-        resource_id: object = None,
-        person_id: int | None = None,
-        detail: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        return {
-            "action": action,
-            "resource_type": resource_type,
-            "outcome": outcome,
-            "user_id": self.actor.user_id,
-            "username": self.actor.username,
-            "role": self.actor.role,
-            "resource_id": resource_id,
-            "person_id": person_id,
-            "detail": detail,
-        }
-
-    def audit(self, session: Session, **event: Any) -> None:
-        """Record an event in the work's own transaction (it commits with the work)."""
-        event.setdefault("outcome", AuditOutcome.success)
-        record_audit(session, **self._event(**event))
-
-    def audit_people(
-        self, session: Session, person_ids: Iterable[int], *, action: str, resource_type: str
-    ) -> None:
-        """One event per person disclosed (a search or list shows many people), after one
-        event for the search itself (so an empty result is audited too)."""
-        people = list(dict.fromkeys(person_ids))
-        self.audit(
-            session, action=action, resource_type=resource_type, detail={"people": len(people)}
-        )
-        for person_id in people:
-            self.audit(session, action=action, resource_type=resource_type, person_id=person_id)
-
-    def audit_now(self, **event: Any) -> None:
-        """Record an event in its own transaction (for refusals and failures)."""
-        record_audit_now(self.services.factory, **self._event(**event))
-
-    def deny(self, reason: str, **event: Any) -> Forbidden:
-        self.audit_now(outcome=AuditOutcome.denied, detail={"reason": reason}, **event)
+    def refusal(self, reason: str) -> Exception:
         error = Forbidden(reason)
         error.audited = True
         return error
-
-    def authorise(
-        self,
-        session: Session,
-        action: Action,
-        person_id: int | None,
-        *,
-        audit_action: str,
-        resource_type: str,
-        resource_id: object = None,
-    ) -> None:
-        """Allow `action` on the person, or audit the refusal and raise 403.
-
-        `person_id` None is a list action (caseload, due reviews, the audit trail). The
-        decision is `careplan.access`'s, the one every way in uses.
-        """
-        policy = self.services.policy
-        decision = (
-            decide(policy, self.actor, action, None)
-            if person_id is None
-            else decide_for_person(session, policy, self.actor, action, person_id)
-        )
-        if not decision.allowed:
-            raise self.deny(
-                decision.reason,
-                action=audit_action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                person_id=person_id,
-            )
-
-    def visible_people(self, action: Action) -> ColumnElement[bool]:
-        """A filter on `person`: whom this user may see for `action` (searches, lists)."""
-        return visible_people(self.services.policy, self.actor, action)
-
-    def require_identifiable(self, *, audit_action: str, resource_type: str) -> None:
-        """Refuse a role barred from identifiable data before anything is looked up."""
-        if not self.services.policy.identifiable(self.actor.role):
-            raise self.deny(
-                f"role {self.actor.role.value} never sees identifiable data",
-                action=audit_action,
-                resource_type=resource_type,
-            )
 
 
 def _token_from(request: Request, services: Services) -> tuple[str, CredentialKind] | None:
@@ -204,7 +110,14 @@ async def current_caller(request: Request, services: ServicesDep) -> Caller:
     if kind is CredentialKind.session and request.method not in SAFE_METHODS:
         _require_csrf(request, services, token)
     actor = Actor.signed_in(user)
-    return Caller(user=user, actor=actor, services=services, request=request)
+    return Caller(
+        actor=actor,
+        factory=services.factory,
+        policy=services.policy,
+        user=user,
+        services=services,
+        request=request,
+    )
 
 
 #: Methods that change nothing: a page session may call them without a CSRF token.

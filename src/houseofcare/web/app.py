@@ -24,11 +24,18 @@ log = logging.getLogger(__name__)
 
 def mount_pages(app: FastAPI) -> None:
     """Add the pages and their static files to `app`."""
-    from houseofcare.web.routes import router
+    from houseofcare.web import (
+        routes,
+        routes_audit,
+        routes_caseload,
+        routes_person,
+        routes_planning,
+    )
 
     if not (NHSUK_ASSETS / "nhsuk-frontend.min.css").exists():
         # the API still serves; the pages would be unstyled, so say how to mend it
         log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
-    app.include_router(router)
+    for module in (routes, routes_caseload, routes_person, routes_planning, routes_audit):
+        app.include_router(module.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

@@ -11,18 +11,18 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 
 from houseofcare.api.credentials import CredentialKind, revoke
 from houseofcare.api.deps import SESSION_COOKIE, ServicesDep
 from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
 from houseofcare.api.inputs import control_character
 from houseofcare.api.routes.auth import sign_in
-from houseofcare.careplan.policy import Action, Relationship
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Role
 from houseofcare.web.home import ROLE_INTRO, ROLE_TOOLS, permissions
+from houseofcare.web.page import chrome, redirect, refused
 from houseofcare.web.runs import latest_run
 from houseofcare.web.security import (
     PAGE_HEADERS,
@@ -32,7 +32,7 @@ from houseofcare.web.security import (
     new_pre_session,
     pre_session_binding,
 )
-from houseofcare.web.session import PageSession, page_session, secure_cookies, set_session_cookie
+from houseofcare.web.session import page_session, secure_cookies, set_session_cookie
 from houseofcare.web.templates import render
 from houseofcare.web.worklists import WorklistRefused, recall_csv, worklist
 
@@ -41,25 +41,6 @@ router = APIRouter(include_in_schema=False, tags=["pages"])
 #: Page paths (the security headers and the pages' error handling key on them).
 HOME, SIGN_IN, SIGN_OUT = "/", "/sign-in", "/sign-out"
 WORKLISTS, RECALL_CSV = "/worklists", "/worklists/recall.csv"
-
-
-def redirect(url: str) -> RedirectResponse:
-    """303 See Other: after a form, the browser GETs the next page."""
-    return RedirectResponse(url, status_code=303, headers=PAGE_HEADERS)
-
-
-def _chrome(request: Request, signed_in: PageSession | None, services: Any) -> dict[str, Any]:
-    """What the layout needs on every page: who is signed in and the sign-out form's token."""
-    if signed_in is None:
-        return {"user": None}
-    role = Role(signed_in.user.role)
-    return {
-        "user": signed_in.user,
-        "csrf": csrf_token(services.signing_key, signed_in.binding),
-        # the worklists are the practice team's: shown to roles granted a practice's care gaps
-        "has_worklists": Relationship.practice
-        in services.policy.granted(role, Action.caregap_read),
-    }
 
 
 @router.get(HOME)
@@ -73,7 +54,7 @@ def home(request: Request, services: ServicesDep) -> Response:
     return render(
         "home.html",
         {
-            **_chrome(request, signed_in, services),
+            **chrome(request, signed_in, services),
             "role_title": title,
             "intro": intro,
             "identifiable": services.policy.identifiable(role),
@@ -221,7 +202,7 @@ def sign_out(
         return render(
             "refused.html",
             {
-                **_chrome(request, signed_in, services),
+                **chrome(request, signed_in, services),
                 "title": "The form could not be sent",
                 "reason": "The form did not come from this page, or it had expired. "
                 "You are still signed in. Go back and try again.",
@@ -244,18 +225,6 @@ def sign_out(
     return response
 
 
-def _refused(request: Request, signed_in: PageSession, services: Any, reason: str) -> Response:
-    return render(
-        "refused.html",
-        {
-            **_chrome(request, signed_in, services),
-            "title": "You cannot see this page",
-            "reason": reason,
-        },
-        status=403,
-    )
-
-
 @router.get(WORKLISTS)
 def worklists(request: Request, services: ServicesDep, indicator: str | None = None) -> Response:
     """Care gaps per indicator with achievement, and the recall list, most overdue first:
@@ -266,10 +235,10 @@ def worklists(request: Request, services: ServicesDep, indicator: str | None = N
     try:
         shown = worklist(services, signed_in, indicator)
     except WorklistRefused as exc:
-        return _refused(request, signed_in, services, str(exc))
+        return refused(request, signed_in, services, str(exc))
     return render(
         "worklists.html",
-        {**_chrome(request, signed_in, services), "active": "worklists", "w": shown},
+        {**chrome(request, signed_in, services), "active": "worklists", "w": shown},
     )
 
 
@@ -284,12 +253,12 @@ def recall_export(
     try:
         exported = recall_csv(services, signed_in, indicator)
     except WorklistRefused as exc:
-        return _refused(request, signed_in, services, str(exc))
+        return refused(request, signed_in, services, str(exc))
     if exported is None:
         return render(
             "refused.html",
             {
-                **_chrome(request, signed_in, services),
+                **chrome(request, signed_in, services),
                 "title": "No recall list yet",
                 "reason": "There is no pipeline run yet, so there is no recall list to export.",
             },

@@ -1,0 +1,64 @@
+"""What every page route shares: the layout's context, the redirect after a form, a refusal.
+
+The menu is drawn from the access policy, like the home page: a link is shown only to roles
+whose grants reach the page, so the menu never offers what the rules would refuse.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import RedirectResponse, Response
+
+from houseofcare.careplan.guard import Guard
+from houseofcare.careplan.policy import Action, Relationship
+from houseofcare.store.models import Role
+from houseofcare.web.security import PAGE_HEADERS, csrf_token
+from houseofcare.web.session import PageSession
+from houseofcare.web.templates import render
+
+
+def redirect(url: str) -> RedirectResponse:
+    """303 See Other: after a form, the browser GETs the next page."""
+    return RedirectResponse(url, status_code=303, headers=PAGE_HEADERS)
+
+
+def guard(signed_in: PageSession, services: Any) -> Guard:
+    """The one access decision and its audit, for the page's user (events say `via: pages`)."""
+    return Guard(
+        actor=signed_in.actor, factory=services.factory, policy=services.policy, via="pages"
+    )
+
+
+def chrome(request: Request, signed_in: PageSession | None, services: Any) -> dict[str, Any]:
+    """What the layout needs on every page: who is signed in, the sign-out form's token, and
+    which menu links their role's grants reach."""
+    if signed_in is None:
+        return {"user": None}
+    role = Role(signed_in.user.role)
+    policy = services.policy
+    return {
+        "user": signed_in.user,
+        "csrf": csrf_token(services.signing_key, signed_in.binding),
+        # the worklists are the practice team's: shown to roles granted a practice's care gaps
+        "has_worklists": Relationship.practice in policy.granted(role, Action.caregap_read),
+        # the caseload is a case manager's own list of people
+        "has_caseload": Relationship.caseload in policy.granted(role, Action.patient_read)
+        and bool(policy.granted(role, Action.caseload_read))
+        and Relationship.practice not in policy.granted(role, Action.patient_read),
+        "has_audit": bool(policy.granted(role, Action.audit_read)),
+    }
+
+
+def refused(request: Request, signed_in: PageSession, services: Any, reason: str) -> Response:
+    """The 403 page: the reason in words (the refusal is audited by whoever refused)."""
+    return render(
+        "refused.html",
+        {
+            **chrome(request, signed_in, services),
+            "title": "You cannot see this page",
+            "reason": reason,
+        },
+        status=403,
+    )
