@@ -3,7 +3,9 @@
 A pipeline run writes its results into the analytic store, every row tagged with its run id:
 `run` (one row per run), `register`, `multimorbidity`, `care_gap` and `unusable_reading`
 (`pipeline.RESULT_TABLES`), `risk_score` when a trained model scored the run
-(`risk.scoring.RISK_SCORE_DDL`) and `tier`, the triangle (`tiers.assign.TIER_DDL`). Every
+(`risk.scoring.RISK_SCORE_DDL`) and `tier`, the triangle (`tiers.assign.TIER_DDL`); one
+person's record over time (readings through the unit-aware event layer, medicines, contacts)
+is read from the clinical tables here too. Every
 reader of those results (the API's RiskAssessment and lists, the Year of Care preparation,
 the `hoc` commands, the pages) reads them here, by the columns those definitions declare, so
 a change to a table is made in one place and nobody guesses at column names.
@@ -27,6 +29,7 @@ from typing import Any, Final
 
 import duckdb
 
+from houseofcare.population.events import READING_SQL
 from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
 
@@ -126,6 +129,50 @@ class Level:
 
     level: int
     reason: str | None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of a measure, in the measure's canonical unit, or why it was left out."""
+
+    measure: str
+    date: dt.date | None
+    #: The value in the canonical unit (None: the reading cannot be used, see `problem`).
+    value: float | None
+    #: `unknown unit`, `no unit` or `implausible` (the event layer's words), else None.
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class Medicine:
+    """One medicine (by code) issued to the person: its name and when it was first and last
+    issued."""
+
+    name: str
+    code: str
+    first_issued: dt.date | None
+    last_issued: dt.date | None
+    issues: int
+    #: The status of the latest issue (FHIR MedicationRequest.status).
+    status: str | None
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One encounter: a contact, an admission or an A&E attendance."""
+
+    start: dt.datetime | None
+    end: dt.datetime | None
+    #: The encounter kind it matched (`risk/features.toml`, e.g. `emergency_admission`), or
+    #: None for any other contact.
+    kind: str | None
+    class_code: str | None
+    type_display: str | None
+
+
+#: An encounter kind as the contacts reader takes it: (kind, class, priority, type); None
+#: matches any priority or type.
+EncounterKindRow = tuple[str, str, str | None, str | None]
 
 
 _RUN = "run_id, as_of, finished_at, people"
@@ -341,6 +388,129 @@ class AnalyticResults:
     # --- A caseload: level changes and hospital events between runs --------------------------
 
     # --- One person's record over time: measures, medicines, contacts -------------------------
+
+    def _has_clinical(self, table: str) -> bool:
+        """Whether the store has the clinical table (a store made by `hoc ingest` has them
+        all; one made by hand may not)."""
+        rows = self._rows(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_name = ?",
+            [table],
+        )
+        return bool(rows[0][0])
+
+    def readings(
+        self,
+        patient_id: str,
+        codes: Mapping[str, Iterable[str]],
+        *,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> tuple[Reading, ...]:
+        """The person's readings of each measure (measure id → its SNOMED CT codes) from
+        `since` to `until` inclusive, by measure and oldest first, in one query.
+
+        Values come through the unit-aware event layer (`population/events.py`,
+        `READING_SQL`), converted to the measure's canonical unit; a reading no rule may use
+        (unknown unit, no unit where none is implied, implausible) comes with its problem and
+        no value, so a page shows it as left out, never as a number in another unit (H-043).
+        """
+        pairs = sorted({(m, code) for m, found in codes.items() for code in found})
+        if not pairs or not self._has_clinical("observation"):
+            return ()
+        rows = self._rows(
+            f"""
+            SELECT m.measure_id, o.event_date, o.value_number, o.value_problem
+            FROM ({READING_SQL}) AS o
+            JOIN (SELECT unnest($ids::VARCHAR[]) AS measure_id,
+                         unnest($codes::VARCHAR[]) AS code) AS m
+              ON m.code = o.code
+            WHERE o.patient_id = $patient_id
+              AND (o.value_number IS NOT NULL OR o.value_problem IS NOT NULL)
+              AND ($since::DATE IS NULL OR o.event_date >= $since::DATE)
+              AND ($until::DATE IS NULL OR o.event_date <= $until::DATE)
+            ORDER BY m.measure_id, o.event_date, o.value_number NULLS LAST
+            """,
+            {
+                "ids": [m for m, _ in pairs],
+                "codes": [c for _, c in pairs],
+                "patient_id": patient_id,
+                "since": since,
+                "until": until,
+            },
+        )
+        return tuple(
+            Reading(measure, date, None if value is None else float(value), problem)
+            for measure, date, value, problem in rows
+        )
+
+    def medicines(self, patient_id: str, *, until: dt.date | None = None) -> tuple[Medicine, ...]:
+        """Every medicine issued to the person up to `until`, one row per code, the most
+        recently issued first (entered-in-error issues left out)."""
+        if not self._has_clinical("medication"):
+            return ()
+        rows = self._rows(
+            """
+            SELECT coalesce(arg_max(display, authored_on), code), code, min(authored_on),
+                   max(authored_on), count(*), arg_max(status, authored_on)
+            FROM medication
+            WHERE patient_id = $patient_id AND coalesce(status, '') <> 'entered-in-error'
+              AND ($until::DATE IS NULL OR authored_on <= $until::DATE)
+            GROUP BY code_system, code
+            ORDER BY max(authored_on) DESC NULLS LAST, 1
+            """,
+            {"patient_id": patient_id, "until": until},
+        )
+        return tuple(Medicine(*row) for row in rows)
+
+    def contacts(
+        self,
+        patient_id: str,
+        kinds: Iterable[EncounterKindRow],
+        *,
+        since: dt.date,
+        until: dt.date,
+        limit: int = 100,
+    ) -> tuple[Contact, ...]:
+        """The person's encounters that started from `since` to `until` inclusive, most
+        recent first (at most `limit`), each with the kind it matched: the same kinds the
+        risk model counts (`risk/features.toml`: emergency and elective admissions, A&E
+        attendances, …), so the page and the model mean the same by an admission."""
+        table = list(kinds)
+        if not table or not self._has_clinical("encounter"):
+            return ()
+        rows = self._rows(
+            """
+            SELECT e.period_start, e.period_end, k.kind, e.class_code, e.type_display
+            FROM encounter e
+            LEFT JOIN (SELECT unnest($kind::VARCHAR[]) AS kind,
+                              unnest($class::VARCHAR[]) AS class_code,
+                              unnest($priority::VARCHAR[]) AS priority_code,
+                              unnest($type::VARCHAR[]) AS type_code) AS k
+              ON k.class_code = e.class_code
+             AND (k.priority_code IS NULL OR k.priority_code = e.priority_code)
+             AND (k.type_code IS NULL OR k.type_code = e.type_code)
+            WHERE e.patient_id = $patient_id
+              AND coalesce(e.status, '') NOT IN ('entered-in-error', 'cancelled')
+              AND e.period_start >= $since::DATE
+              AND e.period_start < $until::DATE + INTERVAL 1 DAY
+            QUALIFY row_number() OVER (
+                PARTITION BY e.encounter_id ORDER BY k.kind NULLS LAST) = 1
+            ORDER BY e.period_start DESC, e.encounter_id
+            LIMIT $limit
+            """,
+            {
+                "kind": [k[0] for k in table],
+                "class": [k[1] for k in table],
+                "priority": [k[2] for k in table],
+                "type": [k[3] for k in table],
+                "patient_id": patient_id,
+                "since": since,
+                "until": until,
+                "limit": limit,
+            },
+        )
+        return tuple(Contact(*row) for row in rows)
 
     # --- The run as a whole --------------------------------------------------------------------
 
