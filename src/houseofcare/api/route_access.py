@@ -75,6 +75,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/worklists/recall.csv"): Action.caregap_read,
     # caseload pages (web/routes_caseload.py)
     # person page (web/routes_person.py)
+    ("GET", "/people/{person_id}"): Action.patient_read,
     # care-planning pages (web/routes_planning.py)
     # audit page (web/routes_audit.py)
 }
