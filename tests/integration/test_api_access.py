@@ -476,6 +476,14 @@ ENDPOINTS = [
     ),
     # --- caseload pages
     # --- person page
+    Endpoint(
+        "Person page",
+        ("GET", "/people/{person_id}"),
+        lambda w, who, t: _page_session(w, who).get(f"/people/{w.people[t]}"),
+        # patient.read: the practice, the caseload, consent to share (social care only), self
+        frozenset(READERS_OF_RECORD),
+        page=True,
+    ),
     # --- care-planning pages
     # --- audit page
     Endpoint(

@@ -106,8 +106,7 @@ def _analytic_store(settings: Settings) -> None:
         "TIMESTAMP '2026-04-01 02:00', 'v', 'd', 2)"
     )
     con.execute(
-        "INSERT INTO register VALUES "
-        "('run-1', 'p-ada', 'DM', DATE '2014-06-01', DATE '2026-01-10')"
+        "INSERT INTO register VALUES ('run-1', 'p-ada', 'DM', DATE '2014-06-01', DATE '2026-01-10')"
     )
     con.execute(
         "INSERT INTO care_gap VALUES "
