@@ -89,8 +89,12 @@ def line_chart(
     left, top = MARGIN[0], MARGIN[1]
     right, bottom = width - MARGIN[2], height - MARGIN[3]
     low, high = min(v for _, v in readings), max(v for _, v in readings)
-    if high - low < 1e-9:
-        low, high = low - 1, high + 1
+    # a flat or single reading gets room around it (a fifth of its size), so the axis reads
+    # in round numbers rather than magnifying a tiny difference
+    least = max(abs(high) * 0.2, 1.0)
+    if high - low < least:
+        middle = (high + low) / 2
+        low, high = middle - least / 2, middle + least / 2
     step = _nice_step(high - low, 4)
     low, high = math.floor(low / step) * step, math.ceil(high / step) * step
     first, last = min(d for d, _ in readings), max(d for d, _ in readings)
