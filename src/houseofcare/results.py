@@ -399,6 +399,14 @@ class AnalyticResults:
         )
         return bool(rows[0][0])
 
+    def death_date(self, patient_id: str) -> dt.date | None:
+        """The date of death the record holds for the person (None: none recorded), for the
+        person banner: a page about someone who has died must say so."""
+        if not self._has_clinical("patient"):
+            return None
+        rows = self._rows("SELECT max(death_date) FROM patient WHERE patient_id = ?", [patient_id])
+        return rows[0][0] if rows else None
+
     def readings(
         self,
         patient_id: str,

@@ -102,6 +102,10 @@ def _analytic_store(settings: Settings) -> None:
         f"('p-ada', '{_nhs(1)}', 'Y0001'), ('p-bea', '{_nhs(2)}', 'Y0001')"
     )
     con.execute(
+        "INSERT INTO patient (patient_id, nhs_number, practice_id, birth_date, death_date) "
+        f"VALUES ('p-cyd', '{_nhs(3)}', 'Y0001', DATE '1930-03-01', DATE '2026-02-01')"
+    )
+    con.execute(
         "INSERT INTO run VALUES ('run-1', DATE '2026-03-31', TIMESTAMP '2026-04-01 01:00', "
         "TIMESTAMP '2026-04-01 02:00', 'v', 'd', 2)"
     )
@@ -197,6 +201,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             family_name="Private",
             practice_id=practice.id,
         )
+        cyd = create_person(
+            session,
+            nhs_number=_nhs(3),
+            patient_id="p-cyd",
+            given_name="Cyd",
+            family_name="Gone",
+            birth_date=dt.date(1930, 3, 1),
+            practice_id=practice.id,
+        )
         give_consent(session, ada.id, OrganisationType.local_authority_social_care)
         plan = create_care_plan(
             session, ada.id, SYSTEM, title="Ada's plan", review_date=dt.date(2026, 9, 1)
@@ -206,6 +219,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             ("gp", Role.gp, practice.id),
             ("social", Role.social_worker, council.id),
             ("commissioner", Role.commissioner, None),
+            ("admin", Role.admin, None),
         ):
             user = create_user(
                 session,
@@ -216,7 +230,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 organisation_id=org,
             )
             built.users[name] = user.id
-        built.people = {"ada": ada.id, "bea": bea.id}
+        built.people = {"ada": ada.id, "bea": bea.id, "cyd": cyd.id}
         built.nhs = {"ada": ada.nhs_number, "bea": bea.nhs_number}
     yield built
     app.state.services.engine.dispose()
@@ -374,3 +388,20 @@ def test_a_visitor_is_sent_to_sign_in(site: Site) -> None:
     browser = TestClient(site.app, follow_redirects=False)  # type: ignore[arg-type]
     answer = browser.get(f"/people/{site.people['ada']}")
     assert answer.status_code == 303 and answer.headers["location"] == "/sign-in"
+
+
+def test_an_administrator_learns_nothing_not_even_who_exists(site: Site) -> None:
+    browser = site.browser("admin")
+    for path in (f"/people/{site.people['ada']}", "/people/999999"):
+        page = browser.get(path)
+        assert page.status_code == 403, path
+        assert "You cannot see this page" in page.text
+        assert site.last_event("admin").outcome is AuditOutcome.denied
+
+
+def test_the_banner_says_when_a_person_has_died(site: Site) -> None:
+    text = site.browser("gp").get(f"/people/{site.people['cyd']}").text
+    banner = text[text.index("hoc-person-banner") : text.index("<h1")]
+    assert "GONE, Cyd" in banner
+    assert "<dt>Died</dt> <dd>1 Feb 2026</dd>" in banner
+    assert "(95 years)" in banner  # age at death, not today

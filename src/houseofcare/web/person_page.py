@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Final
 
@@ -232,6 +232,19 @@ def person_view(services: Services, signed_in: PageSession, person_id: int | Non
     checks.require_identifiable(audit_action="read", resource_type=RESOURCE_TYPE)
     actor = signed_in.actor
     with transaction(services.factory) as session:
+        nobody = actor.role is not None and not services.policy.granted(
+            actor.role, Action.patient_read
+        )
+        if person_id is not None and nobody:
+            # a role that may open nobody's page learns nothing, not even who exists
+            checks.authorise(
+                session,
+                Action.patient_read,
+                person_id,
+                audit_action="read",
+                resource_type=RESOURCE_TYPE,
+                resource_id=person_id,
+            )
         person = None if person_id is None else session.get(Person, person_id)
         if person is None or person_id is None:
             checks.audit_now(
@@ -301,26 +314,28 @@ def _plan_summary(session: Session, person_id: int, *, with_goals: bool) -> Plan
 
 
 def _fill_record(view: PersonView, services: Services, patient_id: str | None) -> None:
-    """The analytic sections, from the latest run (or why there are none)."""
-    analytic = view.shown - {"care_plan", "goals"}
-    if not analytic:
-        return
+    """The date of death for the banner and the analytic sections, from the latest run (or
+    why there are none)."""
     if patient_id is None:
         view.record_missing = (
             "This person is not yet linked to a clinical record in the analytic store, so "
             "there are no conditions, results or contacts to show."
         )
         return
-    if view.run.run_id is None or view.run.as_of is None:
-        view.record_missing = view.run.missing or "No pipeline run yet: run `hoc run`."
-        return
     try:
         with AnalyticResults.open(services.settings) as results:
-            view.record = _read_record(
-                results, patient_id, view.run.run_id, view.run.as_of, view.shown
-            )
+            died = results.death_date(patient_id)
+            if died is not None:
+                view.banner = replace(view.banner, died=died)
+            if view.run.run_id is None or view.run.as_of is None:
+                view.record_missing = view.run.missing or "No pipeline run yet: run `hoc run`."
+                return
+            if view.shown - {"care_plan", "goals"}:
+                view.record = _read_record(
+                    results, patient_id, view.run.run_id, view.run.as_of, view.shown
+                )
     except (ResultsUnavailable, duckdb.Error):
-        view.record_missing = UNREADABLE
+        view.record_missing = view.run.missing or UNREADABLE
 
 
 def _read_record(
