@@ -426,8 +426,13 @@ class AnalyticResults:
         pairs = sorted({(m, code) for m, found in codes.items() for code in found})
         if not pairs or not self._has_clinical("observation"):
             return ()
+        # `observation` narrowed to the person first, under the table's own name, so the
+        # event layer's every part (its scan of the code systems in use included) reads one
+        # person's rows, not the whole store's, on every page view
         rows = self._rows(
             f"""
+            WITH observation AS (
+                SELECT * FROM main.observation WHERE patient_id = $patient_id)
             SELECT m.measure_id, o.event_date, o.value_number, o.value_problem
             FROM ({READING_SQL}) AS o
             JOIN (SELECT unnest($ids::VARCHAR[]) AS measure_id,
