@@ -230,6 +230,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 organisation_id=org,
             )
             built.users[name] = user.id
+        built.users["ada.self"] = create_user(
+            session,
+            username="ada.self",
+            password=PASSWORD,
+            role=Role.patient,
+            display_name="Ada",
+            person_id=ada.id,
+        ).id
         built.people = {"ada": ada.id, "bea": bea.id, "cyd": cyd.id}
         built.nhs = {"ada": ada.nhs_number, "bea": bea.nhs_number}
     yield built
@@ -405,3 +413,16 @@ def test_the_banner_says_when_a_person_has_died(site: Site) -> None:
     assert "GONE, Cyd" in banner
     assert "<dt>Died</dt> <dd>1 Feb 2026</dd>" in banner
     assert "(95 years)" in banner  # age at death, not today
+
+
+def test_a_person_sees_their_own_page_and_nobody_else_s(site: Site) -> None:
+    browser = site.browser("ada.self")
+    own = browser.get(f"/people/{site.people['ada']}")
+    assert own.status_code == 200
+    for heading in ("Level of care and risk", "Open care gaps", "Results over time"):
+        assert f">{heading}</h2>" in own.text, heading
+    assert "58 mmol/mol" in own.text
+    other = browser.get(f"/people/{site.people['bea']}")
+    assert other.status_code == 403
+    assert "Private" not in other.text
+    assert site.last_event("ada.self").outcome is AuditOutcome.denied

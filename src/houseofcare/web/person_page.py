@@ -274,11 +274,12 @@ def person_view(services: Services, signed_in: PageSession, person_id: int | Non
             banner=PersonBanner.of(person),
             practice=None if person.practice is None else person.practice.name,
             shown=shown,
-            run=latest_run(services.settings),
+            run=RunStatus(),
         )
         if "care_plan" in shown:
             view.plan = _plan_summary(session, person_id, with_goals="goals" in shown)
         patient_id = person.patient_id
+    view.run = latest_run(services.settings)
     _fill_record(view, services, patient_id)
     with transaction(services.factory) as session:
         checks.audit(
@@ -498,10 +499,6 @@ def _contact_row(contact: Contact) -> ContactRow:
         admission=admission,
         nights=nights,
     )
-
-
-def level_words(level: Level) -> str:
-    return LEVEL_WORDS.get(level.level, f"Level {level.level}")
 
 
 def template_context(view: PersonView) -> dict[str, Any]:
