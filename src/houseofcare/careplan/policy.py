@@ -29,6 +29,9 @@ class Action(StrEnum):
     """What a request does; every endpoint declares exactly one."""
 
     patient_read = "patient.read"
+    #: The clinical record behind the plan: conditions, medicines, contacts and admissions.
+    #: Apart from `patient.read` so a partner with consent sees the plan, not the record.
+    record_read = "record.read"
     careplan_read = "careplan.read"
     careplan_write = "careplan.write"
     careplan_comment = "careplan.comment"

@@ -14,7 +14,8 @@ from houseofcare.store.models import Role
 
 #: Each action as the user would say it.
 ACTION_WORDS: Final[dict[Action, str]] = {
-    Action.patient_read: "See a person's record",
+    Action.patient_read: "See who a person is (name, NHS number, date of birth)",
+    Action.record_read: "See a person's clinical record: conditions, medicines, contacts",
     Action.careplan_read: "Read a care plan",
     Action.careplan_write: "Start and change a care plan",
     Action.careplan_comment: "Comment on a care plan",

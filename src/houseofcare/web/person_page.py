@@ -3,8 +3,9 @@ risk, level, open care gaps and their care plan, each shown only as far as the u
 
 Opening the page is `patient.read` on the person, decided and audited by the one guard
 (`careplan.guard`); each section is then decided by the same policy on the same relationships
-(`SECTION_ACTIONS`), so a social worker with the person's consent sees the record and the
-care plan but not the risk or care gaps their role is not granted. Figures come from the
+(`SECTION_ACTIONS`), so a social worker with the person's consent sees who the person is and
+their care plan, but not the clinical record (`record.read`: conditions, medicines, contacts),
+results, risk or care gaps their role is not granted. Figures come from the
 latest pipeline run, read through `houseofcare.results` (readings through the unit-aware
 event layer, in canonical units); one audit event records each view, with the run and the
 sections shown.
@@ -60,10 +61,10 @@ RESOURCE_TYPE: Final = "Patient"
 #: and the level placed by it are `risk.read`; care gaps `caregap.read`; the plan and its
 #: goals `careplan.read` and `goal.read`.
 SECTION_ACTIONS: Final[dict[str, Action]] = {
-    "registers": Action.patient_read,
+    "registers": Action.record_read,
     "measures": Action.preparation_read,
-    "medicines": Action.patient_read,
-    "contacts": Action.patient_read,
+    "medicines": Action.record_read,
+    "contacts": Action.record_read,
     "level": Action.risk_read,
     "risk": Action.risk_read,
     "care_gaps": Action.caregap_read,
