@@ -27,6 +27,7 @@ from houseofcare.careplan.people import create_organisation, create_person, crea
 from houseofcare.careplan.preparation import MeasureResult, ResultsSummary, prepare
 from houseofcare.settings import Settings
 from houseofcare.store.database import make_engine, session_factory, transaction
+from houseofcare.store.migrate import upgrade_engine
 from houseofcare.store.models import (
     Action,
     AuditEvent,
@@ -39,7 +40,6 @@ from houseofcare.store.models import (
     Preparation,
     Role,
 )
-from houseofcare.store.migrate import upgrade_engine
 
 PASSWORD = "correct horse battery staple"
 GOAL = "To dance at my granddaughter’s wedding in June — without my knees hurting!"
@@ -74,9 +74,7 @@ class Planning:
             counts["sent"] = sorted(
                 session.execute(select(Preparation.id, Preparation.sent_on)).all()
             )
-            counts["preparations"] = session.scalar(
-                select(func.count()).select_from(Preparation)
-            )
+            counts["preparations"] = session.scalar(select(func.count()).select_from(Preparation))
         return counts
 
     def last_event(self, username: str) -> AuditEvent:
@@ -236,7 +234,7 @@ def test_a_mistake_writes_nothing_and_names_each_field(planning: Planning) -> No
     assert answer.status_code == 400
     assert planning.store() == before, "a refused form wrote to the store"
     assert "There is a problem" in answer.text
-    assert '<title>Error: Record the care-planning conversation' in answer.text
+    assert "<title>Error: Record the care-planning conversation" in answer.text
     for field, message in (
         ("goal-1-value", "Goal 1&#39;s target must be a number"),
         ("review_date-day", "Review date must be a real date"),
