@@ -354,6 +354,8 @@ def test_the_results_letter_page_and_pdf(planning: Planning) -> None:
     assert "higher than most people with diabetes aim for" in page.text
     assert "Figures come from the pipeline run of" in page.text
     assert "31 March 2026" in page.text
+    # the person's own target, from the goal the conversation recorded
+    assert "Your target: 58 mmol/mol" in page.text
     pdf = nurse.get(f"/people/{planning.person}/preparation/letter.pdf")
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
