@@ -20,6 +20,7 @@ and outcome, and every refused write leaves the clinical store exactly as it was
 # ruff: noqa: F811 (the api_world fixture is imported, then requested by name)
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -167,6 +168,46 @@ def _page_sign_out(w: World, who: str, target: str) -> Any:
     browser = _page_session(w, who)
     home = browser.get("/")
     return browser.post("/sign-out", data={"csrf_token": form_token(home.text)})
+
+
+def _planning_form(w: World, who: str, target: str, fields: dict[str, Any]) -> dict[str, Any]:
+    """A care-planning form as `who`'s browser would send it: their session's CSRF token (the
+    home page's) and the plan's version now, so an allowed user's form is a valid one."""
+    browser = _page_session(w, who)
+    w.scratch["planning-browser"] = browser
+    token = form_token(browser.get("/").text)
+    version = w.version_of(CarePlan, w.plans[target])
+    return {"csrf_token": token, "version": str(version), **fields}
+
+
+def _planning_post(path: str, fields: dict[str, Any]) -> Callable[[World, str, str], Any]:
+    def call(w: World, who: str, target: str) -> Any:
+        data = _planning_form(w, who, target, fields)
+        return w.scratch["planning-browser"].post(path.format(p=w.people[target]), data=data)
+
+    return call
+
+
+_NEXT_YEAR = str(dt.date.today().year + 1)
+_TODAY = dt.date.today()
+_CONVERSATION = {
+    "goal-1-text": "Get back to the allotment",
+    "review_date[day]": "1",
+    "review_date[month]": "6",
+    "review_date[year]": _NEXT_YEAR,
+    "took_part": ["person", "me"],
+    "agreed": "yes",
+}
+_REVIEW = {"next_review[day]": "2", "next_review[month]": "6", "next_review[year]": _NEXT_YEAR}
+_SENT = {
+    "sent_on[day]": str(_TODAY.day),
+    "sent_on[month]": str(_TODAY.month),
+    "sent_on[year]": str(_TODAY.year),
+}
+
+
+def _planning_get(path: str) -> Callable[[World, str, str], Any]:
+    return lambda w, who, t: _page_session(w, who).get(path.format(p=w.people[t]))
 
 
 EVERYONE = frozenset(ROLES_IN_CAST)
@@ -485,6 +526,85 @@ ENDPOINTS = [
         page=True,
     ),
     # --- care-planning pages
+    Endpoint(
+        "Care plan page",
+        ("GET", "/people/{person_id}/plan"),
+        _planning_get("/people/{p}/plan"),
+        frozenset(READERS_OF_RECORD),
+        page=True,
+    ),
+    Endpoint(
+        "Care plan history page",
+        ("GET", "/people/{person_id}/plan/history"),
+        _planning_get("/people/{p}/plan/history"),
+        frozenset(READERS_OF_RECORD),
+        page=True,
+    ),
+    Endpoint(
+        "Conversation form",
+        ("GET", "/people/{person_id}/plan/conversation"),
+        _planning_get("/people/{p}/plan/conversation"),
+        frozenset(CLINICAL),
+        page=True,
+    ),
+    Endpoint(
+        "Conversation recorded",
+        ("POST", "/people/{person_id}/plan/conversation"),
+        _planning_post("/people/{p}/plan/conversation", _CONVERSATION),
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({303}),
+        page=True,
+    ),
+    Endpoint(
+        "Review form",
+        ("GET", "/people/{person_id}/plan/review"),
+        _planning_get("/people/{p}/plan/review"),
+        frozenset(CLINICAL),
+        page=True,
+    ),
+    Endpoint(
+        "Review recorded",
+        ("POST", "/people/{person_id}/plan/review"),
+        _planning_post("/people/{p}/plan/review", _REVIEW),
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({303}),
+        page=True,
+    ),
+    Endpoint(
+        "Results letter page",
+        ("GET", "/people/{person_id}/preparation"),
+        _planning_get("/people/{p}/preparation"),
+        frozenset(CLINICAL | {"patient"}),
+        page=True,
+    ),
+    Endpoint(
+        "Results letter prepared",
+        ("POST", "/people/{person_id}/preparation"),
+        _planning_post("/people/{p}/preparation", {}),
+        frozenset(CLINICAL),
+        writes=True,
+        # the world has no pipeline run: allowed, audited, and nothing to prepare from
+        ok=frozenset({303, 409}),
+        page=True,
+    ),
+    Endpoint(
+        "Results letter marked sent",
+        ("POST", "/people/{person_id}/preparation/sent"),
+        _planning_post("/people/{p}/preparation/sent", _SENT),
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({303}),
+        page=True,
+    ),
+    Endpoint(
+        "Results letter PDF",
+        ("GET", "/people/{person_id}/preparation/letter.pdf"),
+        _planning_get("/people/{p}/preparation/letter.pdf"),
+        frozenset(CLINICAL | {"patient"}),
+        page=True,
+    ),
     # --- audit page
     Endpoint(
         "AuditEvent search",

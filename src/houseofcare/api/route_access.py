@@ -76,7 +76,19 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     # caseload pages (web/routes_caseload.py)
     # person page (web/routes_person.py)
     ("GET", "/people/{person_id}"): Action.patient_read,
-    # care-planning pages (web/routes_planning.py)
+    # care-planning pages (web/routes_planning.py): the forms are the writers' pages; the
+    # results letter is prepared and marked sent by the team (careplan.write) and read by
+    # whoever may read the preparation (the person included)
+    ("GET", "/people/{person_id}/plan"): Action.careplan_read,
+    ("GET", "/people/{person_id}/plan/history"): Action.careplan_read,
+    ("GET", "/people/{person_id}/plan/conversation"): Action.careplan_write,
+    ("POST", "/people/{person_id}/plan/conversation"): Action.careplan_write,
+    ("GET", "/people/{person_id}/plan/review"): Action.careplan_write,
+    ("POST", "/people/{person_id}/plan/review"): Action.careplan_write,
+    ("GET", "/people/{person_id}/preparation"): Action.preparation_read,
+    ("POST", "/people/{person_id}/preparation"): Action.careplan_write,
+    ("POST", "/people/{person_id}/preparation/sent"): Action.careplan_write,
+    ("GET", "/people/{person_id}/preparation/letter.pdf"): Action.preparation_read,
     # audit page (web/routes_audit.py)
 }
 
