@@ -6,9 +6,11 @@ however many pipeline runs come after. Each measure is shown in the one unit it 
 (`measures.toml`, read through the unit-aware event layer when the summary was made), with
 what the value means in plain English and the person's own target where their plan has one.
 
-The PDF is made here with fpdf2 (pure Python, no network): its built-in Helvetica covers
-Latin-1 only, so text is brought into it (dashes and quotes to their plain forms; anything
-else that cannot be printed is said to be missing, never silently changed).
+The PDF is made here with fpdf2 (pure Python, no network), in DejaVu Sans (Debian's
+`fonts-dejavu-core`, installed by `scripts/setup`), which prints names in any European script
+as they are recorded: a letter must name its person exactly (hazard H-049). Where that font
+is missing, fpdf2's built-in Helvetica covers Latin-1 only, so text is brought into it (dashes
+and quotes to their plain forms; anything else is printed as "?", never silently dropped).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Final
 
 from fpdf import FPDF
 
@@ -121,6 +124,20 @@ def build_letter(
 _PLAIN = str.maketrans({"–": "-", "—": "-", "‘": "'", "’": "'", "“": '"', "”": '"', "…": "..."})
 
 
+#: The Unicode font of the PDF (regular and bold), when the system has it.
+DEJAVU: Final = Path("/usr/share/fonts/truetype/dejavu")
+UNICODE_FONT: Final = {"": DEJAVU / "DejaVuSans.ttf", "B": DEJAVU / "DejaVuSans-Bold.ttf"}
+
+
+def _use_unicode_font(pdf: FPDF) -> bool:
+    """Register DejaVu Sans with the PDF when both faces exist; False: fall back to Helvetica."""
+    if not all(path.exists() for path in UNICODE_FONT.values()):
+        return False
+    for style, path in UNICODE_FONT.items():
+        pdf.add_font("DejaVu", style, str(path))
+    return True
+
+
 def _latin1(text: str) -> str:
     """Text Helvetica can print: common punctuation made plain, anything else marked."""
     plain = text.translate(_PLAIN)
@@ -138,10 +155,13 @@ def letter_pdf(letter: Letter) -> bytes:
     pdf.add_page()
     pdf.set_margins(20, 20, 20)
     width = pdf.w - pdf.l_margin - pdf.r_margin
+    unicode_font = _use_unicode_font(pdf)
+    family = "DejaVu" if unicode_font else "Helvetica"
 
     def line(text: str, *, size: int = 11, style: str = "", gap: float = 1.5) -> None:
-        pdf.set_font("Helvetica", style, size)
-        pdf.multi_cell(width, size * 0.5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(family, style, size)
+        shown = text if unicode_font else _latin1(text)
+        pdf.multi_cell(width, size * 0.5, shown, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(gap)
 
     banner = letter.banner
