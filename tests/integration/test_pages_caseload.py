@@ -1,5 +1,6 @@
-"""The caseload page through the real app over real stores: a SQLite operational store and a
-DuckDB analytic store holding two dated runs and the encounters between them.
+"""The caseload page through the real app over real stores: the operational store on SQLite
+and on PostgreSQL, and a DuckDB analytic store holding two dated runs and the encounters
+between them.
 
 The cast: two case managers (`cm.one` holds Ada and Bob; `cm.two` holds Dan) and a GP. In the
 earlier run Ada, Bob and Dan are at level 3 and Cat at level 2; in the latest, Bob has gone
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,9 +137,18 @@ def _analytic(settings: Settings) -> None:
         con.close()
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[Caseload]:
-    url = f"sqlite:///{tmp_path / 'operational.sqlite'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_postgres_database: Callable[[str], str],
+) -> Iterator[Caseload]:
+    """The cast on each operational store (PostgreSQL locks the case manager's row when
+    checking capacity; SQLite has one writer at a time)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'operational.sqlite'}"
+    else:
+        url = make_postgres_database("caseload")
     engine = make_engine(url)
     upgrade_engine(engine)
     factory = session_factory(engine)
