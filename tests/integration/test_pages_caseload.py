@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -380,3 +381,48 @@ def test_other_roles_are_refused_and_audited(world: Caseload) -> None:
     event = world.last_event("p.gp")
     assert (event.action, event.outcome) == ("create", AuditOutcome.denied)
     assert 'href="/caseload"' not in browser.get("/").text  # no menu link to it
+
+
+def test_two_assignments_at_once_cannot_both_pass_the_capacity_check(world: Caseload) -> None:
+    """cm.one holds 2 of 3: Cat and Eve taken on at the same moment, one of them is refused
+    (the case manager's row is written first: a row lock on PostgreSQL, the write lock on
+    SQLite)."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from houseofcare.careplan.actor import Actor
+    from houseofcare.careplan.caseload import CaseloadRefused
+    from houseofcare.careplan.caseload import take_on as take
+
+    start = Barrier(2)
+
+    def attempt(name: str) -> bool:
+        start.wait()
+        try:
+            with transaction(world.factory) as session:
+                take(
+                    session,
+                    case_manager_id=world.users["cm.one"],
+                    person_id=world.people[name],
+                    at_level3=True,
+                    capacity=3,
+                    actor=Actor(world.users["cm.one"], "cm.one", Role.case_manager),
+                )
+                time.sleep(0.3)  # hold the transaction open while the other one tries
+        except CaseloadRefused:
+            return False
+        return True
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(attempt, ["Cat", "Eve"]))
+    assert sorted(outcomes) == [False, True]
+    with world.factory() as session:
+        held = session.scalar(
+            select(func.count())
+            .select_from(CaseloadAssignment)
+            .where(
+                CaseloadAssignment.case_manager_id == world.users["cm.one"],
+                CaseloadAssignment.ended_at.is_(None),
+            )
+        )
+    assert held == 3

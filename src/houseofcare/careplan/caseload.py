@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import ColumnElement, exists, func, select
+from sqlalchemy import ColumnElement, exists, func, select, update
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.actor import Actor
@@ -211,10 +211,12 @@ def take_on(
 
     `at_level3`: the latest run placed the person at level 3 (the caller read it). Refused
     (`CaseloadRefused`, nothing written) for anyone else, for someone on another caseload,
-    and beyond capacity. The case manager's row is locked first (PostgreSQL), so two
-    assignments at once cannot both pass the capacity check.
+    and beyond capacity. Two assignments at once cannot both pass the capacity check: the
+    first statement writes the case manager's own row (changing nothing), which locks that
+    row on PostgreSQL and takes the database's write lock on SQLite (which has no row
+    locks), so the second waits and then counts the first.
     """
-    session.execute(select(User.id).where(User.id == case_manager_id).with_for_update())
+    session.execute(update(User).where(User.id == case_manager_id).values(id=User.id))
     person = session.get(Person, person_id)
     current = holder(session, person_id)
     if current == case_manager_id:
