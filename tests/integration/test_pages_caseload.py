@@ -426,3 +426,13 @@ def test_two_assignments_at_once_cannot_both_pass_the_capacity_check(world: Case
             )
         )
     assert held == 3
+
+
+def test_a_refused_release_keeps_what_was_chosen(world: Caseload) -> None:
+    browser = world.browser("cm.one")
+    token = form_token(browser.get("/caseload").text)
+    answer = browser.post(
+        "/caseload/release", data={"person_id": world.people["Bob"], "csrf_token": token}
+    )
+    assert answer.status_code == 400
+    assert f'<option value="{world.people["Bob"]}" selected' in answer.text

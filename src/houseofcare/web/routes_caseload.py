@@ -39,6 +39,7 @@ def _page(
     status: int = 200,
     errors: list[tuple[str, str]] | None = None,
     done: str | None = None,
+    form: dict[str, str] | None = None,
 ) -> Response:
     try:
         view = caseload_view(services, signed_in)
@@ -53,6 +54,8 @@ def _page(
             "errors": errors or [],
             "field_errors": dict(errors or []),
             "done": done,
+            # what a refused release form had chosen, shown again
+            "form": form or {},
         },
         status=status,
     )
@@ -148,5 +151,6 @@ def release_person(
             services,
             status=_STATUS.get(exc.outcome, 400),
             errors=[(field, exc.reason)],
+            form={"person_id": person_id, "reason": reason},
         )
     return redirect(f"{CASELOAD}?released=1")
