@@ -175,6 +175,47 @@ class Contact:
 EncounterKindRow = tuple[str, str, str | None, str | None]
 
 
+@dataclass(frozen=True)
+class HospitalEvent:
+    """An unplanned hospital episode of a person: what a case manager joins up care around."""
+
+    patient_id: str
+    #: `admission` (an emergency admission) or `a&e` (an A&E attendance).
+    kind: str
+    started: dt.datetime
+    #: Discharge (admission) or leaving A&E; None while still there or not recorded.
+    ended: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class LevelChange:
+    """A person's level in two runs (None: not placed on the triangle in that run)."""
+
+    patient_id: str
+    level: int | None
+    previous_level: int | None
+
+    @property
+    def joined_level3(self) -> bool:
+        """New to case management (level 3) since the earlier run."""
+        return self.level == 3 and self.previous_level != 3
+
+    @property
+    def left_level3(self) -> bool:
+        """At level 3 in the earlier run and no longer."""
+        return self.previous_level == 3 and self.level != 3
+
+
+#: Encounters that were never real contacts.
+_NOT_A_CONTACT = "coalesce(e.status, '') NOT IN ('entered-in-error', 'cancelled')"
+#: An emergency admission (inpatient, emergency priority or typed as SNOMED CT 183452005
+#: |Emergency hospital admission|) or an A&E attendance, as `risk/features.toml` counts them.
+_HOSPITAL_KIND = (
+    "CASE WHEN e.class_code = 'IMP' AND (e.priority_code = 'EM' OR e.type_code = '183452005') "
+    "THEN 'admission' WHEN e.class_code = 'EMER' THEN 'a&e' END"
+)
+
+
 _RUN = "run_id, as_of, finished_at, people"
 _RISK = "patient_id, risk, percentile, factor_1, factor_2, factor_3, model_version"
 
@@ -386,6 +427,107 @@ class AnalyticResults:
         return [str(r[0]) for r in rows]
 
     # --- A caseload: level changes and hospital events between runs --------------------------
+
+    def _ids(self, patient_ids: Iterable[str]) -> list[str]:
+        return list(dict.fromkeys(patient_ids))
+
+    def _has_encounters(self) -> bool:
+        """Whether the ingested `encounter` table is there (not a result: ingest makes it)."""
+        return bool(
+            self._rows(
+                "SELECT 1 FROM information_schema.tables "
+                "WHERE table_schema = 'main' AND table_name = 'encounter'",
+                [],
+            )
+        )
+
+    def level3(self, run_id: str, patient_ids: Iterable[str]) -> list[str]:
+        """Which of `patient_ids` the run placed at level 3 (case management), highest risk
+        first (by patient id where the run has no risk score): a caseload's candidates."""
+        ids = self._ids(patient_ids)
+        if not ids or "tier" not in self.tables:
+            return []
+        risk = (
+            "(SELECT max(s.risk) FROM risk_score s "
+            "WHERE s.run_id = t.run_id AND s.patient_id = t.patient_id)"
+            if "risk_score" in self.tables
+            else "CAST(NULL AS DOUBLE)"
+        )
+        rows = self._rows(
+            f"""SELECT t.patient_id FROM tier t
+                WHERE t.run_id = ? AND t.level = 3
+                  AND t.patient_id IN (SELECT unnest(?::VARCHAR[]))
+                ORDER BY {risk} DESC NULLS LAST, t.patient_id""",
+            [run_id, ids],
+        )
+        return [str(r[0]) for r in rows]
+
+    def level_changes(
+        self, run_id: str, previous_run_id: str, patient_ids: Iterable[str]
+    ) -> dict[str, LevelChange]:
+        """Each person's level in the run and in the earlier run, in one query (people placed
+        in neither are left out)."""
+        ids = self._ids(patient_ids)
+        if not ids or "tier" not in self.tables:
+            return {}
+        rows = self._rows(
+            """WITH wanted AS (SELECT unnest(?::VARCHAR[]) AS patient_id)
+               SELECT w.patient_id, now.level, before.level FROM wanted w
+               LEFT JOIN tier now ON now.run_id = ? AND now.patient_id = w.patient_id
+               LEFT JOIN tier before ON before.run_id = ? AND before.patient_id = w.patient_id
+               WHERE now.level IS NOT NULL OR before.level IS NOT NULL""",
+            [ids, run_id, previous_run_id],
+        )
+        return {
+            str(pid): LevelChange(
+                str(pid),
+                None if level is None else int(level),
+                None if before is None else int(before),
+            )
+            for pid, level, before in rows
+        }
+
+    def last_contacts(self, patient_ids: Iterable[str]) -> dict[str, dt.datetime]:
+        """Each person's latest recorded encounter of any kind (GP, community, hospital)."""
+        ids = self._ids(patient_ids)
+        if not ids or not self._has_encounters():
+            return {}
+        rows = self._rows(
+            f"""SELECT e.patient_id, max(e.period_start) FROM encounter e
+                WHERE e.patient_id IN (SELECT unnest(?::VARCHAR[])) AND {_NOT_A_CONTACT}
+                  AND e.period_start IS NOT NULL
+                GROUP BY e.patient_id""",
+            [ids],
+        )
+        return {str(pid): started for pid, started in rows}
+
+    def hospital_events(
+        self, patient_ids: Iterable[str], since: dt.date
+    ) -> dict[str, tuple[HospitalEvent, ...]]:
+        """Emergency admissions, discharges and A&E attendances since `since` (midnight), for
+        many people in one query, latest first: an admission that began earlier counts when
+        its discharge came since."""
+        ids = self._ids(patient_ids)
+        if not ids or not self._has_encounters():
+            return {}
+        rows = self._rows(
+            f"""SELECT * FROM (
+                  SELECT e.patient_id, {_HOSPITAL_KIND} AS kind, e.period_start, e.period_end
+                  FROM encounter e
+                  WHERE e.patient_id IN (SELECT unnest(?::VARCHAR[])) AND {_NOT_A_CONTACT}
+                    AND e.period_start IS NOT NULL
+                    AND (e.period_start >= CAST(? AS TIMESTAMP)
+                         OR e.period_end >= CAST(? AS TIMESTAMP))
+                ) x
+                WHERE x.kind IS NOT NULL
+                  AND (x.kind = 'admission' OR x.period_start >= CAST(? AS TIMESTAMP))
+                ORDER BY x.patient_id, x.period_start DESC""",
+            [ids, since, since, since],
+        )
+        found: dict[str, list[HospitalEvent]] = {}
+        for pid, kind, started, ended in rows:
+            found.setdefault(str(pid), []).append(HospitalEvent(str(pid), kind, started, ended))
+        return {pid: tuple(events) for pid, events in found.items()}
 
     # --- One person's record over time: measures, medicines, contacts -------------------------
 

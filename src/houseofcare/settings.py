@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +40,16 @@ class Settings(BaseSettings):
     threads: int | None = None
     #: DuckDB memory limit, e.g. "4GB"; None lets DuckDB choose (80% of RAM).
     memory_limit: str | None = None
+    #: A case manager's caseload capacity (a community matron holds about 50-80 people):
+    #: below the minimum the caseload page says so; beyond the maximum nobody more is taken on.
+    caseload_min: int = Field(default=50, ge=0)
+    caseload_max: int = Field(default=80, ge=1)
+
+    @model_validator(mode="after")
+    def _capacity(self) -> Settings:
+        if self.caseload_min > self.caseload_max:
+            raise ValueError("caseload_min is above caseload_max")
+        return self
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -2,10 +2,12 @@
 against a real `hoc serve` over real stores.
 
 The stores are built as a newcomer's are: a small synthetic population (`hoc synth`), ingested
-into DuckDB (`hoc ingest`), one dated pipeline run (`hoc run`) and the demo users and plans in
-SQLite (`hoc db seed-demo`). The server is the real `hoc serve` command on a free port.
-Playwright's own browser download cannot run here, so it launches /usr/bin/chromium (installed
-by `scripts/setup`); a missing browser is a failure, never a skip.
+into DuckDB (`hoc ingest`), an admission-risk model (`hoc model train`, on a larger synthetic
+population of its own: a model needs a few hundred admissions), two dated pipeline runs
+(`hoc run`, an earlier one first) and the demo users and plans in SQLite (`hoc db seed-demo`).
+The server is the real `hoc serve` command on a free port. Playwright's own browser download
+cannot run here, so it launches /usr/bin/chromium (installed by `scripts/setup`); a missing
+browser is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 AS_OF = dt.date(2026, 3, 31)
+#: An earlier run, so pages can compare two runs (the caseload: who joined or left level 3,
+#: who was in hospital since).
+EARLIER_AS_OF = dt.date(2026, 1, 1)
 
 
 @dataclass(frozen=True)
@@ -47,8 +52,30 @@ class Site:
         return self.data_dir / "operational.sqlite"
 
 
+def _train_model(data_dir: Path) -> None:
+    """`hoc model train` on a synthetic population of its own (the site's is too small to
+    train on), saved where the site's runs look for it: so the runs score risk with reasons
+    and place the highest-risk people at level 3 (case management)."""
+    from houseofcare.engine import DuckDBEngine
+    from houseofcare.ingest import ingest_paths
+    from houseofcare.risk.model import train_model
+    from houseofcare.store.analytic import connect
+    from houseofcare.synth import generate_population
+
+    training = data_dir.parent / "training"
+    settings = Settings(data_dir=data_dir, analytic_db=training / "analytic.duckdb")
+    generate_population(patients=1000, seed=11, as_of=AS_OF, out=training / "synthetic")
+    ingest_paths(paths=[training / "synthetic"], settings=settings)
+    con = connect(settings)
+    try:
+        train_model(DuckDBEngine(con), settings=settings, as_of=AS_OF)
+    finally:
+        con.close()
+
+
 def _build_stores(data_dir: Path) -> None:
-    """`hoc synth` → `hoc ingest` → `hoc run` → `hoc db seed-demo`, small and seeded."""
+    """`hoc synth` → `hoc ingest` → `hoc model train` → `hoc run` (twice) →
+    `hoc db seed-demo`, small and seeded."""
     from houseofcare.ingest import ingest_paths
     from houseofcare.pipeline import run_pipeline
     from houseofcare.store.demo import seed_demo
@@ -58,6 +85,8 @@ def _build_stores(data_dir: Path) -> None:
     export = data_dir / "synthetic"
     generate_population(patients=120, seed=3, as_of=AS_OF, out=export)
     ingest_paths(paths=[export], settings=settings)
+    _train_model(data_dir)
+    run_pipeline(settings=settings, as_of=EARLIER_AS_OF)
     run_pipeline(settings=settings, as_of=AS_OF)
     seed_demo(settings, people=120, plans=20)
 

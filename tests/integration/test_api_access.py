@@ -43,6 +43,8 @@ from houseofcare.api.route_access import (
     app_routes,
     require_declared,
 )
+from houseofcare.careplan.people import assign_to_caseload
+from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, CarePlan, Goal
 
 READERS_OF_RECORD = {"gp", "nurse", "case_manager", "social_worker", "patient"}
@@ -208,6 +210,35 @@ _SENT = {
 
 def _planning_get(path: str) -> Callable[[World, str, str], Any]:
     return lambda w, who, t: _page_session(w, who).get(path.format(p=w.people[t]))
+
+
+def _caseload_assign(w: World, who: str, target: str) -> Any:
+    """Ask to take on the person nobody holds: the world has no pipeline run, so nobody is at
+    level 3 and a case manager is refused with the reason (400), writing nothing; other roles
+    get 403."""
+    browser = _page_session(w, who)
+    token = form_token(browser.get("/").text)
+    return browser.post(
+        "/caseload/assign", data={"person_id": w.people["unrelated"], "csrf_token": token}
+    )
+
+
+def _caseload_release(w: World, who: str, target: str) -> Any:
+    """Release someone: a case manager releases a person of their own, put on their caseload
+    for this case (the shared ones must stay); other roles ask for the related person."""
+    person_id = w.people[target]
+    if who == "case_manager":
+        person_id = w.new_person("A")
+        with transaction(w.factory) as session:
+            assign_to_caseload(
+                session, case_manager_id=w.user_ids["case_manager"], person_id=person_id
+            )
+    browser = _page_session(w, who)
+    token = form_token(browser.get("/").text)
+    return browser.post(
+        "/caseload/release",
+        data={"person_id": person_id, "reason": "stepped-down", "csrf_token": token},
+    )
 
 
 EVERYONE = frozenset(ROLES_IN_CAST)
@@ -516,6 +547,35 @@ ENDPOINTS = [
         ok=frozenset({200, 404}),
     ),
     # --- caseload pages
+    Endpoint(
+        "Caseload page",
+        ("GET", "/caseload"),
+        lambda w, who, t: _page_session(w, who).get("/caseload"),
+        # the case manager's own page (caseload.write): not the practice team's
+        frozenset({"case_manager"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Take someone onto my caseload",
+        ("POST", "/caseload/assign"),
+        _caseload_assign,
+        frozenset({"case_manager"}),
+        writes=True,
+        person_scoped=False,
+        page=True,
+        ok=frozenset({400}),
+    ),
+    Endpoint(
+        "Release someone from my caseload",
+        ("POST", "/caseload/release"),
+        _caseload_release,
+        frozenset({"case_manager"}),
+        writes=True,
+        person_scoped=False,
+        page=True,
+        ok=frozenset({303}),
+    ),
     # --- person page
     Endpoint(
         "Person page",

@@ -73,7 +73,10 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("POST", "/sign-out"): Open.own_account,
     ("GET", "/worklists"): Action.caregap_read,
     ("GET", "/worklists/recall.csv"): Action.caregap_read,
-    # caseload pages (web/routes_caseload.py)
+    # caseload pages (web/routes_caseload.py): a case manager's own caseload and candidates
+    ("GET", "/caseload"): Action.caseload_write,
+    ("POST", "/caseload/assign"): Action.caseload_write,
+    ("POST", "/caseload/release"): Action.caseload_write,
     # person page (web/routes_person.py)
     ("GET", "/people/{person_id}"): Action.patient_read,
     # care-planning pages (web/routes_planning.py): the forms are the writers' pages; the

@@ -45,6 +45,9 @@ class Action(StrEnum):
     preparation_read = "preparation.read"
     preparation_comment = "preparation.comment"
     caseload_read = "caseload.read"
+    #: Take a level 3 person of the network onto one's own caseload, or release them; seeing
+    #: the candidates (the network's unassigned level 3 people, in brief) is part of it.
+    caseload_write = "caseload.write"
     reviews_read = "reviews.read"
     audit_read = "audit.read"
 
@@ -61,7 +64,12 @@ class Relationship(StrEnum):
 
 #: Actions about no single person: lists the user asks for about their own work, and the
 #: audit trail. Only `any` makes sense for them (the list itself is scoped by the user).
-LIST_ACTIONS: Final = frozenset({Action.caseload_read, Action.reviews_read, Action.audit_read})
+#: `caseload.write` is one: whom it may reach is fixed by the caseload service, not by a
+#: relationship (a candidate has none yet): level 3 people of the latest run, on nobody's
+#: caseload, shown in brief and audited per person (docs/clinical-safety, H-048).
+LIST_ACTIONS: Final = frozenset(
+    {Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read}
+)
 
 
 class PolicyError(ValueError):

@@ -28,6 +28,10 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     Action.preparation_read: "See the results summary before a care-planning conversation",
     Action.preparation_comment: "Say what to talk about at the care-planning conversation",
     Action.caseload_read: "See your caseload",
+    Action.caseload_write: (
+        "Take level 3 people of your network onto your caseload (seeing them in brief "
+        "first), and release people from it"
+    ),
     Action.reviews_read: "See care plans due for review in your teams",
     Action.audit_read: "Read the audit trail: who looked at whose record, and when",
 }
@@ -94,7 +98,8 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
     ),
     Role.case_manager: (
-        ("Your caseload and due reviews (API)", "/docs"),
+        ("Your caseload: who is at highest risk and why, who was in hospital", "/caseload"),
+        ("Your due reviews (API)", "/docs"),
         ("Risk with its reasons", "hoc risk-assessments --user YOUR-NAME"),
     ),
     Role.social_worker: (("Shared care plans (FHIR API)", "/docs"),),

@@ -1,0 +1,281 @@
+"""A case manager's caseload: who is on it, who could be, and taking people on and off it.
+
+Case management (level 3 of the Long Term Conditions Model) only works when every person at
+level 3 has a named case manager and no case manager holds more people than they can know
+well (a community matron: about 50-80). So taking someone on is refused beyond the configured
+maximum, and only a level 3 person of the latest run who is on nobody's caseload can be taken
+on: a caseload is for case management, not a way to reach any record (hazard H-048).
+
+The level comes from the analytic store (the caller reads it through `houseofcare.results`);
+this module holds the operational rules and writes. Access (`caseload.write`) and the audit
+are the caller's, through `careplan.guard.Guard`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import ColumnElement, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from houseofcare.careplan.actor import Actor
+from houseofcare.careplan.errors import CarePlanError
+from houseofcare.careplan.people import assign_to_caseload, end_caseload_assignment
+from houseofcare.store.models import (
+    AuditOutcome,
+    CarePlan,
+    CarePlanStatus,
+    CaseloadAssignment,
+    Person,
+    User,
+)
+
+#: Why someone leaves a caseload, as the case manager chooses it (kept in the audit event).
+RELEASE_REASONS: Final[dict[str, str]] = {
+    "stepped-down": "Needs are now met at level 2 or level 1 (stepped down)",
+    "transferred": "Transferred to another case manager or team",
+    "moved-away": "Moved away or registered elsewhere",
+    "declined": "Declined case management",
+    "died": "Died",
+}
+
+#: Which plan a caseload shows when a person has several: the live one first.
+_PLAN_ORDER: Final = (
+    CarePlanStatus.active,
+    CarePlanStatus.on_hold,
+    CarePlanStatus.draft,
+    CarePlanStatus.completed,
+    CarePlanStatus.revoked,
+)
+
+
+class CaseloadRefused(CarePlanError):
+    """Taking someone on, or releasing them, was refused; `reason` is shown to the user and
+    `cause` (more exact, possibly about someone they may not see) goes only to the audit."""
+
+    def __init__(
+        self, reason: str, *, field: str, outcome: AuditOutcome, cause: str | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.field = field
+        self.outcome = outcome
+        self.cause = cause or reason
+
+
+@dataclass(frozen=True)
+class CaseloadPerson:
+    """Someone on the caseload, with their care plan's status and next review."""
+
+    person_id: int
+    nhs_number: str
+    patient_id: str | None
+    given_name: str | None
+    family_name: str | None
+    birth_date: dt.date | None
+    assigned_at: dt.datetime
+    care_plan_status: CarePlanStatus | None
+    review_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    """A person of the network on nobody's caseload (a candidate once the run says level 3)."""
+
+    person_id: int
+    nhs_number: str
+    patient_id: str
+    given_name: str | None
+    family_name: str | None
+    birth_date: dt.date | None
+
+
+def _open() -> ColumnElement[bool]:
+    return CaseloadAssignment.ended_at.is_(None)
+
+
+def on_caseload(
+    session: Session, case_manager_id: int, *, visible: ColumnElement[bool]
+) -> list[CaseloadPerson]:
+    """The people on the caseload (that the reader may see: `visible`, a filter on `person`),
+    each with the status and review date of their live plan (active, else on hold, else a
+    draft), in two queries."""
+    rows = session.execute(
+        select(CaseloadAssignment, Person)
+        .join(Person, Person.id == CaseloadAssignment.person_id)
+        .where(CaseloadAssignment.case_manager_id == case_manager_id, _open(), visible)
+        .order_by(CaseloadAssignment.assigned_at, CaseloadAssignment.id)
+    ).all()
+    ids = [person.id for _, person in rows]
+    plans: dict[int, tuple[int, int, CarePlanStatus, dt.date | None]] = {}
+    if ids:
+        for person_id, plan_id, status, review in session.execute(
+            select(CarePlan.person_id, CarePlan.id, CarePlan.status, CarePlan.review_date).where(
+                CarePlan.person_id.in_(ids), CarePlan.status.in_(_PLAN_ORDER)
+            )
+        ):
+            key = (_PLAN_ORDER.index(status), -plan_id)
+            held = plans.get(person_id)
+            if held is None or key < held[:2]:
+                plans[person_id] = (*key, status, review)
+    return [
+        CaseloadPerson(
+            person_id=person.id,
+            nhs_number=person.nhs_number,
+            patient_id=person.patient_id,
+            given_name=person.given_name,
+            family_name=person.family_name,
+            birth_date=person.birth_date,
+            assigned_at=assignment.assigned_at,
+            care_plan_status=plans[person.id][2] if person.id in plans else None,
+            review_date=plans[person.id][3] if person.id in plans else None,
+        )
+        for assignment, person in rows
+    ]
+
+
+def _unassigned_filter() -> list[ColumnElement[bool]]:
+    """A person of the network (registered at a practice, linked to the analytic record) who
+    is on nobody's caseload."""
+    held = exists().where(CaseloadAssignment.person_id == Person.id, _open())
+    return [Person.patient_id.is_not(None), Person.practice_id.is_not(None), ~held]
+
+
+def unassigned_patient_ids(session: Session) -> list[str]:
+    """The analytic ids of the network's people on nobody's caseload (to ask the run which
+    of them are at level 3); ids only, nothing shown."""
+    return [str(p) for p in session.scalars(select(Person.patient_id).where(*_unassigned_filter()))]
+
+
+def unassigned_people(session: Session, patient_ids: Iterable[str]) -> dict[str, Unassigned]:
+    """Those of `patient_ids` still on nobody's caseload, by analytic id (for the candidates
+    the page shows)."""
+    ids = list(dict.fromkeys(patient_ids))
+    if not ids:
+        return {}
+    rows = session.scalars(select(Person).where(Person.patient_id.in_(ids), *_unassigned_filter()))
+    return {
+        str(p.patient_id): Unassigned(
+            person_id=p.id,
+            nhs_number=p.nhs_number,
+            patient_id=str(p.patient_id),
+            given_name=p.given_name,
+            family_name=p.family_name,
+            birth_date=p.birth_date,
+        )
+        for p in rows
+    }
+
+
+def caseload_size(session: Session, case_manager_id: int) -> int:
+    """How many people the case manager holds now."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CaseloadAssignment)
+            .where(CaseloadAssignment.case_manager_id == case_manager_id, _open())
+        )
+        or 0
+    )
+
+
+def holder(session: Session, person_id: int) -> int | None:
+    """The case manager whose caseload the person is on (None: nobody's)."""
+    return session.scalar(
+        select(CaseloadAssignment.case_manager_id).where(
+            CaseloadAssignment.person_id == person_id, _open()
+        )
+    )
+
+
+NOT_A_CANDIDATE: Final = (
+    "This person cannot be added: only level 3 (case management) people of the latest run "
+    "who are on nobody's caseload can be. Someone may have taken them on since the page was "
+    "shown."
+)
+
+
+def take_on(
+    session: Session,
+    *,
+    case_manager_id: int,
+    person_id: int,
+    at_level3: bool,
+    capacity: int,
+    actor: Actor,
+) -> CaseloadAssignment:
+    """Put a level 3 person on the case manager's caseload, within `capacity` people.
+
+    `at_level3`: the latest run placed the person at level 3 (the caller read it). Refused
+    (`CaseloadRefused`, nothing written) for anyone else, for someone on another caseload,
+    and beyond capacity. Two assignments at once cannot both pass the capacity check: the
+    first statement writes the case manager's own row (changing nothing), which locks that
+    row on PostgreSQL and takes the database's write lock on SQLite (which has no row
+    locks), so the second waits and then counts the first.
+    """
+    session.execute(update(User).where(User.id == case_manager_id).values(id=User.id))
+    person = session.get(Person, person_id)
+    current = holder(session, person_id)
+    if current == case_manager_id:
+        raise CaseloadRefused(
+            "This person is already on your caseload.",
+            field="person_id",
+            outcome=AuditOutcome.conflict,
+        )
+    cause = (
+        "no such person"
+        if person is None
+        else "not linked to an analytic record"
+        if person.patient_id is None
+        else "on another case manager's caseload"
+        if current is not None
+        else None
+        if at_level3
+        else "not at level 3 in the latest run"
+    )
+    if cause is not None:
+        raise CaseloadRefused(
+            NOT_A_CANDIDATE, field="person_id", outcome=AuditOutcome.denied, cause=cause
+        )
+    size = caseload_size(session, case_manager_id)
+    if size >= capacity:
+        raise CaseloadRefused(
+            f"Your caseload is full: you hold {size} people and the most is {capacity}. "
+            "Release someone, or ask for this person to go to another case manager.",
+            field="person_id",
+            outcome=AuditOutcome.conflict,
+        )
+    return assign_to_caseload(
+        session, case_manager_id=case_manager_id, person_id=person_id, actor=actor
+    )
+
+
+def release(
+    session: Session, *, case_manager_id: int, person_id: int, reason: str
+) -> CaseloadAssignment:
+    """Take a person off the case manager's own caseload, for one of `RELEASE_REASONS`
+    (`CaseloadRefused` otherwise; nothing written). The assignment stays as history."""
+    if reason not in RELEASE_REASONS:
+        raise CaseloadRefused(
+            "Choose why this person is leaving your caseload",
+            field="reason",
+            outcome=AuditOutcome.invalid,
+        )
+    assignment = session.scalar(
+        select(CaseloadAssignment).where(
+            CaseloadAssignment.case_manager_id == case_manager_id,
+            CaseloadAssignment.person_id == person_id,
+            _open(),
+        )
+    )
+    if assignment is None:
+        raise CaseloadRefused(
+            "Choose someone on your caseload to release",
+            field="person_id",
+            outcome=AuditOutcome.invalid,
+            cause="not on this case manager's caseload",
+        )
+    return end_caseload_assignment(session, assignment.id)
