@@ -414,6 +414,10 @@ def status(data_dir: DataDirOption = None) -> None:
     _print_unusable_readings(results.unusable_readings(run.run_id))
 
 
+#: How long before `--as-of` the quickstart's earlier run is (a quarter).
+QUICKSTART_EARLIER_RUN_DAYS = 91
+
+
 @app.command()
 def quickstart(
     patients: Annotated[
@@ -462,6 +466,12 @@ def quickstart(
         # Too few people or admissions to train on: the run still places everyone on the
         # triangle, by the utilisation rule alone, and says so in each level-3 reason.
         err.print("[yellow]no risk model: the triangle uses the utilisation rule only[/yellow]")
+    # An earlier run first, as a network that has used houseofcare for a while has: the
+    # caseload then shows who is new to level 3, who left it and who was in hospital since.
+    earlier = as_of_date - dt.timedelta(days=QUICKSTART_EARLIER_RUN_DAYS)
+    with rich_progress() as progress:
+        first = run_pipeline(settings=settings, as_of=earlier, progress=progress)
+    console.print(f"earlier pipeline run {first.run_id} as of {earlier} (to compare with)")
     with rich_progress() as progress:
         run = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
     console.print(

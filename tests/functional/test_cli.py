@@ -185,3 +185,7 @@ def test_quickstart_synthesises_and_ingests(tmp_path: Path) -> None:
     con = duckdb.connect(str(data_dir / "analytic.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM patient").fetchone() == (200,)
     assert con.execute("SELECT count(*) FROM encounter").fetchone()[0] > 0
+    # two runs, a quarter apart: the caseload compares the latest with the earlier one
+    runs = con.execute("SELECT as_of FROM run ORDER BY finished_at").fetchall()
+    assert [r[0].isoformat() for r in runs] == ["2025-12-30", "2026-03-31"]
+    assert "earlier pipeline run" in result.stdout
