@@ -479,6 +479,22 @@ ENDPOINTS = [
     # --- care-planning pages
     # --- audit page
     Endpoint(
+        "Audit trail page",
+        ("GET", "/audit"),
+        lambda w, who, t: _page_session(w, who).get("/audit?outcome=denied"),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Audit trail CSV export",
+        ("GET", "/audit/export.csv"),
+        lambda w, who, t: _page_session(w, who).get("/audit/export.csv?action=read"),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
         "AuditEvent search",
         ("GET", "/fhir/AuditEvent"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent?_count=5"),
@@ -535,7 +551,7 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
     if not endpoint.audited:
         return
     event = w.last_audit(role)
-    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists")):
+    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists", "/audit")):
         expected = AuditOutcome.denied if not allowed else None
         if expected is None:
             outcomes = {AuditOutcome.success, AuditOutcome.not_found}

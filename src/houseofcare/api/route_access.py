@@ -77,6 +77,8 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     # person page (web/routes_person.py)
     # care-planning pages (web/routes_planning.py)
     # audit page (web/routes_audit.py)
+    ("GET", "/audit"): Action.audit_read,
+    ("GET", "/audit/export.csv"): Action.audit_read,
 }
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.errors import NotFound
@@ -142,3 +142,50 @@ def caseload_person_ids(session: Session, case_manager_id: int) -> Sequence[int]
             CaseloadAssignment.ended_at.is_(None),
         )
     ).all()
+
+
+def practice_due_reviews(
+    session: Session,
+    practice_id: int,
+    *,
+    visible: ColumnElement[bool],
+    on: dt.date | None = None,
+    limit: int = 50,
+) -> tuple[list[DueReview], int]:
+    """The active plans of people registered at the practice that are due for review on `on`
+    (default today), most overdue first (plans never given a review date first, as in
+    `due_reviews`), whichever team holds them; the first `limit` and how many there are.
+
+    The practice team's worklist: `visible` is the reader's filter on `person`, so only
+    people they may open are listed or counted.
+    """
+    day = on or dt.date.today()
+    where = (
+        Person.practice_id == practice_id,
+        CarePlan.status == CarePlanStatus.active,
+        (CarePlan.review_date <= day) | CarePlan.review_date.is_(None),
+        visible,
+    )
+    joined = select(CarePlan, Person).join(Person, Person.id == CarePlan.person_id)
+    total = session.scalar(
+        select(func.count(CarePlan.id)).join(Person, Person.id == CarePlan.person_id).where(*where)
+    )
+    rows = session.execute(
+        joined.where(*where)
+        .order_by(CarePlan.review_date.is_not(None), CarePlan.review_date, CarePlan.id)
+        .limit(limit)
+    ).all()
+    due = [
+        DueReview(
+            care_plan_id=plan.id,
+            care_plan_version=plan.version,
+            person_id=person.id,
+            nhs_number=person.nhs_number,
+            given_name=person.given_name,
+            family_name=person.family_name,
+            review_date=plan.review_date,
+            days_overdue=None if plan.review_date is None else (day - plan.review_date).days,
+        )
+        for plan, person in rows
+    ]
+    return due, int(total or 0)

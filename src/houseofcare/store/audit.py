@@ -16,6 +16,7 @@ transaction started while the first still holds the write lock would wait for it
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -81,8 +82,16 @@ def audit_events(
     resource_type: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    username: str | None = None,
+    action: str | None = None,
+    outcome: AuditOutcome | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> Sequence[AuditEvent]:
-    """The newest events first, filtered; page with `before_id` (the last id you saw)."""
+    """The newest events first, filtered; page with `before_id` (the last id you saw).
+
+    `since` is inclusive and `until` exclusive (a day's events: that day's midnight to the
+    next's)."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if person_id is not None:
         query = query.where(AuditEvent.person_id == person_id)
@@ -92,4 +101,14 @@ def audit_events(
         query = query.where(AuditEvent.resource_type == resource_type)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
+    if username is not None:
+        query = query.where(AuditEvent.username == username)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if outcome is not None:
+        query = query.where(AuditEvent.outcome == outcome)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
     return session.scalars(query).all()

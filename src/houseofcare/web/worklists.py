@@ -6,6 +6,11 @@ user's own practice; the figures are `population.indicators.achievement` and `re
 over the latest pipeline run; each view and each CSV export appends an audit event naming the
 user, the run and how many people it showed, as `hoc recall` does (`export` for the CSV).
 A refusal is audited too, and shows nothing.
+
+The page also lists the practice's care plans due for review (`careplan.lists.
+practice_due_reviews`, from the operational store): people registered at the user's own
+practice whom they may open, most overdue first, each disclosed person audited as the API's
+due-review list does (`DueReview`, one event per person shown).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import duckdb
 
 from houseofcare.api.deps import Services
 from houseofcare.careplan.access import people_scope
+from houseofcare.careplan.lists import DueReview, practice_due_reviews
 from houseofcare.careplan.policy import Action
 from houseofcare.engine import DuckDBEngine
 from houseofcare.people_scope import PeopleScope
@@ -33,11 +39,14 @@ from houseofcare.sql_text import sql_literal
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Organisation
+from houseofcare.web.page import guard
 from houseofcare.web.runs import RunStatus, latest_run
 from houseofcare.web.session import PageSession
 
 #: Rows of the recall list shown on the page (the CSV has them all).
 PAGE_ROWS = 100
+#: Care plans due for review shown on the page (each one shown is an audited disclosure).
+DUE_ROWS = 50
 UNREADABLE = (
     "The analytic store cannot be read now (a pipeline run may be writing it); try again shortly."
 )
@@ -79,6 +88,8 @@ class Worklist:
     achievement: list[Achievement] = field(default_factory=list)
     recall: list[Recall] = field(default_factory=list)
     recall_total: int = 0
+    due: list[DueReview] = field(default_factory=list)
+    due_total: int = 0
 
 
 def indicator_names() -> dict[str, str]:
@@ -154,7 +165,20 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
             # a run being written holds the store: say so rather than fail the page
             result.run = RunStatus(missing=UNREADABLE)
             result.achievement, result.recall, result.recall_total = [], [], 0
+    checker = guard(signed_in, services)
     with transaction(services.factory) as session:
+        checker.authorise(
+            session, Action.reviews_read, None, audit_action="search", resource_type="DueReview"
+        )
+        result.due, result.due_total = practice_due_reviews(
+            session,
+            practice.id,
+            visible=checker.visible_people(Action.careplan_read),
+            limit=DUE_ROWS,
+        )
+        checker.audit_people(
+            session, (d.person_id for d in result.due), action="search", resource_type="DueReview"
+        )
         record_audit(
             session,
             action="search",
