@@ -48,6 +48,8 @@ ACTIONS = (
     "logout",
 )
 RESOURCE = "AuditEvent"
+#: Unsealed events are counted up to this many ("more than 10,000").
+UNSEALED_CAP = 10_000
 CSV_COLUMNS = (
     "event_id",
     "occurred_at",
@@ -188,7 +190,14 @@ class SealStatus:
 
     seals: int
     sealed_to: int | None
+    #: Events after the newest seal, counted up to `UNSEALED_CAP` + 1.
     unsealed: int
+
+    @property
+    def unsealed_text(self) -> str:
+        if self.unsealed > UNSEALED_CAP:
+            return f"more than {UNSEALED_CAP:,}"
+        return f"{self.unsealed:,}"
 
 
 @dataclass
@@ -243,9 +252,15 @@ def seal_status(session: Session) -> SealStatus:
         select(func.count(AuditSeal.id), func.max(AuditSeal.last_event_id))
     ).one()
     sealed_to = newest[1]
-    unsealed = session.scalar(
-        select(func.count(AuditEvent.id)).where(AuditEvent.id > (sealed_to or 0))
+    # counted up to a cap: an unsealed tail is short when the sealer runs, and a page view
+    # must not count a whole trail that was never sealed
+    tail = (
+        select(AuditEvent.id)
+        .where(AuditEvent.id > (sealed_to or 0))
+        .limit(UNSEALED_CAP + 1)
+        .subquery()
     )
+    unsealed = session.scalar(select(func.count()).select_from(tail))
     return SealStatus(seals=int(newest[0] or 0), sealed_to=sealed_to, unsealed=int(unsealed or 0))
 
 
