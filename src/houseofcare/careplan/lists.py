@@ -166,7 +166,16 @@ def practice_due_reviews(
         (CarePlan.review_date <= day) | CarePlan.review_date.is_(None),
         visible,
     )
-    joined = select(CarePlan, Person).join(Person, Person.id == CarePlan.person_id)
+    # columns, not entities: a plan entity would load its goals, actions and needs too
+    joined = select(
+        CarePlan.id,
+        CarePlan.version,
+        CarePlan.review_date,
+        Person.id,
+        Person.nhs_number,
+        Person.given_name,
+        Person.family_name,
+    ).join(Person, Person.id == CarePlan.person_id)
     total = session.scalar(
         select(func.count(CarePlan.id)).join(Person, Person.id == CarePlan.person_id).where(*where)
     )
@@ -177,15 +186,15 @@ def practice_due_reviews(
     ).all()
     due = [
         DueReview(
-            care_plan_id=plan.id,
-            care_plan_version=plan.version,
-            person_id=person.id,
-            nhs_number=person.nhs_number,
-            given_name=person.given_name,
-            family_name=person.family_name,
-            review_date=plan.review_date,
-            days_overdue=None if plan.review_date is None else (day - plan.review_date).days,
+            care_plan_id=plan_id,
+            care_plan_version=version,
+            person_id=person_id,
+            nhs_number=nhs_number,
+            given_name=given,
+            family_name=family,
+            review_date=review,
+            days_overdue=None if review is None else (day - review).days,
         )
-        for plan, person in rows
+        for plan_id, version, review, person_id, nhs_number, given, family in rows
     ]
     return due, int(total or 0)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -160,7 +162,7 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
     )
     if run.run_id is not None:
         try:
-            _fill(result, services, run.run_id, scope, names)
+            _fill(result, services, run.run_id, scope)
         except duckdb.Error:
             # a run being written holds the store: say so rather than fail the page
             result.run = RunStatus(missing=UNREADABLE)
@@ -196,28 +198,68 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
     return result
 
 
-def _fill(
-    result: Worklist, services: Services, run_id: str, scope: PeopleScope, names: dict[str, str]
-) -> None:
-    """Achievement per indicator and the recall list of `result`'s practice, from `run_id`."""
+@dataclass(frozen=True)
+class _Figures:
+    achievement: tuple[Achievement, ...]
+    recall: tuple[Recall, ...]
+    recall_total: int
+
+
+#: A run's figures for one practice and indicator, kept per process: a run's result rows
+#: never change once written (a new run has a new id), and opening the DuckDB file and
+#: reading them costs far more than the page's other work. The view is audited every time.
+_FIGURES: OrderedDict[tuple[str, str, str, str | None], _Figures] = OrderedDict()
+_FIGURES_KEPT = 64
+_FIGURES_LOCK = threading.Lock()
+
+
+def _figures(
+    services: Services, run_id: str, practice_code: str, indicator: str | None
+) -> _Figures:
+    key = (str(services.settings.analytic_db_path), run_id, practice_code, indicator)
+    with _FIGURES_LOCK:
+        known = _FIGURES.get(key)
+        if known is not None:
+            _FIGURES.move_to_end(key)
+            return known
+    names = indicator_names()
+    scope = PeopleScope(practices=frozenset({practice_code}))
     with _engine(services) as engine:
-        code = sql_literal(result.practice_code)
+        code = sql_literal(practice_code)
         rows = achievement(engine, run_id, disclosure_controlled=False).where(
             f"practice_id = {code}"
         )
-        for _, ind, met, not_met, excluded, percent in rows.rows():
-            result.achievement.append(
+        shown = sorted(
+            (
                 Achievement(ind, names.get(ind, ind), met, not_met, excluded, percent)
-            )
-        result.achievement.sort(key=lambda a: a.indicator)
-        listed = recall_list(
-            engine, run_id, result.practice_code, result.indicator, scope=scope
-        ).rows()
-    result.recall_total = len(listed)
-    result.recall = [
-        Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
-        for r in listed[:PAGE_ROWS]
-    ]
+                for _, ind, met, not_met, excluded, percent in rows.rows()
+            ),
+            key=lambda a: a.indicator,
+        )
+        listed = recall_list(engine, run_id, practice_code, indicator, scope=scope).rows()
+    figures = _Figures(
+        achievement=tuple(shown),
+        recall=tuple(
+            Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
+            for r in listed[:PAGE_ROWS]
+        ),
+        recall_total=len(listed),
+    )
+    with _FIGURES_LOCK:
+        _FIGURES[key] = figures
+        while len(_FIGURES) > _FIGURES_KEPT:
+            _FIGURES.popitem(last=False)
+    return figures
+
+
+def _fill(result: Worklist, services: Services, run_id: str, scope: PeopleScope) -> None:
+    """Achievement per indicator and the recall list of `result`'s practice, from `run_id`.
+
+    `scope` is the user's own practice (`practice_scope`): the figures are the practice's."""
+    figures = _figures(services, run_id, result.practice_code, result.indicator)
+    result.achievement = list(figures.achievement)
+    result.recall = list(figures.recall)
+    result.recall_total = figures.recall_total
 
 
 def recall_csv(
