@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from tests.integration.test_pages import LIMITS, PASSWORD, sign_in
 
@@ -22,6 +22,7 @@ from houseofcare.api.app import create_app
 from houseofcare.careplan.people import create_organisation, create_user
 from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit
+from houseofcare.store.audit_seal import seal
 from houseofcare.store.database import make_engine, session_factory, transaction
 from houseofcare.store.migrate import upgrade_engine
 from houseofcare.store.models import (
@@ -156,6 +157,18 @@ def test_the_administrator_sees_who_looked_at_whom(world: World) -> None:
     )
     assert event.detail is not None and event.detail["via"] == "pages"
     assert event.detail["rows"] >= 2
+
+
+def test_the_page_says_how_far_the_trail_is_sealed(world: World) -> None:
+    admin = world.browser("a.admin")
+    assert "Not sealed yet" in admin.get("/audit").text
+    engine = world.factory.kw["bind"]
+    assert seal(engine, wait_seconds=0).events > 0
+    with world.factory() as session:
+        newest = session.scalar(select(func.max(AuditEvent.id)))
+    page = admin.get("/audit").text
+    assert f"sealed into a hash chain up to event <strong>{newest}</strong>" in page
+    assert "Not sealed yet" not in page
 
 
 def test_filters_narrow_the_trail(world: World) -> None:
