@@ -31,8 +31,10 @@ from houseofcare.store.models import (
     CarePlan,
     CarePlanStatus,
     CareTeam,
+    CaseloadAssignment,
     Person,
     Role,
+    User,
 )
 
 NHS = {"home": "9000000009", "home_later": "9000000017", "other": "9000000025"}
@@ -112,6 +114,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                     review_date=review,
                 )
             )
+        # the nurse also holds someone of the other practice on a caseload: they may open
+        # that person, but the worklists are their own practice's
+        nurse = session.scalar(select(User.id).where(User.username == "a.nurse"))
+        session.add(CaseloadAssignment(case_manager_id=nurse, person_id=people["other"]))
         record_audit(
             session,
             action="read",
@@ -253,7 +259,8 @@ def test_the_worklists_list_own_practice_plans_due_for_review(world: World) -> N
     assert NHS["home"] in due  # 30 days overdue
     assert f'href="/people/{world.people["home"]}"' in due
     assert NHS["home_later"] not in due  # review in 90 days
-    assert NHS["other"] not in page.text  # another practice's person
+    # another practice's person, though on the nurse's caseload and due
+    assert NHS["other"] not in page.text
     with world.factory() as session:
         disclosed = session.scalars(
             select(AuditEvent.person_id).where(
