@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.errors import NotFound
@@ -151,38 +151,44 @@ def practice_due_reviews(
     visible: ColumnElement[bool],
     on: dt.date | None = None,
     limit: int = 50,
-) -> tuple[list[DueReview], int]:
+) -> tuple[list[DueReview], bool]:
     """The active plans of people registered at the practice that are due for review on `on`
     (default today), most overdue first (plans never given a review date first, as in
-    `due_reviews`), whichever team holds them; the first `limit` and how many there are.
+    `due_reviews`), whichever team holds them: the first `limit`, and whether there are more.
 
     The practice team's worklist: `visible` is the reader's filter on `person`, so only
-    people they may open are listed or counted.
+    people they may open are listed. (No count of them all: on a large practice counting
+    costs as much again as the list.)
     """
     day = on or dt.date.today()
-    where = (
-        Person.practice_id == practice_id,
-        CarePlan.status == CarePlanStatus.active,
-        (CarePlan.review_date <= day) | CarePlan.review_date.is_(None),
-        visible,
-    )
-    # columns, not entities: a plan entity would load its goals, actions and needs too
-    joined = select(
-        CarePlan.id,
-        CarePlan.version,
-        CarePlan.review_date,
-        Person.id,
-        Person.nhs_number,
-        Person.given_name,
-        Person.family_name,
-    ).join(Person, Person.id == CarePlan.person_id)
-    total = session.scalar(
-        select(func.count(CarePlan.id)).join(Person, Person.id == CarePlan.person_id).where(*where)
+    due_here = (
+        # columns, not entities: a plan entity would load its goals, actions and needs too
+        select(
+            CarePlan.id.label("plan_id"),
+            CarePlan.version.label("version"),
+            CarePlan.review_date.label("review_date"),
+            Person.id.label("person_id"),
+            Person.nhs_number.label("nhs_number"),
+            Person.given_name.label("given_name"),
+            Person.family_name.label("family_name"),
+        )
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(
+            Person.practice_id == practice_id,
+            CarePlan.status == CarePlanStatus.active,
+            (CarePlan.review_date <= day) | CarePlan.review_date.is_(None),
+            visible,
+        )
+        # OFFSET 0 fences the practice's plans from the LIMIT below: without it PostgreSQL
+        # sorts every practice's due plans hoping to meet 50 of this one's early (3x slower
+        # at 100,000 plans); with it, it finds the practice's people first
+        .offset(0)
+        .subquery("due_here")
     )
     rows = session.execute(
-        joined.where(*where)
-        .order_by(CarePlan.review_date.is_not(None), CarePlan.review_date, CarePlan.id)
-        .limit(limit)
+        select(due_here)
+        .order_by(due_here.c.review_date.is_not(None), due_here.c.review_date, due_here.c.plan_id)
+        .limit(limit + 1)
     ).all()
     due = [
         DueReview(
@@ -195,6 +201,6 @@ def practice_due_reviews(
             review_date=review,
             days_overdue=None if review is None else (day - review).days,
         )
-        for plan_id, version, review, person_id, nhs_number, given, family in rows
+        for plan_id, version, review, person_id, nhs_number, given, family in rows[:limit]
     ]
-    return due, int(total or 0)
+    return due, len(rows) > limit

@@ -91,7 +91,8 @@ class Worklist:
     recall: list[Recall] = field(default_factory=list)
     recall_total: int = 0
     due: list[DueReview] = field(default_factory=list)
-    due_total: int = 0
+    #: More plans are due than the page shows.
+    due_more: bool = False
 
 
 def indicator_names() -> dict[str, str]:
@@ -172,7 +173,7 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
         checker.authorise(
             session, Action.reviews_read, None, audit_action="search", resource_type="DueReview"
         )
-        result.due, result.due_total = practice_due_reviews(
+        result.due, result.due_more = practice_due_reviews(
             session,
             practice.id,
             visible=checker.visible_people(Action.careplan_read),
