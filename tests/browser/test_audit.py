@@ -79,3 +79,21 @@ def test_a_gp_is_refused_the_audit_trail(tab: Tab) -> None:
     assert ("search", "denied") in trail_reads(tab.site, "demo.gp")
     tab.accessible()
     tab.screenshot("audit-refused")
+
+
+def test_an_administrator_finds_a_person_s_events_by_nhs_number(tab: Tab) -> None:
+    with sqlite3.connect(tab.site.operational) as con:
+        number, person_id = con.execute(
+            "SELECT p.nhs_number, p.id FROM person p JOIN audit_event e ON e.person_id = p.id "
+            "ORDER BY p.id LIMIT 1"
+        ).fetchone()
+    page = tab.sign_in("demo.admin")
+    page.goto(tab.site.url + "/audit")
+    page.get_by_label("NHS number").fill(f"{number[:3]} {number[3:6]} {number[6:]}")
+    page.get_by_role("button", name="Find").click()
+    expect(page).to_have_url(f"{tab.site.url}/audit?person={person_id}")
+    assert number not in page.url
+    rows = page.locator("table.hoc-audit-table tbody tr")
+    expect(rows.first).to_contain_text(f"NHS number {number}")
+    tab.accessible()
+    tab.screenshot("audit-person")

@@ -487,6 +487,19 @@ ENDPOINTS = [
         page=True,
     ),
     Endpoint(
+        "Audit trail: find a person by NHS number (POST)",
+        ("POST", "/audit/person"),
+        # the NHS number goes in the form's body; the answer is a redirect to the id
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            "/audit/person",
+            data={"nhs_number": w.nhs[t], "csrf_token": form_token(b.get("/").text)},
+        ),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
         "Audit trail CSV export",
         ("GET", "/audit/export.csv"),
         lambda w, who, t: _page_session(w, who).get("/audit/export.csv?action=read"),

@@ -11,12 +11,13 @@ import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from tests.integration.test_pages import LIMITS, PASSWORD, sign_in
+from tests.integration.test_pages import LIMITS, PASSWORD, sign_in, token_of
 
 from houseofcare.api.app import create_app
 from houseofcare.careplan.people import create_organisation, create_user
@@ -269,3 +270,48 @@ def test_the_worklists_list_own_practice_plans_due_for_review(world: World) -> N
         ).all()
     assert world.people["home"] in disclosed
     assert world.people["other"] not in disclosed
+
+
+def _lookup(browser: TestClient, number: str, token: str | None = None) -> Any:
+    page = browser.get("/audit")
+    sent = token_of(page.text) if token is None else token
+    return browser.post("/audit/person", data={"nhs_number": number, "csrf_token": sent})
+
+
+def test_an_nhs_number_sent_by_post_becomes_the_person_id_filter(world: World) -> None:
+    admin = world.browser("a.admin")
+    answer = _lookup(admin, "900 000 0009")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/audit?person={world.people['home']}"
+    event = world.events("a.admin")[-1]
+    assert (event.action, event.person_id) == ("search", world.people["home"])
+    assert NHS["home"] not in str(event.detail)  # the number is not kept, the id is
+    page = admin.get(answer.headers["location"])
+    assert f"NHS number {NHS['home']}" in page.text
+
+
+def test_an_unusable_nhs_number_is_named_and_not_found_is_said(world: World) -> None:
+    admin = world.browser("a.admin")
+    wrong = _lookup(admin, "9000000008")
+    assert wrong.status_code == 400
+    assert 'href="#nhs_number"' in wrong.text and "Enter a valid NHS number" in wrong.text
+    unknown = _lookup(admin, "9434765919")
+    assert unknown.status_code == 400
+    assert "No one with this NHS number is known to this service" in unknown.text
+    last = world.events("a.admin")[-2].detail  # then the page shown again
+    assert last == {"lookup": "nhs number", "found": False, "via": "pages"}
+
+
+def test_the_lookup_needs_the_form_s_token_and_the_admin_role(world: World) -> None:
+    admin = world.browser("a.admin")
+    forged = _lookup(admin, NHS["home"], token="forged")
+    assert forged.status_code == 403
+    assert world.events("a.admin")[-1].outcome is AuditOutcome.denied
+    gp = world.browser("a.gp")
+    home = gp.get("/")
+    refused = gp.post(
+        "/audit/person", data={"nhs_number": NHS["home"], "csrf_token": token_of(home.text)}
+    )
+    assert refused.status_code == 403 and "You cannot see this page" in refused.text
+    last = world.events("a.gp")[-1]
+    assert (last.resource_type, last.outcome) == ("AuditEvent", AuditOutcome.denied)

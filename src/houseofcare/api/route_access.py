@@ -79,6 +79,7 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     # audit page (web/routes_audit.py)
     ("GET", "/audit"): Action.audit_read,
     ("GET", "/audit/export.csv"): Action.audit_read,
+    ("POST", "/audit/person"): Action.audit_read,
 }
 
 

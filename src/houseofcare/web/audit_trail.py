@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from houseofcare.api.deps import Services
 from houseofcare.careplan.policy import Action
+from houseofcare.nhs_number import normalise_nhs_number
 from houseofcare.store.audit import audit_events
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditEvent, AuditOutcome, AuditSeal, Person
@@ -209,7 +210,10 @@ def _cell(text: str | None) -> str:
 
 
 def _via(event: AuditEvent) -> str:
-    via = (event.detail or {}).get("via")
+    """Which way in: the pages and the CLI say so; a command such as `hoc db seed-demo`
+    names itself as the source; the API's own events say nothing."""
+    detail = event.detail or {}
+    via = detail.get("via") or detail.get("source")
     return str(via) if via else "api"
 
 
@@ -314,3 +318,32 @@ def trail_csv(services: Services, signed_in: PageSession, filters: TrailFilter) 
             detail={"filters": filters.audited(), "rows": len(rows)},
         )
     return text.getvalue()
+
+
+class PersonNotFound(Exception):
+    """The NHS number is valid but nobody in this service has it (the message says so)."""
+
+
+def find_person(services: Services, signed_in: PageSession, nhs_number: str) -> int:
+    """The person id for an NHS number typed into the audit page's lookup form (sent by POST,
+    so the number never appears in a URL); the page then filters on the id. Refused
+    (`AccessRefused`, audited) for a role without `audit.read`; the lookup is audited as a
+    `search` of the trail with the id found, never the number. `InvalidNHSNumber` or
+    `PersonNotFound` for a number that cannot be used."""
+    checker = guard(signed_in, services)
+    number = normalise_nhs_number(nhs_number)
+    with transaction(services.factory) as session:
+        checker.authorise(
+            session, Action.audit_read, None, audit_action="search", resource_type=RESOURCE
+        )
+        person_id = session.scalar(select(Person.id).where(Person.nhs_number == number))
+        checker.audit(
+            session,
+            action="search",
+            resource_type=RESOURCE,
+            person_id=person_id,
+            detail={"lookup": "nhs number", "found": person_id is not None},
+        )
+    if person_id is None:
+        raise PersonNotFound("No one with this NHS number is known to this service")
+    return int(person_id)
