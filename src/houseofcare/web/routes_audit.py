@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import lru_cache
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
+from markupsafe import Markup
 from starlette.responses import Response
 
 from houseofcare.api.deps import ServicesDep
@@ -24,11 +27,34 @@ from houseofcare.web.audit_trail import (
 from houseofcare.web.page import chrome, guard, redirect, refused
 from houseofcare.web.security import PAGE_HEADERS, csrf_ok
 from houseofcare.web.session import PageSession, page_session
-from houseofcare.web.templates import render
+from houseofcare.web.templates import environment, render
 
 router = APIRouter(include_in_schema=False, tags=["pages"])
 
 AUDIT, AUDIT_CSV, AUDIT_PERSON = "/audit", "/audit/export.csv", "/audit/person"
+
+
+@lru_cache(maxsize=256)
+def _filter_form(filters: TrailFilter) -> Markup:
+    """The filter form for these filters and their errors (the same for every reader)."""
+    return Markup(
+        environment()
+        .get_template("audit_filters.html")
+        .render(
+            f=filters,
+            field_errors=dict(filters.errors),
+            actions=ACTIONS,
+            outcomes=[o.value for o in AuditOutcome],
+            query=urlencode(filters.params()),
+        )
+    )
+
+
+@lru_cache(maxsize=16)
+def _lookup_fields(error: str | None) -> Markup:
+    """The NHS number lookup's field and button (its CSRF token is added by the page)."""
+    errors = {"nhs_number": error} if error else {}
+    return Markup(environment().get_template("audit_lookup.html").render(field_errors=errors))
 
 
 def _trail_page(
@@ -56,8 +82,8 @@ def _trail_page(
             "f": filters,
             "errors": errors,
             "field_errors": dict(errors),
-            "actions": ACTIONS,
-            "outcomes": [o.value for o in AuditOutcome],
+            "filter_form": _filter_form(replace(filters, before_id=None)),
+            "lookup_fields": _lookup_fields(lookup_error),
             "query": urlencode(params),
             "older": None
             if shown.older_than is None
