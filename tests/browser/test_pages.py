@@ -164,6 +164,12 @@ def test_a_gp_opens_the_worklists_filters_an_indicator_and_exports_the_csv(tab: 
     first_rows = recall.locator("tbody tr")
     assert first_rows.count() > 0, "the demo practice has open care gaps"
     assert ("recall", "success") in audit_events(tab.site, "search", "demo.gp")
+    # care plans due for review at the practice, each linking to the person's page
+    expect(page.get_by_role("heading", name="Care plans due for review")).to_be_visible()
+    due = page.locator("table").nth(2)
+    assert due.locator("tbody tr").count() > 0, "the demo has plans due for review"
+    assert due.locator("tbody a").first.get_attribute("href").startswith("/people/")
+    assert ("DueReview", "success") in audit_events(tab.site, "search", "demo.gp")
     tab.accessible()
     tab.screenshot("worklists-gp")
 

@@ -667,6 +667,35 @@ ENDPOINTS = [
     ),
     # --- audit page
     Endpoint(
+        "Audit trail page",
+        ("GET", "/audit"),
+        lambda w, who, t: _page_session(w, who).get("/audit?outcome=denied"),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Audit trail: find a person by NHS number (POST)",
+        ("POST", "/audit/person"),
+        # the NHS number goes in the form's body; the answer is a redirect to the id
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            "/audit/person",
+            data={"nhs_number": w.nhs[t], "csrf_token": form_token(b.get("/").text)},
+        ),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Audit trail CSV export",
+        ("GET", "/audit/export.csv"),
+        lambda w, who, t: _page_session(w, who).get("/audit/export.csv?action=read"),
+        frozenset({"admin"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
         "AuditEvent search",
         ("GET", "/fhir/AuditEvent"),
         lambda w, who, t: w.get(who, "/fhir/AuditEvent?_count=5"),
@@ -723,7 +752,7 @@ def test_access_rule(api_world: World, endpoint: Endpoint, role: str, target: st
     if not endpoint.audited:
         return
     event = w.last_audit(role)
-    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists")):
+    if endpoint.route[1].startswith(("/fhir", "/app", "/worklists", "/audit")):
         expected = AuditOutcome.denied if not allowed else None
         if expected is None:
             outcomes = {AuditOutcome.success, AuditOutcome.not_found}

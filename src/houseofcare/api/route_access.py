@@ -93,6 +93,9 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("POST", "/people/{person_id}/preparation/sent"): Action.careplan_write,
     ("GET", "/people/{person_id}/preparation/letter.pdf"): Action.preparation_read,
     # audit page (web/routes_audit.py)
+    ("GET", "/audit"): Action.audit_read,
+    ("GET", "/audit/export.csv"): Action.audit_read,
+    ("POST", "/audit/person"): Action.audit_read,
 }
 
 

@@ -130,7 +130,9 @@ def _related_by(actor: Actor, relationships: Iterable[Relationship]) -> ColumnEl
     sql = visibility_sql(relationships)
     used = set(_PARAMETER.findall(sql))
     values = {k: v for k, v in actor_parameters(actor).items() if k in used}
-    return text(sql).bindparams(**values)  # type: ignore[return-value]
+    # parenthesised: a text clause is not grouped when ANDed with other conditions, and the
+    # relationships are ORed ("a AND b OR c" would let c through whatever a and b say)
+    return text(f"({sql})").bindparams(**values)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

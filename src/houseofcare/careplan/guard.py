@@ -20,7 +20,7 @@ from houseofcare.careplan.access import decide, decide_for_person, visible_peopl
 from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action, Policy
-from houseofcare.store.audit import record_audit, record_audit_now
+from houseofcare.store.audit import record_audit, record_audit_now, record_audits
 from houseofcare.store.models import AuditOutcome
 
 
@@ -82,8 +82,18 @@ class Guard:
         self.audit(
             session, action=action, resource_type=resource_type, detail={"people": len(people)}
         )
-        for person_id in people:
-            self.audit(session, action=action, resource_type=resource_type, person_id=person_id)
+        record_audits(
+            session,
+            [
+                self._event(
+                    action=action,
+                    resource_type=resource_type,
+                    outcome=AuditOutcome.success,
+                    person_id=person_id,
+                )
+                for person_id in people
+            ],
+        )
 
     def audit_now(self, **event: Any) -> None:
         """Record an event in its own transaction (for refusals and failures)."""

@@ -16,6 +16,7 @@ transaction started while the first still holds the write lock would wait for it
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -63,6 +64,28 @@ def record_audit(
     return event
 
 
+def record_audits(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
+    """Add many audit events to `session` in one flush (a list discloses many people: one
+    INSERT for all of them rather than a round trip each). Each mapping takes the keyword
+    arguments of `record_audit` other than `user`."""
+    rows = [
+        AuditEvent(
+            user_id=e.get("user_id"),
+            username=e.get("username"),
+            role=None if e.get("role") is None else str(e["role"]),
+            action=e["action"],
+            resource_type=e["resource_type"],
+            resource_id=None if e.get("resource_id") is None else str(e["resource_id"]),
+            person_id=e.get("person_id"),
+            outcome=AuditOutcome(e.get("outcome", AuditOutcome.success)),
+            detail=dict(e["detail"]) if e.get("detail") is not None else None,
+        )
+        for e in events
+    ]
+    session.add_all(rows)
+    session.flush()
+
+
 def record_audit_now(factory: sessionmaker[Session], **event: Any) -> int:
     """Record one audit event in its own committed transaction; its id.
 
@@ -81,8 +104,16 @@ def audit_events(
     resource_type: str | None = None,
     limit: int = 100,
     before_id: int | None = None,
+    username: str | None = None,
+    action: str | None = None,
+    outcome: AuditOutcome | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
 ) -> Sequence[AuditEvent]:
-    """The newest events first, filtered; page with `before_id` (the last id you saw)."""
+    """The newest events first, filtered; page with `before_id` (the last id you saw).
+
+    `since` is inclusive and `until` exclusive (a day's events: that day's midnight to the
+    next's)."""
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if person_id is not None:
         query = query.where(AuditEvent.person_id == person_id)
@@ -92,4 +123,14 @@ def audit_events(
         query = query.where(AuditEvent.resource_type == resource_type)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
+    if username is not None:
+        query = query.where(AuditEvent.username == username)
+    if action is not None:
+        query = query.where(AuditEvent.action == action)
+    if outcome is not None:
+        query = query.where(AuditEvent.outcome == outcome)
+    if since is not None:
+        query = query.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.occurred_at < until)
     return session.scalars(query).all()

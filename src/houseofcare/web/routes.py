@@ -18,6 +18,7 @@ from houseofcare.api.deps import SESSION_COOKIE, ServicesDep
 from houseofcare.api.errors import InvalidResource, TooManyAttempts, Unauthorised
 from houseofcare.api.inputs import control_character
 from houseofcare.api.routes.auth import sign_in
+from houseofcare.careplan.guard import AccessRefused
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Role
@@ -234,7 +235,7 @@ def worklists(request: Request, services: ServicesDep, indicator: str | None = N
         return redirect(SIGN_IN)
     try:
         shown = worklist(services, signed_in, indicator)
-    except WorklistRefused as exc:
+    except (WorklistRefused, AccessRefused) as exc:
         return refused(request, signed_in, services, str(exc))
     return render(
         "worklists.html",

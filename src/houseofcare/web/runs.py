@@ -4,12 +4,18 @@ Every page says how fresh its figures are, since stale figures shown as current 
 clinical hazard (docs/clinical-safety/hazard-log.md). It asks the one reader of analytic
 results (`houseofcare.results`), read-only, for this one row; anything missing (no store, no
 run yet, a store being written) is said in words rather than failing the page.
+
+The answer is kept per process while the store's file (and its write-ahead log) is unchanged:
+opening a DuckDB file costs tens of milliseconds, every page asks, and a new run rewrites the
+file, so a page never shows a run older than the store holds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 
@@ -28,15 +34,40 @@ class RunStatus:
     missing: str | None = None
 
 
+#: The store's file → (its stamp, the answer read from it).
+_KNOWN: dict[Path, tuple[tuple[int, ...], RunStatus]] = {}
+
+
+def _stamp(path: Path) -> tuple[int, ...]:
+    """What changes when the store is written: its file's and its WAL's size and mtime."""
+    stamp: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            found = os.stat(file)
+        except FileNotFoundError:
+            stamp += [-1, -1, -1]
+        else:
+            stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
+    return tuple(stamp)
+
+
 def latest_run(settings: Settings) -> RunStatus:
     """The most recently finished run of the analytic store named by `settings`."""
-    if not settings.analytic_db_path.exists():
+    path = settings.analytic_db_path
+    if not path.exists():
         return RunStatus(missing="There is no analytic store yet: run `hoc ingest` and `hoc run`.")
+    stamp = _stamp(path)
+    known = _KNOWN.get(path)
+    if known is not None and known[0] == stamp:
+        return known[1]
     try:
         with AnalyticResults.open(settings) as results:
             run = results.latest_run()
     except (ResultsUnavailable, duckdb.Error):
         return RunStatus(missing="The analytic store cannot be read now; try again shortly.")
     if run is None:
-        return RunStatus(missing="No pipeline run yet: run `hoc run`.")
-    return RunStatus(run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at)
+        status = RunStatus(missing="No pipeline run yet: run `hoc run`.")
+    else:
+        status = RunStatus(run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at)
+    _KNOWN[path] = (stamp, status)
+    return status

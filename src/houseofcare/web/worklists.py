@@ -6,12 +6,19 @@ user's own practice; the figures are `population.indicators.achievement` and `re
 over the latest pipeline run; each view and each CSV export appends an audit event naming the
 user, the run and how many people it showed, as `hoc recall` does (`export` for the CSV).
 A refusal is audited too, and shows nothing.
+
+The page also lists the practice's care plans due for review (`careplan.lists.
+practice_due_reviews`, from the operational store): people registered at the user's own
+practice whom they may open, most overdue first, each disclosed person audited as the API's
+due-review list does (`DueReview`, one event per person shown).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +28,7 @@ import duckdb
 
 from houseofcare.api.deps import Services
 from houseofcare.careplan.access import people_scope
+from houseofcare.careplan.lists import DueReview, practice_due_reviews
 from houseofcare.careplan.policy import Action
 from houseofcare.engine import DuckDBEngine
 from houseofcare.people_scope import PeopleScope
@@ -33,11 +41,14 @@ from houseofcare.sql_text import sql_literal
 from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Organisation
+from houseofcare.web.page import guard
 from houseofcare.web.runs import RunStatus, latest_run
 from houseofcare.web.session import PageSession
 
 #: Rows of the recall list shown on the page (the CSV has them all).
 PAGE_ROWS = 100
+#: Care plans due for review shown on the page (each one shown is an audited disclosure).
+DUE_ROWS = 50
 UNREADABLE = (
     "The analytic store cannot be read now (a pipeline run may be writing it); try again shortly."
 )
@@ -79,6 +90,9 @@ class Worklist:
     achievement: list[Achievement] = field(default_factory=list)
     recall: list[Recall] = field(default_factory=list)
     recall_total: int = 0
+    due: list[DueReview] = field(default_factory=list)
+    #: More plans are due than the page shows.
+    due_more: bool = False
 
 
 def indicator_names() -> dict[str, str]:
@@ -149,12 +163,25 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
     )
     if run.run_id is not None:
         try:
-            _fill(result, services, run.run_id, scope, names)
+            _fill(result, services, run.run_id, scope)
         except duckdb.Error:
             # a run being written holds the store: say so rather than fail the page
             result.run = RunStatus(missing=UNREADABLE)
             result.achievement, result.recall, result.recall_total = [], [], 0
+    checker = guard(signed_in, services)
     with transaction(services.factory) as session:
+        checker.authorise(
+            session, Action.reviews_read, None, audit_action="search", resource_type="DueReview"
+        )
+        result.due, result.due_more = practice_due_reviews(
+            session,
+            practice.id,
+            visible=checker.visible_people(Action.careplan_read),
+            limit=DUE_ROWS,
+        )
+        checker.audit_people(
+            session, (d.person_id for d in result.due), action="search", resource_type="DueReview"
+        )
         record_audit(
             session,
             action="search",
@@ -172,28 +199,68 @@ def worklist(services: Services, signed_in: PageSession, indicator: str | None) 
     return result
 
 
-def _fill(
-    result: Worklist, services: Services, run_id: str, scope: PeopleScope, names: dict[str, str]
-) -> None:
-    """Achievement per indicator and the recall list of `result`'s practice, from `run_id`."""
+@dataclass(frozen=True)
+class _Figures:
+    achievement: tuple[Achievement, ...]
+    recall: tuple[Recall, ...]
+    recall_total: int
+
+
+#: A run's figures for one practice and indicator, kept per process: a run's result rows
+#: never change once written (a new run has a new id), and opening the DuckDB file and
+#: reading them costs far more than the page's other work. The view is audited every time.
+_FIGURES: OrderedDict[tuple[str, str, str, str | None], _Figures] = OrderedDict()
+_FIGURES_KEPT = 64
+_FIGURES_LOCK = threading.Lock()
+
+
+def _figures(
+    services: Services, run_id: str, practice_code: str, indicator: str | None
+) -> _Figures:
+    key = (str(services.settings.analytic_db_path), run_id, practice_code, indicator)
+    with _FIGURES_LOCK:
+        known = _FIGURES.get(key)
+        if known is not None:
+            _FIGURES.move_to_end(key)
+            return known
+    names = indicator_names()
+    scope = PeopleScope(practices=frozenset({practice_code}))
     with _engine(services) as engine:
-        code = sql_literal(result.practice_code)
+        code = sql_literal(practice_code)
         rows = achievement(engine, run_id, disclosure_controlled=False).where(
             f"practice_id = {code}"
         )
-        for _, ind, met, not_met, excluded, percent in rows.rows():
-            result.achievement.append(
+        shown = sorted(
+            (
                 Achievement(ind, names.get(ind, ind), met, not_met, excluded, percent)
-            )
-        result.achievement.sort(key=lambda a: a.indicator)
-        listed = recall_list(
-            engine, run_id, result.practice_code, result.indicator, scope=scope
-        ).rows()
-    result.recall_total = len(listed)
-    result.recall = [
-        Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
-        for r in listed[:PAGE_ROWS]
-    ]
+                for _, ind, met, not_met, excluded, percent in rows.rows()
+            ),
+            key=lambda a: a.indicator,
+        )
+        listed = recall_list(engine, run_id, practice_code, indicator, scope=scope).rows()
+    figures = _Figures(
+        achievement=tuple(shown),
+        recall=tuple(
+            Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
+            for r in listed[:PAGE_ROWS]
+        ),
+        recall_total=len(listed),
+    )
+    with _FIGURES_LOCK:
+        _FIGURES[key] = figures
+        while len(_FIGURES) > _FIGURES_KEPT:
+            _FIGURES.popitem(last=False)
+    return figures
+
+
+def _fill(result: Worklist, services: Services, run_id: str, scope: PeopleScope) -> None:
+    """Achievement per indicator and the recall list of `result`'s practice, from `run_id`.
+
+    `scope` is the user's own practice (`practice_scope`): the figures are the practice's."""
+    figures = _figures(services, run_id, result.practice_code, result.indicator)
+    result.achievement = list(figures.achievement)
+    result.recall = list(figures.recall)
+    result.recall_total = figures.recall_total
 
 
 def recall_csv(
