@@ -4,6 +4,7 @@ forms' refusals. Every page is checked with axe-core and photographed into docs/
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 import pytest
@@ -187,6 +188,15 @@ def test_a_gp_opens_the_worklists_filters_an_indicator_and_exports_the_csv(tab: 
         page.get_by_role("heading", name=f"Recall list, most overdue first: {chosen}")
     ).to_be_visible()
     expect(page.get_by_role("link", name="Show every indicator")).to_be_visible()
+
+    # journey (2) ends on a person: the first plan due for review, opened from the worklist
+    person = page.locator("table").nth(2).locator("tbody a").first
+    name = person.inner_text().strip()
+    person.click()
+    expect(page).to_have_url(re.compile(r"/people/\d+$"))
+    expect(page.locator(".hoc-person-banner")).to_contain_text(name)
+    expect(page.locator(".hoc-person-banner")).to_contain_text("NHS number")
+    assert name not in page.title(), "no name in a page title"
 
 
 def test_a_case_manager_is_refused_the_practice_worklists(tab: Tab) -> None:

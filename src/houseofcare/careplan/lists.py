@@ -161,35 +161,40 @@ def practice_due_reviews(
     costs as much again as the list.)
     """
     day = on or dt.date.today()
-    due_here = (
+    columns = (
         # columns, not entities: a plan entity would load its goals, actions and needs too
-        select(
-            CarePlan.id.label("plan_id"),
-            CarePlan.version.label("version"),
-            CarePlan.review_date.label("review_date"),
-            Person.id.label("person_id"),
-            Person.nhs_number.label("nhs_number"),
-            Person.given_name.label("given_name"),
-            Person.family_name.label("family_name"),
-        )
-        .join(Person, Person.id == CarePlan.person_id)
-        .where(
-            Person.practice_id == practice_id,
-            CarePlan.status == CarePlanStatus.active,
-            (CarePlan.review_date <= day) | CarePlan.review_date.is_(None),
-            visible,
-        )
-        # OFFSET 0 fences the practice's plans from the LIMIT below: without it PostgreSQL
-        # sorts every practice's due plans hoping to meet 50 of this one's early (3x slower
-        # at 100,000 plans); with it, it finds the practice's people first
-        .offset(0)
-        .subquery("due_here")
+        CarePlan.id,
+        CarePlan.version,
+        CarePlan.review_date,
+        Person.id,
+        Person.nhs_number,
+        Person.given_name,
+        Person.family_name,
     )
-    rows = session.execute(
-        select(due_here)
-        .order_by(due_here.c.review_date.is_not(None), due_here.c.review_date, due_here.c.plan_id)
+    of_practice = (
+        Person.practice_id == practice_id,
+        CarePlan.status == CarePlanStatus.active,
+        visible,
+    )
+    # Two ordered reads, each a walk of `ix_care_plan_active_review` that stops once enough
+    # of the practice's plans are found: the plans never given a review date, then those
+    # due, earliest first (one ORDER BY with NULLs first cannot use the ascending index).
+    never = session.execute(
+        select(*columns)
+        .join(Person, Person.id == CarePlan.person_id)
+        .where(*of_practice, CarePlan.review_date.is_(None))
+        .order_by(CarePlan.id)
         .limit(limit + 1)
     ).all()
+    rows = list(never)
+    if len(rows) <= limit:
+        rows += session.execute(
+            select(*columns)
+            .join(Person, Person.id == CarePlan.person_id)
+            .where(*of_practice, CarePlan.review_date <= day)
+            .order_by(CarePlan.review_date, CarePlan.id)
+            .limit(limit + 1 - len(rows))
+        ).all()
     due = [
         DueReview(
             care_plan_id=plan_id,

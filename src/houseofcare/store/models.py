@@ -411,6 +411,14 @@ class CarePlan(Base):
         ),
         Index("ix_care_plan_person_id", "person_id"),
         Index("ix_care_plan_team_review", "care_team_id", "review_date"),
+        # the practice's due-review worklist walks active plans in review-date order
+        Index(
+            "ix_care_plan_active_review",
+            "review_date",
+            "id",
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
