@@ -190,7 +190,10 @@ def test_a_gp_opens_the_worklists_filters_an_indicator_and_exports_the_csv(tab: 
     expect(page.get_by_role("link", name="Show every indicator")).to_be_visible()
 
     # journey (2) ends on a person: the first plan due for review, opened from the worklist
-    person = page.locator("table").nth(2).locator("tbody a").first
+    due_table = page.locator("table").filter(
+        has=page.locator("caption", has_text="Care plans due for review")
+    )
+    person = due_table.locator("tbody a").first
     name = person.inner_text().strip()
     person.click()
     expect(page).to_have_url(re.compile(r"/people/\d+$"))

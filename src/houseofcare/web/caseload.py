@@ -31,7 +31,7 @@ from houseofcare.results import (
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, CarePlanStatus, Person
 from houseofcare.web.page import guard as page_guard
-from houseofcare.web.person_banner import PersonBanner
+from houseofcare.web.person_banner import PersonBanner, person_name
 from houseofcare.web.runs import RunStatus
 from houseofcare.web.session import PageSession
 
@@ -118,12 +118,9 @@ class CaseloadView:
 
 
 def _banner(person: CaseloadPerson | service.Unassigned, today: dt.date) -> PersonBanner:
-    given = (person.given_name or "").strip()
-    family = (person.family_name or "").strip().upper()
-    name = f"{family}, {given}" if family and given else family or given
     return PersonBanner(
         person_id=person.person_id,
-        name=name or "Name not recorded",
+        name=person_name(person.given_name, person.family_name) or "Name not recorded",
         nhs_number=person.nhs_number,
         birth_date=person.birth_date,
         today=today,

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 from houseofcare.store.models import Person
 
 
+def person_name(given: str | None, family: str | None) -> str:
+    """FAMILY, Given: as on NHS letters and in the banner, so a name in a list reads the same
+    as on the page it opens ("" when neither is recorded)."""
+    given = (given or "").strip()
+    family = (family or "").strip().upper()
+    return f"{family}, {given}" if family and given else family or given
+
+
 @dataclass(frozen=True)
 class PersonBanner:
     person_id: int
@@ -41,12 +49,9 @@ class PersonBanner:
     def of(cls, person: Person, *, today: dt.date | None = None) -> PersonBanner:
         """The banner of an operational-store person (family name in capitals, as on NHS
         letters; "name not recorded" rather than an empty heading)."""
-        given = (person.given_name or "").strip()
-        family = (person.family_name or "").strip().upper()
-        name = f"{family}, {given}" if family and given else family or given
         return cls(
             person_id=person.id,
-            name=name or "Name not recorded",
+            name=person_name(person.given_name, person.family_name) or "Name not recorded",
             nhs_number=person.nhs_number,
             birth_date=person.birth_date,
             today=today,

@@ -11,6 +11,7 @@ from jinja2 import ChainableUndefined, ChoiceLoader, Environment, FileSystemLoad
 from starlette.responses import HTMLResponse
 
 from houseofcare import __version__
+from houseofcare.web.person_banner import person_name
 from houseofcare.web.security import CSRF_FIELD, PAGE_HEADERS
 
 TEMPLATES: Final = Path(__file__).with_name("templates")
@@ -21,7 +22,7 @@ SERVICE_NAME: Final = "houseofcare"
 def environment() -> Environment:
     """One Jinja environment: our templates first, then `nhsuk_frontend_jinja`'s macros.
     `ChainableUndefined` is what those macros expect for parameters left out."""
-    return Environment(
+    env = Environment(
         loader=ChoiceLoader(
             [FileSystemLoader(TEMPLATES), PackageLoader("nhsuk_frontend_jinja", "templates")]
         ),
@@ -30,6 +31,8 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["person_name"] = person_name
+    return env
 
 
 def render(
