@@ -441,11 +441,12 @@ class AnalyticResults:
             )
         )
 
-    def level3(self, run_id: str, patient_ids: Iterable[str]) -> list[str]:
-        """Which of `patient_ids` the run placed at level 3 (case management), highest risk
-        first (by patient id where the run has no risk score): a caseload's candidates."""
-        ids = self._ids(patient_ids)
-        if not ids or "tier" not in self.tables:
+    def level3(self, run_id: str, patient_ids: Iterable[str] | None = None) -> list[str]:
+        """Which of `patient_ids` (None: everyone) the run placed at level 3 (case
+        management), highest risk first (by patient id where the run has no risk score): a
+        caseload's candidates."""
+        ids = None if patient_ids is None else self._ids(patient_ids)
+        if ids == [] or "tier" not in self.tables:
             return []
         risk = (
             "(SELECT max(s.risk) FROM risk_score s "
@@ -453,12 +454,12 @@ class AnalyticResults:
             if "risk_score" in self.tables
             else "CAST(NULL AS DOUBLE)"
         )
+        among = "" if ids is None else " AND t.patient_id IN (SELECT unnest(?::VARCHAR[]))"
         rows = self._rows(
             f"""SELECT t.patient_id FROM tier t
-                WHERE t.run_id = ? AND t.level = 3
-                  AND t.patient_id IN (SELECT unnest(?::VARCHAR[]))
+                WHERE t.run_id = ? AND t.level = 3{among}
                 ORDER BY {risk} DESC NULLS LAST, t.patient_id""",
-            [run_id, ids],
+            [run_id] if ids is None else [run_id, ids],
         )
         return [str(r[0]) for r in rows]
 

@@ -10,6 +10,8 @@ candidates separately), every assignment and release too, and every refusal.
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,7 +34,7 @@ from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, CarePlanStatus, Person
 from houseofcare.web.page import guard as page_guard
 from houseofcare.web.person_banner import PersonBanner, person_name
-from houseofcare.web.runs import RunStatus
+from houseofcare.web.runs import RunStatus, store_stamp
 from houseofcare.web.session import PageSession
 
 #: Candidates shown at once (highest risk first); the page says how many more there are.
@@ -150,7 +152,6 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
         people = service.on_caseload(
             session, signed_in.user.user_id, visible=guard.visible_people(Action.patient_read)
         )
-        unassigned = service.unassigned_patient_ids(session)
     view = CaseloadView(
         run=RunStatus(missing="No pipeline run yet: run `hoc run`."),
         capacity_min=settings.caseload_min,
@@ -158,6 +159,7 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
     )
     figures: dict[str, Any] = {}
     shown_candidates: list[service.Unassigned] = []
+    stamp = store_stamp(settings.analytic_db_path)
     try:
         with AnalyticResults.open(settings) as results:
             run = results.latest_run()
@@ -165,12 +167,14 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
                 view.run = RunStatus(
                     run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at
                 )
-                ranked = results.level3(run.run_id, unassigned)
+                level3 = results.level3(run.run_id)
                 with services.factory() as session:
+                    free = service.unassigned_among(session, level3)
+                    ranked = [p for p in level3 if p in free]
                     found = service.unassigned_people(session, ranked[:CANDIDATE_ROWS])
                 shown_candidates = [found[p] for p in ranked[:CANDIDATE_ROWS] if p in found]
                 view.candidates_total = len(ranked)
-                figures = _figures(results, run, view, people, shown_candidates)
+                figures = _figures(results, run, view, people, shown_candidates, stamp)
     except ResultsUnavailable as exc:
         view.run = RunStatus(missing=str(exc))
     except duckdb.Error:
@@ -201,8 +205,10 @@ def _figures(
     view: CaseloadView,
     people: list[CaseloadPerson],
     candidates: list[service.Unassigned],
+    stamp: tuple[int, ...],
 ) -> dict[str, Any]:
-    """Everything the run says about the people shown, one set-based query per kind."""
+    """Everything the run says about the people shown, one set-based query per kind (`stamp`:
+    the analytic store's, taken before it was opened)."""
     on_list = [p.patient_id for p in people if p.patient_id]
     everyone = on_list + [c.patient_id for c in candidates]
     view.previous = results.previous_run(run.run_id, with_levels=True)
@@ -217,9 +223,37 @@ def _figures(
         "changes": {}
         if view.previous is None
         else results.level_changes(run.run_id, view.previous.run_id, everyone),
-        "contacts": results.last_contacts(on_list),
-        "events": results.hospital_events(on_list, view.since),
+        **_contacts_and_events(results, stamp, on_list, view.since),
     }
+
+
+#: The caseload's last contacts and hospital events, per process, for as long as the analytic
+#: store is unchanged (`runs.store_stamp`: any write, a run or an ingest, changes it). They
+#: are the page's two scans of the whole `encounter` table; a case manager's caseload is the
+#: same from one view to the next, and each view is still audited.
+_EVENTS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_EVENTS_KEPT: Final = 32
+_EVENTS_LOCK = threading.Lock()
+
+
+def _contacts_and_events(
+    results: AnalyticResults, stamp: tuple[int, ...], on_list: list[str], since: dt.date
+) -> dict[str, Any]:
+    key = (stamp, tuple(sorted(on_list)), since)
+    with _EVENTS_LOCK:
+        known = _EVENTS.get(key)
+        if known is not None:
+            _EVENTS.move_to_end(key)
+            return known
+    found = {
+        "contacts": results.last_contacts(on_list),
+        "events": results.hospital_events(on_list, since),
+    }
+    with _EVENTS_LOCK:
+        _EVENTS[key] = found
+        while len(_EVENTS) > _EVENTS_KEPT:
+            _EVENTS.popitem(last=False)
+    return found
 
 
 def _row(

@@ -38,7 +38,7 @@ class RunStatus:
 _KNOWN: dict[Path, tuple[tuple[int, ...], RunStatus]] = {}
 
 
-def _stamp(path: Path) -> tuple[int, ...]:
+def store_stamp(path: Path) -> tuple[int, ...]:
     """What changes when the store is written: its file's and its WAL's size and mtime."""
     stamp: list[int] = []
     for file in (path, path.with_name(path.name + ".wal")):
@@ -56,7 +56,7 @@ def latest_run(settings: Settings) -> RunStatus:
     path = settings.analytic_db_path
     if not path.exists():
         return RunStatus(missing="There is no analytic store yet: run `hoc ingest` and `hoc run`.")
-    stamp = _stamp(path)
+    stamp = store_stamp(path)
     known = _KNOWN.get(path)
     if known is not None and known[0] == stamp:
         return known[1]
