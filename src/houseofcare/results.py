@@ -29,9 +29,13 @@ from typing import Any, Final
 
 import duckdb
 
+from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.population.events import READING_SQL
 from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
+
+#: The clinical tables ingest makes, which the record readers read.
+CLINICAL_TABLE_NAMES: Final = tuple(CLINICAL_TABLES)
 
 #: The result tables a run may have written, each read by the columns its DDL declares.
 RESULT_TABLE_NAMES: Final = (
@@ -235,16 +239,17 @@ class AnalyticResults:
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        #: Which result tables this store has (a store gains them as runs and models come).
-        self.tables = frozenset(
+        present = frozenset(
             row[0]
             for row in con.execute(
-                "SELECT table_name FROM information_schema.tables "
-                "WHERE table_schema = 'main' AND table_name IN "
-                f"({', '.join('?' for _ in RESULT_TABLE_NAMES)})",
-                list(RESULT_TABLE_NAMES),
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
             ).fetchall()
         )
+        #: Which result tables this store has (a store gains them as runs and models come).
+        self.tables = present & frozenset(RESULT_TABLE_NAMES)
+        #: Which clinical tables it has (a store made by `hoc ingest` has them all; one made
+        #: by hand may not): asked once here, not before each read.
+        self.clinical = present & frozenset(CLINICAL_TABLE_NAMES)
 
     @classmethod
     @contextmanager
@@ -433,13 +438,7 @@ class AnalyticResults:
 
     def _has_encounters(self) -> bool:
         """Whether the ingested `encounter` table is there (not a result: ingest makes it)."""
-        return bool(
-            self._rows(
-                "SELECT 1 FROM information_schema.tables "
-                "WHERE table_schema = 'main' AND table_name = 'encounter'",
-                [],
-            )
-        )
+        return "encounter" in self.clinical
 
     def level3(self, run_id: str, patient_ids: Iterable[str] | None = None) -> list[str]:
         """Which of `patient_ids` (None: everyone) the run placed at level 3 (case
@@ -533,14 +532,8 @@ class AnalyticResults:
     # --- One person's record over time: measures, medicines, contacts -------------------------
 
     def _has_clinical(self, table: str) -> bool:
-        """Whether the store has the clinical table (a store made by `hoc ingest` has them
-        all; one made by hand may not)."""
-        rows = self._rows(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'main' AND table_name = ?",
-            [table],
-        )
-        return bool(rows[0][0])
+        """Whether the store has the clinical table."""
+        return table in self.clinical
 
     def death_date(self, patient_id: str) -> dt.date | None:
         """The date of death the record holds for the person (None: none recorded), for the

@@ -20,10 +20,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from houseofcare.store.models import AuditEvent, AuditOutcome, Role, User
+from houseofcare.store.types import utcnow
 
 
 def record_audit(
@@ -65,25 +66,29 @@ def record_audit(
 
 
 def record_audits(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
-    """Add many audit events to `session` in one flush (a list discloses many people: one
-    INSERT for all of them rather than a round trip each). Each mapping takes the keyword
-    arguments of `record_audit` other than `user`."""
+    """Add many audit events to `session` in one statement (a list discloses many people: one
+    executemany INSERT for all of them, no ids read back, rather than a round trip or an
+    object each). Each mapping takes the keyword arguments of `record_audit` other than
+    `user`; every event of one call shares one time."""
+    if not events:
+        return
+    at = utcnow()
     rows = [
-        AuditEvent(
-            user_id=e.get("user_id"),
-            username=e.get("username"),
-            role=None if e.get("role") is None else str(e["role"]),
-            action=e["action"],
-            resource_type=e["resource_type"],
-            resource_id=None if e.get("resource_id") is None else str(e["resource_id"]),
-            person_id=e.get("person_id"),
-            outcome=AuditOutcome(e.get("outcome", AuditOutcome.success)),
-            detail=dict(e["detail"]) if e.get("detail") is not None else None,
-        )
+        {
+            "occurred_at": at,
+            "user_id": e.get("user_id"),
+            "username": e.get("username"),
+            "role": None if e.get("role") is None else str(e["role"]),
+            "action": e["action"],
+            "resource_type": e["resource_type"],
+            "resource_id": None if e.get("resource_id") is None else str(e["resource_id"]),
+            "person_id": e.get("person_id"),
+            "outcome": AuditOutcome(e.get("outcome", AuditOutcome.success)),
+            "detail": dict(e["detail"]) if e.get("detail") is not None else None,
+        }
         for e in events
     ]
-    session.add_all(rows)
-    session.flush()
+    session.execute(insert(AuditEvent), rows)
 
 
 def record_audit_now(factory: sessionmaker[Session], **event: Any) -> int:
