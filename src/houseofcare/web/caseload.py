@@ -10,8 +10,7 @@ candidates separately), every assignment and release too, and every refusal.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -36,6 +35,7 @@ from houseofcare.web.page import guard as page_guard
 from houseofcare.web.person_banner import PersonBanner, person_name
 from houseofcare.web.runs import RunStatus, store_stamp
 from houseofcare.web.session import PageSession
+from houseofcare.web.store_memo import StoreMemo
 
 #: Candidates shown at once (highest risk first); the page says how many more there are.
 CANDIDATE_ROWS: Final = 50
@@ -161,20 +161,41 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
     shown_candidates: list[service.Unassigned] = []
     stamp = store_stamp(settings.analytic_db_path)
     try:
-        with AnalyticResults.open(settings) as results:
-            run = results.latest_run()
+        with ExitStack() as stack:
+            opened: list[AnalyticResults] = []
+
+            def results() -> AnalyticResults:
+                """The store, opened only when an answer is not already kept."""
+                if not opened:
+                    opened.append(stack.enter_context(AnalyticResults.open(settings)))
+                return opened[0]
+
+            run, previous, level3 = _BASIS.get(
+                (stamp, str(settings.analytic_db_path)), lambda: _basis(results())
+            )
             if run is not None:
                 view.run = RunStatus(
                     run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at
                 )
-                level3 = results.level3(run.run_id)
+                view.previous = previous
+                since = (
+                    previous.as_of
+                    if previous is not None
+                    else run.as_of - dt.timedelta(days=NO_EARLIER_RUN_DAYS)
+                )
+                view.since = since
                 with services.factory() as session:
                     free = service.unassigned_among(session, level3)
                     ranked = [p for p in level3 if p in free]
                     found = service.unassigned_people(session, ranked[:CANDIDATE_ROWS])
                 shown_candidates = [found[p] for p in ranked[:CANDIDATE_ROWS] if p in found]
                 view.candidates_total = len(ranked)
-                figures = _figures(results, run, view, people, shown_candidates, stamp)
+                on_list = [p.patient_id for p in people if p.patient_id]
+                everyone = on_list + [c.patient_id for c in shown_candidates]
+                figures = _FIGURES.get(
+                    (stamp, str(settings.analytic_db_path), tuple(on_list), tuple(everyone)),
+                    lambda: _figures(results(), run, previous, since, on_list, everyone),
+                )
     except ResultsUnavailable as exc:
         view.run = RunStatus(missing=str(exc))
     except duckdb.Error:
@@ -199,61 +220,42 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
     return view
 
 
+#: Kept per process while the analytic store is unchanged (`web/store_memo.py`): the latest
+#: run, the one before it and the run's level 3 people by risk; and the figures of the people
+#: a caseload view shows (risk, level, change, last contact, hospital events: the last two are
+#: scans of the whole `encounter` table).
+_BASIS: StoreMemo[tuple[Run | None, Run | None, list[str]]] = StoreMemo(kept=8)
+_FIGURES: StoreMemo[dict[str, Any]] = StoreMemo(kept=32)
+
+
+def _basis(results: AnalyticResults) -> tuple[Run | None, Run | None, list[str]]:
+    """The latest run, the run before it that placed people on the triangle, and the latest
+    run's level 3 people, highest risk first."""
+    run = results.latest_run()
+    if run is None:
+        return None, None, []
+    previous = results.previous_run(run.run_id, with_levels=True)
+    return run, previous, results.level3(run.run_id)
+
+
 def _figures(
     results: AnalyticResults,
     run: Run,
-    view: CaseloadView,
-    people: list[CaseloadPerson],
-    candidates: list[service.Unassigned],
-    stamp: tuple[int, ...],
+    previous: Run | None,
+    since: dt.date,
+    on_list: list[str],
+    everyone: list[str],
 ) -> dict[str, Any]:
-    """Everything the run says about the people shown, one set-based query per kind (`stamp`:
-    the analytic store's, taken before it was opened)."""
-    on_list = [p.patient_id for p in people if p.patient_id]
-    everyone = on_list + [c.patient_id for c in candidates]
-    view.previous = results.previous_run(run.run_id, with_levels=True)
-    view.since = (
-        view.previous.as_of
-        if view.previous is not None
-        else run.as_of - dt.timedelta(days=NO_EARLIER_RUN_DAYS)
-    )
+    """Everything the run says about the people shown, one set-based query per kind."""
     return {
         "risks": results.risks(run.run_id, everyone),
         "levels": results.levels(run.run_id, everyone),
         "changes": {}
-        if view.previous is None
-        else results.level_changes(run.run_id, view.previous.run_id, everyone),
-        **_contacts_and_events(results, stamp, on_list, view.since),
-    }
-
-
-#: The caseload's last contacts and hospital events, per process, for as long as the analytic
-#: store is unchanged (`runs.store_stamp`: any write, a run or an ingest, changes it). They
-#: are the page's two scans of the whole `encounter` table; a case manager's caseload is the
-#: same from one view to the next, and each view is still audited.
-_EVENTS: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
-_EVENTS_KEPT: Final = 32
-_EVENTS_LOCK = threading.Lock()
-
-
-def _contacts_and_events(
-    results: AnalyticResults, stamp: tuple[int, ...], on_list: list[str], since: dt.date
-) -> dict[str, Any]:
-    key = (stamp, tuple(sorted(on_list)), since)
-    with _EVENTS_LOCK:
-        known = _EVENTS.get(key)
-        if known is not None:
-            _EVENTS.move_to_end(key)
-            return known
-    found = {
+        if previous is None
+        else results.level_changes(run.run_id, previous.run_id, everyone),
         "contacts": results.last_contacts(on_list),
         "events": results.hospital_events(on_list, since),
     }
-    with _EVENTS_LOCK:
-        _EVENTS[key] = found
-        while len(_EVENTS) > _EVENTS_KEPT:
-            _EVENTS.popitem(last=False)
-    return found
 
 
 def _row(
