@@ -277,6 +277,10 @@ class AnalyticResults:
         # fetchall, not fetchone: DuckDB keeps a half-read result open and blocks the connection
         return self.con.execute(sql, parameters).fetchall()
 
+    def _ids(self, patient_ids: Iterable[str]) -> list[str]:
+        """The ids once each, in order (a list may name a person twice)."""
+        return list(dict.fromkeys(patient_ids))
+
     # --- Runs ----------------------------------------------------------------------------------
 
     def latest_run(self) -> Run | None:
@@ -376,7 +380,7 @@ class AnalyticResults:
 
     def risks(self, run_id: str, patient_ids: Iterable[str]) -> dict[str, Risk]:
         """Risk per person for many people in one query (a caseload, a list)."""
-        ids = list(dict.fromkeys(patient_ids))
+        ids = self._ids(patient_ids)
         if not ids or "risk_score" not in self.tables:
             return {}
         rows = self._rows(
@@ -392,7 +396,7 @@ class AnalyticResults:
 
     def levels(self, run_id: str, patient_ids: Iterable[str]) -> dict[str, Level]:
         """Level per person for many people in one query."""
-        ids = list(dict.fromkeys(patient_ids))
+        ids = self._ids(patient_ids)
         if not ids or "tier" not in self.tables:
             return {}
         rows = self._rows(
@@ -432,9 +436,6 @@ class AnalyticResults:
         return [str(r[0]) for r in rows]
 
     # --- A caseload: level changes and hospital events between runs --------------------------
-
-    def _ids(self, patient_ids: Iterable[str]) -> list[str]:
-        return list(dict.fromkeys(patient_ids))
 
     def _has_encounters(self) -> bool:
         """Whether the ingested `encounter` table is there (not a result: ingest makes it)."""

@@ -217,39 +217,26 @@ def _page(
     )
 
 
-def plan_page(services: Services, signed_in: PageSession, person_id: int) -> PlanningPage:
-    """The person's plan as it is now (audited as a read)."""
+def _opened(
+    services: Services,
+    signed_in: PageSession,
+    person_id: int,
+    action: Action,
+    *,
+    detail: dict[str, Any] | None = None,
+    with_history: bool = False,
+) -> PlanningPage:
+    """The plan page as `action` opens it, audited as a read of the plan (with `detail`)."""
     with _authorised(
         services,
         signed_in,
         person_id,
-        [Action.careplan_read],
+        [action],
         audit_action="read",
         resource_type="CarePlan",
     ) as (session, checks, person):
         shown = _page(services, signed_in, session, person)
-        checks.audit(
-            session,
-            action="read",
-            resource_type="CarePlan",
-            resource_id=None if shown.plan is None else shown.plan.id,
-            person_id=person_id,
-        )
-    return shown
-
-
-def history_page(services: Services, signed_in: PageSession, person_id: int) -> PlanningPage:
-    """Every version of the plan, newest first, with who changed what and when (audited)."""
-    with _authorised(
-        services,
-        signed_in,
-        person_id,
-        [Action.careplan_read],
-        audit_action="read",
-        resource_type="CarePlan",
-    ) as (session, checks, person):
-        shown = _page(services, signed_in, session, person)
-        if shown.plan is not None:
+        if with_history and shown.plan is not None:
             rows = plans.care_plan_history(session, shown.plan.id)
             shown.history = versions_in_words(session, rows)
         checks.audit(
@@ -258,31 +245,31 @@ def history_page(services: Services, signed_in: PageSession, person_id: int) -> 
             resource_type="CarePlan",
             resource_id=None if shown.plan is None else shown.plan.id,
             person_id=person_id,
-            detail={"history": True},
+            detail=detail,
         )
     return shown
+
+
+def plan_page(services: Services, signed_in: PageSession, person_id: int) -> PlanningPage:
+    """The person's plan as it is now (audited as a read)."""
+    return _opened(services, signed_in, person_id, Action.careplan_read)
+
+
+def history_page(services: Services, signed_in: PageSession, person_id: int) -> PlanningPage:
+    """Every version of the plan, newest first, with who changed what and when (audited)."""
+    return _opened(
+        services,
+        signed_in,
+        person_id,
+        Action.careplan_read,
+        detail={"history": True},
+        with_history=True,
+    )
 
 
 def form_page(services: Services, signed_in: PageSession, person_id: int) -> PlanningPage:
     """The plan as an edit form opens it (the writers' page: `careplan.write`; audited)."""
-    with _authorised(
-        services,
-        signed_in,
-        person_id,
-        [Action.careplan_write],
-        audit_action="read",
-        resource_type="CarePlan",
-    ) as (session, checks, person):
-        shown = _page(services, signed_in, session, person)
-        checks.audit(
-            session,
-            action="read",
-            resource_type="CarePlan",
-            resource_id=None if shown.plan is None else shown.plan.id,
-            person_id=person_id,
-            detail={"form": True},
-        )
-    return shown
+    return _opened(services, signed_in, person_id, Action.careplan_write, detail={"form": True})
 
 
 def _stale_answer(

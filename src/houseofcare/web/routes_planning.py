@@ -152,6 +152,37 @@ def history(request: Request, services: ServicesDep, person_id: int) -> Response
     )
 
 
+def _form_answer_page(
+    template: str,
+    request: Request,
+    signed_in: PageSession,
+    services: Any,
+    person_id: int,
+    answer: FormAnswer,
+    entries: ConversationEntries | ReviewEntries,
+    status: int,
+    **extra: Any,
+) -> Response:
+    """An edit form as opened or answered (400 with its mistakes, 409 when stale)."""
+    if answer.outcome == "stale" and answer.page.plan is not None:
+        # the form now stands on the plan as it is: sending it again is a deliberate choice
+        entries.version = answer.page.plan.version
+    return render(
+        template,
+        {
+            **_context(request, signed_in, services, person_id),
+            "p": answer.page,
+            "e": entries,
+            "errors": answer.errors,
+            "field_errors": dict(answer.errors),
+            "changes": answer.changes,
+            "stale": answer.outcome == "stale",
+            **extra,
+        },
+        status=status,
+    )
+
+
 def _conversation_page(
     request: Request,
     signed_in: PageSession,
@@ -161,23 +192,17 @@ def _conversation_page(
     entries: ConversationEntries,
     status: int,
 ) -> Response:
-    if answer.outcome == "stale" and answer.page.plan is not None:
-        # the form now stands on the plan as it is: sending it again is a deliberate choice
-        entries.version = answer.page.plan.version
-    return render(
+    return _form_answer_page(
         "planning_conversation.html",
-        {
-            **_context(request, signed_in, services, person_id),
-            "p": answer.page,
-            "e": entries,
-            "errors": answer.errors,
-            "field_errors": dict(answer.errors),
-            "changes": answer.changes,
-            "stale": answer.outcome == "stale",
-            "measures": packaged_measures(),
-            "other_measure": OTHER_MEASURE,
-        },
-        status=status,
+        request,
+        signed_in,
+        services,
+        person_id,
+        answer,
+        entries,
+        status,
+        measures=packaged_measures(),
+        other_measure=OTHER_MEASURE,
     )
 
 
@@ -226,20 +251,8 @@ def _review_page(
     entries: ReviewEntries,
     status: int,
 ) -> Response:
-    if answer.outcome == "stale" and answer.page.plan is not None:
-        entries.version = answer.page.plan.version
-    return render(
-        "planning_review.html",
-        {
-            **_context(request, signed_in, services, person_id),
-            "p": answer.page,
-            "e": entries,
-            "errors": answer.errors,
-            "field_errors": dict(answer.errors),
-            "changes": answer.changes,
-            "stale": answer.outcome == "stale",
-        },
-        status=status,
+    return _form_answer_page(
+        "planning_review.html", request, signed_in, services, person_id, answer, entries, status
     )
 
 

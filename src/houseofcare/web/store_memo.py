@@ -27,8 +27,9 @@ class StoreMemo(Generic[T]):
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, read: Callable[[], T]) -> T:
-        """The answer kept for `key` (which must include the store's stamp), else `read()`'s,
-        kept. An exception from `read` is raised and nothing is kept."""
+        """The answer kept for `key` (which must include the store's stamp, or name rows that
+        never change, such as a run's), else `read()`'s, kept. An exception from `read` is
+        raised and nothing is kept."""
         with self._lock:
             if key in self._answers:
                 self._answers.move_to_end(key)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +42,7 @@ from houseofcare.store.models import AuditOutcome, Organisation
 from houseofcare.web.page import guard
 from houseofcare.web.runs import RunStatus, latest_run
 from houseofcare.web.session import PageSession
+from houseofcare.web.store_memo import StoreMemo
 
 #: Rows of the recall list shown on the page (the CSV has them all).
 PAGE_ROWS = 100
@@ -209,20 +208,19 @@ class _Figures:
 #: A run's figures for one practice and indicator, kept per process: a run's result rows
 #: never change once written (a new run has a new id), and opening the DuckDB file and
 #: reading them costs far more than the page's other work. The view is audited every time.
-_FIGURES: OrderedDict[tuple[str, str, str, str | None], _Figures] = OrderedDict()
-_FIGURES_KEPT = 64
-_FIGURES_LOCK = threading.Lock()
+_FIGURES: StoreMemo[_Figures] = StoreMemo(kept=64)
 
 
 def _figures(
     services: Services, run_id: str, practice_code: str, indicator: str | None
 ) -> _Figures:
     key = (str(services.settings.analytic_db_path), run_id, practice_code, indicator)
-    with _FIGURES_LOCK:
-        known = _FIGURES.get(key)
-        if known is not None:
-            _FIGURES.move_to_end(key)
-            return known
+    return _FIGURES.get(key, lambda: _read_figures(services, run_id, practice_code, indicator))
+
+
+def _read_figures(
+    services: Services, run_id: str, practice_code: str, indicator: str | None
+) -> _Figures:
     names = indicator_names()
     scope = PeopleScope(practices=frozenset({practice_code}))
     with _engine(services) as engine:
@@ -238,7 +236,7 @@ def _figures(
             key=lambda a: a.indicator,
         )
         listed = recall_list(engine, run_id, practice_code, indicator, scope=scope).rows()
-    figures = _Figures(
+    return _Figures(
         achievement=tuple(shown),
         recall=tuple(
             Recall(r[2], r[3], names.get(r[3], r[3]), r[4], r[5], r[6], r[7])
@@ -246,11 +244,6 @@ def _figures(
         ),
         recall_total=len(listed),
     )
-    with _FIGURES_LOCK:
-        _FIGURES[key] = figures
-        while len(_FIGURES) > _FIGURES_KEPT:
-            _FIGURES.popitem(last=False)
-    return figures
 
 
 def _fill(result: Worklist, services: Services, run_id: str, scope: PeopleScope) -> None:
