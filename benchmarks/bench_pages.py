@@ -112,6 +112,7 @@ def analytic_store(data_dir: Path, people: int) -> None:
     from houseofcare.analytic_tables import CLINICAL_TABLES
     from houseofcare.pipeline import run_pipeline
     from houseofcare.settings import Settings
+    from houseofcare.store.analytic import ensure_schema
 
     parquet = synthetic(people, "parquet")
     settings = Settings(data_dir=data_dir)
@@ -121,6 +122,7 @@ def analytic_store(data_dir: Path, people: int) -> None:
         con.execute(
             f"CREATE TABLE {table} AS SELECT * FROM read_parquet('{parquet / table}.parquet')"
         )
+    ensure_schema(con)  # what a store made by `hoc ingest` has (its indexes by person)
     run_pipeline(settings=settings, as_of=AS_OF, con=con)
     con.close()
     print(f"analytic store and pipeline run: {time.perf_counter() - started:.1f} s")
@@ -335,7 +337,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="measure only this page (as written in PAGES; repeat for more), beside the bare rows",
+    )
     args = parser.parse_args()
+    unknown = set(args.only) - {path for path, _ in PAGES}
+    if unknown:
+        sys.exit(f"not a page of PAGES: {', '.join(sorted(unknown))}")
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: run `bash scripts/setup-benchmarks`")
     check_memory()
@@ -350,6 +362,8 @@ def main() -> None:
         rows: list[list[object]] = []
         notes: list[str] = []
         for path, user in PAGES:
+            if args.only and path not in args.only:
+                continue
             if "{person}" in path:
                 first, count = (
                     (bench.caseload_first, CASELOAD)

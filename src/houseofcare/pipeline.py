@@ -35,7 +35,7 @@ from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.progress import NullProgress, Progress
 from houseofcare.settings import Settings
-from houseofcare.store.analytic import connect
+from houseofcare.store.analytic import connect, index_by_person
 from houseofcare.terminology.codelist import packaged_codelists
 from houseofcare.tiers.run import stratify_run
 
@@ -56,6 +56,10 @@ RESULT_TABLES = {
     "unusable_reading": """CREATE TABLE IF NOT EXISTS unusable_reading (
         run_id VARCHAR, quantity VARCHAR, problem VARCHAR, readings BIGINT, people BIGINT)""",
 }
+
+
+#: The run's tables with a row per person (the pages read them one person at a time).
+PERSON_RESULT_TABLES: Final = ("register", "multimorbidity", "care_gap", "tier", "risk_score")
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,8 @@ def run_pipeline(
                 people,
             ],
         )
+        # the run's tables are read one person at a time by the pages
+        index_by_person(con, PERSON_RESULT_TABLES)
         counts = dict(
             con.execute(
                 "SELECT register, count(*) FROM register WHERE run_id = ? GROUP BY register",

@@ -30,7 +30,7 @@ from typing import Any, Final
 import duckdb
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
-from houseofcare.population.events import READING_SQL
+from houseofcare.population.events import reading_sql
 from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
 
@@ -260,12 +260,18 @@ class AnalyticResults:
         (DuckDB lets a writer, such as a running `hoc run`, hold the file alone).
         """
         from houseofcare.store.analytic import connect
+        from houseofcare.store.analytic_hold import WriterWaiting
 
         path = settings.analytic_db_path
         if not path.exists():
             raise ResultsUnavailable(f"no analytic store at {path}; run `hoc ingest` and `hoc run`")
         try:
             con = connect(settings, read_only=True)
+        except WriterWaiting:
+            raise ResultsUnavailable(
+                "the analytic store is being updated (a run or an ingest is about to write "
+                "it); its figures are back as soon as that has finished"
+            ) from None
         except duckdb.Error as exc:
             raise ResultsUnavailable(f"the analytic store cannot be read now ({exc})") from None
         try:
@@ -571,7 +577,7 @@ class AnalyticResults:
             WITH observation AS (
                 SELECT * FROM main.observation WHERE patient_id = $patient_id)
             SELECT m.measure_id, o.event_date, o.value_number, o.value_problem
-            FROM ({READING_SQL}) AS o
+            FROM ({reading_sql(frozenset(c for _, c in pairs))}) AS o
             JOIN (SELECT unnest($ids::VARCHAR[]) AS measure_id,
                          unnest($codes::VARCHAR[]) AS code) AS m
               ON m.code = o.code

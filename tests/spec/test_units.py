@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 from houseofcare.engine import Engine
-from houseofcare.population.events import READING_SQL
+from houseofcare.population.events import READING_SQL, reading_sql
 from houseofcare.population.readings import UnusableReadings, unusable_readings
 from houseofcare.risk.features import compute_features
 from houseofcare.terminology.codelist import packaged_codelists
@@ -145,3 +145,32 @@ def test_every_declared_unit_and_spelling_converts_as_the_units_file_says(
     assert {p: (round(v, 6), problem) for p, v, problem in rows} == {
         p: (round(v, 6), None) for p, v in expected.items()
     }
+
+
+def test_the_layer_cut_to_some_codes_gives_exactly_their_readings(
+    engine: Engine, record: Record
+) -> None:
+    """`reading_sql(codes)` (what a page asks for one person's few measures) gives the whole
+    layer's readings of those codes, no more and no less: SNOMED CT and LOINC, every unit,
+    the unusable ones with their problem (other codes' rows, without a value, are the
+    caller's to leave out, as it joins its codes anyway)."""
+    for patient, reading in HBA1C_READINGS.items():
+        _diabetic(record, patient)
+        _reading(record, patient, HBA1C, reading, "2025-10-01")
+    for patient, reading in CHOLESTEROL_READINGS.items():
+        _diabetic(record, patient)
+        _reading(record, patient, CHOLESTEROL, reading, "2025-10-01")
+    _diabetic(record, "bp-kpa")
+    _reading(record, "bp-kpa", SYSTOLIC, (17.3, "kPa", "kPa"), "2025-11-01")
+    _reading(record, "bp-kpa", DIASTOLIC, (10.7, "kPa", "kPa"), "2025-11-01")
+    _diabetic(record, "loinc")
+    record.observation(
+        "loinc", "4548-4", "2025-10-01", 7.0, code_system="http://loinc.org", value_unit="%"
+    )
+    columns = "patient_id, code, event_date, source, value_number, value_problem, quantity"
+    wanted = frozenset({HBA1C, SYSTOLIC})
+    whole = engine.rows(f"SELECT {columns} FROM ({READING_SQL}) r")
+    cut = engine.rows(f"SELECT {columns} FROM ({reading_sql(wanted)}) r")
+    expected = sorted((r for r in whole if r[1] in wanted), key=str)
+    assert sorted((r for r in cut if r[1] in wanted), key=str) == expected
+    assert {r[0] for r in expected} >= {"loinc", "bp-kpa", "unknown-unit", "percent-7"}

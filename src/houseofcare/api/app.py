@@ -31,6 +31,7 @@ from houseofcare.careplan.pg_read import PlanReader
 from houseofcare.careplan.pg_update import PlanUpdater
 from houseofcare.careplan.policy import Policy, packaged_policy
 from houseofcare.settings import Settings
+from houseofcare.store.analytic import hold_open
 from houseofcare.store.database import engine_for, session_factory
 from houseofcare.store.passwords import unusable_hash
 from houseofcare.store.pgpool import PgPool
@@ -72,6 +73,8 @@ def create_app(
     pool = PgPool.for_engine(engine, size=api.read_pool_size)
     factory = session_factory(engine)
     key = signing_key(api, settings.data_dir)
+    # the pages and lists read the analytic store on most requests: keep it open between them
+    hold_open(settings)
     unusable_hash()  # made now, so the first unknown username costs no more than the next
     services = Services(
         settings=settings,
