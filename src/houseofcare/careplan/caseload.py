@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.people import assign_to_caseload, end_caseload_assignment
+from houseofcare.store.database import among
 from houseofcare.store.models import (
     AuditOutcome,
     CarePlan,
@@ -104,12 +105,20 @@ def on_caseload(
     each with the status and review date of their live plan (active, else on hold, else a
     draft), in two queries."""
     rows = session.execute(
-        select(CaseloadAssignment, Person)
+        select(
+            CaseloadAssignment.assigned_at,
+            Person.id,
+            Person.nhs_number,
+            Person.patient_id,
+            Person.given_name,
+            Person.family_name,
+            Person.birth_date,
+        )
         .join(Person, Person.id == CaseloadAssignment.person_id)
         .where(CaseloadAssignment.case_manager_id == case_manager_id, _open(), visible)
         .order_by(CaseloadAssignment.assigned_at, CaseloadAssignment.id)
     ).all()
-    ids = [person.id for _, person in rows]
+    ids = [row.id for row in rows]
     plans: dict[int, tuple[int, int, CarePlanStatus, dt.date | None]] = {}
     if ids:
         for person_id, plan_id, status, review in session.execute(
@@ -123,17 +132,17 @@ def on_caseload(
                 plans[person_id] = (*key, status, review)
     return [
         CaseloadPerson(
-            person_id=person.id,
-            nhs_number=person.nhs_number,
-            patient_id=person.patient_id,
-            given_name=person.given_name,
-            family_name=person.family_name,
-            birth_date=person.birth_date,
-            assigned_at=assignment.assigned_at,
-            care_plan_status=plans[person.id][2] if person.id in plans else None,
-            review_date=plans[person.id][3] if person.id in plans else None,
+            person_id=row.id,
+            nhs_number=row.nhs_number,
+            patient_id=row.patient_id,
+            given_name=row.given_name,
+            family_name=row.family_name,
+            birth_date=row.birth_date,
+            assigned_at=row.assigned_at,
+            care_plan_status=plans[row.id][2] if row.id in plans else None,
+            review_date=plans[row.id][3] if row.id in plans else None,
         )
-        for assignment, person in rows
+        for row in rows
     ]
 
 
@@ -144,36 +153,34 @@ def _unassigned_filter() -> list[ColumnElement[bool]]:
     return [Person.patient_id.is_not(None), Person.practice_id.is_not(None), ~held]
 
 
-def unassigned_among(session: Session, patient_ids: Iterable[str]) -> frozenset[str]:
-    """Which of `patient_ids` (analytic ids: the run's level 3 people) are people of the
-    network on nobody's caseload; ids only, nothing shown. Asked this way round because level
-    3 is a few percent of the network: the run's list is short, the network's is not."""
-    ids = list(dict.fromkeys(patient_ids))
-    if not ids:
-        return frozenset()
-    found = session.scalars(
-        select(Person.patient_id).where(Person.patient_id.in_(ids), *_unassigned_filter())
-    )
-    return frozenset(str(p) for p in found)
-
-
-def unassigned_people(session: Session, patient_ids: Iterable[str]) -> dict[str, Unassigned]:
-    """Those of `patient_ids` still on nobody's caseload, by analytic id (for the candidates
-    the page shows)."""
+def unassigned_among(session: Session, patient_ids: Iterable[str]) -> dict[str, Unassigned]:
+    """Those of `patient_ids` (analytic ids: the run's level 3 people) who are people of the
+    network on nobody's caseload, by analytic id, in one query. Asked this way round because
+    level 3 is a few percent of the network: the run's list is short, the network's is not.
+    The caller shows some of them (the candidates) and counts the rest."""
     ids = list(dict.fromkeys(patient_ids))
     if not ids:
         return {}
-    rows = session.scalars(select(Person).where(Person.patient_id.in_(ids), *_unassigned_filter()))
+    rows = session.execute(
+        select(
+            Person.id,
+            Person.nhs_number,
+            Person.patient_id,
+            Person.given_name,
+            Person.family_name,
+            Person.birth_date,
+        ).where(among(session, Person.patient_id, ids), *_unassigned_filter())
+    )
     return {
-        str(p.patient_id): Unassigned(
-            person_id=p.id,
-            nhs_number=p.nhs_number,
-            patient_id=str(p.patient_id),
-            given_name=p.given_name,
-            family_name=p.family_name,
-            birth_date=p.birth_date,
+        str(patient_id): Unassigned(
+            person_id=person_id,
+            nhs_number=nhs_number,
+            patient_id=str(patient_id),
+            given_name=given,
+            family_name=family,
+            birth_date=born,
         )
-        for p in rows
+        for person_id, nhs_number, patient_id, given, family, born in rows
     }
 
 

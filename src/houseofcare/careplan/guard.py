@@ -9,7 +9,7 @@ audit row exists exactly when the work does. The decision itself is `careplan.ac
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,13 +78,26 @@ class Guard:
     ) -> None:
         """One event per person disclosed (a search or list shows many people), after one
         event for the search itself (so an empty result is audited too)."""
-        people = list(dict.fromkeys(person_ids))
-        self.audit(
-            session, action=action, resource_type=resource_type, detail={"people": len(people)}
-        )
-        record_audits(
-            session,
-            [
+        self.audit_shown(session, action=action, shown={resource_type: person_ids})
+
+    def audit_shown(
+        self, session: Session, *, action: str, shown: Mapping[str, Iterable[int]]
+    ) -> None:
+        """`audit_people` for a page that lists several kinds of people at once (a caseload
+        and its candidates): per kind (resource type) one event for the list and one per
+        person, all written in one statement."""
+        events: list[dict[str, Any]] = []
+        for resource_type, person_ids in shown.items():
+            people = list(dict.fromkeys(person_ids))
+            events.append(
+                self._event(
+                    action=action,
+                    resource_type=resource_type,
+                    outcome=AuditOutcome.success,
+                    detail={"people": len(people)},
+                )
+            )
+            events.extend(
                 self._event(
                     action=action,
                     resource_type=resource_type,
@@ -92,8 +105,8 @@ class Guard:
                     person_id=person_id,
                 )
                 for person_id in people
-            ],
-        )
+            )
+        record_audits(session, events)
 
     def audit_now(self, **event: Any) -> None:
         """Record an event in its own transaction (for refusals and failures)."""

@@ -186,9 +186,8 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
                 view.since = since
                 with services.factory() as session:
                     free = service.unassigned_among(session, level3)
-                    ranked = [p for p in level3 if p in free]
-                    found = service.unassigned_people(session, ranked[:CANDIDATE_ROWS])
-                shown_candidates = [found[p] for p in ranked[:CANDIDATE_ROWS] if p in found]
+                ranked = [free[p] for p in level3 if p in free]
+                shown_candidates = ranked[:CANDIDATE_ROWS]
                 view.candidates_total = len(ranked)
                 on_list = [p.patient_id for p in people if p.patient_id]
                 everyone = on_list + [c.patient_id for c in shown_candidates]
@@ -205,17 +204,13 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
     )
     view.candidates = [_row(c, c.patient_id, today, figures) for c in shown_candidates]
     with transaction(services.factory) as session:
-        guard.audit_people(
+        guard.audit_shown(
             session,
-            (r.banner.person_id for r in view.rows),
             action="search",
-            resource_type="Caseload",
-        )
-        guard.audit_people(
-            session,
-            (r.banner.person_id for r in view.candidates),
-            action="search",
-            resource_type="CaseloadCandidate",
+            shown={
+                "Caseload": [r.banner.person_id for r in view.rows],
+                "CaseloadCandidate": [r.banner.person_id for r in view.candidates],
+            },
         )
     return view
 
