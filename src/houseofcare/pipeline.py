@@ -19,6 +19,7 @@ from typing import Final
 import duckdb
 
 from houseofcare import __version__
+from houseofcare.careplan.measures import measure_codes
 from houseofcare.engine import DuckDBEngine
 from houseofcare.interrupts import is_interrupt
 from houseofcare.population.indicators import (
@@ -30,6 +31,7 @@ from houseofcare.population.multimorbidity import (
     compute_multimorbidity,
     packaged_multimorbidity_rules,
 )
+from houseofcare.population.person_readings import compute_person_readings
 from houseofcare.population.readings import UnusableReadings, unusable_readings
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
@@ -52,6 +54,11 @@ RESULT_TABLES = {
     "care_gap": """CREATE TABLE IF NOT EXISTS care_gap (
         run_id VARCHAR, patient_id VARCHAR, indicator VARCHAR, outcome VARCHAR,
         evidence_code VARCHAR, evidence_date DATE, evidence_value VARCHAR, overdue_since DATE)""",
+    # each person's readings of careplan/measures.toml's measures in the years before the
+    # run (population/person_readings.py); the latest run's only
+    "person_reading": """CREATE TABLE IF NOT EXISTS person_reading (
+        run_id VARCHAR, patient_id VARCHAR, measure_id VARCHAR, event_date DATE,
+        value_number DOUBLE, value_problem VARCHAR)""",
     # readings no rule could use at the run's date (population/readings.py)
     "unusable_reading": """CREATE TABLE IF NOT EXISTS unusable_reading (
         run_id VARCHAR, quantity VARCHAR, problem VARCHAR, readings BIGINT, people BIGINT)""",
@@ -59,7 +66,14 @@ RESULT_TABLES = {
 
 
 #: The run's tables with a row per person (the pages read them one person at a time).
-PERSON_RESULT_TABLES: Final = ("register", "multimorbidity", "care_gap", "tier", "risk_score")
+PERSON_RESULT_TABLES: Final = (
+    "register",
+    "multimorbidity",
+    "care_gap",
+    "person_reading",
+    "tier",
+    "risk_score",
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +155,15 @@ def run_pipeline(
         con.execute(f"CREATE OR REPLACE TEMP VIEW run_care_gap_view AS {gaps.sql}")
         con.execute(
             f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
+        )
+        # each person's readings of the measures the pages chart: read by key per page view
+        readings = compute_person_readings(engine, measure_codes(), as_of)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW run_person_reading_view AS {readings.sql}")
+        con.execute("DELETE FROM person_reading")  # the latest run's only: what pages show
+        con.execute(
+            "INSERT INTO person_reading SELECT ?, patient_id, measure_id, event_date, "
+            "value_number, value_problem FROM run_person_reading_view ORDER BY patient_id",
+            [run_id],
         )
         unusable = unusable_readings(engine, as_of)
         if unusable:

@@ -25,6 +25,7 @@ import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import duckdb
@@ -43,6 +44,7 @@ RESULT_TABLE_NAMES: Final = (
     "register",
     "multimorbidity",
     "care_gap",
+    "person_reading",
     "unusable_reading",
     "risk_score",
     "tier",
@@ -234,17 +236,38 @@ def _risk(row: tuple[Any, ...]) -> Risk:
     )
 
 
+def tables_of(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The tables of the store's main schema."""
+    return frozenset(
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+        ).fetchall()
+    )
+
+
+#: The store's file → (its stamp, its tables): asked again only when the store has changed.
+_PRESENT: dict[Path, tuple[tuple[int, ...], frozenset[str]]] = {}
+
+
+def _person_filter(ids: list[str]) -> tuple[str, str | list[str]]:
+    """A filter on `patient_id` for `ids` (never empty) and its one parameter: equality for one
+    person, so DuckDB looks them up in the table's index by person (a page about one person),
+    a semi-join on the list for many (a caseload)."""
+    if len(ids) == 1:
+        return "patient_id = ?", ids[0]
+    return "patient_id IN (SELECT unnest(?::VARCHAR[]))", ids
+
+
 class AnalyticResults:
     """The run results in one analytic store connection (read-only when opened by `open`)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, present: frozenset[str] | None = None
+    ) -> None:
         self.con = con
-        present = frozenset(
-            row[0]
-            for row in con.execute(
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
-            ).fetchall()
-        )
+        if present is None:
+            present = tables_of(con)
         #: Which result tables this store has (a store gains them as runs and models come).
         self.tables = present & frozenset(RESULT_TABLE_NAMES)
         #: Which clinical tables it has (a store made by `hoc ingest` has them all; one made
@@ -259,7 +282,7 @@ class AnalyticResults:
         Raises `ResultsUnavailable` when there is no store yet or it cannot be opened now
         (DuckDB lets a writer, such as a running `hoc run`, hold the file alone).
         """
-        from houseofcare.store.analytic import connect
+        from houseofcare.store.analytic import connect, store_stamp
         from houseofcare.store.analytic_hold import WriterWaiting
 
         path = settings.analytic_db_path
@@ -275,7 +298,11 @@ class AnalyticResults:
         except duckdb.Error as exc:
             raise ResultsUnavailable(f"the analytic store cannot be read now ({exc})") from None
         try:
-            yield cls(con)
+            stamp = store_stamp(path)
+            known = _PRESENT.get(path)
+            if known is None or known[0] != stamp:
+                known = _PRESENT[path] = (stamp, tables_of(con))
+            yield cls(con, known[1])
         finally:
             con.close()
 
@@ -389,10 +416,9 @@ class AnalyticResults:
         ids = self._ids(patient_ids)
         if not ids or "risk_score" not in self.tables:
             return {}
+        among, value = _person_filter(ids)
         rows = self._rows(
-            f"SELECT {_RISK} FROM risk_score WHERE run_id = ? "
-            "AND patient_id IN (SELECT unnest(?::VARCHAR[]))",
-            [run_id, ids],
+            f"SELECT {_RISK} FROM risk_score WHERE run_id = ? AND {among}", [run_id, value]
         )
         return {row[0]: _risk(row) for row in rows}
 
@@ -405,10 +431,10 @@ class AnalyticResults:
         ids = self._ids(patient_ids)
         if not ids or "tier" not in self.tables:
             return {}
+        among, value = _person_filter(ids)
         rows = self._rows(
-            "SELECT patient_id, level, reason FROM tier WHERE run_id = ? "
-            "AND patient_id IN (SELECT unnest(?::VARCHAR[]))",
-            [run_id, ids],
+            f"SELECT patient_id, level, reason FROM tier WHERE run_id = ? AND {among}",
+            [run_id, value],
         )
         return {pid: Level(int(level), reason) for pid, level, reason in rows}
 
@@ -594,6 +620,33 @@ class AnalyticResults:
                 "since": since,
                 "until": until,
             },
+        )
+        return tuple(
+            Reading(measure, date, None if value is None else float(value), problem)
+            for measure, date, value, problem in rows
+        )
+
+    def person_readings(self, run_id: str, patient_id: str) -> tuple[Reading, ...] | None:
+        """The person's readings of every measure (`careplan/measures.toml`) as the run kept
+        them (`population/person_readings.py`: the years before the run, in canonical units,
+        left-out ones with their problem), by measure and oldest first; read by key.
+
+        None when the store holds no readings kept by this run (a run made before runs kept
+        them, or not the latest run): the caller reads them from the clinical tables instead
+        (`readings`).
+        """
+        if "person_reading" not in self.tables:
+            return None
+        held = self._rows("SELECT run_id FROM person_reading LIMIT 1", [])
+        if not held or held[0][0] != run_id:
+            return None
+        rows = self._rows(
+            """
+            SELECT measure_id, event_date, value_number, value_problem FROM person_reading
+            WHERE patient_id = $patient_id AND run_id = $run_id
+            ORDER BY measure_id, event_date, value_number NULLS LAST
+            """,
+            {"patient_id": patient_id, "run_id": run_id},
         )
         return tuple(
             Reading(measure, date, None if value is None else float(value), problem)

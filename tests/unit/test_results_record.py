@@ -121,3 +121,31 @@ def test_a_store_without_clinical_tables_reads_as_nothing(settings: Settings) ->
             results.contacts("p1", encounter_kinds(), since=D(2020, 1, 1), until=D(2026, 1, 1))
             == ()
         )
+
+
+def test_a_run_keeps_the_same_readings_the_clinical_tables_give(store: Settings) -> None:
+    """What a run keeps per person (`person_reading`, read by key) is what the reader works
+    out from the clinical tables for the run's look-back; before any run, and for a run that
+    is not the one kept, there is nothing kept (None: the page reads the clinical tables)."""
+    from houseofcare.careplan.measures import measure_codes
+    from houseofcare.pipeline import run_pipeline
+    from houseofcare.population.person_readings import READINGS_YEARS, years_before
+
+    as_of = D(2026, 3, 31)
+    con = duckdb.connect(str(store.analytic_db_path))
+    con.execute("INSERT INTO patient (patient_id, birth_date) VALUES ('p1', DATE '1950-01-01')")
+    con.close()
+    with AnalyticResults.open(store) as results:
+        assert results.person_readings("any run", "p1") is None
+    first = run_pipeline(settings=store, as_of=as_of).run_id
+    second = run_pipeline(settings=store, as_of=as_of).run_id
+    with AnalyticResults.open(store) as results:
+        kept = results.person_readings(second, "p1")
+        live = results.readings(
+            "p1", measure_codes(), since=years_before(as_of, READINGS_YEARS), until=as_of
+        )
+        assert results.person_readings(first, "p1") is None  # only the latest run's are kept
+        assert results.person_readings(second, "nobody") == ()
+    assert kept == live
+    assert {r.measure for r in kept} == {"hba1c", "systolic_bp"}
+    assert Reading("hba1c", D(2025, 7, 10), None, "unknown unit") in kept

@@ -126,3 +126,11 @@ def load_measures(
 def packaged_measures() -> tuple[Measure, ...]:
     """The measures shipped in the package (loaded once per process)."""
     return load_measures()
+
+
+@cache
+def measure_codes() -> Mapping[str, frozenset[str]]:
+    """Each packaged measure's SNOMED CT codes (its codelists'), by measure id: what a run
+    keeps each person's readings of (`population/person_readings.py`)."""
+    codelists = packaged_codelists()
+    return {m.id: m.all_codes(codelists) for m in packaged_measures()}

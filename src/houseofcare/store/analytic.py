@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -65,6 +66,20 @@ def connect(
                 time.sleep(0.05)
     ensure_schema(con)
     return con
+
+
+def store_stamp(path: Path) -> tuple[int, ...]:
+    """What changes when the store is written: its file's and its WAL's inode, size and
+    mtime. An answer read from the store can be kept while its stamp is unchanged."""
+    stamp: list[int] = []
+    for file in (path, path.with_name(path.name + ".wal")):
+        try:
+            found = os.stat(file)
+        except FileNotFoundError:
+            stamp += [-1, -1, -1]
+        else:
+            stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
+    return tuple(stamp)
 
 
 def hold_open(settings: Settings) -> None:

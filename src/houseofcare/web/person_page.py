@@ -29,6 +29,7 @@ from houseofcare.careplan.guard import AccessRefused
 from houseofcare.careplan.measures import Measure, packaged_measures
 from houseofcare.careplan.plans import active_care_plan
 from houseofcare.careplan.policy import Action
+from houseofcare.population.person_readings import READINGS_YEARS, years_before
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.results import (
     AnalyticResults,
@@ -84,8 +85,7 @@ SECTION_WORDS: Final[dict[str, str]] = {
     "goals": "goals",
 }
 
-#: How far back the page looks, up to the run's date.
-READINGS_YEARS: Final = 5
+#: How far back the page looks, up to the run's date (readings: as far as the run keeps them).
 CONTACTS_YEARS: Final = 2
 CONTACTS_SHOWN: Final = 50
 EARLIER_MEDICINES_SHOWN: Final = 20
@@ -365,10 +365,12 @@ def _read_record(
             for g in results.care_gaps(run_id, patient_id, open_only=True)
         ]
     if "measures" in shown:
-        record.readings_since = _years_before(as_of, READINGS_YEARS)
-        found = results.readings(
-            patient_id, _chart_codes(), since=record.readings_since, until=as_of
-        )
+        record.readings_since = years_before(as_of, READINGS_YEARS)
+        found = results.person_readings(run_id, patient_id)
+        if found is None:  # a run from before runs kept each person's readings
+            found = results.readings(
+                patient_id, _chart_codes(), since=record.readings_since, until=as_of
+            )
         record.charts = measure_charts(found)
     if "medicines" in shown:
         months = packaged_feature_spec().medicines_within_months
@@ -382,7 +384,7 @@ def _read_record(
         record.earlier_medicines = earlier[:EARLIER_MEDICINES_SHOWN]
         record.earlier_medicines_total = len(earlier)
     if "contacts" in shown:
-        record.contacts_since = _years_before(as_of, CONTACTS_YEARS)
+        record.contacts_since = years_before(as_of, CONTACTS_YEARS)
         contacts = results.contacts(
             patient_id,
             encounter_kinds(),
@@ -392,13 +394,6 @@ def _read_record(
         )
         record.contacts = [_contact_row(c) for c in contacts]
     return record
-
-
-def _years_before(day: dt.date, years: int) -> dt.date:
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - years, day=28)
 
 
 def _months_before(day: dt.date, months: int) -> dt.date:

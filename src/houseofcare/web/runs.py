@@ -13,7 +13,6 @@ file, so a page never shows a run older than the store holds.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +20,9 @@ import duckdb
 
 from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.settings import Settings
+from houseofcare.store.analytic import store_stamp
+
+__all__ = ["RunStatus", "latest_run", "store_stamp"]
 
 
 @dataclass(frozen=True)
@@ -36,19 +38,6 @@ class RunStatus:
 
 #: The store's file → (its stamp, the answer read from it).
 _KNOWN: dict[Path, tuple[tuple[int, ...], RunStatus]] = {}
-
-
-def store_stamp(path: Path) -> tuple[int, ...]:
-    """What changes when the store is written: its file's and its WAL's size and mtime."""
-    stamp: list[int] = []
-    for file in (path, path.with_name(path.name + ".wal")):
-        try:
-            found = os.stat(file)
-        except FileNotFoundError:
-            stamp += [-1, -1, -1]
-        else:
-            stamp += [found.st_ino, found.st_size, found.st_mtime_ns]
-    return tuple(stamp)
 
 
 def latest_run(settings: Settings) -> RunStatus:
