@@ -180,6 +180,11 @@ def test_a_gp_opens_the_worklists_filters_an_indicator_and_exports_the_csv(tab: 
     assert lines[0].startswith("practice_id,patient_id,nhs_number,indicator,overdue_since")
     assert len(lines) > 1
     assert ("recall", "success") in audit_events(tab.site, "export", "demo.gp")
+    # the same export again: the list is kept per process, and each export is audited
+    with page.expect_download() as again:
+        page.get_by_role("link", name="Download the recall list (CSV)").click()
+    assert again.value.path().read_text().splitlines() == lines
+    assert audit_events(tab.site, "export", "demo.gp").count(("recall", "success")) == 2
 
     # an indicator's own recall list
     gaps.locator("tbody a").first.click()

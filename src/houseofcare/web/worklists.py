@@ -40,7 +40,7 @@ from houseofcare.store.audit import record_audit, record_audit_now
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, Organisation
 from houseofcare.web.page import guard
-from houseofcare.web.runs import RunStatus, latest_run
+from houseofcare.web.runs import RunStatus, latest_run, store_stamp
 from houseofcare.web.session import PageSession
 from houseofcare.web.store_memo import StoreMemo
 
@@ -205,16 +205,18 @@ class _Figures:
     recall_total: int
 
 
-#: A run's figures for one practice and indicator, kept per process: a run's result rows
-#: never change once written (a new run has a new id), and opening the DuckDB file and
-#: reading them costs far more than the page's other work. The view is audited every time.
+#: A run's figures for one practice and indicator, kept per process while the store is
+#: unchanged (its stamp: names and NHS numbers come from the clinical tables, which an ingest
+#: may change without a run); reading them costs far more than the page's other work. The
+#: view is audited every time.
 _FIGURES: StoreMemo[_Figures] = StoreMemo(kept=64)
 
 
 def _figures(
     services: Services, run_id: str, practice_code: str, indicator: str | None
 ) -> _Figures:
-    key = (str(services.settings.analytic_db_path), run_id, practice_code, indicator)
+    path = services.settings.analytic_db_path
+    key = (str(path), store_stamp(path), run_id, practice_code, indicator)
     return _FIGURES.get(key, lambda: _read_figures(services, run_id, practice_code, indicator))
 
 
@@ -266,16 +268,14 @@ def recall_csv(
     chosen = indicator if indicator in indicator_names() else None
     if run.run_id is None:
         return None
+    path = services.settings.analytic_db_path
+    key = (str(path), store_stamp(path), run.run_id, practice.ods_code, chosen)
     try:
-        with _engine(services) as engine:
-            query = recall_list(engine, run.run_id, practice.ods_code, chosen, scope=scope)
-            columns, rows = query.columns, query.rows()
+        csv_text, count = _EXPORTS.get(
+            key, lambda: _read_export(services, str(run.run_id), practice.ods_code, chosen, scope)
+        )
     except duckdb.Error:
         return None
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(columns)
-    writer.writerows(rows)
     with transaction(services.factory) as session:
         record_audit(
             session,
@@ -286,8 +286,31 @@ def recall_csv(
                 "run": run.run_id,
                 "practice": practice.ods_code,
                 "indicator": chosen,
-                "rows": len(rows),
+                "rows": count,
             },
             **_who(signed_in),
         )
+    return csv_text, count
+
+
+#: A run's whole recall list of one practice as CSV, kept per process like `_FIGURES`: an
+#: export of thousands of rows is written once while the store is unchanged, not once per
+#: request. Every export is audited.
+_EXPORTS: StoreMemo[tuple[str, int]] = StoreMemo(kept=8)
+
+
+def _read_export(
+    services: Services,
+    run_id: str,
+    practice_code: str,
+    indicator: str | None,
+    scope: PeopleScope,
+) -> tuple[str, int]:
+    with _engine(services) as engine:
+        query = recall_list(engine, run_id, practice_code, indicator, scope=scope)
+        columns, rows = query.columns, query.rows()
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows(rows)
     return text.getvalue(), len(rows)
