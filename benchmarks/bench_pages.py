@@ -3,7 +3,8 @@ concurrent users (target: p95 <= 100 ms on the 2-core machine), beside the bare 
 read of the same data and a trivial endpoint of the same app.
 
 Run: `.venv/bin/python benchmarks/bench_pages.py [--people 100000] [--seconds 20]
-[--connections 4]`.
+[--connections 4] [--workers 2] [--only PATH ...]` (`--only` measures just those pages of
+`PAGES`, beside the bare rows).
 
 Setup: PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database `test`), and wrk
 (`bash scripts/setup-benchmarks`). The script:
