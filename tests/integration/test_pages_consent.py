@@ -59,7 +59,7 @@ def test_the_person_records_sees_and_withdraws_their_own_consent(cast: Cast) -> 
     assert consent.organisation_type is OrganisationType.local_authority_social_care
     assert consent.withdrawn_at is None and consent.recorded_by_id == cast.users["t.ada"]
     after = ada.get("/consent?saved=given").text
-    assert "Your care plan is now shared" in after
+    assert "<strong>Saved. Your care plan is now shared" in after  # markup, not escaped
     assert "Stop sharing with social care" in after
     assert "recorded by Test ada" in after
     created = [e for e in cast.events("t.ada", start) if e.action == "create"]

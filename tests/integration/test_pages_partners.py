@@ -140,6 +140,7 @@ def test_with_consent_the_plan_as_the_consent_allows_and_an_action_the_person_se
 
     shown = sw.get(f"/partners/people/{cast.people['Ada']}?saved=action").text
     assert SW_ACTION in shown and "Test sw (Council)" in shown
+    assert "<strong>Saved. Your action is on the person" in shown
     # a colleague of the same council sees it too; the person and the practice see it
     assert SW_ACTION in cast.browser("t.sw2").get(f"/partners/people/{cast.people['Ada']}").text
     for who in ("t.ada", "t.gp"):
