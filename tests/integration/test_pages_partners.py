@@ -148,7 +148,13 @@ def test_with_consent_the_plan_as_the_consent_allows_and_an_action_the_person_se
         assert plan_page.status_code == 200
         assert SW_ACTION in plan_page.text and "Test sw (Council)" in plan_page.text
     history = cast.browser("t.gp").get(f"/people/{cast.people['Ada']}/plan/history").text
-    assert "Test sw" in history
+    assert "Test sw" in history and NURSE_ACTION in history
+    # on the care plan page and its history too, a partner sees only their own actions
+    for path in ("plan", "plan/history"):
+        own = sw.get(f"/people/{cast.people['Ada']}/{path}")
+        assert own.status_code == 200
+        assert SW_ACTION in own.text and NURSE_ACTION not in own.text
+    assert NURSE_ACTION in cast.browser("t.gp").get(f"/people/{cast.people['Ada']}/plan").text
 
 
 def test_a_note_is_added_with_its_author_and_mistakes_write_nothing(cast: Cast) -> None:

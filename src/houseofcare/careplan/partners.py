@@ -293,6 +293,55 @@ def partner_actions(
 
 
 @dataclass(frozen=True)
+class SharedVersion:
+    """One version of the plan as a partner may read its history (the fields the history
+    reads from a `CarePlanVersion`)."""
+
+    version: int
+    change: Any
+    changed_at: dt.datetime
+    changed_by_id: int | None
+    changed_by_role: str | None
+    changes: dict[str, Any]
+    snapshot: dict[str, Any]
+
+
+def shared_versions(rows: Iterable[Any], action_ids: Iterable[int]) -> list[SharedVersion]:
+    """A plan's versions as a partner may read them: a change to an action that is not theirs
+    is left out (and a version that changed nothing else is left out whole), and each
+    snapshot's actions are narrowed to theirs."""
+    ours = frozenset(action_ids)
+    shown = []
+    for row in rows:
+        changes = dict(row.changes or {})
+        hidden = False
+        if "action_added" in changes and changes["action_added"] not in ours:
+            del changes["action_added"]
+            hidden = True
+        changed = changes.get("action")
+        if isinstance(changed, Mapping) and changed.get("id") not in ours:
+            del changes["action"]
+            hidden = True
+        changes.pop("actions", None)
+        if hidden and not changes:
+            continue
+        snapshot = dict(row.snapshot or {})
+        snapshot["actions"] = [a for a in snapshot.get("actions") or [] if a.get("id") in ours]
+        shown.append(
+            SharedVersion(
+                version=row.version,
+                change=row.change,
+                changed_at=row.changed_at,
+                changed_by_id=row.changed_by_id,
+                changed_by_role=row.changed_by_role,
+                changes=changes,
+                snapshot=snapshot,
+            )
+        )
+    return shown
+
+
+@dataclass(frozen=True)
 class Note:
     text: str
     at: dt.datetime

@@ -245,7 +245,11 @@ def _opened(
     ) as (session, checks, person):
         shown = _page(services, signed_in, session, person)
         if with_history and shown.plan is not None:
-            rows = plans.care_plan_history(session, shown.plan.id)
+            rows: Sequence[Any] = plans.care_plan_history(session, shown.plan.id)
+            if partners.is_partner(services.policy, signed_in.actor.role):
+                # --- issue 12: a partner reads only their organisation's actions' history
+                ours = [a["id"] for a in shown.plan.actions]
+                rows = partners.shared_versions(rows, ours)
             shown.history = versions_in_words(session, rows)
         checks.audit(
             session,
