@@ -7,10 +7,11 @@ to the policy file that breaks a rule fails this test:
   caseload); case managers their caseload;
 - social workers and the voluntary sector read a person's record and plan only with that
   person's active consent to share with their organisation type (the related person consents
-  to local authority social care, not to the voluntary sector), and never change it;
+  to local authority social care, not to the voluntary sector), and never change it: with
+  that consent they only add actions and notes (issue 12, the partners' view);
 - commissioners get 403 on every identifiable endpoint;
-- a patient sees their own record and plan, comments on it and writes "what I want to talk
-  about", and nothing of anybody else's;
+- a patient sees their own record and plan, comments on it, writes "what I want to talk
+  about" and records or withdraws their own consent to share, and nothing of anybody else's;
 - only admins read the audit trail.
 
 Every case also checks that an audit event was appended for the user with the right person
@@ -378,7 +379,8 @@ ENDPOINTS = [
             {"text": f"from {who}"},
             content_type="application/json",
         ),
-        frozenset(CLINICAL | {"patient"}),
+        # issue 12: a partner with the person's consent adds notes (careplan.comment)
+        frozenset(CLINICAL | {"patient", "social_worker"}),
         writes=True,
         ok=frozenset({201}),
     ),
@@ -441,7 +443,8 @@ ENDPOINTS = [
         "Consent create",
         ("POST", "/fhir/Consent"),
         _consent_post,
-        frozenset(CLINICAL),
+        # issue 12: the person records their own consent (consent.write for self)
+        frozenset(CLINICAL | {"patient"}),
         writes=True,
         ok=frozenset({201}),
     ),
@@ -449,7 +452,7 @@ ENDPOINTS = [
         "Consent withdraw",
         ("PUT", "/fhir/Consent/{consent_id}"),
         _consent_put,
-        frozenset(CLINICAL),
+        frozenset(CLINICAL | {"patient"}),
         writes=True,
         prepare=_fresh_consent,
     ),
@@ -708,6 +711,100 @@ ENDPOINTS = [
         lambda w, who, t: w.get(who, "/fhir/AuditEvent/1"),
         frozenset({"admin"}),
         person_scoped=False,
+    ),
+    # --- issue 12: consent page. The person's own (no id: the signed-in patient) and a
+    # person's (consent.read / consent.write). The changes withdraw a consent made for the
+    # case (`_fresh_consent`), so the shared consents stay live.
+    Endpoint(
+        "Consent page (the person's own)",
+        ("GET", "/consent"),
+        lambda w, who, t: _page_session(w, who).get("/consent"),
+        frozenset({"patient"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Consent changed (the person's own)",
+        ("POST", "/consent"),
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            "/consent",
+            data={
+                "do": "withdraw",
+                "consent_id": w.scratch[f"consent-{t}"],
+                "csrf_token": form_token(b.get("/").text),
+            },
+        ),
+        frozenset({"patient"}),
+        writes=True,
+        person_scoped=False,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_fresh_consent,
+    ),
+    Endpoint(
+        "Consent page",
+        ("GET", "/people/{person_id}/consent"),
+        _planning_get("/people/{p}/consent"),
+        frozenset(CLINICAL | {"patient"}),
+        page=True,
+    ),
+    Endpoint(
+        "Consent changed",
+        ("POST", "/people/{person_id}/consent"),
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            f"/people/{w.people[t]}/consent",
+            data={
+                "do": "withdraw",
+                "consent_id": w.scratch[f"consent-{t}"],
+                "csrf_token": form_token(b.get("/").text),
+            },
+        ),
+        frozenset(CLINICAL | {"patient"}),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_fresh_consent,
+    ),
+    # --- issue 12: partners' view. Only the partners, and one person's plan only with their
+    # consent (the related person shares with social care, not with the voluntary sector)
+    Endpoint(
+        "Partners' list",
+        ("GET", "/partners"),
+        lambda w, who, t: _page_session(w, who).get("/partners"),
+        frozenset({"social_worker", "voluntary_sector"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Partners' view of a person",
+        ("GET", "/partners/people/{person_id}"),
+        _planning_get("/partners/people/{p}"),
+        frozenset({"social_worker"}),
+        page=True,
+    ),
+    Endpoint(
+        "Partner adds an action",
+        ("POST", "/partners/people/{person_id}/actions"),
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            f"/partners/people/{w.people[t]}/actions",
+            data={"description": f"Visit ({who})", "csrf_token": form_token(b.get("/").text)},
+        ),
+        frozenset({"social_worker"}),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Partner adds a note",
+        ("POST", "/partners/people/{person_id}/notes"),
+        lambda w, who, t: (b := _page_session(w, who)).post(
+            f"/partners/people/{w.people[t]}/notes",
+            data={"note": f"Note ({who})", "csrf_token": form_token(b.get("/").text)},
+        ),
+        frozenset({"social_worker"}),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
     ),
 ]
 

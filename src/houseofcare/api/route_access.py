@@ -96,6 +96,19 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/audit"): Action.audit_read,
     ("GET", "/audit/export.csv"): Action.audit_read,
     ("POST", "/audit/person"): Action.audit_read,
+    # --- issue 12: consent page (web/routes_consent.py): the person's own (the signed-in
+    # patient, no id in the address) and a person's, for a professional with them
+    ("GET", "/consent"): Action.consent_read,
+    ("POST", "/consent"): Action.consent_write,
+    ("GET", "/people/{person_id}/consent"): Action.consent_read,
+    ("POST", "/people/{person_id}/consent"): Action.consent_write,
+    # --- issue 12: partners' view (web/routes_partners.py): the people who consent to share
+    # with the user's organisation type (careplan.read through `consent`), one person's plan
+    # as the consent allows, and adding an action (careplan.action) or a note (comment)
+    ("GET", "/partners"): Action.careplan_read,
+    ("GET", "/partners/people/{person_id}"): Action.careplan_read,
+    ("POST", "/partners/people/{person_id}/actions"): Action.careplan_action,
+    ("POST", "/partners/people/{person_id}/notes"): Action.careplan_comment,
 }
 
 

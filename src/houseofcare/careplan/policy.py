@@ -35,6 +35,9 @@ class Action(StrEnum):
     careplan_read = "careplan.read"
     careplan_write = "careplan.write"
     careplan_comment = "careplan.comment"
+    #: Add an action to a plan (who does what, by when) without changing anything else in it:
+    #: a partner's contribution (issue 12, partners' view). Never an edit of what others wrote.
+    careplan_action = "careplan.action"
     goal_read = "goal.read"
     goal_write = "goal.write"
     risk_read = "risk.read"

@@ -24,7 +24,7 @@ import duckdb
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from houseofcare.careplan import SYSTEM, Actor
+from houseofcare.careplan import SYSTEM, Actor, partners
 from houseofcare.careplan.consent import give_consent, has_consent
 from houseofcare.careplan.people import (
     add_team_member,
@@ -54,6 +54,7 @@ from houseofcare.settings import Settings
 from houseofcare.store.audit import record_audit
 from houseofcare.store.database import engine_for, session_factory, transaction
 from houseofcare.store.migrate import upgrade
+from houseofcare.store.models import Action as PlanAction
 from houseofcare.store.models import (
     CarePlan,
     CarePlanStatus,
@@ -469,8 +470,41 @@ def _plans(
             person_id=person.id,
             detail={"source": "hoc db seed-demo", "stage": stage},
         )
-        if index % 3 == 0:
-            give_consent(session, person.id, OrganisationType.local_authority_social_care, SYSTEM)
+        _share(session, person, users, index)
+
+
+# --- issue 12: partners' view. Some people share their plan with social care (every third),
+# the people whose plan is at the "prepared" stage with the voluntary group; the first to share with
+# social care has an action and a note from demo.social, so the partners' view has something
+# to show. The demo patient shares with nobody: their consent is theirs to give (/consent).
+def _share(session: Session, person: Person, users: dict[Role, User], index: int) -> None:
+    if person.id == users[Role.patient].person_id:
+        return
+    if index % 3 == 0:
+        give_consent(session, person.id, OrganisationType.local_authority_social_care, SYSTEM)
+        social = users[Role.social_worker]
+        if not session.scalar(
+            select(PlanAction.id).where(PlanAction.performer_user_id == social.id).limit(1)
+        ):
+            actor = Actor.of(
+                social, organisation_type=OrganisationType.local_authority_social_care.value
+            )
+            partners.add_action(
+                session,
+                person.id,
+                actor,
+                description="Carers assessment visit, and ask about help with heating costs",
+                due_date=utcnow().date() + dt.timedelta(days=21),
+            )
+            partners.add_note(
+                session,
+                person.id,
+                actor,
+                "Spoke on the phone: happy for a visit; prefers mornings.",
+            )
+    if PLAN_STAGES[index % len(PLAN_STAGES)] == "prepared":
+        # results sent, the conversation to come: a Breathe Easy group can help them prepare
+        give_consent(session, person.id, OrganisationType.voluntary_group, SYSTEM)
 
 
 def _prepared(

@@ -37,5 +37,10 @@ def mount_pages(app: FastAPI) -> None:
         log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
     for module in (routes, routes_caseload, routes_person, routes_planning, routes_audit):
         app.include_router(module.router)
+    # --- issue 12: consent page and partners' view
+    from houseofcare.web import routes_consent, routes_partners
+
+    for module in (routes_consent, routes_partners):
+        app.include_router(module.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

@@ -19,6 +19,7 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     Action.careplan_read: "Read a care plan",
     Action.careplan_write: "Start and change a care plan",
     Action.careplan_comment: "Comment on a care plan",
+    Action.careplan_action: "Add an action you will do to a care plan",
     Action.goal_read: "Read goals",
     Action.goal_write: "Set and change goals",
     Action.risk_read: "See the risk of an emergency admission",
@@ -102,14 +103,25 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("Your due reviews (API)", "/docs"),
         ("Risk with its reasons", "hoc risk-assessments --user YOUR-NAME"),
     ),
-    Role.social_worker: (("Shared care plans (FHIR API)", "/docs"),),
-    Role.voluntary_sector: (("Shared care plans (FHIR API)", "/docs"),),
+    # --- issue 12: partners' view
+    Role.social_worker: (
+        ("The people who share their care plan with social care", "/partners"),
+        ("Shared care plans (FHIR API)", "/docs"),
+    ),
+    Role.voluntary_sector: (
+        ("The people who share their care plan with your group", "/partners"),
+        ("Shared care plans (FHIR API)", "/docs"),
+    ),
     Role.commissioner: (
         ("Prevalence by register", "hoc prevalence"),
         ("Indicator achievement", "hoc achievement"),
         ("The triangle of need", "hoc tiers"),
     ),
-    Role.patient: (("Your care plan and results summary (API)", "/docs"),),
+    Role.patient: (
+        ("Your care plan and results summary (API)", "/docs"),
+        # --- issue 12: consent page
+        ("Who can see your care plan: sharing with social care and voluntary groups", "/consent"),
+    ),
     Role.admin: (
         ("The audit trail (FHIR AuditEvent)", "/docs"),
         ("Check nobody changed the trail", "hoc audit verify"),

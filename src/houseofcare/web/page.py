@@ -12,6 +12,7 @@ from fastapi import Request
 from starlette.responses import RedirectResponse, Response
 
 from houseofcare.careplan.guard import Guard
+from houseofcare.careplan.partners import partner_roles
 from houseofcare.careplan.policy import Action, Relationship
 from houseofcare.store.models import Role
 from houseofcare.web.security import PAGE_HEADERS, csrf_token
@@ -48,6 +49,10 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         and bool(policy.granted(role, Action.caseload_read))
         and Relationship.practice not in policy.granted(role, Action.patient_read),
         "has_audit": bool(policy.granted(role, Action.audit_read)),
+        # --- issue 12: partners' view (roles reading plans only through consent) and the
+        # consent page (roles that may see consent: the link on the person page)
+        "has_partners": role in partner_roles(policy),
+        "has_consent_page": bool(policy.granted(role, Action.consent_read)),
     }
 
 

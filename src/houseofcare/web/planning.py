@@ -15,6 +15,7 @@ changed it and when, with their own entries kept, and asked to review and send a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from houseofcare.api.deps import Services
-from houseofcare.careplan import plans
+from houseofcare.careplan import partners, plans
 from houseofcare.careplan import preparation as prep
 from houseofcare.careplan.errors import InvalidChange, StaleVersion
 from houseofcare.careplan.guard import AccessRefused, Guard
@@ -209,10 +210,17 @@ def _authorised(
 def _page(
     services: Services, signed_in: PageSession, session: Session, person: Person
 ) -> PlanningPage:
+    summary = _summary(session, current_plan(session, person.id))
+    # --- issue 12: a partner (social care, voluntary group) reading through consent sees
+    # only the actions their organisation is named in or added, as on the partners' view
+    if summary is not None and partners.is_partner(services.policy, signed_in.actor.role):
+        ours = partners.organisation_users(session, signed_in.actor.organisation_id)
+        actions = partners.partner_actions(summary.actions, ours)
+        summary = dataclasses.replace(summary, actions=actions)
     return PlanningPage(
         banner=PersonBanner.of(person),
         run=latest_run(services.settings),
-        plan=_summary(session, current_plan(session, person.id)),
+        plan=summary,
         can_write=can_write(services, signed_in),
     )
 
@@ -237,7 +245,11 @@ def _opened(
     ) as (session, checks, person):
         shown = _page(services, signed_in, session, person)
         if with_history and shown.plan is not None:
-            rows = plans.care_plan_history(session, shown.plan.id)
+            rows: Sequence[Any] = plans.care_plan_history(session, shown.plan.id)
+            if partners.is_partner(services.policy, signed_in.actor.role):
+                # --- issue 12: a partner reads only their organisation's actions' history
+                ours = [a["id"] for a in shown.plan.actions]
+                rows = partners.shared_versions(rows, ours)
             shown.history = versions_in_words(session, rows)
         checks.audit(
             session,
