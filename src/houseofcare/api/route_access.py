@@ -96,6 +96,12 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/audit"): Action.audit_read,
     ("GET", "/audit/export.csv"): Action.audit_read,
     ("POST", "/audit/person"): Action.audit_read,
+    # --- issue 12: population and help pages (web/routes_population.py, web/routes_help.py):
+    # the population's disclosure-controlled figures (an aggregate action a commissioner may
+    # hold); the help says nothing about anyone, so anyone may read it
+    ("GET", "/population"): Action.population_read,
+    ("GET", "/help"): Open.public,
+    ("GET", "/help/{role}"): Open.public,
 }
 
 

@@ -34,6 +34,11 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     ),
     Action.reviews_read: "See care plans due for review in your teams",
     Action.audit_read: "Read the audit trail: who looked at whose record, and when",
+    # --- issue 12: population pages
+    Action.population_read: (
+        "See the population's figures (the triangle, risk, prevalence, practices compared), "
+        "disclosure-controlled"
+    ),
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -105,6 +110,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
     Role.social_worker: (("Shared care plans (FHIR API)", "/docs"),),
     Role.voluntary_sector: (("Shared care plans (FHIR API)", "/docs"),),
     Role.commissioner: (
+        ("The population: triangle, risk, prevalence, practices, by deprivation", "/population"),
         ("Prevalence by register", "hoc prevalence"),
         ("Indicator achievement", "hoc achievement"),
         ("The triangle of need", "hoc tiers"),

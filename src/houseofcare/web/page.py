@@ -48,6 +48,8 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         and bool(policy.granted(role, Action.caseload_read))
         and Relationship.practice not in policy.granted(role, Action.patient_read),
         "has_audit": bool(policy.granted(role, Action.audit_read)),
+        # --- issue 12: population pages: roles granted the population's figures
+        "has_population": bool(policy.granted(role, Action.population_read)),
     }
 
 
