@@ -100,7 +100,9 @@ class RoleRules(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> RoleRules:
-        identifiable_grants = [a for a, r in self.grants.items() if r and a not in AGGREGATE_ACTIONS]
+        identifiable_grants = [
+            a for a, r in self.grants.items() if r and a not in AGGREGATE_ACTIONS
+        ]
         if not self.identifiable and identifiable_grants:
             raise ValueError(
                 "a role with identifiable = false may hold no grant but an aggregate one "

@@ -333,12 +333,17 @@ def figures(
     run = sql_literal(run_id)
     risk: tuple[Share, ...] | None = None
     risk_by_imd: tuple[Split, ...] = ()
-    if _has(con, "risk_score") and con.execute(
-        "SELECT count(*) FROM risk_score WHERE run_id = ?", [run_id]
-    ).fetchall()[0][0]:
-        band = "CASE " + " ".join(
-            f"WHEN s.risk >= {low} THEN {i}" for i, (low, _) in enumerate(RISK_BANDS)
-        ) + " END"
+    if (
+        _has(con, "risk_score")
+        and con.execute("SELECT count(*) FROM risk_score WHERE run_id = ?", [run_id]).fetchall()[0][
+            0
+        ]
+    ):
+        band = (
+            "CASE "
+            + " ".join(f"WHEN s.risk >= {low} THEN {i}" for i, (low, _) in enumerate(RISK_BANDS))
+            + " END"
+        )
         bands = {i: words for i, (_, words) in enumerate(RISK_BANDS)}
         scored = (
             f"SELECT {{grp}} AS grp, {band} AS key FROM risk_score s "
@@ -353,16 +358,13 @@ def figures(
     engine = DuckDBEngine(con)
     rules = packaged_register_rules()
     overall_prevalence = tuple(
-        _prevalence(tuple(r))
-        for r in prevalence(engine, run_id, rules, people=people).rows()
+        _prevalence(tuple(r)) for r in prevalence(engine, run_id, rules, people=people).rows()
     )
     per_quintile: dict[str, dict[int | None, Prevalence]] = {}
     for register, name, quintile, *rest in prevalence(
         engine, run_id, rules, people=people, by="imd_quintile"
     ).rows():
-        per_quintile.setdefault(str(register), {})[quintile] = _prevalence(
-            (register, name, *rest)
-        )
+        per_quintile.setdefault(str(register), {})[quintile] = _prevalence((register, name, *rest))
     prevalence_by_imd = tuple(
         (p, tuple(per_quintile.get(p.register, {}).get(q) for q in QUINTILES))
         for p in overall_prevalence
@@ -371,8 +373,7 @@ def figures(
     chosen_practices = {
         p.practice_id: p.name
         for p in known
-        if (chosen.practice_id in (None, p.practice_id))
-        and (chosen.locality in (None, p.locality))
+        if (chosen.practice_id in (None, p.practice_id)) and (chosen.locality in (None, p.locality))
     }
     per_practice = level_counts(con, run_id, by_practice=True, people=people).fetchall()
     practices_levels = _splits(

@@ -31,14 +31,17 @@ def mount_pages(app: FastAPI) -> None:
         routes_person,
         routes_planning,
     )
-    from houseofcare.web import routes_help, routes_population  # issue 12: population, help
+
+    # --- issue 12: population and help pages
+    from houseofcare.web.routes_help import router as help_router
+    from houseofcare.web.routes_population import router as population_router
 
     if not (NHSUK_ASSETS / "nhsuk-frontend.min.css").exists():
         # the API still serves; the pages would be unstyled, so say how to mend it
         log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
     for module in (routes, routes_caseload, routes_person, routes_planning, routes_audit):
         app.include_router(module.router)
-    for module in (routes_population, routes_help):  # issue 12: population, help
-        app.include_router(module.router)
+    for router in (population_router, help_router):  # issue 12: population, help
+        app.include_router(router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

@@ -117,14 +117,19 @@ def population_view(
     guard = page_guard(signed_in, services)
     with transaction(guard.factory) as session:
         guard.authorise(
-            session, Action.population_read, None, audit_action="search",
+            session,
+            Action.population_read,
+            None,
+            audit_action="search",
             resource_type=RESOURCE_TYPE,
         )
     settings = services.settings
     view = PopulationView(run=RunStatus(missing="No pipeline run yet: run `hoc run`."))
     path = settings.analytic_db_path
     if not path.exists():
-        view.run = RunStatus(missing="There is no analytic store yet: run `hoc ingest` and `hoc run`.")
+        view.run = RunStatus(
+            missing="There is no analytic store yet: run `hoc ingest` and `hoc run`."
+        )
     else:
         stamp = (store_stamp(path), str(path))
         try:
@@ -152,9 +157,11 @@ def population_view(
                         lambda: results().population(run.run_id, chosen, known),
                     )
         except (ResultsUnavailable, duckdb.Error) as exc:
-            view.run = RunStatus(missing=str(exc) if isinstance(exc, ResultsUnavailable) else (
-                "The analytic store cannot be read now; try again shortly."
-            ))
+            view.run = RunStatus(
+                missing=str(exc)
+                if isinstance(exc, ResultsUnavailable)
+                else ("The analytic store cannot be read now; try again shortly.")
+            )
             view.figures = None
     if view.figures is not None:
         view.drawing = triangle_drawing(view.figures.triangle)

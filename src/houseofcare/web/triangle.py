@@ -54,8 +54,10 @@ class TriangleDrawing:
 def _people(share: Share) -> str:
     if share.people is None:
         return "fewer than 8 people (not shown)"
-    return f"{share.people:,} people ({share.share_pct:.1f}%)" if share.share_pct is not None else (
-        f"{share.people:,} people"
+    return (
+        f"{share.people:,} people ({share.share_pct:.1f}%)"
+        if share.share_pct is not None
+        else (f"{share.people:,} people")
     )
 
 
@@ -77,8 +79,14 @@ def triangle_drawing(levels: Sequence[Share]) -> TriangleDrawing:
         middle = (y0 + y1) / 2 + (BAND / 6 if i == 0 else 0)
         edge = APEX_X + _x(middle)
         bands.append(
-            Band(3 - i, points, middle, (edge + 6, middle, LABEL_X - 8, middle), share.label,
-                 _people(share))
+            Band(
+                3 - i,
+                points,
+                middle,
+                (edge + 6, middle, LABEL_X - 8, middle),
+                share.label,
+                _people(share),
+            )
         )
     ground_top = TOP + 3 * BAND + 6
     ground = levels[3]
