@@ -17,15 +17,14 @@ from typing import Final
 
 from houseofcare.commissioning.population import Share
 
-WIDTH: Final = 700
-HEIGHT: Final = 300
+WIDTH: Final = 600
 #: The triangle's apex, its base's half-width and the height of each band.
-APEX_X: Final = 170.0
+APEX_X: Final = 140.0
 TOP: Final = 12.0
-HALF_BASE: Final = 150.0
+HALF_BASE: Final = 125.0
 BAND: Final = 72.0
-GROUND: Final = 48.0
-LABEL_X: Final = 352.0
+GROUND: Final = 56.0
+LABEL_X: Final = 300.0
 
 
 @dataclass(frozen=True)
@@ -33,6 +32,8 @@ class Band:
     """One level's shape and its label."""
 
     level: int
+    #: The level's words without its number ("case management").
+    words: str
     #: The SVG polygon's `points`.
     points: str
     label_y: float
@@ -61,6 +62,11 @@ def _people(share: Share) -> str:
     )
 
 
+def _words(label: str) -> str:
+    """ "Level 2: disease-specific care management" → "disease-specific care management"."""
+    return label.split(": ", 1)[-1]
+
+
 def _x(y: float) -> float:
     """The triangle's half-width at height `y`."""
     return HALF_BASE * (y - TOP) / (3 * BAND)
@@ -81,6 +87,7 @@ def triangle_drawing(levels: Sequence[Share]) -> TriangleDrawing:
         bands.append(
             Band(
                 3 - i,
+                _words(share.label),
                 points,
                 middle,
                 (edge + 6, middle, LABEL_X - 8, middle),
@@ -95,6 +102,7 @@ def triangle_drawing(levels: Sequence[Share]) -> TriangleDrawing:
     bands.append(
         Band(
             0,
+            _words(ground.label),
             f"{left:.1f},{ground_top:.1f} {right:.1f},{ground_top:.1f} "
             f"{right:.1f},{ground_top + GROUND:.1f} {left:.1f},{ground_top + GROUND:.1f}",
             middle,
