@@ -58,9 +58,9 @@ QUINTILES: Final[dict[int | None, str]] = {
 #: highest first: (lower bound, words).
 RISK_BANDS: Final[tuple[tuple[float, str], ...]] = (
     (0.40, "40% or more"),
-    (0.20, "20% to 39%"),
-    (0.10, "10% to 19%"),
-    (0.05, "5% to 9%"),
+    (0.20, "20% to under 40%"),
+    (0.10, "10% to under 20%"),
+    (0.05, "5% to under 10%"),
     (0.0, "Under 5%"),
 )
 #: What a suppressed count means, in words for the page.
