@@ -97,6 +97,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
     Role.gp: (
         ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
         ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
+        ("The population's figures, practices compared", "/population"),  # issue 12
     ),
     Role.nurse: (
         ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
