@@ -17,7 +17,6 @@ Library, Open Parliament Licence): quintile 1 is the most deprived fifth of Engl
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +26,7 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from houseofcare.commissioning.disclosure import (
     ROUND_TO,
@@ -114,12 +114,6 @@ class Split:
     label: str
     shares: tuple[Share, ...]
 
-    @property
-    def people(self) -> int | None:
-        """The group's controlled counts added up (None when all are suppressed)."""
-        known = [s.people for s in self.shares if s.people is not None]
-        return sum(known) if known else None
-
 
 @dataclass(frozen=True)
 class Prevalence:
@@ -161,19 +155,17 @@ class PopulationFigures:
 @cache
 def lsoa_lookup() -> pa.Table:
     """LSOA (2011) → IMD 2019 decile and local authority, from the packaged lookup."""
-    codes: list[str] = []
-    deciles: list[int] = []
-    authorities: list[str] = []
-    with Path(str(LSOA_FILE)).open(encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
-            codes.append(row["LSOA_CODE"])
-            deciles.append(int(row["IMD_OVERALL"]))
-            authorities.append(row["LAD_NAME"])
+    table = pacsv.read_csv(
+        Path(str(LSOA_FILE)),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=["LSOA_CODE", "IMD_OVERALL", "LAD_NAME"]
+        ),
+    )
     return pa.table(
         {
-            "lsoa_code": pa.array(codes, pa.string()),
-            "imd_decile": pa.array(deciles, pa.int64()),
-            "lad_name": pa.array(authorities, pa.string()),
+            "lsoa_code": table["LSOA_CODE"].cast(pa.string()),
+            "imd_decile": table["IMD_OVERALL"].cast(pa.int64()),
+            "lad_name": table["LAD_NAME"].cast(pa.string()),
         }
     )
 
