@@ -95,14 +95,14 @@ class Population:
             )
 
 
-def _analytic(settings: Settings) -> list[str]:
-    """The run, written by hand; the NHS numbers in the analytic store."""
+def _analytic(settings: Settings, *, risk: bool = True) -> list[str]:
+    """The run, written by hand (`risk`: with a model's scores); the NHS numbers in it."""
     lsoa = _lsoas()
     numbers = nhs_numbers()
     written: list[str] = []
     con = connect(settings)
     try:
-        for ddl in (*RESULT_TABLES.values(), TIER_DDL, RISK_SCORE_DDL):
+        for ddl in (*RESULT_TABLES.values(), TIER_DDL, *([RISK_SCORE_DDL] if risk else [])):
             con.execute(ddl)
         finished = dt.datetime(2026, 4, 1, 2)
         con.execute(
@@ -129,10 +129,11 @@ def _analytic(settings: Settings) -> list[str]:
                         [pid, number, f"Quux{n}", lsoa[(locality, decile)], org],
                     )
                     con.execute("INSERT INTO tier VALUES (?, ?, ?, 'rules')", [RUN, pid, level])
-                    con.execute(
-                        "INSERT INTO risk_score VALUES (?, ?, ?, 50, NULL, NULL, NULL, 'm1')",
-                        [RUN, pid, 0.45 if level == 3 else 0.02],
-                    )
+                    if risk:
+                        con.execute(
+                            "INSERT INTO risk_score VALUES (?, ?, ?, 50, NULL, NULL, NULL, 'm1')",
+                            [RUN, pid, 0.45 if level == 3 else 0.02],
+                        )
                     if n <= {"A": 9, "B": 3}[practice]:
                         con.execute(
                             "INSERT INTO register VALUES (?, ?, 'DM', DATE '2010-01-01', "
@@ -367,6 +368,28 @@ def test_the_page_says_when_there_is_no_run(tmp_path: Path) -> None:
     page = browser.get("/population")
     assert page.status_code == 200
     assert "No figures yet" in page.text
+    app.state.services.engine.dispose()
+    engine.dispose()
+
+
+def test_a_run_without_a_risk_model_says_so(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'op.sqlite'}"
+    engine = make_engine(url)
+    upgrade_engine(engine)
+    with transaction(session_factory(engine)) as session:
+        create_user(
+            session, username="c", password=PASSWORD, role=Role.commissioner, display_name="c"
+        )
+    settings = Settings(data_dir=tmp_path / "hoc-data", database_url=url)
+    _analytic(settings, risk=False)
+    app = create_app(settings)
+    browser = TestClient(app, follow_redirects=False)
+    assert page_sign_in(browser, "c", PASSWORD).status_code == 303
+    page = browser.get("/population")
+    assert page.status_code == 200
+    assert "This run had no trained risk model" in page.text
+    assert 'id="risk-table"' not in page.text
+    assert [r[1] for r in _cells(page.text, "triangle-table")] == ["*", "20", "15", "25"]
     app.state.services.engine.dispose()
     engine.dispose()
 
