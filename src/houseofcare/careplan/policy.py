@@ -67,21 +67,22 @@ class Relationship(StrEnum):
     any = "any"
 
 
-#: Actions about no single person: lists the user asks for about their own work, and the
-#: audit trail. Only `any` makes sense for them (the list itself is scoped by the user).
-#: `caseload.write` is one: whom it may reach is fixed by the caseload service, not by a
-#: relationship (a candidate has none yet): level 3 people of the latest run, on nobody's
-#: caseload, shown in brief and audited per person (docs/clinical-safety, H-048).
-LIST_ACTIONS: Final = frozenset(
-    {Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read}
-) | frozenset({Action.population_read})  # --- issue 12: population pages
-
 # --- issue 12: population pages
 #: Actions that disclose no person at all: aggregate figures that have been through
 #: disclosure control (`commissioning/disclosure.py`) before they leave the analytic store.
 #: A list action (granted to `any` only), and the only grant a role with
 #: `identifiable = false` may hold.
 AGGREGATE_ACTIONS: Final = frozenset({Action.population_read})
+
+#: Actions about no single person: lists the user asks for about their own work, and the
+#: audit trail. Only `any` makes sense for them (the list itself is scoped by the user).
+#: `caseload.write` is one: whom it may reach is fixed by the caseload service, not by a
+#: relationship (a candidate has none yet): level 3 people of the latest run, on nobody's
+#: caseload, shown in brief and audited per person (docs/clinical-safety, H-048).
+LIST_ACTIONS: Final = (
+    frozenset({Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read})
+    | AGGREGATE_ACTIONS
+)  # issue 12: population pages
 
 
 class PolicyError(ValueError):
