@@ -66,6 +66,9 @@ PAGES: list[tuple[str, str]] = [
     ("/people/{person}/plan", "bench.nurse"),
     ("/people/{person}/preparation", "bench.nurse"),
     ("/people/{person}/plan/history", "bench.nurse"),
+    # --- issue 12: population and help pages
+    ("/population", "bench.commissioner"),
+    ("/help", "bench.commissioner"),
 ]
 TARGET_P95_MS = 100.0
 PORT = 8775
@@ -75,6 +78,7 @@ USERS = {
     "bench.nurse": "nurse",
     "bench.admin": "admin",
     "bench.matron": "case_manager",
+    "bench.commissioner": "commissioner",  # issue 12: population pages
 }
 
 #: One request per call: the path with a random person id, the session cookie or bearer

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 
@@ -34,6 +34,13 @@ from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.population.events import reading_sql
 from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
+
+if TYPE_CHECKING:
+    from houseofcare.commissioning.population import (
+        PopulationFigures,
+        PopulationFilter,
+        Practice,
+    )
 
 #: The clinical tables ingest makes, which the record readers read.
 CLINICAL_TABLE_NAMES: Final = tuple(CLINICAL_TABLES)
@@ -788,3 +795,30 @@ class AnalyticResults:
             [run_id, *extra],
         )
         return {int(level): int(count) for level, count in rows}
+
+    # --- issue 12: population pages: the run's disclosure-controlled figures ------------------
+
+    def practices(self) -> list[Practice]:
+        """Every practice with living people, by name, with its locality (the local authority
+        where most of its people live): what the population page filters and compares by."""
+        from houseofcare.commissioning.population import practices
+
+        if "patient" not in self.clinical:
+            return []
+        return practices(self.con)
+
+    def population(
+        self, run_id: str, chosen: PopulationFilter, known: list[Practice]
+    ) -> PopulationFigures | None:
+        """The run's triangle, risk bands, register prevalence beside QOF England and
+        practices compared, each by IMD quintile, for the people `chosen` picks (`known`:
+        `practices()`). Every count disclosure-controlled (`commissioning.population`): the
+        one reader here whose answer may leave the identifiable zone. None: the run placed
+        nobody on the triangle."""
+        from houseofcare.commissioning.population import figures
+
+        if not {"tier", "register"} <= self.tables or "patient" not in self.clinical:
+            return None
+        if not self.rows_in_run("tier", run_id):
+            return None
+        return figures(self.con, run_id, chosen, known)

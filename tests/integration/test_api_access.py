@@ -806,6 +806,35 @@ ENDPOINTS = [
         page=True,
         ok=frozenset({303}),
     ),
+    # --- issue 12: population and help pages
+    Endpoint(
+        "Population page",
+        ("GET", "/population"),
+        lambda w, who, t: _page_session(w, who).get("/population"),
+        # population.read: disclosure-controlled figures about no one; the commissioner's one
+        # grant, and the GP's as practice lead
+        frozenset({"gp", "commissioner"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Help page",
+        ("GET", "/help"),
+        lambda w, who, t: _page_session(w, who).get("/help"),
+        frozenset(ROLES_IN_CAST),
+        person_scoped=False,
+        page=True,
+        audited=False,
+    ),
+    Endpoint(
+        "Help page for a role",
+        ("GET", "/help/{role}"),
+        lambda w, who, t: _page_session(w, who).get("/help/commissioner"),
+        frozenset(ROLES_IN_CAST),
+        person_scoped=False,
+        page=True,
+        audited=False,
+    ),
 ]
 
 ROLES = ROLES_IN_CAST

@@ -109,6 +109,12 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/partners/people/{person_id}"): Action.careplan_read,
     ("POST", "/partners/people/{person_id}/actions"): Action.careplan_action,
     ("POST", "/partners/people/{person_id}/notes"): Action.careplan_comment,
+    # --- issue 12: population and help pages (web/routes_population.py, web/routes_help.py):
+    # the population's disclosure-controlled figures (an aggregate action a commissioner may
+    # hold); the help says nothing about anyone, so anyone may read it
+    ("GET", "/population"): Action.population_read,
+    ("GET", "/help"): Open.public,
+    ("GET", "/help/{role}"): Open.public,
 }
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.orm import Session
 
 from houseofcare.careplan.actor import Actor
-from houseofcare.careplan.policy import Action, Policy, Relationship
+from houseofcare.careplan.policy import AGGREGATE_ACTIONS, Action, Policy, Relationship
 from houseofcare.people_scope import PeopleScope
 from houseofcare.store.models import CareTeam, Organisation, OrganisationType, Person
 
@@ -150,6 +150,14 @@ def decide(
     action, about no single person)."""
     if actor.role is None:
         return Decision(False, "the system acts for no one: it never sees identifiable data")
+    # --- issue 12: population pages
+    if action in AGGREGATE_ACTIONS:
+        # disclosure-controlled figures about no one: decided before the identifiable bar,
+        # as the one grant a commissioner may hold; never about a single person
+        granted = policy.granted(actor.role, action)
+        if have is not None or Relationship.any not in granted:
+            return Decision(False, f"role {actor.role.value} may not {action.value}")
+        return Decision(True, "allowed: aggregate figures, disclosure-controlled")
     if not policy.identifiable(actor.role):
         return Decision(False, f"role {actor.role.value} never sees identifiable data")
     granted = policy.granted(actor.role, action)

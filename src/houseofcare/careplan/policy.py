@@ -53,6 +53,11 @@ class Action(StrEnum):
     caseload_write = "caseload.write"
     reviews_read = "reviews.read"
     audit_read = "audit.read"
+    # --- issue 12: population pages
+    #: The population's disclosure-controlled figures (the triangle, risk, prevalence,
+    #: practices compared, by IMD quintile): about no one, so the one kind of grant a role
+    #: barred from identifiable data (a commissioner) may hold.
+    population_read = "population.read"
 
 
 class Relationship(StrEnum):
@@ -65,14 +70,22 @@ class Relationship(StrEnum):
     any = "any"
 
 
+# --- issue 12: population pages
+#: Actions that disclose no person at all: aggregate figures that have been through
+#: disclosure control (`commissioning/disclosure.py`) before they leave the analytic store.
+#: A list action (granted to `any` only), and the only grant a role with
+#: `identifiable = false` may hold.
+AGGREGATE_ACTIONS: Final = frozenset({Action.population_read})
+
 #: Actions about no single person: lists the user asks for about their own work, and the
 #: audit trail. Only `any` makes sense for them (the list itself is scoped by the user).
 #: `caseload.write` is one: whom it may reach is fixed by the caseload service, not by a
 #: relationship (a candidate has none yet): level 3 people of the latest run, on nobody's
 #: caseload, shown in brief and audited per person (docs/clinical-safety, H-048).
-LIST_ACTIONS: Final = frozenset(
-    {Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read}
-)
+LIST_ACTIONS: Final = (
+    frozenset({Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read})
+    | AGGREGATE_ACTIONS
+)  # issue 12: population pages
 
 
 class PolicyError(ValueError):
@@ -91,8 +104,15 @@ class RoleRules(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> RoleRules:
-        if not self.identifiable and any(self.grants.values()):
-            raise ValueError("a role with identifiable = false may hold no grant")
+        identifiable_grants = [
+            a for a, r in self.grants.items() if r and a not in AGGREGATE_ACTIONS
+        ]
+        if not self.identifiable and identifiable_grants:
+            raise ValueError(
+                "a role with identifiable = false may hold no grant but an aggregate one "
+                f"({', '.join(sorted(a.value for a in AGGREGATE_ACTIONS))}); "
+                f"remove {', '.join(sorted(a.value for a in identifiable_grants))}"
+            )
         for action, relationships in self.grants.items():
             if action in LIST_ACTIONS and relationships - {Relationship.any}:
                 raise ValueError(f"{action.value}: a list action can only be granted to 'any'")

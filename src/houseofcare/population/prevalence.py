@@ -23,10 +23,16 @@ def prevalence(
     rules: Sequence[RegisterRule],
     *,
     by_practice: bool = False,
+    people: str = "patient",
+    by: str | None = None,
 ) -> Query:
     """register, [practice_id], register_count, list_size, prevalence_pct, qof_pct.
 
     Reads the run's stored `register` rows and the `run` table (for its as-of date).
+    `people` is the patient rows counted (default: the `patient` table; the population page
+    passes one practice's or locality's rows as a parenthesised subquery with the same
+    columns); `by` groups by another of its columns instead of the practice (the page: the
+    IMD quintile). With neither, the figures are exactly `hoc prevalence`'s.
     """
     engine.register(
         "prevalence_rule",
@@ -43,7 +49,8 @@ def prevalence(
     if not as_of_rows:
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
     as_of = as_of_rows[0][0].isoformat()
-    group = "practice_id, " if by_practice else ""
+    column = by or ("practice_id" if by_practice else None)
+    group = f"{column}, " if column else ""
     age = AGE_SQL.format(b="p.birth_date").replace(":as_of", f"'{as_of}'")
     register_count = controlled_count_sql("count(DISTINCT g.patient_id)")
     list_size = controlled_count_sql("count(DISTINCT l.patient_id)")
@@ -53,13 +60,13 @@ def prevalence(
         engine,
         f"""
 WITH listed AS (
-    SELECT p.patient_id, p.practice_id, {age} AS age
-    FROM patient p
+    SELECT p.patient_id, {f"p.{column}, " if column else ""}{age} AS age
+    FROM {people} p
     WHERE p.birth_date <= DATE '{as_of}'
       AND (p.death_date IS NULL OR p.death_date > DATE '{as_of}')
 ),
 counts AS (
-    SELECT r.register, r.name, {"l.practice_id," if by_practice else ""} r.qof_pct,
+    SELECT r.register, r.name, {f"l.{column}," if column else ""} r.qof_pct,
            {register_count} AS register_count,
            {list_size} AS list_size
     FROM prevalence_rule r
@@ -67,7 +74,7 @@ counts AS (
     LEFT JOIN register g
       ON g.run_id = {sql_literal(run_id)} AND g.register = r.register
      AND g.patient_id = l.patient_id
-    GROUP BY {"l." + group if by_practice else ""}r.register, r.name, r.qof_pct
+    GROUP BY {"l." + group if column else ""}r.register, r.name, r.qof_pct
 )
 SELECT register, name, {group}register_count, list_size,
        round(100 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,

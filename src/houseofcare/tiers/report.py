@@ -21,25 +21,37 @@ LEVEL_NAMES = {
 
 
 def level_counts(
-    con: duckdb.DuckDBPyConnection, run_id: str, *, by_practice: bool
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    by_practice: bool,
+    people: str = "patient",
+    by: str | None = None,
 ) -> duckdb.DuckDBPyRelation:
-    """level, [practice_id], people (controlled), share_pct of the practice or population."""
-    group = "p.practice_id, " if by_practice else ""
-    people = controlled_count_sql("count(*)")
-    within = "PARTITION BY practice_id" if by_practice else ""
+    """level, [practice_id], people (controlled), share_pct of the practice or population.
+
+    `people` is the patient rows counted (default: the `patient` table; the population page
+    passes one practice's or locality's rows as a parenthesised subquery with the same
+    columns); `by` groups by another of its columns instead of the practice (the page: the
+    IMD quintile). With neither, the figures are exactly `hoc tiers`'s.
+    """
+    column = by or ("practice_id" if by_practice else None)
+    group = f"p.{column}, " if column else ""
+    people_count = controlled_count_sql("count(*)")
+    within = f"PARTITION BY {column}" if column else ""
     names = " ".join(f"WHEN {k} THEN '{v}'" for k, v in LEVEL_NAMES.items())
     return con.sql(
         f"""
 WITH counted AS (
-    SELECT {group}t.level, {people} AS people
-    FROM tier t JOIN patient p ON p.patient_id = t.patient_id
+    SELECT {group}t.level, {people_count} AS people
+    FROM tier t JOIN {people} p ON p.patient_id = t.patient_id
     WHERE t.run_id = '{run_id.replace("'", "''")}'
     GROUP BY {group}t.level
 )
-SELECT {"practice_id, " if by_practice else ""}CASE level {names} END AS level, people,
+SELECT {f"{column}, " if column else ""}CASE level {names} END AS level, people,
        round(100.0 * people / nullif(sum(people) OVER ({within}), 0), 1) AS share_pct
 FROM counted
-ORDER BY {"practice_id, " if by_practice else ""}counted.level DESC
+ORDER BY {f"{column} NULLS LAST, " if column else ""}counted.level DESC
 """
     )
 

@@ -32,6 +32,10 @@ def mount_pages(app: FastAPI) -> None:
         routes_planning,
     )
 
+    # --- issue 12: population and help pages
+    from houseofcare.web.routes_help import router as help_router
+    from houseofcare.web.routes_population import router as population_router
+
     if not (NHSUK_ASSETS / "nhsuk-frontend.min.css").exists():
         # the API still serves; the pages would be unstyled, so say how to mend it
         log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
@@ -42,5 +46,7 @@ def mount_pages(app: FastAPI) -> None:
 
     for module in (routes_consent, routes_partners):
         app.include_router(module.router)
+    for router in (population_router, help_router):  # issue 12: population, help
+        app.include_router(router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

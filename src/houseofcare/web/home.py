@@ -35,6 +35,11 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     ),
     Action.reviews_read: "See care plans due for review in your teams",
     Action.audit_read: "Read the audit trail: who looked at whose record, and when",
+    # --- issue 12: population pages
+    Action.population_read: (
+        "See the population's figures (the triangle, risk, prevalence, practices compared), "
+        "disclosure-controlled"
+    ),
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -93,6 +98,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
     Role.gp: (
         ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
         ("Care plans, goals, consent and risk (FHIR API)", "/docs"),
+        ("The population's figures, practices compared", "/population"),  # issue 12
     ),
     Role.nurse: (
         ("Care gaps by indicator and the recall list, most overdue first", "/worklists"),
@@ -113,6 +119,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("Shared care plans (FHIR API)", "/docs"),
     ),
     Role.commissioner: (
+        ("The population: triangle, risk, prevalence, practices, by deprivation", "/population"),
         ("Prevalence by register", "hoc prevalence"),
         ("Indicator achievement", "hoc achievement"),
         ("The triangle of need", "hoc tiers"),

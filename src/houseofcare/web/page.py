@@ -53,6 +53,8 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         # consent page (roles that may see consent: the link on the person page)
         "has_partners": role in partner_roles(policy),
         "has_consent_page": bool(policy.granted(role, Action.consent_read)),
+        # --- issue 12: population pages: roles granted the population's figures
+        "has_population": bool(policy.granted(role, Action.population_read)),
     }
 
 
