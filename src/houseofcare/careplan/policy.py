@@ -50,6 +50,11 @@ class Action(StrEnum):
     caseload_write = "caseload.write"
     reviews_read = "reviews.read"
     audit_read = "audit.read"
+    # --- issue 12: My care plan (the person's own pages)
+    #: The person's own access log: who looked at their record (audit events about them).
+    audit_own = "audit.own"
+    #: Give a carer proxy access to one's own record, or withdraw it (the person only).
+    proxy_write = "proxy.write"
 
 
 class Relationship(StrEnum):
@@ -59,6 +64,8 @@ class Relationship(StrEnum):
     caseload = "caseload"
     consent = "consent"
     self = "self"
+    #: The user is a carer the person has given proxy access to (issue 12, `proxy_grant`).
+    proxy = "proxy"
     any = "any"
 
 

@@ -28,6 +28,7 @@ def mount_pages(app: FastAPI) -> None:
         routes,
         routes_audit,
         routes_caseload,
+        routes_my_care,  # --- issue 12: My care plan
         routes_person,
         routes_planning,
     )
@@ -37,5 +38,6 @@ def mount_pages(app: FastAPI) -> None:
         log.warning("the NHS.UK frontend is not in %s: run `bash scripts/setup`", NHSUK_ASSETS)
     for module in (routes, routes_caseload, routes_person, routes_planning, routes_audit):
         app.include_router(module.router)
+    app.include_router(routes_my_care.router)  # --- issue 12: My care plan
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

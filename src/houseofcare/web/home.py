@@ -34,6 +34,9 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     ),
     Action.reviews_read: "See care plans due for review in your teams",
     Action.audit_read: "Read the audit trail: who looked at whose record, and when",
+    # --- issue 12: My care plan
+    Action.audit_own: "See who has looked at your record, and when",
+    Action.proxy_write: "Give a carer access to your record, or take it back",
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -42,6 +45,7 @@ WHOM_WORDS: Final[dict[Relationship, str]] = {
     Relationship.caseload: "people on your caseload",
     Relationship.consent: "people who agreed to share their record with your organisation",
     Relationship.self: "you",
+    Relationship.proxy: "people who gave you proxy access as their carer",
     Relationship.any: "your own lists",
 }
 
@@ -109,7 +113,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("Indicator achievement", "hoc achievement"),
         ("The triangle of need", "hoc tiers"),
     ),
-    Role.patient: (("Your care plan and results summary (API)", "/docs"),),
+    Role.patient: (("My care plan: your results, your plan, who looked at your record", "/me"),),
     Role.admin: (
         ("The audit trail (FHIR AuditEvent)", "/docs"),
         ("Check nobody changed the trail", "hoc audit verify"),
