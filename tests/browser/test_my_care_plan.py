@@ -119,7 +119,8 @@ def test_the_person_on_a_phone_reads_results_adds_a_topic_sees_the_plan_and_comm
 
     page.get_by_role("link", name="My carers").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My carers")
-    expect(page.get_by_text("Demo carer", exact=True)).to_be_visible()  # the demo's carer, with access
+    # the demo's carer, with access
+    expect(page.get_by_text("Demo carer", exact=True)).to_be_visible()
     phone.accessible()
     phone.screenshot("my-carers-phone")
 

@@ -62,7 +62,7 @@ def test_a_unit_that_is_not_the_measure_s_is_refused_naming_the_entry(tmp_path: 
 
 def test_an_unknown_measure_is_refused(tmp_path: Path) -> None:
     path = _file(tmp_path, LEFT_OUT + ENTRY.format(measure="sugar", unit="mmol/mol"))
-    with pytest.raises(ExplanationFileError, match="sugar: not a measure of measures.toml"):
+    with pytest.raises(ExplanationFileError, match=r"sugar: not a measure of measures\.toml"):
         load_explanations(path)
 
 
@@ -76,7 +76,7 @@ def test_every_reason_a_reading_is_left_out_needs_words(tmp_path: Path) -> None:
 
 def test_a_misspelt_field_or_a_measure_explained_twice_is_refused(tmp_path: Path) -> None:
     entry = ENTRY.format(measure="hba1c", unit="mmol/mol")
-    with pytest.raises(ExplanationFileError, match="explanation.0.headline"):
+    with pytest.raises(ExplanationFileError, match=r"explanation\.0\.headline"):
         load_explanations(_file(tmp_path, LEFT_OUT + entry + 'headline = "x"\n'))
     with pytest.raises(ExplanationFileError, match="explained once"):
         load_explanations(_file(tmp_path, LEFT_OUT + entry + entry))

@@ -16,6 +16,7 @@ Demo passwords are printed and documented: a demo store must never hold real rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -608,10 +609,8 @@ def _my_care_plan(
     if has_plan is None:
         writer = users[Role.nurse]
         plan = _agreed(session, person, writer, team, 2, "agreed")
-        try:
+        with contextlib.suppress(NoAnalyticRun):  # no run yet: the plan alone
             prepare(session, person.id, Actor.of(writer), settings=settings)
-        except NoAnalyticRun:
-            pass
         record_audit(
             session,
             action="create",
@@ -645,4 +644,3 @@ def _my_care_plan(
             f"carer of demo.patient (proxy access); person {carer.person_id}",
         )
     )
-
