@@ -390,3 +390,13 @@ def test_a_carer_gets_the_same_view_until_the_person_takes_it_back(site: Site) -
     assert carl.get(own).status_code == 403  # at once
     kinds = [(e.action, e.resource_type) for e in site.events("ada.self")]
     assert ("create", "ProxyGrant") in kinds and ("update", "ProxyGrant") in kinds
+
+
+def test_the_person_s_log_names_someone_who_tried_and_was_refused(site: Site) -> None:
+    assert site.browser("ada.self").get(f"/cared-for/{site.people['bea']}").status_code == 403
+    log = site.browser("bea.self").get("/me/access-log").text
+    first = log[log.index("hoc-access-log__entry") :].split("</li>", 1)[0]
+    assert "<strong>Ada</strong>" in first
+    assert "Signed in as a person, without your permission" in first
+    assert "Refused: they were not allowed" in first
+    assert "Your carer" not in first

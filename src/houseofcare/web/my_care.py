@@ -674,7 +674,10 @@ def _who(
         return "You", ""
     name, organisation = users.get(event.user_id, (event.username or "Unknown user", None))
     if event.role == "patient":
-        return name, "Your carer, with the access you gave them"
+        if event.outcome is AuditOutcome.success:
+            return name, "Your carer, with the access you gave them"
+        # another person's sign-in that tried (and was refused): never called "your carer"
+        return name, "Signed in as a person, without your permission"
     return name, f"{role}, {organisation}" if organisation else role
 
 
