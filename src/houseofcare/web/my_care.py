@@ -277,8 +277,8 @@ def results_page(
     run = page.run
     if patient_id is None:
         page.missing = (
-            "Your record here is not yet linked to your clinical record, so there are no "
-            "results to show. Ask your practice."
+            "This record is not yet linked to the clinical record at the practice, so there "
+            "are no results to show. Ask the practice."
         )
     elif run.run_id is None or run.as_of is None:
         page.missing = run.missing or "There are no results yet."
