@@ -400,3 +400,28 @@ def test_the_person_s_log_names_someone_who_tried_and_was_refused(site: Site) ->
     assert "Signed in as a person, without your permission" in first
     assert "Refused: they were not allowed" in first
     assert "Your carer" not in first
+
+
+def test_the_api_and_its_searches_see_a_carer_s_person_exactly_while_the_grant_lives(
+    site: Site,
+) -> None:
+    """The relationship `proxy` is one predicate of the one access decision: a read and a
+    search (`visible_people`) agree, and both end with the grant."""
+    from houseofcare.careplan.proxy import give_proxy, withdraw_proxy
+
+    with transaction(site.factory) as session:
+        grant = give_proxy(session, site.people["ada"], "carl.carer", SYSTEM).id
+    client = TestClient(site.app)  # type: ignore[arg-type]
+    answer = client.post("/auth/token", data={"username": "carl.carer", "password": PASSWORD})
+    headers = {"Authorization": f"Bearer {answer.json()['access_token']}"}
+    ada, bea = site.people["ada"], site.people["bea"]
+    assert client.get(f"/fhir/Patient/{ada}", headers=headers).status_code == 200
+    assert client.get(f"/fhir/Patient/{bea}", headers=headers).status_code == 403
+    found = client.get("/fhir/CarePlan?status=active", headers=headers).json()
+    people = {e["resource"]["subject"]["reference"] for e in found.get("entry", [])}
+    assert f"Patient/{ada}" in people and f"Patient/{bea}" not in people
+    with transaction(site.factory) as session:
+        withdraw_proxy(session, ada, grant, SYSTEM)
+    assert client.get(f"/fhir/Patient/{ada}", headers=headers).status_code == 403
+    found = client.get("/fhir/CarePlan?status=active", headers=headers).json()
+    assert not found.get("entry")
