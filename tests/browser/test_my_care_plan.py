@@ -173,6 +173,7 @@ def test_a_carer_with_the_person_s_permission_sees_the_same_view(phone: Tab) -> 
     expect(page.get_by_role("heading", level=1)).to_have_text("Their latest results")
     page.get_by_role("link", name="My plan and comments").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Their care plan")
+    expect(page.get_by_role("heading", name="Their goals: what matters to them")).to_be_visible()
     expect(page.get_by_role("link", name="My carers")).to_have_count(0)
     phone.accessible()
     phone.screenshot("my-carer-view-phone")

@@ -364,6 +364,8 @@ def test_a_carer_gets_the_same_view_until_the_person_takes_it_back(site: Site) -
     assert "as a carer" in results.text
     plan = carl.get(f"{own}/plan")
     assert plan.status_code == 200 and "Walk to the allotment" in plan.text
+    assert "Their goals: what matters to them" in plan.text  # a carer reads "their"
+    assert "Comments to their team" in plan.text and "My goals" not in plan.text
     assert carl.get(f"{own}/access-log").status_code == 200
     # but never the person's carers page: only the person gives or takes back access
     assert "My carers" not in results.text
