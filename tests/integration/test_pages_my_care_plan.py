@@ -427,3 +427,25 @@ def test_the_api_and_its_searches_see_a_carer_s_person_exactly_while_the_grant_l
     assert client.get(f"/fhir/Patient/{ada}", headers=headers).status_code == 403
     found = client.get("/fhir/CarePlan?status=active", headers=headers).json()
     assert not found.get("entry")
+
+
+def test_a_person_not_yet_linked_to_a_clinical_record_is_told_so_and_nothing_is_saved(
+    site: Site,
+) -> None:
+    browser = site.browser("carl.carer")  # Carl's own record has no analytic link
+    page = browser.get("/me")
+    assert page.status_code == 200
+    assert "not yet linked to the clinical record" in page.text
+    assert "hoc-result" not in page.text
+    sent = browser.post(
+        "/me/talk-about",
+        data={"talk_about": "my knees", "csrf_token": token(browser.get("/me/talk-about").text)},
+    )
+    assert sent.status_code == 400 and "This cannot be saved yet" in sent.text
+    assert "my knees" in sent.text  # what they typed is kept
+    with site.factory() as session:
+        assert not session.scalars(
+            select(Preparation).where(Preparation.person_id == site.people["carl"])
+        ).all()
+    failed = [e for e in site.events("carl.carer") if e.action == "update"][-1]
+    assert failed.outcome is AuditOutcome.error and failed.person_id == site.people["carl"]
