@@ -69,6 +69,12 @@ PAGES: list[tuple[str, str]] = [
     # --- issue 12: population and help pages
     ("/population", "bench.commissioner"),
     ("/help", "bench.commissioner"),
+    # --- issue 12: My care plan (the person's own pages; bench.patient is the first person
+    # of the bench practice, so no id in the path)
+    ("/me", "bench.patient"),
+    ("/me/talk-about", "bench.patient"),
+    ("/me/plan", "bench.patient"),
+    ("/me/access-log", "bench.patient"),
 ]
 TARGET_P95_MS = 100.0
 PORT = 8775
@@ -231,6 +237,7 @@ def operational_store(url: str, data_dir: Path) -> Bench:
         )
         con.commit()
         con.execute("ANALYZE")
+    _bench_patient(url, first_person)  # --- issue 12: My care plan
     print(
         f"operational store: {len(rows):,} people and plans, {len(orgs)} practices "
         f"({practice_people:,} at the bench practice) in {time.perf_counter() - started:.1f} s"
@@ -243,6 +250,28 @@ def operational_store(url: str, data_dir: Path) -> Bench:
         first_plan=first_plan,
         caseload_first=caseload_first,
     )
+
+
+# --- issue 12: My care plan: a person who signs in as themselves
+PATIENT = "bench.patient"
+
+
+def _bench_patient(url: str, person_id: int) -> None:
+    """`bench.patient`: the sign-in of one person of the bench practice (their own pages)."""
+    from houseofcare.careplan.people import create_user
+    from houseofcare.store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        create_user(
+            session,
+            username=PATIENT,
+            password=PASSWORD,
+            role="patient",
+            display_name=PATIENT,
+            person_id=person_id,
+        )
+    engine.dispose()
 
 
 def start_server(url: str, data_dir: Path, workers: int) -> subprocess.Popen[bytes]:
@@ -363,7 +392,7 @@ def main() -> None:
         analytic_store(data_dir, args.people)
         bench = operational_store(url, data_dir)
         server = start_server(url, data_dir, args.workers)
-        cookies = {user: page_session(user) for user in USERS}
+        cookies = {user: page_session(user) for user in [*USERS, PATIENT]}
         rows: list[list[object]] = []
         notes: list[str] = []
         for path, user in PAGES:

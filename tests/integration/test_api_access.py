@@ -44,6 +44,7 @@ from houseofcare.api.route_access import (
     app_routes,
     require_declared,
 )
+from houseofcare.careplan import SYSTEM as SYSTEM_ACTOR
 from houseofcare.careplan.people import assign_to_caseload
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, CarePlan, Goal
@@ -836,6 +837,135 @@ ENDPOINTS = [
         audited=False,
     ),
 ]
+
+
+# --- issue 12: My care plan (the person's own pages and a carer's proxy view)
+
+
+def _carer(w: World) -> tuple[int, str]:
+    """A new person with a sign-in of their own, to be someone's carer: (user id, username)."""
+    from houseofcare.careplan.people import create_user
+    from houseofcare.store.models import Role
+
+    person_id = w.new_person("A")
+    username = f"t.carer.{person_id}"
+    with transaction(w.factory) as session:
+        user = create_user(
+            session,
+            username=username,
+            password=PASSWORD,
+            role=Role.patient,
+            display_name="A carer",
+            person_id=person_id,
+        )
+        return user.id, username
+
+
+def _my_post(path: str, fields: dict[str, Any]) -> Callable[[World, str, str], Any]:
+    """A My care plan form as `who`'s browser sends it (their session's CSRF token)."""
+
+    def call(w: World, who: str, target: str) -> Any:
+        browser = _page_session(w, who)
+        data = {"csrf_token": form_token(browser.get("/").text), **fields}
+        return browser.post(path.format(p=w.people[target]), data=data)
+
+    return call
+
+
+def _new_carer(w: World, target: str) -> None:
+    """A new person with a sign-in of their own, made before the store is snapshotted."""
+    w.scratch["carer"] = _carer(w)[1]
+
+
+def _my_carer_add(w: World, who: str, target: str) -> Any:
+    return _my_post("/me/carers", {"username": w.scratch["carer"]})(w, who, target)
+
+
+def _new_grant(w: World, target: str) -> None:
+    """A grant the related person gave a new carer (for a case that withdraws it)."""
+    from houseofcare.careplan.proxy import give_proxy
+
+    _, username = _carer(w)
+    with transaction(w.factory) as session:
+        grant = give_proxy(session, w.people["related"], username, SYSTEM_ACTOR)
+        w.scratch["grant"] = grant.id
+
+
+def _my_carer_withdraw(w: World, who: str, target: str) -> Any:
+    """Withdraw it: only the person may; anyone else is refused before it is looked up."""
+    return _my_post(f"/me/carers/{w.scratch['grant']}/withdraw", {})(w, who, target)
+
+
+def _my_get(path: str) -> Callable[[World, str, str], Any]:
+    return lambda w, who, t: _page_session(w, who).get(path.format(p=w.people[t]))
+
+
+_ME = frozenset({"patient"})
+_MY_CARE = [
+    # (name, method, path, call, writes, ok)
+    ("My results", "GET", "{base}", None, False, {200}),
+    ("My talk about", "GET", "{base}/talk-about", None, False, {200}),
+    (
+        "My talk about saved",
+        "POST",
+        "{base}/talk-about",
+        {"talk_about": "my breathing"},
+        True,
+        {303},
+    ),
+    ("My plan", "GET", "{base}/plan", None, False, {200}),
+    ("My comment", "POST", "{base}/plan/comments", {"comment": "hello team"}, True, {303}),
+    ("My access log", "GET", "{base}/access-log", None, False, {200}),
+]
+MY_CARE_ENDPOINTS = [
+    Endpoint(
+        f"{name} ({'own' if own else 'cared for'})",
+        (method, path.format(base="/me" if own else "/cared-for/{person_id}")),
+        (_my_post if method == "POST" else lambda pth, _f: _my_get(pth))(
+            path.format(base="/me" if own else "/cared-for/{p}"), fields
+        ),
+        _ME,
+        writes=writes,
+        ok=frozenset(ok),
+        # /me has no id: the person is the signed-in user's own
+        person_scoped=not own,
+        page=True,
+    )
+    for name, method, path, fields, writes, ok in _MY_CARE
+    for own in (True, False)
+] + [
+    Endpoint(
+        "My carers",
+        ("GET", "/me/carers"),
+        _my_get("/me/carers"),
+        _ME,
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "My carers: give access",
+        ("POST", "/me/carers"),
+        _my_carer_add,
+        _ME,
+        prepare=_new_carer,
+        writes=True,
+        ok=frozenset({303}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "My carers: take back access",
+        ("POST", "/me/carers/{grant_id}/withdraw"),
+        _my_carer_withdraw,
+        _ME,
+        prepare=_new_grant,
+        writes=True,
+        ok=frozenset({303}),
+        person_scoped=False,
+        page=True,
+    ),
+]
+ENDPOINTS += MY_CARE_ENDPOINTS
 
 ROLES = ROLES_IN_CAST
 CASES = [

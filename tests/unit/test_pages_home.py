@@ -21,7 +21,10 @@ def test_the_home_page_promises_exactly_what_the_policy_grants() -> None:
     admin = permissions(policy, Role.admin)
     assert [p.what for p in admin] == [ACTION_WORDS[Action.audit_read]]
     patient = {p.what: p.whom for p in permissions(policy, Role.patient)}
-    assert patient[ACTION_WORDS[Action.careplan_read]] == "you"
+    assert patient[ACTION_WORDS[Action.careplan_read]] == (
+        "you or people who gave you proxy access as their carer"  # issue 12: proxy
+    )
+    assert patient[ACTION_WORDS[Action.proxy_write]] == "you"  # only the person gives it
     assert ACTION_WORDS[Action.careplan_write] not in patient
     matron = {p.what: p.whom for p in permissions(policy, Role.case_manager)}
     assert matron[ACTION_WORDS[Action.patient_read]] == "people on your caseload"

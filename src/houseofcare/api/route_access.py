@@ -115,6 +115,24 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/population"): Action.population_read,
     ("GET", "/help"): Open.public,
     ("GET", "/help/{role}"): Open.public,
+    # --- issue 12: My care plan (web/routes_my_care.py). `/me/…`: the signed-in person's own
+    # record (no id to change); `/cared-for/{person_id}/…`: the same pages for a carer with the
+    # person's proxy access, refused (and audited) unless the user is that person or their proxy
+    ("GET", "/me"): Action.preparation_read,
+    ("GET", "/me/talk-about"): Action.preparation_read,
+    ("POST", "/me/talk-about"): Action.preparation_comment,
+    ("GET", "/me/plan"): Action.careplan_read,
+    ("POST", "/me/plan/comments"): Action.careplan_comment,
+    ("GET", "/me/access-log"): Action.audit_own,
+    ("GET", "/me/carers"): Action.proxy_write,
+    ("POST", "/me/carers"): Action.proxy_write,
+    ("POST", "/me/carers/{grant_id}/withdraw"): Action.proxy_write,
+    ("GET", "/cared-for/{person_id}"): Action.preparation_read,
+    ("GET", "/cared-for/{person_id}/talk-about"): Action.preparation_read,
+    ("POST", "/cared-for/{person_id}/talk-about"): Action.preparation_comment,
+    ("GET", "/cared-for/{person_id}/plan"): Action.careplan_read,
+    ("POST", "/cared-for/{person_id}/plan/comments"): Action.careplan_comment,
+    ("GET", "/cared-for/{person_id}/access-log"): Action.audit_own,
 }
 
 

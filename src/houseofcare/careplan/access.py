@@ -46,6 +46,11 @@ RELATIONSHIP_SQL: Final[Mapping[Relationship, str]] = {
         " AND cs.organisation_type = :organisation_type AND cs.withdrawn_at IS NULL)"
     ),
     Relationship.self: "{p}.id = :self_person_id",
+    # issue 12: a carer holding the person's live proxy grant (careplan/proxy.py)
+    Relationship.proxy: (
+        "EXISTS (SELECT 1 FROM proxy_grant pg WHERE pg.person_id = {p}.id"
+        " AND pg.proxy_user_id = :user_id AND pg.withdrawn_at IS NULL)"
+    ),
 }
 #: The person relationships in a fixed order (`any` is not about a person).
 PERSON_RELATIONSHIPS: Final = tuple(RELATIONSHIP_SQL)

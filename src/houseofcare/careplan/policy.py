@@ -58,6 +58,11 @@ class Action(StrEnum):
     #: practices compared, by IMD quintile): about no one, so the one kind of grant a role
     #: barred from identifiable data (a commissioner) may hold.
     population_read = "population.read"
+    # --- issue 12: My care plan (the person's own pages)
+    #: The person's own access log: who looked at their record (audit events about them).
+    audit_own = "audit.own"
+    #: Give a carer proxy access to one's own record, or withdraw it (the person only).
+    proxy_write = "proxy.write"
 
 
 class Relationship(StrEnum):
@@ -67,6 +72,8 @@ class Relationship(StrEnum):
     caseload = "caseload"
     consent = "consent"
     self = "self"
+    #: The user is a carer the person has given proxy access to (issue 12, `proxy_grant`).
+    proxy = "proxy"
     any = "any"
 
 

@@ -16,6 +16,7 @@ Demo passwords are printed and documented: a demo store must never hold real rec
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,6 +175,7 @@ def seed_demo(
                 count=plans,
                 summary=summary,
             )
+            _my_care_plan(session, settings, rows, users, team, summary)
         return summary
     finally:
         engine.dispose()
@@ -612,3 +614,67 @@ def _agreed(
             note="Reviewed with the person: good progress; carry on, with a new date for the goal.",
         )
     return plan
+
+
+# --- issue 12: My care plan: the demo person has a plan to read, and a carer with proxy access
+
+#: The demo carer: a person with a sign-in of their own, given proxy access by demo.patient.
+DEMO_CARER = "demo.carer"
+
+
+def _my_care_plan(
+    session: Session,
+    settings: Settings,
+    rows: list[dict[str, object]],
+    users: dict[Role, User],
+    team: CareTeam,
+    summary: DemoSummary,
+) -> None:
+    """What signing in as `demo.patient` shows: if the stages gave their person no plan, an
+    agreed one (goals, actions, review date) and their results letter; and `demo.carer`
+    (the next person) with demo.patient's proxy access. Running again adds nothing."""
+    from houseofcare.careplan.proxy import give_proxy
+
+    patient = users[Role.patient]
+    assert patient.person_id is not None
+    person = session.get(Person, patient.person_id)
+    assert person is not None
+    has_plan = session.scalar(select(CarePlan.id).where(CarePlan.person_id == person.id).limit(1))
+    if has_plan is None:
+        writer = users[Role.nurse]
+        plan = _agreed(session, person, writer, team, 2, "agreed")
+        with contextlib.suppress(NoAnalyticRun):  # no run yet: the plan alone
+            prepare(session, person.id, Actor.of(writer), settings=settings)
+        record_audit(
+            session,
+            action="create",
+            resource_type="CarePlan",
+            user=writer,
+            resource_id=plan.id,
+            person_id=person.id,
+            detail={"source": "hoc db seed-demo", "stage": "agreed", "for": "demo.patient"},
+        )
+    if len(rows) < 2:
+        return
+    carer = session.scalar(select(User).where(User.username == DEMO_CARER))
+    if carer is None:
+        other = session.scalar(select(Person).where(Person.patient_id == rows[1]["patient_id"]))
+        if other is None:
+            return
+        carer = create_user(
+            session,
+            username=DEMO_CARER,
+            password=demo_password(DEMO_CARER),
+            role=Role.patient,
+            display_name="Demo carer",
+            person_id=other.id,
+        )
+    give_proxy(session, person.id, DEMO_CARER, Actor.of(patient))
+    summary.users.append(
+        DemoUser(
+            DEMO_CARER,
+            demo_password(DEMO_CARER),
+            Role.patient.value,
+            f"carer of demo.patient (proxy access); person {carer.person_id}",
+        )
+    )

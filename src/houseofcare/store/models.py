@@ -388,6 +388,43 @@ class ConsentToShare(Base):
     person: Mapped[Person] = relationship()
 
 
+# --- issue 12: My care plan (proxy access for a carer) ----------------------------------------
+
+
+class ProxyGrant(Base):
+    """The person's permission for a carer (a user of their own) to see and use their
+    record as they do, from `granted_at` until the person withdraws it (`withdrawn_at`).
+
+    Given and withdrawn by the person only; a new grant is a new row, so the history stays.
+    The access decision reads it as the relationship `proxy` (careplan/access.py).
+    """
+
+    __tablename__ = "proxy_grant"
+    __table_args__ = (
+        CheckConstraint(
+            "withdrawn_at IS NULL OR withdrawn_at >= granted_at", name="withdrawn_after_granted"
+        ),
+        Index(
+            "uq_proxy_grant_current",
+            "person_id",
+            "proxy_user_id",
+            unique=True,
+            sqlite_where=text("withdrawn_at IS NULL"),
+            postgresql_where=text("withdrawn_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    proxy_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    granted_at: Mapped[dt.datetime]
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    withdrawn_at: Mapped[dt.datetime | None]
+    withdrawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    proxy_user: Mapped[User] = relationship(foreign_keys=[proxy_user_id])
+
+
 # --- The care plan -----------------------------------------------------------------------------
 
 

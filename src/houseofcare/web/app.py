@@ -28,6 +28,7 @@ def mount_pages(app: FastAPI) -> None:
         routes,
         routes_audit,
         routes_caseload,
+        routes_my_care,  # --- issue 12: My care plan
         routes_person,
         routes_planning,
     )
@@ -48,5 +49,6 @@ def mount_pages(app: FastAPI) -> None:
         app.include_router(module.router)
     for router in (population_router, help_router):  # issue 12: population, help
         app.include_router(router)
+    app.include_router(routes_my_care.router)  # --- issue 12: My care plan
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

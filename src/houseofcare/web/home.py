@@ -40,6 +40,9 @@ ACTION_WORDS: Final[dict[Action, str]] = {
         "See the population's figures (the triangle, risk, prevalence, practices compared), "
         "disclosure-controlled"
     ),
+    # --- issue 12: My care plan
+    Action.audit_own: "See who has looked at your record, and when",
+    Action.proxy_write: "Give a carer access to your record, or take it back",
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -48,6 +51,7 @@ WHOM_WORDS: Final[dict[Relationship, str]] = {
     Relationship.caseload: "people on your caseload",
     Relationship.consent: "people who agreed to share their record with your organisation",
     Relationship.self: "you",
+    Relationship.proxy: "people who gave you proxy access as their carer",
     Relationship.any: "your own lists",
 }
 
@@ -125,7 +129,7 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("The triangle of need", "hoc tiers"),
     ),
     Role.patient: (
-        ("Your care plan and results summary (API)", "/docs"),
+        ("My care plan: your results, your plan, who looked at your record", "/me"),
         # --- issue 12: consent page
         ("Who can see your care plan: sharing with social care and voluntary groups", "/consent"),
     ),
