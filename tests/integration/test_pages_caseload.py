@@ -436,3 +436,28 @@ def test_a_refused_release_keeps_what_was_chosen(world: Caseload) -> None:
     )
     assert answer.status_code == 400
     assert f'<option value="{world.people["Bob"]}" selected' in answer.text
+
+
+def test_candidates_come_a_page_at_a_time_and_only_those_shown_are_audited(
+    world: Caseload, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from houseofcare.web import caseload as caseload_page
+
+    monkeypatch.setattr(caseload_page, "CANDIDATE_ROWS", 1)
+    browser = world.browser("cm.one")
+    first = _section(browser.get("/caseload").text, "Level 3 people on nobody")
+    assert _spaced(world.nhs["Cat"]) in first and _spaced(world.nhs["Eve"]) not in first
+    assert "2 people; 1 to 1 by risk are shown" in first
+    assert 'href="/caseload?candidates=1#candidates"' in first
+    assert "Higher risk candidates" not in first
+    offered = {e.person_id for e in world.events("cm.one", "CaseloadCandidate") if e.person_id}
+    assert offered == {world.people["Cat"]}  # only who was shown
+
+    second = _section(browser.get("/caseload?candidates=1").text, "Level 3 people on nobody")
+    assert _spaced(world.nhs["Eve"]) in second and _spaced(world.nhs["Cat"]) not in second
+    assert "2 people; 2 to 2 by risk are shown" in second
+    assert 'href="/caseload?candidates=0#candidates"' in second
+    assert "Next candidates" not in second
+    # a position past the end shows the last one; anything that is not a position, the first
+    assert _spaced(world.nhs["Eve"]) in browser.get("/caseload?candidates=99").text
+    assert _spaced(world.nhs["Cat"]) in browser.get("/caseload?candidates=-3").text

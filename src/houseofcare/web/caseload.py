@@ -37,8 +37,10 @@ from houseofcare.web.runs import RunStatus, store_stamp
 from houseofcare.web.session import PageSession
 from houseofcare.web.store_memo import StoreMemo
 
-#: Candidates shown at once (highest risk first); the page says how many more there are.
-CANDIDATE_ROWS: Final = 50
+#: Candidates shown at once (highest risk first), with a link to the next ones. Each one
+#: shown is someone not (yet) in the case manager's care whose name and risk are disclosed:
+#: a short page discloses no more than the choice needs (a caseload grows a few at a time).
+CANDIDATE_ROWS: Final = 20
 #: Without an earlier run to compare with, hospital events of this many days are shown.
 NO_EARLIER_RUN_DAYS: Final = 30
 #: A care plan's status as the page says it.
@@ -93,6 +95,8 @@ class CaseloadView:
     rows: list[Row] = field(default_factory=list)
     candidates: list[Row] = field(default_factory=list)
     candidates_total: int = 0
+    #: Where the shown candidates start in the ranked list (0: the highest risk).
+    candidates_from: int = 0
 
     @property
     def count(self) -> int:
@@ -109,6 +113,19 @@ class CaseloadView:
     @property
     def left(self) -> list[Row]:
         return [r for r in self.rows if r.left_level3]
+
+    @property
+    def next_candidates(self) -> int | None:
+        """Where the next page of candidates starts, or None after the last."""
+        after = self.candidates_from + len(self.candidates)
+        return after if after < self.candidates_total else None
+
+    @property
+    def earlier_candidates(self) -> int | None:
+        """Where the page of candidates before this one starts, or None on the first."""
+        if self.candidates_from <= 0:
+            return None
+        return max(self.candidates_from - CANDIDATE_ROWS, 0)
 
     @property
     def full(self) -> bool:
@@ -142,8 +159,11 @@ def _authorise(guard: Guard, audit_action: str, resource_type: str) -> None:
         )
 
 
-def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
-    """The signed-in case manager's caseload and candidates (audited per person shown)."""
+def caseload_view(
+    services: Services, signed_in: PageSession, candidates_from: int = 0
+) -> CaseloadView:
+    """The signed-in case manager's caseload and a page of candidates from
+    `candidates_from` (audited per person shown)."""
     guard = page_guard(signed_in, services)
     _authorise(guard, "search", "Caseload")
     today = dt.date.today()
@@ -187,8 +207,10 @@ def caseload_view(services: Services, signed_in: PageSession) -> CaseloadView:
                 with services.factory() as session:
                     free = service.unassigned_among(session, level3)
                 ranked = [free[p] for p in level3 if p in free]
-                shown_candidates = ranked[:CANDIDATE_ROWS]
+                start = min(max(candidates_from, 0), max(len(ranked) - 1, 0))
+                shown_candidates = ranked[start : start + CANDIDATE_ROWS]
                 view.candidates_total = len(ranked)
+                view.candidates_from = start
                 on_list = [p.patient_id for p in people if p.patient_id]
                 everyone = on_list + [c.patient_id for c in shown_candidates]
                 figures = _FIGURES.get(

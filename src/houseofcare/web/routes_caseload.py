@@ -40,9 +40,10 @@ def _page(
     errors: list[tuple[str, str]] | None = None,
     done: str | None = None,
     form: dict[str, str] | None = None,
+    candidates_from: int = 0,
 ) -> Response:
     try:
-        view = caseload_view(services, signed_in)
+        view = caseload_view(services, signed_in, candidates_from)
     except AccessRefused as exc:
         return refused(request, signed_in, services, exc.reason)
     return render(
@@ -67,8 +68,10 @@ def caseload(
     services: ServicesDep,
     added: str | None = None,
     released: str | None = None,
+    candidates: str | None = None,
 ) -> Response:
-    """The case manager's level 3 people, ranked by risk, hospital events first (audited)."""
+    """The case manager's level 3 people, ranked by risk, hospital events first, and a page
+    of candidates from `candidates` (a position in their ranking; audited)."""
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect(SIGN_IN)
@@ -77,7 +80,8 @@ def caseload(
         done = "The person is now on your caseload."
     elif released is not None:
         done = "The person was released from your caseload."
-    return _page(request, signed_in, services, done=done)
+    start = int(candidates) if candidates and candidates.isdigit() and len(candidates) < 7 else 0
+    return _page(request, signed_in, services, done=done, candidates_from=start)
 
 
 def _form_refused(request: Request, signed_in: PageSession, services: Any, what: str) -> Response:
