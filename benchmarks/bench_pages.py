@@ -76,6 +76,12 @@ PAGES: list[tuple[str, str]] = [
     ("/me/talk-about", "bench.patient"),
     ("/me/plan", "bench.patient"),
     ("/me/access-log", "bench.patient"),
+    # --- issue 12: consent and the partners' view (bench.social: a social worker; the first
+    # SHARED people of the bench practice share their plan with social care)
+    ("/consent", "bench.patient"),
+    ("/people/{person}/consent", "bench.nurse"),
+    ("/partners", "bench.social"),
+    ("/partners/people/{person}", "bench.social"),
 ]
 TARGET_P95_MS = 100.0
 PORT = 8775
@@ -239,6 +245,7 @@ def operational_store(url: str, data_dir: Path) -> Bench:
         con.commit()
         con.execute("ANALYZE")
     _bench_patient(url, first_person)  # --- issue 12: My care plan
+    _bench_partners(url, first_person)  # --- issue 12: consent and the partners' view
     print(
         f"operational store: {len(rows):,} people and plans, {len(orgs)} practices "
         f"({practice_people:,} at the bench practice) in {time.perf_counter() - started:.1f} s"
@@ -273,6 +280,43 @@ def _bench_patient(url: str, person_id: int) -> None:
             person_id=person_id,
         )
     engine.dispose()
+
+
+# --- issue 12: consent and the partners' view
+SOCIAL = "bench.social"
+SHARED = 500
+
+
+def _bench_partners(url: str, first_person: int) -> None:
+    """`bench.social`, a social worker of a bench local authority, and the first `SHARED`
+    people of the bench practice sharing their plan with social care."""
+    from houseofcare.careplan.people import create_organisation, create_user
+    from houseofcare.store.database import make_engine, session_factory, transaction
+
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        council = create_organisation(
+            session,
+            ods_code="LBENCH",
+            name="Bench council social care",
+            type="local_authority_social_care",
+        )
+        create_user(
+            session,
+            username=SOCIAL,
+            password=PASSWORD,
+            role="social_worker",
+            display_name=SOCIAL,
+            organisation_id=council.id,
+        )
+    engine.dispose()
+    with psycopg.connect(url.replace("+psycopg", "")) as con:
+        con.execute(
+            "INSERT INTO consent_to_share (person_id, organisation_type, given_at) "
+            "SELECT id, 'local_authority_social_care', TIMESTAMPTZ '2026-01-02' FROM person "
+            "WHERE id >= %s AND id < %s",
+            [first_person, first_person + SHARED],
+        )
 
 
 def start_server(url: str, data_dir: Path, workers: int) -> subprocess.Popen[bytes]:
@@ -412,18 +456,17 @@ def main() -> None:
         bench = operational_store(url, data_dir)
         server = start_server(url, data_dir, args.workers)
         wait_for_the_sealer(url)
-        cookies = {user: page_session(user) for user in [*USERS, PATIENT]}
+        cookies = {user: page_session(user) for user in [*USERS, PATIENT, SOCIAL]}
         rows: list[list[object]] = []
         notes: list[str] = []
         for path, user in PAGES:
             if args.only and path not in args.only:
                 continue
             if "{person}" in path:
-                first, count = (
-                    (bench.caseload_first, CASELOAD)
-                    if user == "bench.matron"
-                    else (bench.first_person, bench.practice_people)
-                )
+                first, count = {
+                    "bench.matron": (bench.caseload_first, CASELOAD),
+                    SOCIAL: (bench.first_person, SHARED),
+                }.get(user, (bench.first_person, bench.practice_people))
             else:
                 first, count = 0, 1
             probe = httpx.get(

@@ -230,3 +230,39 @@ def test_a_person_with_consent_but_no_plan(cast: Cast) -> None:
     answer = _action(cast, vol, "Bob", description="Invite to Breathe Easy")
     assert answer.status_code == 400 and "There is no care plan to add to yet" in answer.text
     assert cast.store() == before
+
+
+def test_the_fhir_api_shares_no_more_than_the_pages(cast: Cast) -> None:
+    """Through the FHIR CarePlan read, search, history and vread a partner gets the plan as
+    the consent allows: only their organisation's actions and notes (H-054); the team gets
+    everything."""
+    _consent(cast, "Ada")
+    sw = cast.browser("t.sw")
+    assert _action(cast, sw, "Ada", description=SW_ACTION).status_code == 303
+    url = f"/partners/people/{cast.people['Ada']}"
+    sw.post(f"{url}/notes", data={"csrf_token": cast.token(sw), "note": "Council note"})
+    gp = cast.browser("t.gp")
+    with transaction(cast.factory) as session:  # a comment by the practice, not shared
+        from houseofcare.careplan import Actor, plans
+        from houseofcare.store.models import Role
+
+        practice = Actor(user_id=cast.users["t.gp"], username="t.gp", role=Role.gp)
+        plans.add_comment(session, cast.plan, "Practice only", practice)
+
+    read = sw.get(f"/fhir/CarePlan/{cast.plan}")
+    assert read.status_code == 200, read.text
+    for answer in (
+        read.text,
+        sw.get(f"/fhir/CarePlan?patient={cast.people['Ada']}").text,
+    ):
+        assert SW_ACTION in answer and "Council note" in answer
+        assert NURSE_ACTION not in answer and "Practice only" not in answer
+    history = sw.get(f"/fhir/CarePlan/{cast.plan}/_history")
+    assert history.status_code == 200 and SW_ACTION in history.text
+    assert NURSE_ACTION not in history.text
+    version = read.json()["meta"]["versionId"]
+    old = sw.get(f"/fhir/CarePlan/{cast.plan}/_history/{version}")
+    assert old.status_code == 200 and NURSE_ACTION not in old.text
+    # the practice sees the whole plan
+    whole = gp.get(f"/fhir/CarePlan/{cast.plan}").text
+    assert NURSE_ACTION in whole and SW_ACTION in whole and "Practice only" in whole

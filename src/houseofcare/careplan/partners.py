@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sqlalchemy import ColumnElement, select
@@ -35,6 +35,7 @@ from houseofcare.careplan import plans
 from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import InvalidChange, NotFound
 from houseofcare.careplan.policy import Action, Policy, Relationship
+from houseofcare.careplan.records import CarePlanRecord, Comment
 from houseofcare.store.models import Action as PlanAction
 from houseofcare.store.models import (
     CarePlan,
@@ -360,6 +361,24 @@ def partner_notes(session: Session, plan_id: int, users: Iterable[int]) -> list[
         .order_by(CarePlanComment.id)
     ).all()
     return [Note(text=text, at=at, by=by) for text, at, by in rows]
+
+
+def shared_record(
+    session: Session, record: CarePlanRecord, actor: Actor, *, with_notes: bool = True
+) -> CarePlanRecord:
+    """A plan record (as the API shows it) cut to what a partner may see: the actions their
+    organisation is named in, and the notes it wrote (`with_notes`; a stored version has
+    none). The FHIR CarePlan read, search and history answer a partner with this, so the API
+    shows no more than the partners' pages (H-054)."""
+    users = organisation_users(session, actor.organisation_id)
+    actions = tuple(a for a in record.content.actions if a.performer_user_id in users)
+    comments: tuple[Comment, ...] = ()
+    if with_notes:
+        comments = tuple(
+            Comment(author=n.by, text=n.text, time=n.at)
+            for n in partner_notes(session, record.id, users)
+        )
+    return replace(record, content=replace(record.content, actions=actions), comments=comments)
 
 
 # --- What a partner adds --------------------------------------------------------------------

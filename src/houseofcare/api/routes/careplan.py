@@ -31,6 +31,7 @@ from houseofcare.api.routes.common import (
 )
 from houseofcare.careplan import reading
 from houseofcare.careplan.errors import CarePlanError
+from houseofcare.careplan.partners import is_partner, shared_record
 from houseofcare.careplan.policy import Action
 from houseofcare.careplan.reconcile import create_plan, update_plan
 from houseofcare.careplan.records import (
@@ -48,7 +49,8 @@ RT = "CarePlan"
 def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
     caller.require_identifiable(audit_action="read", resource_type=RT)
     reader = caller.services.plan_reader
-    if reader is not None:
+    partner = is_partner(caller.services.policy, caller.actor.role)
+    if reader is not None and not partner:
         # PostgreSQL: access check, audit row and plan in one statement (pg_read); a
         # missing plan or a refusal comes back None and is answered and audited below
         fast = reader.read(caller.actor, plan_id)
@@ -68,6 +70,8 @@ def read_careplan(plan_id: ResourceId, caller: CallerDep) -> Response:
             resource_id=plan_id,
         )
         record = reading.careplan_record_from_head(session, head)
+        if partner:  # what the person's consent shares, no more (H-054)
+            record = shared_record(session, record, caller.actor)
         caller.audit(
             session,
             action="read",
@@ -107,6 +111,8 @@ def search_careplans(request: Request, caller: CallerDep) -> Response:
             status=None if status is None else CarePlanStatus(status),
             limit=count,
         )
+        if is_partner(caller.services.policy, caller.actor.role):
+            records = [shared_record(session, r, caller.actor) for r in records]
         caller.audit_people(
             session, (r.content.person_id for r in records), action="search", resource_type=RT
         )
@@ -261,6 +267,8 @@ def careplan_history(plan_id: ResourceId, request: Request, caller: CallerDep) -
             resource_id=plan_id,
         )
         records = reading.plan_versions(session, plan_id, plan.person_id)
+        if is_partner(caller.services.policy, caller.actor.role):
+            records = [shared_record(session, r, caller.actor, with_notes=False) for r in records]
         caller.audit(
             session,
             action="history",
@@ -293,6 +301,8 @@ def careplan_vread(plan_id: ResourceId, version: VersionId, caller: CallerDep) -
             record = reading.plan_at_version(session, plan_id, version, plan.person_id)
         except CarePlanError:
             raise NotFound(f"CarePlan/{plan_id} has no version {version}") from None
+        if is_partner(caller.services.policy, caller.actor.role):
+            record = shared_record(session, record, caller.actor, with_notes=False)
         caller.audit(
             session,
             action="vread",
