@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from test_api_support import (  # noqa: F401 (fixture)
     CAST,
     PASSWORD,
@@ -159,17 +160,26 @@ def _logout(w: World, who: str, target: str) -> Any:
     return w.client.post("/auth/logout", headers=headers)
 
 
-def _page_session(w: World, who: str) -> Any:
+def _page_session(w: World, who: str, *, fresh: bool = False) -> Any:
     """A browser of its own, signed in to the pages as `who` (the shared client's cookie jar
-    must not carry a page session into the API cases)."""
+    must not carry a page session into the API cases). One sign-in per role is kept for the
+    module and handed to each new browser (signing in hashes a password: ~1,800 cases would
+    spend minutes on it); `fresh` signs in anew, for a case that ends its session."""
+    key = f"page-session-{who}"
+    if not fresh and key in w.scratch:
+        return TestClient(
+            w.client.app, follow_redirects=False, cookies={"hoc_session": w.scratch[key]}
+        )
     browser = page_client(w)
     answer = page_sign_in(browser, f"t.{who}", PASSWORD)
     assert answer.status_code == 303, answer.text
+    if not fresh:
+        w.scratch[key] = browser.cookies["hoc_session"]
     return browser
 
 
 def _page_sign_out(w: World, who: str, target: str) -> Any:
-    browser = _page_session(w, who)
+    browser = _page_session(w, who, fresh=True)
     home = browser.get("/")
     return browser.post("/sign-out", data={"csrf_token": form_token(home.text)})
 

@@ -267,6 +267,7 @@ def recall_csv(
     run = latest_run(services.settings)
     chosen = indicator if indicator in indicator_names() else None
     if run.run_id is None:
+        _export_missing(services, signed_in, run.missing)
         return None
     path = services.settings.analytic_db_path
     key = (str(path), store_stamp(path), run.run_id, practice.ods_code, chosen)
@@ -275,6 +276,7 @@ def recall_csv(
             key, lambda: _read_export(services, str(run.run_id), practice.ods_code, chosen, scope)
         )
     except duckdb.Error:
+        _export_missing(services, signed_in, UNREADABLE)
         return None
     with transaction(services.factory) as session:
         record_audit(
@@ -291,6 +293,19 @@ def recall_csv(
             **_who(signed_in),
         )
     return csv_text, count
+
+
+def _export_missing(services: Services, signed_in: PageSession, why: str | None) -> None:
+    """An export asked for when there is no list to give (no run, or the store cannot be
+    read) is audited too: nothing was disclosed, but the attempt is on the trail."""
+    record_audit_now(
+        services.factory,
+        action="export",
+        resource_type="recall",
+        outcome=AuditOutcome.not_found,
+        detail={"via": "pages", "reason": why or "no pipeline run"},
+        **_who(signed_in),
+    )
 
 
 #: A run's whole recall list of one practice as CSV, kept per process like `_FIGURES`: an
