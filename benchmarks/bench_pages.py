@@ -17,9 +17,10 @@ Setup: PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database `test`)
    SELECT, not one by one) the same people with their practices, one active care plan each
    (review dates spread over the year around today, so about half are due), a care team per
    practice, a case manager's caseload, and one audit event per plan;
-4. starts `hoc serve --workers 2` over both stores, waits for its audit sealer to seal the
-   loaded trail (else the first pages measured share the cores with it), signs each bench
-   user in through the sign-in page (a page session cookie, as a browser holds it);
+4. starts `hoc serve --workers N` (two per core) over both stores, waits for its audit
+   sealer to seal the loaded trail (else the first pages measured share the cores with
+   it), signs each bench user in through the sign-in page (a page session cookie, as a
+   browser holds it);
 5. probes each page of `PAGES` once: a page answering 404 (not merged yet) is skipped with a
    note, so the script runs before and after the pages it lists exist;
 6. drives each page with wrk (`--connections` keep-alive connections, random person ids from
@@ -433,7 +434,10 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    # two per core: a browser's keep-alive connection stays with one worker, and each
+    # worker runs its Python under one lock, so with one per core two users can share a
+    # worker while the other idles; with two per core the OS spreads them (docs/performance.md)
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1))
     parser.add_argument(
         "--only",
         action="append",

@@ -27,7 +27,12 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = DEFAULT_HOST,
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = DEFAULT_PORT,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (one per core is a good start).", min=1)
+        int,
+        typer.Option(
+            help="Worker processes (two per core is a good start: a browser's connection "
+            "stays with one worker).",
+            min=1,
+        ),
     ] = 1,
     data_dir: Annotated[
         Path | None,
