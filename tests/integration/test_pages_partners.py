@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import select
 from support_partners import GOAL, NEED, NURSE_ACTION, Cast, cast, spaced
 
@@ -266,3 +267,29 @@ def test_the_fhir_api_shares_no_more_than_the_pages(cast: Cast) -> None:
     # the practice sees the whole plan
     whole = gp.get(f"/fhir/CarePlan/{cast.plan}").text
     assert NURSE_ACTION in whole and SW_ACTION in whole and "Practice only" in whole
+
+
+def test_the_list_comes_a_page_at_a_time_and_only_those_shown_are_audited(
+    cast: Cast, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from houseofcare.web import partners_page
+
+    monkeypatch.setattr(partners_page, "LIST_LIMIT", 1)
+    _consent(cast, "Ada")
+    _consent(cast, "Bob")
+    sw = cast.browser("t.sw")
+    start = cast.last_event_id()
+    first = sw.get("/partners").text
+    assert "2 people; 1 to 1 by family name shown" in first
+    assert 'href="/partners?start=1"' in first and "Previous people" not in first
+    second = sw.get("/partners?start=1").text
+    assert "2 people; 2 to 2 by family name shown" in second
+    assert 'href="/partners?start=0"' in second and "Next people" not in second
+    named = {n for n in ("SHARED, Ada", "PRIVATE, Bob") if n in first}
+    assert len(named) == 1 and not named & {
+        n for n in ("SHARED, Ada", "PRIVATE, Bob") if n in second
+    }
+    listed = [
+        e.person_id for e in cast.events("t.sw", start) if e.action == "search" and e.person_id
+    ]
+    assert sorted(listed) == sorted([cast.people["Ada"], cast.people["Bob"]])  # one per page

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from houseofcare.careplan import consent as consent_service
@@ -230,15 +230,16 @@ class SharedPerson:
 
 
 def shared_people(
-    session: Session, visible: ColumnElement[bool], *, limit: int
+    session: Session, visible: ColumnElement[bool], *, limit: int, offset: int = 0
 ) -> list[tuple[Person, CarePlan | None]]:
     """The people `visible` lets the partner see (the access decision's filter), by family
-    name, each with their plan being worked on; at most `limit` (one more tells the caller
-    there are more)."""
+    name, each with their plan being worked on; at most `limit` from `offset` (one more
+    tells the caller there are more)."""
     people = session.scalars(
         select(Person)
         .where(visible)
         .order_by(Person.family_name, Person.given_name, Person.id)
+        .offset(offset)
         .limit(limit + 1)
     ).all()
     ids = [p.id for p in people]
@@ -255,6 +256,11 @@ def shared_people(
             ):
                 open_plans[plan.person_id] = plan
     return [(p, open_plans.get(p.id)) for p in people]
+
+
+def shared_count(session: Session, visible: ColumnElement[bool]) -> int:
+    """How many people `visible` lets the partner see (a count: nobody is disclosed by it)."""
+    return int(session.scalar(select(func.count()).select_from(Person).where(visible)) or 0)
 
 
 def current_plan(session: Session, person_id: int) -> CarePlan | None:

@@ -42,8 +42,9 @@ from houseofcare.web.planning_forms import (
 )
 from houseofcare.web.session import PageSession
 
-#: The most people the list shows (it says when there are more).
-LIST_LIMIT: Final = 200
+#: People listed per page, by family name, with links to the pages before and after: each
+#: person listed is a disclosure (and an audit event), so a page shows a screenful.
+LIST_LIMIT: Final = 25
 
 #: The one answer for a person the partner may not see, whether or not they exist.
 NOBODY: Final = (
@@ -70,17 +71,31 @@ class PartnersList:
     people: list[partners.SharedPerson]
     more: bool
     organisation_type: str | None
+    #: Where the shown people start in the list, and how many there are in all.
+    start: int = 0
+    total: int = 0
+
+    @property
+    def next_start(self) -> int | None:
+        return self.start + len(self.people) if self.more else None
+
+    @property
+    def previous_start(self) -> int | None:
+        return None if self.start <= 0 else max(self.start - LIST_LIMIT, 0)
 
 
-def partners_list(services: Services, signed_in: PageSession) -> PartnersList:
-    """The people who share with the user's organisation type (each one listed audited)."""
+def partners_list(services: Services, signed_in: PageSession, start: int = 0) -> PartnersList:
+    """The people who share with the user's organisation type, a page from `start` (each
+    one listed audited)."""
     checks = guard(signed_in, services)
+    start = max(start, 0)
     try:
         _gate(services, signed_in, checks, action="search", resource_type="Patient")
         with transaction(services.factory) as session:
-            rows = partners.shared_people(
-                session, checks.visible_people(Action.careplan_read), limit=LIST_LIMIT
-            )
+            visible = checks.visible_people(Action.careplan_read)
+            total = partners.shared_count(session, visible)
+            start = min(start, max(total - 1, 0))
+            rows = partners.shared_people(session, visible, limit=LIST_LIMIT, offset=start)
             shown = rows[:LIST_LIMIT]
             checks.audit_people(
                 session, [p.id for p, _ in shown], action="search", resource_type="Patient"
@@ -99,7 +114,13 @@ def partners_list(services: Services, signed_in: PageSession) -> PartnersList:
         for p, plan in shown
     ]
     kind = signed_in.user.organisation_type
-    return PartnersList(people=people, more=len(rows) > LIST_LIMIT, organisation_type=kind)
+    return PartnersList(
+        people=people,
+        more=len(rows) > LIST_LIMIT,
+        organisation_type=kind,
+        start=start,
+        total=total,
+    )
 
 
 @dataclass(frozen=True)

@@ -59,13 +59,15 @@ def _links(person_id: int) -> dict[str, str]:
 
 
 @router.get(LIST)
-def people(request: Request, services: ServicesDep) -> Response:
-    """Who shares their care plan with your kind of organisation (each listed audited)."""
+def people(request: Request, services: ServicesDep, start: str | None = None) -> Response:
+    """Who shares their care plan with your kind of organisation, a page from `start` (each
+    listed audited)."""
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
+    first = int(start) if start and start.isdigit() and len(start) < 7 else 0
     try:
-        shown = partners_list(services, signed_in)
+        shown = partners_list(services, signed_in, first)
     except PartnerRefused as exc:
         return refused(request, signed_in, services, str(exc))
     return render(
