@@ -9,13 +9,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
+from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
 from houseofcare.careplan.guard import Guard
 from houseofcare.careplan.partners import partner_roles
 from houseofcare.careplan.policy import Action, Relationship
-from houseofcare.store.models import Role
-from houseofcare.web.security import PAGE_HEADERS, csrf_token
+from houseofcare.store.audit import record_audit_now
+from houseofcare.store.models import AuditOutcome, Role
+from houseofcare.web.security import CSRF_FIELD, PAGE_HEADERS, csrf_ok, csrf_token
 from houseofcare.web.session import PageSession
 from houseofcare.web.templates import render
 
@@ -69,3 +71,38 @@ def refused(request: Request, signed_in: PageSession, services: Any, reason: str
         },
         status=403,
     )
+
+
+def csrf_refused(
+    request: Request, signed_in: PageSession, services: Any, person_id: int, what: str
+) -> Response:
+    """A form without this session's token: audited, nothing written, the user still in
+    (every page form that writes answers its refusal with this)."""
+    user = signed_in.user
+    record_audit_now(
+        services.factory,
+        action="update",
+        resource_type=what,
+        outcome=AuditOutcome.denied,
+        user_id=user.user_id,
+        username=user.username,
+        role=user.role,
+        person_id=person_id,
+        detail={"reason": "the form's CSRF token was missing or wrong", "via": "pages"},
+    )
+    return render(
+        "refused.html",
+        {
+            **chrome(request, signed_in, services),
+            "title": "The form could not be sent",
+            "reason": "The form did not come from this page, or it had expired. "
+            "Nothing was saved. Go back, open the form again and send it.",
+        },
+        status=403,
+    )
+
+
+def form_token_ok(services: Any, signed_in: PageSession, form: FormData) -> bool:
+    """Whether a posted form carries this session's CSRF token."""
+    sent = form.get(CSRF_FIELD)
+    return csrf_ok(services.signing_key, signed_in.binding, sent if isinstance(sent, str) else "")

@@ -25,8 +25,7 @@ from houseofcare.web.consent_page import (
     consent_page,
     own_person,
 )
-from houseofcare.web.page import chrome, guard, redirect, refused
-from houseofcare.web.routes_planning import _csrf_refused, _token_ok
+from houseofcare.web.page import chrome, csrf_refused, form_token_ok, guard, redirect, refused
 from houseofcare.web.session import PageSession, page_session
 from houseofcare.web.templates import render
 
@@ -102,8 +101,8 @@ def own_consent_change(request: Request, services: ServicesDep, form: FormDep) -
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, signed_in.actor.person_id, "Consent")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, signed_in.actor.person_id, "Consent")
     try:
         person_id = own_person(services, signed_in)
         answer = change_consent(services, signed_in, person_id, form, own=True)
@@ -138,8 +137,8 @@ def person_consent_change(
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, parse_id(person_id), "Consent")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, parse_id(person_id), "Consent")
     try:
         pid = _person(signed_in, services, person_id)
         answer = change_consent(services, signed_in, pid, form, own=False)

@@ -21,9 +21,8 @@ from houseofcare.api.inputs import parse_id
 from houseofcare.web import my_care
 from houseofcare.web.letter import PROMPTS
 from houseofcare.web.my_care import MyCareRefused
-from houseofcare.web.page import chrome, redirect, refused
+from houseofcare.web.page import chrome, csrf_refused, form_token_ok, redirect, refused
 from houseofcare.web.planning_forms import PERFORMER_WORDS
-from houseofcare.web.routes_planning import _csrf_refused, _token_ok
 from houseofcare.web.session import PageSession, page_session
 from houseofcare.web.templates import render
 
@@ -127,8 +126,8 @@ def _talk_save(request: Request, services: Any, person_id: int | None, form: For
     if signed_in is None:
         return redirect(SIGN_IN)
     whose = signed_in.user.person_id if person_id is None else person_id
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, whose, "Preparation")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, whose, "Preparation")
     try:
         page = my_care.save_talk(services, signed_in, _text(form, "talk_about"), person_id)
     except MyCareRefused as exc:
@@ -171,8 +170,8 @@ def _comment(request: Request, services: Any, person_id: int | None, form: FormD
     if signed_in is None:
         return redirect(SIGN_IN)
     whose = signed_in.user.person_id if person_id is None else person_id
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, whose, "CarePlan")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, whose, "CarePlan")
     try:
         page = my_care.save_comment(services, signed_in, _text(form, "comment"), person_id)
     except MyCareRefused as exc:
@@ -282,8 +281,8 @@ def carer_add(request: Request, services: ServicesDep, form: FormDep) -> Respons
     signed_in = _signed_in(request, services)
     if signed_in is None:
         return redirect(SIGN_IN)
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, signed_in.user.person_id, "ProxyGrant")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, signed_in.user.person_id, "ProxyGrant")
     try:
         page = my_care.add_carer(services, signed_in, _text(form, "username"))
     except MyCareRefused as exc:
@@ -301,8 +300,8 @@ def carer_withdraw(
     signed_in = _signed_in(request, services)
     if signed_in is None:
         return redirect(SIGN_IN)
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, signed_in.user.person_id, "ProxyGrant")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, signed_in.user.person_id, "ProxyGrant")
     try:
         my_care.withdraw_carer(services, signed_in, parse_id(grant_id))
     except MyCareRefused as exc:

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import ServicesDep
 from houseofcare.api.inputs import parse_id
-from houseofcare.web.page import chrome, redirect, refused
+from houseofcare.web.page import chrome, csrf_refused, form_token_ok, redirect, refused
 from houseofcare.web.partners_page import (
     PartnerRefused,
     PartnerView,
@@ -27,7 +27,6 @@ from houseofcare.web.partners_page import (
     partners_list,
 )
 from houseofcare.web.planning_forms import DOMAIN_WORDS, PERFORMER_WORDS
-from houseofcare.web.routes_planning import _csrf_refused, _token_ok
 from houseofcare.web.session import PageSession, page_session
 from houseofcare.web.templates import render
 
@@ -122,8 +121,8 @@ def _post(
     if signed_in is None:
         return redirect("/sign-in")
     pid = parse_id(person_id)
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, pid, "CarePlan")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, pid, "CarePlan")
     try:
         answer = write(services, signed_in, pid, form)
     except PartnerRefused as exc:

@@ -16,10 +16,8 @@ from starlette.responses import Response
 
 from houseofcare.api.deps import ServicesDep
 from houseofcare.careplan.measures import packaged_measures
-from houseofcare.store.audit import record_audit_now
-from houseofcare.store.models import AuditOutcome
 from houseofcare.web.letter import PROMPTS
-from houseofcare.web.page import chrome, redirect, refused
+from houseofcare.web.page import chrome, csrf_refused, form_token_ok, redirect, refused
 from houseofcare.web.planning import (
     FormAnswer,
     PlanningRefused,
@@ -40,7 +38,7 @@ from houseofcare.web.planning_forms import (
     ConversationEntries,
     ReviewEntries,
 )
-from houseofcare.web.security import CSRF_FIELD, PAGE_HEADERS, csrf_ok
+from houseofcare.web.security import PAGE_HEADERS
 from houseofcare.web.session import PageSession, page_session
 from houseofcare.web.templates import render
 
@@ -84,39 +82,6 @@ def _context(request: Request, signed_in: PageSession, services: Any, person_id:
         "domains": DOMAIN_WORDS,
         "prompts": PROMPTS,
     }
-
-
-def _csrf_refused(
-    request: Request, signed_in: PageSession, services: Any, person_id: int, what: str
-) -> Response:
-    """A form without this session's token: audited, nothing written, the user still in."""
-    user = signed_in.user
-    record_audit_now(
-        services.factory,
-        action="update",
-        resource_type=what,
-        outcome=AuditOutcome.denied,
-        user_id=user.user_id,
-        username=user.username,
-        role=user.role,
-        person_id=person_id,
-        detail={"reason": "the form's CSRF token was missing or wrong", "via": "pages"},
-    )
-    return render(
-        "refused.html",
-        {
-            **chrome(request, signed_in, services),
-            "title": "The form could not be sent",
-            "reason": "The form did not come from this page, or it had expired. "
-            "Nothing was saved. Go back, open the form again and send it.",
-        },
-        status=403,
-    )
-
-
-def _token_ok(services: Any, signed_in: PageSession, form: FormData) -> bool:
-    sent = form.get(CSRF_FIELD)
-    return csrf_ok(services.signing_key, signed_in.binding, sent if isinstance(sent, str) else "")
 
 
 @router.get(PLAN)
@@ -230,8 +195,8 @@ def conversation_submit(
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, person_id, "CarePlan")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, person_id, "CarePlan")
     try:
         answer, entries = save_conversation(services, signed_in, person_id, form)
     except PlanningRefused as exc:
@@ -279,8 +244,8 @@ def review_submit(
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, person_id, "CarePlan")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, person_id, "CarePlan")
     try:
         answer, entries = save_review(services, signed_in, person_id, form)
     except PlanningRefused as exc:
@@ -329,8 +294,8 @@ def preparation_submit(
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, person_id, "Preparation")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, person_id, "Preparation")
     try:
         failed = prepare_letter(services, signed_in, person_id)
     except PlanningRefused as exc:
@@ -348,8 +313,8 @@ def preparation_sent(
     signed_in = page_session(request, services)
     if signed_in is None:
         return redirect("/sign-in")
-    if not _token_ok(services, signed_in, form):
-        return _csrf_refused(request, signed_in, services, person_id, "Preparation")
+    if not form_token_ok(services, signed_in, form):
+        return csrf_refused(request, signed_in, services, person_id, "Preparation")
     try:
         failed = mark_sent(services, signed_in, person_id, form)
     except PlanningRefused as exc:
