@@ -32,6 +32,7 @@ import duckdb
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.population.events import reading_sql
+from houseofcare.population.person_readings import READINGS_YEARS, years_before
 from houseofcare.population.readings import UnusableReadings, most_first
 from houseofcare.settings import Settings
 
@@ -659,6 +660,22 @@ class AnalyticResults:
             Reading(measure, date, None if value is None else float(value), problem)
             for measure, date, value, problem in rows
         )
+
+    def run_readings(
+        self,
+        run_id: str,
+        as_of: dt.date,
+        patient_id: str,
+        codes: Mapping[str, Iterable[str]],
+    ) -> tuple[Reading, ...]:
+        """The person's readings of `codes`' measures for a page: as the run kept them
+        (`person_readings`, by key), or, for a run that kept none, worked out from the
+        clinical tables over the same years up to the run's date (`readings`)."""
+        kept = self.person_readings(run_id, patient_id)
+        if kept is not None:
+            return tuple(r for r in kept if r.measure in codes)
+        since = years_before(as_of, READINGS_YEARS)
+        return self.readings(patient_id, codes, since=since, until=as_of)
 
     def medicines(self, patient_id: str, *, until: dt.date | None = None) -> tuple[Medicine, ...]:
         """Every medicine issued to the person up to `until`, one row per code, the most

@@ -145,7 +145,13 @@ def test_a_run_keeps_the_same_readings_the_clinical_tables_give(store: Settings)
             "p1", measure_codes(), since=years_before(as_of, READINGS_YEARS), until=as_of
         )
         assert results.person_readings(first, "p1") is None  # only the latest run's are kept
+        # a page's readings: the run's kept ones of its measures, else the live ones
+        hba1c_only = {"hba1c": measure_codes()["hba1c"]}
+        from_run = results.run_readings(second, as_of, "p1", hba1c_only)
+        from_tables = results.run_readings(first, as_of, "p1", hba1c_only)
         assert results.person_readings(second, "nobody") == ()
     assert kept == live
+    assert from_run == from_tables == tuple(r for r in live if r.measure == "hba1c")
+    assert from_run
     assert {r.measure for r in kept} == {"hba1c", "systolic_bp"}
     assert Reading("hba1c", D(2025, 7, 10), None, "unknown unit") in kept

@@ -39,6 +39,7 @@ from houseofcare.careplan.errors import InvalidChange, NotFound
 from houseofcare.careplan.explanations import Explained, Explanations, packaged_explanations
 from houseofcare.careplan.guard import AccessRefused, Guard
 from houseofcare.careplan.policy import Action, Relationship
+from houseofcare.population.person_readings import READINGS_YEARS, years_before
 from houseofcare.results import AnalyticResults, Reading, ResultsUnavailable
 from houseofcare.store.audit import audit_events
 from houseofcare.store.database import transaction
@@ -59,8 +60,6 @@ from houseofcare.web.planning import _summary as plan_summary
 from houseofcare.web.runs import RunStatus, latest_run
 from houseofcare.web.session import PageSession
 
-#: How far back the results page looks for a person's latest reading, up to the run's date.
-READINGS_YEARS: Final = 5
 #: Longest text a person may send in one go (talk about, a comment).
 MAX_TEXT: Final = 2000
 #: Entries of the access log to a page.
@@ -245,16 +244,11 @@ def _explained(
     )
 
 
-def _readings(services: Services, patient_id: str, as_of: dt.date) -> tuple[Reading, ...]:
+def _readings(
+    services: Services, run_id: str, as_of: dt.date, patient_id: str
+) -> tuple[Reading, ...]:
     with AnalyticResults.open(services.settings) as results:
-        return results.readings(patient_id, _codes(), since=_years_before(as_of), until=as_of)
-
-
-def _years_before(day: dt.date) -> dt.date:
-    try:
-        return day.replace(year=day.year - READINGS_YEARS)
-    except ValueError:  # 29 February
-        return day.replace(year=day.year - READINGS_YEARS, day=28)
+        return results.run_readings(run_id, as_of, patient_id, _codes())
 
 
 def results_page(
@@ -284,8 +278,8 @@ def results_page(
         page.missing = run.missing or "There are no results yet."
     else:
         try:
-            page.results = explain(_readings(services, patient_id, run.as_of))
-            page.since = _years_before(run.as_of)
+            page.results = explain(_readings(services, run.run_id, run.as_of, patient_id))
+            page.since = years_before(run.as_of, READINGS_YEARS)
         except (ResultsUnavailable, duckdb.Error):
             page.missing = "Your results cannot be read just now. Please try again later."
     with transaction(services.factory) as session:
@@ -514,10 +508,11 @@ def _progress(
     if not wanted:
         return {}
     run = latest_run(services.settings)
-    if run.as_of is None:
+    if run.run_id is None or run.as_of is None:
         return {}
     try:
-        results = {r.measure: r for r in explain(_readings(services, patient_id, run.as_of))}
+        readings = _readings(services, run.run_id, run.as_of, patient_id)
+        results = {r.measure: r for r in explain(readings)}
     except (ResultsUnavailable, duckdb.Error):
         return {}
     found = {}

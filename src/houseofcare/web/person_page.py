@@ -366,11 +366,7 @@ def _read_record(
         ]
     if "measures" in shown:
         record.readings_since = years_before(as_of, READINGS_YEARS)
-        found = results.person_readings(run_id, patient_id)
-        if found is None:  # a run from before runs kept each person's readings
-            found = results.readings(
-                patient_id, _chart_codes(), since=record.readings_since, until=as_of
-            )
+        found = results.run_readings(run_id, as_of, patient_id, _chart_codes())
         record.charts = measure_charts(found)
     if "medicines" in shown:
         months = packaged_feature_spec().medicines_within_months
