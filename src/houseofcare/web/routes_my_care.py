@@ -121,28 +121,59 @@ def _talk(request: Request, services: Any, person_id: int | None) -> Response:
     )
 
 
-def _talk_save(request: Request, services: Any, person_id: int | None, form: FormData) -> Response:
+def _send(
+    request: Request,
+    services: Any,
+    person_id: int | None,
+    form: FormData,
+    *,
+    field: str,
+    resource_type: str,
+    save: Callable[..., Any],
+    done: str,
+    template: str,
+    here: str,
+    shown: dict[str, Any] | None = None,
+) -> Response:
+    """A form of the person's pages sent: the CSRF token checked first, then `save`'s answer
+    (None: saved, go to `done`; else the page again with its errors, nothing written)."""
     signed_in = _signed_in(request, services)
     if signed_in is None:
         return redirect(SIGN_IN)
     whose = signed_in.user.person_id if person_id is None else person_id
     if not form_token_ok(services, signed_in, form):
-        return csrf_refused(request, signed_in, services, whose, "Preparation")
+        return csrf_refused(request, signed_in, services, whose, resource_type)
     try:
-        page = my_care.save_talk(services, signed_in, _text(form, "talk_about"), person_id)
+        page = save(services, signed_in, _text(form, field), person_id)
     except MyCareRefused as exc:
         return refused(request, signed_in, services, str(exc))
     if page is None:
-        return redirect(my_care.base_path(person_id) + TALK + "?saved=1")
+        return redirect(my_care.base_path(person_id) + done)
     return render(
-        "my_talk.html",
+        template,
         {
-            **_context(request, signed_in, services, page.subject, "talk"),
+            **_context(request, signed_in, services, page.subject, here),
             "p": page,
+            **(shown or {}),
             "errors": page.errors,
             "field_errors": dict(page.errors),
         },
         status=400,
+    )
+
+
+def _talk_save(request: Request, services: Any, person_id: int | None, form: FormData) -> Response:
+    return _send(
+        request,
+        services,
+        person_id,
+        form,
+        field="talk_about",
+        resource_type="Preparation",
+        save=my_care.save_talk,
+        done=TALK + "?saved=1",
+        template="my_talk.html",
+        here="talk",
     )
 
 
@@ -166,28 +197,18 @@ def _plan(request: Request, services: Any, person_id: int | None) -> Response:
 
 
 def _comment(request: Request, services: Any, person_id: int | None, form: FormData) -> Response:
-    signed_in = _signed_in(request, services)
-    if signed_in is None:
-        return redirect(SIGN_IN)
-    whose = signed_in.user.person_id if person_id is None else person_id
-    if not form_token_ok(services, signed_in, form):
-        return csrf_refused(request, signed_in, services, whose, "CarePlan")
-    try:
-        page = my_care.save_comment(services, signed_in, _text(form, "comment"), person_id)
-    except MyCareRefused as exc:
-        return refused(request, signed_in, services, str(exc))
-    if page is None:
-        return redirect(my_care.base_path(person_id) + PLAN + "?saved=comment#comments")
-    return render(
-        "my_plan.html",
-        {
-            **_context(request, signed_in, services, page.subject, "plan"),
-            "p": page,
-            "goal_words": my_care.GOAL_WORDS,
-            "errors": page.errors,
-            "field_errors": dict(page.errors),
-        },
-        status=400,
+    return _send(
+        request,
+        services,
+        person_id,
+        form,
+        field="comment",
+        resource_type="CarePlan",
+        save=my_care.save_comment,
+        done=PLAN + "?saved=comment#comments",
+        template="my_plan.html",
+        here="plan",
+        shown={"goal_words": my_care.GOAL_WORDS},
     )
 
 
