@@ -85,11 +85,20 @@ class Role(StrEnum):
     commissioner = "commissioner"
     patient = "patient"
     admin = "admin"
+    #: issue 13: the social prescribing link worker (connects people to community support).
+    link_worker = "link_worker"
 
 
 #: Roles that act for an organisation and so must belong to one.
 ORGANISATION_ROLES: frozenset[Role] = frozenset(
-    {Role.gp, Role.nurse, Role.case_manager, Role.social_worker, Role.voluntary_sector}
+    {
+        Role.gp,
+        Role.nurse,
+        Role.case_manager,
+        Role.social_worker,
+        Role.voluntary_sector,
+        Role.link_worker,
+    }
 )
 
 
@@ -624,6 +633,212 @@ class Preparation(Base):
     talk_about: Mapped[str | None] = mapped_column(Text)
     talk_about_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     talk_about_at: Mapped[dt.datetime | None]
+
+
+# --- issue 13: the directory of services, referrals, activation and unmet need ----------------
+
+
+class ServiceStatus(StrEnum):
+    """ORUK 3.0 service.status."""
+
+    active = "active"
+    inactive = "inactive"
+    defunct = "defunct"
+    temporarily_closed = "temporarily closed"
+
+
+class ServiceKind(StrEnum):
+    """Who runs a service, and the structured programmes NICE expects per condition."""
+
+    statutory = "statutory"
+    voluntary = "voluntary"
+    community = "community"
+    self_help = "self_help"
+    education = "education"
+    rehabilitation = "rehabilitation"
+
+
+class ServiceAccess(StrEnum):
+    """How a person gets to a service."""
+
+    self_referral = "self_referral"
+    referral = "referral"
+    both = "both"
+
+
+class ReferralStatus(StrEnum):
+    """Where a referral is: sent → accepted / declined → attended / did_not_attend → closed.
+
+    The allowed moves are in selfcare/referrals (data); FHIR ServiceRequest.status is
+    derived from this (sent/accepted/attended → active, declined → revoked, closed and
+    did_not_attend → completed), with this value as its businessStatus.
+    """
+
+    sent = "sent"
+    accepted = "accepted"
+    declined = "declined"
+    attended = "attended"
+    did_not_attend = "did_not_attend"
+    closed = "closed"
+
+
+class UnmetNeedReason(StrEnum):
+    """Why a need found no service: kept for the commissioning plan (issue 14)."""
+
+    no_suitable_service = "no_suitable_service"
+    service_full = "service_full"
+    declined = "declined"
+
+
+class Service(Base):
+    """One service of the directory: statutory, voluntary, community or self-help.
+
+    `oruk_id` is the ORUK/HSDS id (a uuid) it was imported with or exported as; `document`
+    keeps the whole ORUK 3.0 record as imported, so an export gives back what came in. The
+    other columns are what matching and the pages read.
+    """
+
+    __tablename__ = "service"
+    __table_args__ = (
+        enum_check("status", ServiceStatus),
+        enum_check("kind", ServiceKind),
+        enum_check("access", ServiceAccess),
+        CheckConstraint(
+            "capacity_per_month IS NULL OR capacity_per_month >= 0", name="capacity_not_negative"
+        ),
+        CheckConstraint(
+            "minimum_age IS NULL OR maximum_age IS NULL OR minimum_age <= maximum_age",
+            name="ages_ordered",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    oruk_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    organisation_name: Mapped[str] = mapped_column(String(300))
+    #: The receiving organisation in this store (its users see referrals to the service).
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[ServiceStatus] = mapped_column(EnumText(ServiceStatus, 24))
+    kind: Mapped[ServiceKind] = mapped_column(EnumText(ServiceKind))
+    access: Mapped[ServiceAccess] = mapped_column(EnumText(ServiceAccess))
+    #: Needs addressed: NeedDomain values (coded categories), e.g. ["social_loneliness"].
+    needs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Conditions it suits: register ids (population/rules), e.g. ["COPD"]; [] = any.
+    conditions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: Other classifications (esd service types, needs, circumstances): [{taxonomy, term, uri}].
+    taxonomy: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    locality: Mapped[str | None] = mapped_column(String(200), index=True)
+    address: Mapped[str | None] = mapped_column(Text)
+    postcode: Mapped[str | None] = mapped_column(String(16))
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    eligibility: Mapped[str | None] = mapped_column(Text)
+    minimum_age: Mapped[int | None] = mapped_column(Integer)
+    maximum_age: Mapped[int | None] = mapped_column(Integer)
+    #: Referrals it can accept per calendar month; None = no limit.
+    capacity_per_month: Mapped[int | None] = mapped_column(Integer)
+    cost: Mapped[str | None] = mapped_column(Text)
+    #: Accessibility features, e.g. ["wheelchair access", "hearing loop"].
+    accessibility: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: ISO 639-1 codes, e.g. ["en", "pa"].
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    email: Mapped[str | None] = mapped_column(String(300))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(String(500))
+    opening_times: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any] | None]
+    last_modified: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation | None] = relationship()
+
+
+class Referral(Base):
+    """A referral (FHIR ServiceRequest) from a care-plan action to a service."""
+
+    __tablename__ = "referral"
+    __table_args__ = (
+        enum_check("status", ReferralStatus),
+        CheckConstraint("version >= 1", name="version_positive"),
+        Index("ix_referral_service_status", "service_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    care_plan_id: Mapped[int | None] = mapped_column(ForeignKey("care_plan.id"))
+    action_id: Mapped[int | None] = mapped_column(ForeignKey("care_action.id"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
+    status: Mapped[ReferralStatus] = mapped_column(EnumText(ReferralStatus))
+    #: What matters to the person and why this service (shared with the receiver).
+    reason: Mapped[str | None] = mapped_column(Text)
+    need_domain: Mapped[str | None] = mapped_column(String(32))
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(Text)
+    referred_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    #: The link worker following the person up (their caseload), if any.
+    link_worker_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    accepted_at: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    service: Mapped[Service] = relationship()
+    person: Mapped[Person] = relationship()
+
+
+class ReferralEvent(Base):
+    """One move of a referral (who, when, from, to, why): its history, append-only."""
+
+    __tablename__ = "referral_event"
+    __table_args__ = (
+        enum_check("to_status", ReferralStatus),
+        enum_check("from_status", ReferralStatus, nullable=True),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    referral_id: Mapped[int] = mapped_column(ForeignKey("referral.id"), index=True)
+    from_status: Mapped[ReferralStatus | None] = mapped_column(EnumText(ReferralStatus))
+    to_status: Mapped[ReferralStatus] = mapped_column(EnumText(ReferralStatus))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class UnmetNeed(Base):
+    """A need that found no service (none suitable, the service full, or declined)."""
+
+    __tablename__ = "unmet_need"
+    __table_args__ = (enum_check("reason", UnmetNeedReason),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    referral_id: Mapped[int | None] = mapped_column(ForeignKey("referral.id"))
+    service_id: Mapped[int | None] = mapped_column(ForeignKey("service.id"))
+    need_domain: Mapped[str | None] = mapped_column(String(32))
+    locality: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[UnmetNeedReason] = mapped_column(EnumText(UnmetNeedReason, 24))
+    detail: Mapped[str | None] = mapped_column(Text)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class Activation(Base):
+    """A patient activation measurement: a PAM-style score (0–100) and its level (1–4)."""
+
+    __tablename__ = "activation"
+    __table_args__ = (
+        CheckConstraint("level BETWEEN 1 AND 4", name="level_range"),
+        CheckConstraint("score >= 0 AND score <= 100", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    level: Mapped[int] = mapped_column(Integer)
+    recorded_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
 
 # --- History and audit (append-only: triggers refuse UPDATE and DELETE) ----------------------

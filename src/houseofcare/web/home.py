@@ -81,6 +81,12 @@ ROLE_INTRO: Final[dict[Role, tuple[str, str]]] = {
         "See a person's shared care plan when they have agreed to share it with your group, "
         "to support them to manage their conditions.",
     ),
+    # --- issue 13: social prescribing
+    Role.link_worker: (
+        "Social prescribing link worker",
+        "The people referred to you: what matters to them, the community support that suits "
+        "them, and how their referrals went.",
+    ),
     Role.commissioner: (
         "Commissioner",
         "The population's figures: the triangle of need, inequalities and the commissioning "
@@ -122,6 +128,8 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("The people who share their care plan with your group", "/partners"),
         ("Shared care plans (FHIR API)", "/docs"),
     ),
+    # --- issue 13: social prescribing
+    Role.link_worker: (("Shared care plans (FHIR API)", "/docs"),),
     Role.commissioner: (
         ("The population: triangle, risk, prevalence, practices, by deprivation", "/population"),
         ("Prevalence by register", "hoc prevalence"),
