@@ -841,6 +841,22 @@ class Activation(Base):
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
 
+class SupportPreference(Base):
+    """What the person prefers in the support they are offered: language, ways of taking part
+    (e.g. "group", "one_to_one", "online", "phone"), and accessibility needs; used by matching."""
+
+    __tablename__ = "support_preference"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), unique=True)
+    #: ISO 639-1 code of the language the person prefers, e.g. "en", "pa".
+    language: Mapped[str | None] = mapped_column(String(8))
+    ways: Mapped[list[str]] = mapped_column(JSON, default=list)
+    accessibility: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
 # --- History and audit (append-only: triggers refuse UPDATE and DELETE) ----------------------
 
 

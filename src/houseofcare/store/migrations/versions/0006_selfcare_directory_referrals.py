@@ -4,6 +4,7 @@
 - `service`: one row per directory service (ORUK 3.0 document kept whole for export);
 - `referral` (FHIR ServiceRequest) and `referral_event`, its moves; `unmet_need`, needs
   that found no service; `activation`, patient activation measurements (PAM-style);
+- `support_preference`: the person's language, ways of taking part and accessibility needs;
 - the role `link_worker` (social prescribing link worker), an organisation role: the two
   CHECK constraints on `user_account.role` are rewritten. On PostgreSQL with ALTER TABLE;
   on SQLite, which cannot alter a CHECK, by rewriting the table's definition in
@@ -280,9 +281,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("unmet_need", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_unmet_need_person_id"), ["person_id"], unique=False)
+    op.create_table(
+        "support_preference",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("person_id", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=True),
+        sa.Column("ways", sa.JSON(), nullable=False),
+        sa.Column("accessibility", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_by_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["person.id"], name=op.f("fk_support_preference_person_id_person")
+        ),
+        sa.ForeignKeyConstraint(
+            ["updated_by_id"],
+            ["user_account.id"],
+            name=op.f("fk_support_preference_updated_by_id_user_account"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_preference")),
+        sa.UniqueConstraint("person_id", name=op.f("uq_support_preference_person_id")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("support_preference")
     _rewrite_role_checks(
         _role_checks(NEW_ROLES, NEW_ORG_ROLES), _role_checks(OLD_ROLES, OLD_ORG_ROLES)
     )
