@@ -3,8 +3,8 @@ concurrent users (target: p95 <= 100 ms on the 2-core machine), beside the bare 
 read of the same data and a trivial endpoint of the same app.
 
 Run: `.venv/bin/python benchmarks/bench_pages.py [--people 100000] [--seconds 20]
-[--connections 4] [--workers 2] [--only PATH ...]` (`--only` measures just those pages of
-`PAGES`, beside the bare rows).
+[--connections 4] [--workers 2] [--only PATH ...] [--keep]` (`--only` measures just those
+pages of `PAGES`, beside the bare rows; `--keep` leaves the stores to profile a page by hand).
 
 Setup: PostgreSQL at 127.0.0.1:5432 (trust auth, user postgres, database `test`), and wrk
 (`bash scripts/setup-benchmarks`). The script:
@@ -445,6 +445,12 @@ def main() -> None:
         metavar="PATH",
         help="measure only this page (as written in PAGES; repeat for more), beside the bare rows",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the stores (print their database URL and data folder) to profile a page by "
+        "hand; drop the database later with `dropdb`",
+    )
     args = parser.parse_args()
     unknown = set(args.only) - {path for path, _ in PAGES}
     if unknown:
@@ -542,8 +548,11 @@ def main() -> None:
         if server is not None:
             server.terminate()
             server.wait(timeout=30)
-        drop_database(name)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if args.keep:
+            print(f"kept: HOC_DATABASE_URL={url} HOC_DATA_DIR={data_dir}")
+        else:
+            drop_database(name)
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ project folder (`session.key`, readable by its owner only) so sessions survive a
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -68,14 +69,40 @@ class ApiSettings(BaseSettings):
         return value.rstrip("/")
 
 
+#: A generated key is 64 hex characters; a shorter file was cut short or edited.
+MIN_KEY_CHARACTERS = 32
+
+
 def signing_key(api: ApiSettings, data_dir: Path) -> bytes:
-    """The session signing key: configured, or generated once into `data_dir/session.key`."""
+    """The session signing key: configured, or generated once into `data_dir/session.key`.
+
+    `hoc serve --workers N` starts N processes that all come here at once on a new project
+    folder. The key is written whole to a private temporary file and then linked into place,
+    which fails if another process got there first: every worker reads the one complete key.
+    (Creating the file in place let a second worker read it before the first had written,
+    and sign its sessions with an empty key, which every other worker then refused.)
+    """
     if api.secret_key:
         return api.secret_key.encode()
     path = data_dir / "session.key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+        draft = path.with_name(f".session.key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_hex(32))
+                handle.flush()
+                os.fsync(handle.fileno())
+            # FileExistsError: another worker's key is in place; use it
+            with contextlib.suppress(FileExistsError):
+                os.link(draft, path)
+        finally:
+            draft.unlink(missing_ok=True)
+    key = path.read_text().strip()
+    if len(key) < MIN_KEY_CHARACTERS:
+        raise RuntimeError(
+            f"{path} holds no usable session key ({len(key)} characters): remove it and "
+            "start again, or set HOC_API_SECRET_KEY"
+        )
+    return key.encode()
