@@ -153,35 +153,52 @@ def _unassigned_filter() -> list[ColumnElement[bool]]:
     return [Person.patient_id.is_not(None), Person.practice_id.is_not(None), ~held]
 
 
-def unassigned_among(session: Session, patient_ids: Iterable[str]) -> dict[str, Unassigned]:
-    """Those of `patient_ids` (analytic ids: the run's level 3 people) who are people of the
-    network on nobody's caseload, by analytic id, in one query. Asked this way round because
-    level 3 is a few percent of the network: the run's list is short, the network's is not.
-    The caller shows some of them (the candidates) and counts the rest."""
+def unassigned_among(
+    session: Session, patient_ids: Iterable[str], *, shown: slice | None = None
+) -> tuple[int, list[Unassigned]]:
+    """How many of `patient_ids` (analytic ids: the run's level 3 people, in the order to
+    show them) are people of the network on nobody's caseload, and those of them in the
+    `shown` part of that order (None: all), in brief. Asked this way round because level 3
+    is a few percent of the network: the run's list is short, the network's is not. Two
+    queries: the ids of them all (to count and rank), then names for only the few shown."""
     ids = list(dict.fromkeys(patient_ids))
     if not ids:
-        return {}
-    rows = session.execute(
-        select(
-            Person.id,
-            Person.nhs_number,
-            Person.patient_id,
-            Person.given_name,
-            Person.family_name,
-            Person.birth_date,
-        ).where(among(session, Person.patient_id, ids), *_unassigned_filter())
+        return 0, []
+    free = dict(
+        session.execute(
+            select(Person.patient_id, Person.id).where(
+                among(session, Person.patient_id, ids), *_unassigned_filter()
+            )
+        ).all()
     )
-    return {
-        str(patient_id): Unassigned(
-            person_id=person_id,
-            nhs_number=nhs_number,
-            patient_id=str(patient_id),
-            given_name=given,
-            family_name=family,
-            birth_date=born,
+    ranked = [free[p] for p in ids if p in free]
+    wanted = ranked if shown is None else ranked[shown]
+    if not wanted:
+        return len(ranked), []
+    rows = {
+        row.id: row
+        for row in session.execute(
+            select(
+                Person.id,
+                Person.nhs_number,
+                Person.patient_id,
+                Person.given_name,
+                Person.family_name,
+                Person.birth_date,
+            ).where(Person.id.in_(wanted))
         )
-        for person_id, nhs_number, patient_id, given, family, born in rows
     }
+    return len(ranked), [
+        Unassigned(
+            person_id=row.id,
+            nhs_number=row.nhs_number,
+            patient_id=str(row.patient_id),
+            given_name=row.given_name,
+            family_name=row.family_name,
+            birth_date=row.birth_date,
+        )
+        for row in (rows[i] for i in wanted)
+    ]
 
 
 def caseload_size(session: Session, case_manager_id: int) -> int:

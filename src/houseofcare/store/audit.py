@@ -65,11 +65,31 @@ def record_audit(
     return event
 
 
+#: The columns a list's audit events fill, in the order COPY takes them.
+_COPIED = (
+    "occurred_at",
+    "user_id",
+    "username",
+    "role",
+    "action",
+    "resource_type",
+    "resource_id",
+    "person_id",
+    "outcome",
+    "detail",
+)
+
+
 def record_audits(session: Session, events: Sequence[Mapping[str, Any]]) -> None:
     """Add many audit events to `session` in one statement (a list discloses many people: one
-    executemany INSERT for all of them, no ids read back, rather than a round trip or an
-    object each). Each mapping takes the keyword arguments of `record_audit` other than
-    `user`; every event of one call shares one time."""
+    statement for all of them, no ids read back, rather than a round trip or an object
+    each). Each mapping takes the keyword arguments of `record_audit` other than `user`;
+    every event of one call shares one time.
+
+    On PostgreSQL the rows go in by COPY on the session's own connection (so in its
+    transaction): a caseload view audits about 80 people, and an INSERT per row, even
+    pipelined, cost it a fifth of its time. Elsewhere one executemany INSERT.
+    """
     if not events:
         return
     at = utcnow()
@@ -88,7 +108,27 @@ def record_audits(session: Session, events: Sequence[Mapping[str, Any]]) -> None
         }
         for e in events
     ]
-    session.execute(insert(AuditEvent), rows)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        session.execute(insert(AuditEvent), rows)
+        return
+    from psycopg.types.json import Json
+
+    driver = connection.connection.driver_connection
+    table = AuditEvent.__table__.name
+    with (
+        driver.cursor() as cursor,
+        cursor.copy(f"COPY {table} ({', '.join(_COPIED)}) FROM STDIN") as copy,
+    ):
+        for row in rows:
+            copy.write_row(
+                tuple(
+                    (None if row[c] is None else Json(row[c]))
+                    if c == "detail"
+                    else (row[c].value if c == "outcome" else row[c])
+                    for c in _COPIED
+                )
+            )
 
 
 def record_audit_now(factory: sessionmaker[Session], **event: Any) -> int:

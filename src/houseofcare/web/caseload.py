@@ -205,11 +205,18 @@ def caseload_view(
                 )
                 view.since = since
                 with services.factory() as session:
-                    free = service.unassigned_among(session, level3)
-                ranked = [free[p] for p in level3 if p in free]
-                start = min(max(candidates_from, 0), max(len(ranked) - 1, 0))
-                shown_candidates = ranked[start : start + CANDIDATE_ROWS]
-                view.candidates_total = len(ranked)
+                    total, shown_candidates = service.unassigned_among(
+                        session,
+                        level3,
+                        shown=slice(start := max(candidates_from, 0), start + CANDIDATE_ROWS),
+                    )
+                    if not shown_candidates and total:
+                        # asked past the end (an old link): from the last one instead
+                        start = total - 1
+                        _, shown_candidates = service.unassigned_among(
+                            session, level3, shown=slice(start, start + CANDIDATE_ROWS)
+                        )
+                view.candidates_total = total
                 view.candidates_from = start
                 on_list = [p.patient_id for p in people if p.patient_id]
                 everyone = on_list + [c.patient_id for c in shown_candidates]

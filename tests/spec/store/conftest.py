@@ -123,6 +123,7 @@ def _cast(store: Store) -> None:
             Role.case_manager: OrganisationType.community_trust,
             Role.social_worker: OrganisationType.local_authority_social_care,
             Role.voluntary_sector: OrganisationType.voluntary_group,
+            Role.link_worker: OrganisationType.practice,
         }
         for role in Role:
             org = store.orgs[where[role]] if role in where else None

@@ -32,7 +32,7 @@ from houseofcare.careplan.people import (
 from houseofcare.careplan.plans import create_care_plan
 from houseofcare.careplan.policy import Action
 from houseofcare.nhs_number import InvalidNHSNumber, is_valid_nhs_number, nhs_check_digit
-from houseofcare.store.audit import audit_events, record_audit, record_audit_now
+from houseofcare.store.audit import audit_events, record_audit, record_audit_now, record_audits
 from houseofcare.store.models import AuditEvent, Person, Role, User
 
 from .conftest import PASSWORD, Store
@@ -299,6 +299,58 @@ def test_audit_events_are_recorded_and_filtered(store: Store) -> None:
         ]
         assert events[1].resource_id == "42" and events[1].role == "gp"
         assert events[1].occurred_at.tzinfo is not None
+
+
+def test_a_list_audit_writes_every_event_whole_in_the_work_transaction(store: Store) -> None:
+    """record_audits (COPY on PostgreSQL, one INSERT elsewhere): every field kept, and the
+    events go with the work when it is rolled back."""
+    first, second = store.new_person_id(), store.new_person_id()
+    gp = store.users[Role.gp]
+    who = {"user_id": gp.id, "username": gp.username, "role": gp.role}
+    events = [
+        {**who, "action": "search", "resource_type": "Caseload", "detail": {"people": 2}},
+        {**who, "action": "search", "resource_type": "Caseload", "person_id": first},
+        {
+            **who,
+            "action": "search",
+            "resource_type": "Caseload",
+            "person_id": second,
+            "resource_id": 7,
+            "outcome": "denied",
+            "detail": {"why": 'l\'été "quoted"\t\n'},
+        },
+    ]
+    with store.session() as session:
+        record_audits(session, events)
+        session.rollback()
+    with store.transaction() as session:
+        record_audits(session, events)
+    with store.session() as session:
+        rows = session.execute(
+            select(
+                AuditEvent.person_id,
+                AuditEvent.username,
+                AuditEvent.role,
+                AuditEvent.resource_id,
+                AuditEvent.outcome,
+                AuditEvent.detail,
+                AuditEvent.occurred_at,
+            )
+            .where(AuditEvent.user_id == gp.id, AuditEvent.resource_type == "Caseload")
+            .order_by(AuditEvent.id.desc())
+            .limit(3)
+        ).all()
+    assert [(r[0], r[1], r[2], r[3], r[4].value, r[5]) for r in reversed(rows)] == [
+        (None, gp.username, "gp", None, "success", {"people": 2}),
+        (first, gp.username, "gp", None, "success", None),
+        (second, gp.username, "gp", "7", "denied", {"why": 'l\'été "quoted"\t\n'}),
+    ]
+    assert all(r[6].tzinfo is not None for r in rows)
+    with store.session() as session:
+        assert (
+            session.scalar(select(func.count()).where(AuditEvent.person_id.in_([first, second])))
+            == 2
+        )
 
 
 def test_a_refusal_is_audited_even_when_the_work_is_rolled_back(store: Store) -> None:
