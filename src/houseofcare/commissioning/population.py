@@ -28,11 +28,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from houseofcare.commissioning.disclosure import (
-    ROUND_TO,
-    SUPPRESS_AT_OR_BELOW,
-    controlled_count_sql,
-)
+from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.measures import ethnic_group_sql, measure_sql
 from houseofcare.engine import DuckDBEngine, sql_literal
 from houseofcare.population.prevalence import prevalence
 from houseofcare.population.rules import packaged_register_rules
@@ -65,8 +62,9 @@ RISK_BANDS: Final[tuple[tuple[float, str], ...]] = (
 )
 #: What a suppressed count means, in words for the page.
 DISCLOSURE_RULE: Final = (
-    f"Counts of 1 to {SUPPRESS_AT_OR_BELOW} are not shown (*) and every other count is "
-    f"rounded to the nearest {ROUND_TO}; percentages are worked out from the rounded counts."
+    f"Counts of 1 to {packaged_rule().suppress_at_or_below} are not shown (*) and every other "
+    f"count is rounded to the nearest {packaged_rule().round_to}; percentages are worked out "
+    "from the rounded counts."
 )
 
 #: The packaged LSOA → IMD 2019 lookup (the risk model's deprivation feature reads it too).
@@ -220,15 +218,18 @@ def _register_lookups(con: duckdb.DuckDBPyConnection, known: Sequence[Practice])
 
 
 def people_sql(chosen: PopulationFilter) -> str:
-    """The patient rows a filter chooses, with their IMD quintile and practice's locality, as
-    a parenthesised subquery with the `patient` table's columns (the lookups registered)."""
+    """The patient rows a filter chooses, as a parenthesised subquery with the `patient`
+    table's columns and the dimensions of `commissioning.measures` (IMD decile and quintile,
+    the practice's locality, ethnic group, sex; the lookups registered)."""
     where = []
     if chosen.practice_id is not None:
         where.append(f"p.practice_id = {sql_literal(chosen.practice_id)}")
     if chosen.locality is not None:
         where.append(f"pl.locality = {sql_literal(chosen.locality)}")
     return f"""(
-    SELECT p.*, CAST(ceil(l.imd_decile / 2) AS BIGINT) AS imd_quintile, pl.locality
+    SELECT p.*, l.imd_decile, CAST(ceil(l.imd_decile / 2) AS BIGINT) AS imd_quintile,
+           pl.locality, {ethnic_group_sql("p.ethnic_category")} AS ethnic_group,
+           p.gender AS sex
     FROM patient p
     LEFT JOIN {_LSOA} l ON l.lsoa_code = p.lsoa_code
     LEFT JOIN {_PRACTICE} pl ON pl.practice_id = p.practice_id
@@ -273,16 +274,16 @@ def _controlled_shares(
     con: duckdb.DuckDBPyConnection, grouped: str
 ) -> list[tuple[Any, Any, Any, Any]]:
     """(grp, key, people, share_pct) from a query of (grp, key) rows, one per person: each
-    count controlled, each share out of its group's controlled total, as `hoc tiers` does."""
-    people = controlled_count_sql("count(*)")
-    return con.execute(
-        f"""
-WITH counted AS (SELECT grp, key, {people} AS people FROM ({grouped}) g GROUP BY grp, key)
-SELECT grp, key, people,
-       round(100.0 * people / nullif(sum(people) OVER (PARTITION BY grp), 0), 1) AS share_pct
-FROM counted
-"""
-    ).fetchall()
+    count controlled, each share out of its group's controlled total, as `hoc tiers` does
+    (both through `commissioning.measures`)."""
+    counted = measure_sql(
+        f"({grouped})",
+        keys=["grp", "key"],
+        counts={"people": "1"},
+        shares={"share_pct": ("people", "group")},
+        within=["grp"],
+    )
+    return con.execute(f"SELECT grp, key, people, share_pct FROM {counted} c").fetchall()
 
 
 def _has(con: duckdb.DuckDBPyConnection, table: str) -> bool:

@@ -34,7 +34,7 @@ from typing import Literal
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.commissioning.measures import UNCONTROLLED, measure_sql
 from houseofcare.datafiles import read_toml, validation_problems
 from houseofcare.engine import Engine, Query, sql_literal
 from houseofcare.people_scope import PeopleScope
@@ -560,20 +560,20 @@ def achievement(engine: Engine, run_id: str, *, disclosure_controlled: bool = Tr
     suppressed at 1-7 and rounded to 5, and the percentage is computed from the controlled
     counts so it cannot reveal a suppressed one.
     """
-    raw = f"""
-        SELECT p.practice_id, g.indicator,
-               count(*) FILTER (WHERE g.outcome = '{MET}') AS met,
-               count(*) FILTER (WHERE g.outcome = '{NOT_MET}') AS not_met,
-               count(*) FILTER (WHERE g.outcome = '{EXCLUDED}') AS excluded
-        FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id
-        WHERE g.run_id = {sql_literal(run_id)}
-        GROUP BY p.practice_id, g.indicator"""
-    if disclosure_controlled:
-        raw = f"""
-        SELECT practice_id, indicator, {controlled_count_sql("met")} AS met,
-               {controlled_count_sql("not_met")} AS not_met,
-               {controlled_count_sql("excluded")} AS excluded
-        FROM ({raw}) AS c"""
+    outcome = "CASE WHEN u.outcome = '{}' THEN 1 ELSE 0 END"
+    raw = measure_sql(
+        f"""(SELECT p.practice_id, g.indicator, g.outcome
+            FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id
+            WHERE g.run_id = {sql_literal(run_id)})""",
+        by=["practice_id"],
+        keys=["indicator"],
+        counts={
+            "met": outcome.format(MET),
+            "not_met": outcome.format(NOT_MET),
+            "excluded": outcome.format(EXCLUDED),
+        },
+        rule=None if disclosure_controlled else UNCONTROLLED,
+    )
     # `100 * met / n`, not `100.0 * ...`: `/` is float division on both engines, while a
     # 100.0 literal would make the percentage DECIMAL on Spark
     return Query(
@@ -581,7 +581,7 @@ def achievement(engine: Engine, run_id: str, *, disclosure_controlled: bool = Tr
         f"""SELECT practice_id, indicator, met, not_met, excluded,
                CASE WHEN met + not_met > 0
                     THEN round(100 * met / (met + not_met), 1) END AS achievement_pct
-            FROM ({raw}) AS a ORDER BY practice_id, indicator""",
+            FROM {raw} AS a ORDER BY practice_id, indicator""",
     )
 
 

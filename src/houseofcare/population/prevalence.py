@@ -2,7 +2,7 @@
 
 The denominator is the list of living registered people at the run's as-of date aged at least
 the register's `prevalence_min_age`, as QOF publishes it. Prevalence tables leave the
-identifiable zone, so every count is disclosure-controlled (`commissioning/disclosure.py`).
+identifiable zone, so every count is made by `commissioning.measures` (disclosure-controlled).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 
-from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.commissioning.measures import measure_sql
 from houseofcare.engine import Engine, Query, sql_literal
 from houseofcare.population.registers import AGE_SQL
 from houseofcare.population.rules import RegisterRule
@@ -50,37 +50,41 @@ def prevalence(
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
     as_of = as_of_rows[0][0].isoformat()
     column = by or ("practice_id" if by_practice else None)
+    dims = [column] if column else []
     group = f"{column}, " if column else ""
     age = AGE_SQL.format(b="p.birth_date").replace(":as_of", f"'{as_of}'")
-    register_count = controlled_count_sql("count(DISTINCT g.patient_id)")
-    list_size = controlled_count_sql("count(DISTINCT l.patient_id)")
+    units = f"""(
+    WITH listed AS (
+        SELECT p.patient_id, {f"p.{column}, " if column else ""}{age} AS age
+        FROM {people} p
+        WHERE p.birth_date <= DATE '{as_of}'
+          AND (p.death_date IS NULL OR p.death_date > DATE '{as_of}')
+    ),
+    registered AS (
+        SELECT DISTINCT register, patient_id FROM register WHERE run_id = {sql_literal(run_id)}
+    )
+    SELECT {f"l.{column}, " if column else ""}r.register, r.name, r.qof_pct,
+           CASE WHEN g.patient_id IS NULL THEN 0 ELSE 1 END AS on_register
+    FROM prevalence_rule r
+    JOIN listed l ON l.age >= r.prevalence_min_age
+    LEFT JOIN registered g ON g.register = r.register AND g.patient_id = l.patient_id
+)"""
+    counts = measure_sql(
+        units,
+        by=dims,
+        keys=["register", "name", "qof_pct"],
+        counts={"register_count": "on_register", "list_size": "1"},
+    )
     # `100 * count / n`, not `100.0 * ...`: `/` is float division on both engines, while a
     # 100.0 literal would make the percentages DECIMAL on Spark
     return Query(
         engine,
         f"""
-WITH listed AS (
-    SELECT p.patient_id, {f"p.{column}, " if column else ""}{age} AS age
-    FROM {people} p
-    WHERE p.birth_date <= DATE '{as_of}'
-      AND (p.death_date IS NULL OR p.death_date > DATE '{as_of}')
-),
-counts AS (
-    SELECT r.register, r.name, {f"l.{column}," if column else ""} r.qof_pct,
-           {register_count} AS register_count,
-           {list_size} AS list_size
-    FROM prevalence_rule r
-    JOIN listed l ON l.age >= r.prevalence_min_age
-    LEFT JOIN register g
-      ON g.run_id = {sql_literal(run_id)} AND g.register = r.register
-     AND g.patient_id = l.patient_id
-    GROUP BY {"l." + group if column else ""}r.register, r.name, r.qof_pct
-)
 SELECT register, name, {group}register_count, list_size,
        round(100 * register_count / nullif(list_size, 0), 2) AS prevalence_pct, qof_pct,
        round(100 * (100 * register_count / nullif(list_size, 0)) / qof_pct - 100, 1)
            AS relative_difference_pct
-FROM counts
+FROM {counts} counts
 ORDER BY {group}register
 """,
     )

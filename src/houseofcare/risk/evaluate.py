@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from houseofcare.commissioning.disclosure import SUPPRESS_AT_OR_BELOW, controlled_count
+from houseofcare.commissioning.disclosure import controlled_count, packaged_rule
 from houseofcare.datafiles import read_toml
 from houseofcare.engine import Engine
 from houseofcare.progress import NullProgress, Progress
@@ -109,7 +109,7 @@ def _metrics(y: np.ndarray, rank: np.ndarray, p: np.ndarray, flags: dict[str, np
         ppv, sensitivity = metrics.ppv_sensitivity(y, flagged)
         out["top"][name] = {
             "flagged": controlled_count(int(flagged.sum())),
-            "ppv": _finite(ppv) if flagged.sum() > SUPPRESS_AT_OR_BELOW else None,
+            "ppv": _finite(ppv) if flagged.sum() > packaged_rule().suppress_at_or_below else None,
             "sensitivity": _finite(sensitivity),
         }
     return out
@@ -139,7 +139,7 @@ def _score_report(
                 "people": controlled_count(people),
                 "admitted": controlled_count(admitted),
             }
-            if min(admitted, people - admitted) > SUPPRESS_AT_OR_BELOW:
+            if min(admitted, people - admitted) > packaged_rule().suppress_at_or_below:
                 row.update(
                     _metrics(y[mask], rank[mask], p[mask], {k: f[mask] for k, f in flags.items()})
                 )
@@ -335,8 +335,9 @@ def evaluate_model(
         "score_titles": {k: SCORE_TITLES[k] for k in scores},
         "published": published_figures(),
         "disclosure": (
-            f"Counts of 1-{SUPPRESS_AT_OR_BELOW} are suppressed and other counts rounded to the "
-            "nearest 5; a subgroup's rates are withheld when its counts would be suppressed."
+            f"Counts of 1-{packaged_rule().suppress_at_or_below} are suppressed and other "
+            f"counts rounded to the nearest {packaged_rule().round_to}; a subgroup's rates are "
+            "withheld when its counts would be suppressed."
         ),
     }
     report["targets"] = _targets(scores)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from houseofcare.commissioning.disclosure import controlled_count_sql
+from houseofcare.commissioning.measures import measure_sql
 from houseofcare.people_scope import PeopleScope
 
 LEVEL_NAMES = {
@@ -36,21 +36,24 @@ def level_counts(
     IMD quintile). With neither, the figures are exactly `hoc tiers`'s.
     """
     column = by or ("practice_id" if by_practice else None)
-    group = f"p.{column}, " if column else ""
-    people_count = controlled_count_sql("count(*)")
-    within = f"PARTITION BY {column}" if column else ""
+    dims = [column] if column else []
     names = " ".join(f"WHEN {k} THEN '{v}'" for k, v in LEVEL_NAMES.items())
-    return con.sql(
-        f"""
-WITH counted AS (
-    SELECT {group}t.level, {people_count} AS people
+    units = f"""(
+    SELECT {"".join(f"p.{c}, " for c in dims)}t.level
     FROM tier t JOIN {people} p ON p.patient_id = t.patient_id
     WHERE t.run_id = '{run_id.replace("'", "''")}'
-    GROUP BY {group}t.level
-)
-SELECT {f"{column}, " if column else ""}CASE level {names} END AS level, people,
-       round(100.0 * people / nullif(sum(people) OVER ({within}), 0), 1) AS share_pct
-FROM counted
+)"""
+    counted = measure_sql(
+        units,
+        by=dims,
+        keys=["level"],
+        counts={"people": "1"},
+        shares={"share_pct": ("people", "group")},
+    )
+    return con.sql(
+        f"""
+SELECT {f"{column}, " if column else ""}CASE level {names} END AS level, people, share_pct
+FROM {counted} counted
 ORDER BY {f"{column} NULLS LAST, " if column else ""}counted.level DESC
 """
     )
