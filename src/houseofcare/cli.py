@@ -324,6 +324,49 @@ def _print_relation(
 
 
 @app.command()
+def inequalities(
+    run_id: Annotated[
+        str | None, typer.Option("--run", help="A run id (default: the latest run).")
+    ] = None,
+    measure: Annotated[
+        list[str] | None,
+        typer.Option("--measure", help="Only this measure (repeat for more); default: all."),
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Also write every figure as CSV (long form).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Inequalities in the key measures: rates by IMD quintile, ethnic group, sex and age band
+    with 95% limits, age-standardised rates, and the slope and relative index of inequality
+    across IMD deciles (docs/inequalities.md). Counts are disclosure-controlled."""
+    from houseofcare.commissioning.inequality import packaged_measures, report
+    from houseofcare.commissioning.inequality_output import print_report, write_csv
+    from houseofcare.commissioning.population import practices
+
+    chosen_measures = packaged_measures()
+    if measure:
+        unknown = sorted(set(measure) - {m.id for m in chosen_measures})
+        if unknown:
+            err.print(
+                f"[red]error:[/red] no measure {', '.join(unknown)}; choose from "
+                + ", ".join(m.id for m in chosen_measures)
+            )
+            raise typer.Exit(2)
+        chosen_measures = tuple(m for m in chosen_measures if m.id in measure)
+    engine, chosen = _open_run(_settings(data_dir), run_id)
+    try:
+        found = report(engine, chosen, practices(engine.con), chosen_measures)
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    print_report(console, found, chosen)
+    if csv:
+        write_csv(csv, found)
+        console.print(f"written: {csv}")
+
+
+@app.command()
 def achievement(
     run_id: Annotated[
         str | None, typer.Option("--run", help="A run id (default: the latest run).")

@@ -189,3 +189,9 @@ def test_quickstart_synthesises_and_ingests(tmp_path: Path) -> None:
     runs = con.execute("SELECT as_of FROM run ORDER BY finished_at").fetchall()
     assert [r[0].isoformat() for r in runs] == ["2025-12-30", "2026-03-31"]
     assert "earlier pipeline run" in result.stdout
+
+
+def test_inequalities_names_the_measures_when_one_is_unknown(tmp_path: Path) -> None:
+    result = hoc("inequalities", "--measure", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "no measure nope; choose from ltc, multimorbidity, level3" in result.stderr

@@ -204,17 +204,23 @@ ORDER BY name, c.practice_id
     return [Practice(str(pid), str(label), locality) for pid, label, locality in rows]
 
 
-def _register_lookups(con: duckdb.DuckDBPyConnection, known: Sequence[Practice]) -> None:
-    con.register(_LSOA, lsoa_lookup())
-    con.register(
-        _PRACTICE,
-        pa.table(
-            {
-                "practice_id": pa.array([p.practice_id for p in known], pa.string()),
-                "locality": pa.array([p.locality for p in known], pa.string()),
-            }
-        ),
+#: The lookup tables a figure query reads, as the engine knows them.
+LOOKUP_TABLES: Final = (_LSOA, _PRACTICE)
+
+
+def lookup_tables(known: Sequence[Practice]) -> tuple[pa.Table, pa.Table]:
+    """LSOA → IMD and local authority, and practice → locality, as Arrow tables."""
+    return lsoa_lookup(), pa.table(
+        {
+            "practice_id": pa.array([p.practice_id for p in known], pa.string()),
+            "locality": pa.array([p.locality for p in known], pa.string()),
+        }
     )
+
+
+def _register_lookups(con: duckdb.DuckDBPyConnection, known: Sequence[Practice]) -> None:
+    for name, table in zip(LOOKUP_TABLES, lookup_tables(known), strict=True):
+        con.register(name, table)
 
 
 def people_sql(chosen: PopulationFilter) -> str:

@@ -1,0 +1,316 @@
+"""Inequalities in the key measures of one pipeline run: rates by IMD quintile, ethnic group,
+sex and age band with 95% limits, directly age-standardised rates, and the slope and relative
+index of inequality across IMD deciles.
+
+The house of care makes tackling health inequalities a central aim of the commissioning plan,
+so each key measure (`inequality_measures.toml`, data) is shown the way OHID's Fingertips
+shows an indicator (`commissioning.inequalities` holds the statistics). Every count comes out
+of the analytic store through `commissioning.measures`: the published counts and the rates
+worked out from them are disclosure-controlled; the inputs of the complex statistics (DSR,
+SII/RII), which NHS Digital's rule leaves uncontrolled because no count can be read back from
+them, are taken uncontrolled (`UNCONTROLLED`, said at the call) and never shown.
+
+The people frame is everyone registered and alive at the run's date, with the dimensions of
+`commissioning.measures` and the columns the measures read (`FRAME_COLUMNS`). It is plain SQL
+through the engine seam, so the report runs on DuckDB and Spark alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from importlib.resources import files
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from houseofcare.commissioning.disclosure import DisclosureRule
+from houseofcare.commissioning.inequalities import (
+    Estimate,
+    Inequality,
+    Quantile,
+    ValueType,
+    crude_rate,
+    dsr,
+    esp2013,
+    proportion,
+    sii,
+)
+from houseofcare.commissioning.measures import (
+    UNCONTROLLED,
+    age_band_sql,
+    measure_sql,
+)
+from houseofcare.commissioning.population import (
+    LOOKUP_TABLES,
+    PopulationFilter,
+    Practice,
+    lookup_tables,
+    people_sql,
+)
+from houseofcare.engine import Engine, sql_literal
+from houseofcare.population.registers import AGE_SQL
+
+#: The columns of the people frame a measure's numerator and denominator may read.
+FRAME_COLUMNS: Final = (
+    "age",
+    "registers",
+    "level",
+    "gaps",
+    "open_gaps",
+    "emergency_admissions",
+)
+#: The dimensions the report splits every measure by, in the order it shows them.
+SPLITS: Final = ("imd_quintile", "ethnic_group", "sex", "age_band")
+#: An emergency admission as the risk model counts it (`risk/features.toml`).
+EMERGENCY_ADMISSION: Final = (
+    "e.class_code = 'IMP' AND (e.priority_code = 'EM' OR e.type_code = '183452005') "
+    "AND coalesce(e.status, '') NOT IN ('entered-in-error', 'cancelled')"
+)
+
+
+class InequalityMeasureError(ValueError):
+    """The measures file does not match its schema (the message names file and field)."""
+
+
+class InequalityMeasure(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    kind: Literal["proportion", "rate"]
+    numerator: str
+    denominator: str
+    #: For rates: per how many of the denominator (proportions are per 100: a percentage).
+    per: int = Field(100, ge=1)
+    need: Literal["higher", "lower"]
+
+
+class InequalityMeasures(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1, le=1)
+    measure: tuple[InequalityMeasure, ...] = Field(min_length=1)
+
+
+@cache
+def packaged_measures() -> tuple[InequalityMeasure, ...]:
+    """The key measures shipped in `inequality_measures.toml` (checked against the schema)."""
+    path = files("houseofcare.commissioning") / "inequality_measures.toml"
+    try:
+        data = InequalityMeasures.model_validate(tomllib.loads(path.read_text()))
+    except ValidationError as exc:
+        raise InequalityMeasureError(f"{path}: {exc}") from None
+    ids = [m.id for m in data.measure]
+    if len(set(ids)) != len(ids):
+        raise InequalityMeasureError(f"{path}: measure ids repeat")
+    return data.measure
+
+
+@dataclass(frozen=True)
+class Group:
+    """One group's controlled counts and the rate worked out from them (None: suppressed)."""
+
+    label: str
+    numerator: int | None
+    denominator: int | None
+    estimate: Estimate
+
+
+@dataclass(frozen=True)
+class MeasureInequality:
+    """One measure's figures: overall, per split, age-standardised per IMD quintile, SII/RII."""
+
+    measure: InequalityMeasure
+    overall: Group
+    splits: dict[str, tuple[Group, ...]]
+    #: IMD quintile label → DSR (None: fewer than 10 events).
+    standardised: tuple[tuple[str, Estimate], ...]
+    #: None with `no_slope` saying why (a decile empty, a rate of 0 …).
+    slope: Inequality | None
+    no_slope: str | None
+
+    @property
+    def unit(self) -> str:
+        return "%" if self.measure.kind == "proportion" else f"per {self.measure.per:,}"
+
+
+def esp_band_sql(age: str) -> str:
+    """The ESP 2013 band of an age expression."""
+    cases = " ".join(f"WHEN {age} >= {b.lower_age} THEN '{b.band}'" for b in reversed(esp2013()))
+    return f"CASE {cases} END"
+
+
+def frame_sql(run_id: str, as_of: dt.date) -> str:
+    """Everyone registered and alive at the run's date with the dimensions and the measures'
+    columns, as a parenthesised subquery (the lookups of `population` registered)."""
+    run = sql_literal(run_id)
+    day = f"'{as_of.isoformat()}'"
+    age = AGE_SQL.format(b="p.birth_date").replace(":as_of", day)
+    year_before = (as_of - dt.timedelta(days=365)).isoformat()
+    return f"""(
+    SELECT p.patient_id, p.practice_id, p.locality, p.imd_decile, p.imd_quintile,
+           p.ethnic_group, p.sex, {age} AS age, {age_band_sql(age)} AS age_band,
+           {esp_band_sql(age)} AS esp_band,
+           coalesce(r.registers, 0) AS registers, t.level,
+           coalesce(g.gaps, 0) AS gaps, coalesce(g.open_gaps, 0) AS open_gaps,
+           coalesce(e.admissions, 0) AS emergency_admissions
+    FROM {people_sql(PopulationFilter())} p
+    LEFT JOIN (SELECT patient_id, count(DISTINCT register) AS registers
+               FROM register WHERE run_id = {run} GROUP BY patient_id) r
+      ON r.patient_id = p.patient_id
+    LEFT JOIN tier t ON t.run_id = {run} AND t.patient_id = p.patient_id
+    LEFT JOIN (SELECT patient_id, count(*) AS gaps,
+                      sum(CASE WHEN outcome = 'not met' THEN 1 ELSE 0 END) AS open_gaps
+               FROM care_gap WHERE run_id = {run} GROUP BY patient_id) g
+      ON g.patient_id = p.patient_id
+    LEFT JOIN (SELECT e.patient_id, count(*) AS admissions FROM encounter e
+               WHERE {EMERGENCY_ADMISSION}
+                 AND CAST(e.period_start AS DATE) > DATE '{year_before}'
+                 AND CAST(e.period_start AS DATE) <= DATE {day}
+               GROUP BY e.patient_id) e
+      ON e.patient_id = p.patient_id
+    WHERE p.practice_id IS NOT NULL AND p.birth_date <= DATE {day}
+      AND (p.death_date IS NULL OR p.death_date > DATE {day})
+)"""
+
+
+def _estimate(measure: InequalityMeasure, numerator: Any, denominator: Any) -> Estimate:
+    if numerator is None or denominator is None or not denominator:
+        return Estimate(None, None, None)
+    if measure.kind == "proportion":
+        found = proportion(int(numerator), int(denominator))
+        return Estimate(
+            *(None if v is None else 100 * v for v in (found.value, found.lower, found.upper))
+        )
+    return crude_rate(int(numerator), int(denominator), multiplier=measure.per)
+
+
+def _groups(
+    engine: Engine,
+    frame: str,
+    measure: InequalityMeasure,
+    by: Sequence[str],
+    *,
+    keys: Sequence[str] = (),
+    rule: DisclosureRule | None = None,
+) -> list[tuple[Any, ...]]:
+    """(by…, keys…, numerator, denominator) per group, through the one exit for counts."""
+    sql = measure_sql(
+        frame,
+        by=by,
+        keys=keys,
+        counts={"numerator": measure.numerator, "denominator": measure.denominator},
+        rule=rule,
+    )
+    return [tuple(r) for r in engine.rows(f"SELECT * FROM {sql} m")]
+
+
+def _label(split: str, key: Any) -> str:
+    if key is None:
+        return "Not known"
+    if split in ("imd_quintile", "imd_decile"):
+        last = 5 if split == "imd_quintile" else 10
+        return {1: "1 (most deprived)", last: f"{last} (least deprived)"}.get(int(key), str(key))
+    return str(key)
+
+
+def _order(split: str, key: Any) -> tuple[bool, Any]:
+    return (key is None, key if split != "age_band" else int(str(key).split("-")[0].rstrip("+")))
+
+
+def _slope(
+    engine: Engine, frame: str, measure: InequalityMeasure
+) -> tuple[Inequality | None, str | None]:
+    rows = {r[0]: r[1:] for r in _groups(engine, frame, measure, ["imd_decile"], rule=UNCONTROLLED)}
+    quantiles = []
+    for decile in range(1, 11):
+        numerator, denominator = rows.get(decile, (0, 0))
+        if not denominator:
+            return None, f"IMD decile {decile} has nobody in it"
+        estimate = _estimate(measure, numerator, denominator)
+        value = estimate.value
+        if value is None or estimate.lower is None or estimate.upper is None:
+            return None, f"IMD decile {decile} has no rate"
+        scale = 100 if measure.kind == "proportion" else 1
+        low, high = estimate.lower / scale, estimate.upper / scale
+        value /= scale
+        if measure.kind == "proportion" and not (low > 0 and high < 1 and 0 < value < 1):
+            return None, f"IMD decile {decile} is at 0% or 100%, so no logit slope"
+        if measure.kind == "rate" and not (low > 0 and value > 0):
+            return None, f"IMD decile {decile} has no events, so no log slope"
+        quantiles.append(Quantile(float(denominator), value, low, high))
+    kind = ValueType.proportion if measure.kind == "proportion" else ValueType.rate
+    found = sii(quantiles, value_type=kind, transform=True, repetitions=10_000)
+    if measure.kind == "proportion":  # the gap in percentage points, as the rest of the report
+        found = replace(
+            found,
+            sii=found.sii * 100,
+            intercept=found.intercept * 100,
+            sii_lower=None if found.sii_lower is None else found.sii_lower * 100,
+            sii_upper=None if found.sii_upper is None else found.sii_upper * 100,
+        )
+    return found, None
+
+
+def report(
+    engine: Engine,
+    run_id: str,
+    known: Sequence[Practice],
+    measures: Sequence[InequalityMeasure] | None = None,
+) -> list[MeasureInequality]:
+    """Every measure's inequalities for the run (`known`: the practices, for the localities)."""
+    rows = engine.rows(f"SELECT as_of FROM run WHERE run_id = {sql_literal(run_id)}")
+    if not rows:
+        raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
+    as_of = rows[0][0]
+    as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
+    _register_lookups_on(engine, known)
+    frame = frame_sql(run_id, as_of)
+    found = []
+    for measure in measures or packaged_measures():
+        overall_row = _groups(engine, frame, measure, [])[0]
+        overall = Group(
+            "Everyone", overall_row[0], overall_row[1], _estimate(measure, *overall_row)
+        )
+        splits = {}
+        for split in SPLITS:
+            groups = sorted(
+                _groups(engine, frame, measure, [split]), key=lambda r, s=split: _order(s, r[0])
+            )
+            splits[split] = tuple(
+                Group(_label(split, key), n, d, _estimate(measure, n, d)) for key, n, d in groups
+            )
+        standardised = []
+        by_band: dict[Any, tuple[dict[str, int], dict[str, int]]] = {}
+        for quintile, band, n, d in _groups(
+            engine, frame, measure, ["imd_quintile"], keys=["esp_band"], rule=UNCONTROLLED
+        ):
+            events, people = by_band.setdefault(quintile, ({}, {}))
+            events[band], people[band] = int(n or 0), int(d or 0)
+        for quintile in sorted(by_band, key=lambda q: (q is None, q)):
+            events, people = by_band[quintile]
+            bands = [b for b in esp2013() if people.get(b.band, 0) > 0]
+            standardised.append(
+                (
+                    _label("imd_quintile", quintile),
+                    dsr(events, people, multiplier=measure.per, standard=bands)
+                    if bands
+                    else Estimate(None, None, None),
+                )
+            )
+        slope, no_slope = _slope(engine, frame, measure)
+        found.append(
+            MeasureInequality(measure, overall, splits, tuple(standardised), slope, no_slope)
+        )
+    return found
+
+
+def _register_lookups_on(engine: Engine, known: Sequence[Practice]) -> None:
+    """The LSOA and practice lookups as the engine's tables, through the seam (so Spark has
+    them too)."""
+    for name, table in zip(LOOKUP_TABLES, lookup_tables(known), strict=True):
+        engine.register(name, table)
