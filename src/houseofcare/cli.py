@@ -397,6 +397,14 @@ def recall(
         Path | None, typer.Option("--csv", help="Write the list as CSV instead of printing it.")
     ] = None,
     limit: Annotated[int, typer.Option(help="Rows to print (the CSV has them all).")] = 50,
+    proportionate: Annotated[
+        bool,
+        typer.Option(
+            "--proportionate",
+            help="Favour Core20PLUS5 people (tiers/proportionate.toml): their gaps count as "
+            "overdue longer, so they come up the list; nobody leaves it.",
+        ),
+    ] = False,
     data_dir: DataDirOption = None,
     user: UserOption = None,
     token: TokenOption = None,
@@ -405,6 +413,7 @@ def recall(
     in; you get only the people the access policy lets you see, and it is audited)."""
     from houseofcare.cli_access import authorise_or_exit
     from houseofcare.population.indicators import export_recall_csv, recall_list
+    from houseofcare.tiers.proportionate import packaged_proportionate_policy
 
     settings = _settings(data_dir)
     con, chosen = _open_run(settings, run_id)
@@ -417,12 +426,19 @@ def recall(
         run=chosen,
         indicator=indicator,
         csv=str(csv) if csv else None,
+        proportionate=proportionate,
     )
+    policy = packaged_proportionate_policy()
+    favour = policy if (proportionate or policy.enabled) else None
     if csv:
-        rows = export_recall_csv(con, chosen, csv, practice, indicator, scope=scope.people)
+        rows = export_recall_csv(
+            con, chosen, csv, practice, indicator, scope=scope.people, favour=favour
+        )
         console.print(f"{rows:,} people with an open care gap written to {csv}")
         return
-    rel = recall_list(con, chosen, practice, indicator, limit=limit, scope=scope.people)
+    rel = recall_list(
+        con, chosen, practice, indicator, limit=limit, scope=scope.people, favour=favour
+    )
     _print_relation(rel, f"recall list, run {chosen} (first {limit})", none="")
 
 

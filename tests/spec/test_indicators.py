@@ -23,6 +23,7 @@ from houseofcare.population.indicators import (
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.terminology.codelist import packaged_codelists
+from houseofcare.tiers.proportionate import packaged_proportionate_policy
 from tests.spec.conftest import Record, store_run
 
 AS_OF = dt.date(2026, 3, 31)
@@ -338,6 +339,29 @@ def test_recall_list_puts_the_most_overdue_first_and_exports_to_csv(
     assert "other-practice" not in {row["patient_id"] for row in rows}
     dates = [row["overdue_since"] for row in rows]
     assert dates == sorted(dates)
+
+
+def test_the_core20plus5_order_moves_favoured_people_up_and_removes_nobody(
+    engine: Engine, record: Record
+) -> None:
+    """tiers/proportionate.toml: a Core20 person (LSOA in IMD decile 1-2) overdue since
+    2025-07-01 comes before someone overdue since 2025-05-01 (a 90-day head start); someone
+    overdue longer than that head start still comes first."""
+    deprived, affluent = "E01015736", "E01005185"  # IMD 2019 deciles 1 and 10 (the lookup)
+    diabetic(record, "long-overdue", lsoa_code=affluent)
+    record.observation("long-overdue", HBA1C, "2024-01-01", 50)
+    diabetic(record, "affluent", lsoa_code=affluent)
+    record.observation("affluent", HBA1C, "2024-05-01", 50)
+    diabetic(record, "deprived", lsoa_code=deprived)
+    record.observation("deprived", HBA1C, "2024-07-01", 50)
+    run_id = store_run(engine, AS_OF)
+    plain = recall_list(engine, run_id, indicator="DM_HBA1C_58")
+    assert [row[1] for row in plain.rows()] == ["long-overdue", "affluent", "deprived"]
+    policy = packaged_proportionate_policy()
+    favoured = recall_list(engine, run_id, indicator="DM_HBA1C_58", favour=policy)
+    assert [row[1] for row in favoured.rows()] == ["long-overdue", "deprived", "affluent"]
+    # the dates shown are the real ones: the head start only orders
+    assert {row[1]: row[4] for row in favoured.rows()}["deprived"] == dt.date(2025, 7, 1)
 
 
 def test_practice_achievement_is_met_over_met_plus_not_met_and_disclosure_controlled(

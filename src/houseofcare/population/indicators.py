@@ -43,6 +43,7 @@ from houseofcare.population.registers import AGE_SQL, _months_before
 from houseofcare.population.rules import RULES_DIR, EventSource, RuleError, packaged_register_rules
 from houseofcare.terminology.codelist import Codelist, packaged_codelists
 from houseofcare.terminology.units import unmeasured
+from houseofcare.tiers.proportionate import ProportionatePolicy
 
 ALL_SOURCES: tuple[EventSource, ...] = ("condition", "medication", "procedure", "observation")
 
@@ -593,11 +594,14 @@ def recall_list(
     limit: int | None = None,
     *,
     scope: PeopleScope | None = None,
+    favour: ProportionatePolicy | None = None,
 ) -> Query:
     """People with an open care gap ('not met'), most overdue first (the first `limit`).
 
     Identifiable: for the practice's own use, never for publication. `scope` is whom the
-    reader may see (`careplan.access`); None only for the analytic core's own use.
+    reader may see (`careplan.access`); None only for the analytic core's own use. `favour`
+    orders by the Core20PLUS5 policy (`tiers/proportionate.toml`): a favoured person's gap
+    counts as overdue longer, so they come up the list; nobody leaves it.
     """
     conditions = [f"g.run_id = {sql_literal(run_id)}", "g.outcome = 'not met'"]
     if scope is not None:
@@ -606,13 +610,27 @@ def recall_list(
         conditions.append(f"p.practice_id = {sql_literal(practice_id)}")
     if indicator is not None:
         conditions.append(f"g.indicator = {sql_literal(indicator)}")
+    overdue = "g.overdue_since"
+    joins = ""
+    if favour is not None:
+        from houseofcare.commissioning.population import LOOKUP_TABLES, lsoa_lookup
+
+        lsoa_table = LOOKUP_TABLES[0]
+        engine.register(lsoa_table, lsoa_lookup())
+        joins = favour.favoured_joins("p", run_id, lsoa_table)
+        days = int(favour.recall.head_start_days)
+        # a favoured person's gap counts as overdue `days` longer: moved up, nobody removed
+        overdue = (
+            f"CASE WHEN {favour.favoured_sql('p')} THEN g.overdue_since - INTERVAL {days} DAYS "
+            "ELSE g.overdue_since END"
+        )
     return Query(
         engine,
         f"""SELECT p.practice_id, g.patient_id, p.nhs_number, g.indicator, g.overdue_since,
                   g.evidence_code, g.evidence_date, g.evidence_value
-           FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id
+           FROM care_gap g JOIN patient p ON p.patient_id = g.patient_id{joins}
            WHERE {" AND ".join(conditions)}
-           ORDER BY g.overdue_since NULLS FIRST, g.indicator, g.patient_id"""
+           ORDER BY {overdue} NULLS FIRST, g.indicator, g.patient_id"""
         + ("" if limit is None else f" LIMIT {int(limit)}"),
     )
 
@@ -625,9 +643,10 @@ def export_recall_csv(
     indicator: str | None = None,
     *,
     scope: PeopleScope | None = None,
+    favour: ProportionatePolicy | None = None,
 ) -> int:
     """Write the recall list to `path` as CSV (header row, most overdue first); rows written."""
-    query = recall_list(engine, run_id, practice_id, indicator, scope=scope)
+    query = recall_list(engine, run_id, practice_id, indicator, scope=scope, favour=favour)
     rows = query.rows()
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
