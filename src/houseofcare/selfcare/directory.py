@@ -185,7 +185,7 @@ def _json_has(column: Any, value: str) -> ColumnElement[bool]:
     return cast(column, String).like(f'%"{value}"%')
 
 
-def _conditions(query: ServiceQuery) -> list[ColumnElement[bool]]:
+def service_filters(query: ServiceQuery) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = []
     if not query.include_inactive:
         where.append(Service.status == ServiceStatus.active)
@@ -225,7 +225,7 @@ def search_services(session: Session, query: ServiceQuery) -> ServicePage:
     """The services matching `query`, one page of them in name order, and how many in all."""
     per_page = min(max(query.per_page, 1), MAX_PAGE_SIZE)
     page = max(query.page, 1)
-    where = _conditions(query)
+    where = service_filters(query)
     total = session.scalar(select(func.count()).select_from(Service).where(*where)) or 0
     rows = session.scalars(
         select(Service)
