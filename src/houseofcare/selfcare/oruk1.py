@@ -6,7 +6,8 @@ one the reference note gives (`shared/reference/open-referral-uk.md`, "Map 1.0 �
 `eligibilitys`/`eligibilities` ages → the service's ages, `service_taxonomys`/
 `service_taxonomies` → `attributes` with their `taxonomy_term`, `fundings` → `funding`,
 `accessibility_for_disabilities` → `accessibility`. Reviews, holiday schedules and
-`deliverable_type` have no 3.0 UK place and stay only in the kept 1.0 document.
+`deliverable_type` have no 3.0 UK place and are left out: the directory keeps the 3.0
+record it made, so its export is valid 3.0.
 """
 
 from __future__ import annotations
