@@ -384,7 +384,8 @@ CSV_HEADER = "id,name,organisation,needs,conditions,capacity_per_month,status,ac
 
 def test_csv_rows_are_read_and_a_bad_row_is_reported_with_its_line() -> None:
     text = CSV_HEADER + (
-        "w1,Walking group,Walkers,social_loneliness;physical_health,,20,active,self_referral,en;ur\n"
+        "w1,Walking group,Walkers,social_loneliness;physical_health,,20,active,"
+        "self_referral,en;ur\n"
         ",No organisation,,,,,,,\n"
         "w3,Bad capacity,Walkers,,,many,,,\n"
         "w4,Bad need,Walkers,happiness,,,,,\n"
