@@ -11,7 +11,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from houseofcare.settings import Settings
 
@@ -82,17 +81,11 @@ def import_command(
         raise typer.Exit(130) from None
     finally:
         engine.dispose()
-    table = Table(title=f"services from {path}")
-    for column in ("imported", "updated", "unchanged", "rejected"):
-        table.add_column(column, justify="right")
     counts = summary.counts
-    table.add_row(
-        f"{counts.imported:,}",
-        f"{counts.updated:,}",
-        f"{counts.unchanged:,}",
-        f"{len(summary.rejected):,}",
+    console.print(
+        f"services from {path}: {counts.imported:,} imported, {counts.updated:,} updated, "
+        f"{counts.unchanged:,} unchanged, {len(summary.rejected):,} rejected"
     )
-    console.print(table)
     for problem in summary.unreadable:
         err.print(f"[red]not read:[/red] {problem}")
     for rejection in summary.rejected[:SHOWN_REJECTIONS]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from sqlalchemy import String, cast, func, insert, or_, select
@@ -75,11 +75,16 @@ class ServiceRecord:
     document: dict[str, Any] | None = field(default=None, compare=False)
     last_modified: dt.datetime | None = None
     organisation_id: int | None = None
+    #: A record from a flat file (CSV) that cannot carry the ORUK document or other
+    #: vocabularies' classifications: a stored row keeps its own.
+    partial: bool = field(default=False, compare=False)
 
     def columns(self) -> dict[str, Any]:
         """The values as the `Service` columns hold them (lists, not tuples)."""
         values: dict[str, Any] = {}
         for f in fields(self):
+            if f.name == "partial" or (self.partial and f.name in ("document", "taxonomy")):
+                continue
             value = getattr(self, f.name)
             if f.name == "taxonomy":
                 value = [{"taxonomy": t, "term": term, "uri": uri} for t, term, uri in value]
@@ -294,7 +299,9 @@ def upsert_services(
             if row is None:
                 new_rows.append({**record.columns(), "created_at": now, "updated_at": now})
                 counts.imported += 1
-            elif _same(record_of(row), record) and row.document == record.document:
+            elif _same(record_of(row), record) and (
+                record.partial or row.document == record.document
+            ):
                 counts.unchanged += 1
             else:
                 for name, value in record.columns().items():
@@ -320,14 +327,10 @@ def upsert_services(
 def _same(stored: ServiceRecord, record: ServiceRecord) -> bool:
     """Equal in every column the record sets (a kept local organisation link aside)."""
     if record.organisation_id is None:
-        stored = _without_organisation(stored)
+        stored = replace(stored, organisation_id=None)
+    if record.partial:
+        stored = replace(stored, taxonomy=record.taxonomy)
     return stored == record
-
-
-def _without_organisation(record: ServiceRecord) -> ServiceRecord:
-    from dataclasses import replace
-
-    return replace(record, organisation_id=None)
 
 
 def link_organisation(session: Session, oruk_ids: Iterable[str], organisation_id: int) -> int:

@@ -142,6 +142,7 @@ def record_from_row(row: dict[str, str]) -> ServiceRecord:
         url=text["url"],
         opening_times=text["opening_times"],
         last_modified=modified,
+        partial=True,
     )
 
 
