@@ -3,6 +3,12 @@
 Offline and exact: the schemas are the profile's own files (their README names the source
 and commit), read once; `jsonschema` applies them (Draft 7). A failure is reported as the JSON
 pointer of the failing field and the schema's reason, so whoever keeps the feed can find it.
+
+A feed of thousands of services is mostly valid, and `jsonschema` walks a nested service at
+several milliseconds a record; so each record is first checked by the same schema compiled
+to Python by `fastjsonschema` (formats not checked, defaults not filled in, as with
+`jsonschema` here), and only a record it fails is walked by `jsonschema` for the reasons.
+`jsonschema` stays the judge: a record it finds no fault with is valid.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Literal
 
+import fastjsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
@@ -68,6 +75,13 @@ def validator(version: Version, name: str = "service") -> Draft7Validator:
     return Draft7Validator(schema, registry=_registry())
 
 
+@cache
+def _fast_check(version: Version, name: str) -> Any:
+    return fastjsonschema.compile(
+        schema_text(version, name), use_default=False, use_formats=False, detailed_exceptions=False
+    )
+
+
 def pointer(error: ValidationError) -> str:
     """The failing field as a JSON pointer (RFC 6901)."""
     parts = [str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path]
@@ -87,6 +101,11 @@ def schema_problems(
 ) -> list[SchemaProblem]:
     """Where and why `document` breaks the schema (empty: it is valid); the first `limit`,
     shallowest first."""
+    try:
+        _fast_check(version, name)(document)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
     errors = sorted(
         validator(version, name).iter_errors(document),
         key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))),
