@@ -85,9 +85,11 @@ def test_a_service_page_shows_everything_and_how_to_get_to_it(directory: Directo
         "Step-free access, Accessible toilet, Hearing loop",
         "Refer yourself or be referred",
         "0161 496 0102",
-        "mailto:breatheeasy@example.org.uk",
+        'href="mailto:breatheeasy@example.org.uk"',
     ):
         assert shown in text, shown
+    group = "Apna Sehat: diabetes support group in Punjabi and Urdu"
+    assert "Punjabi, Urdu, English" in browser.get(f"/services/{directory.service_id(group)}").text
     closed = browser.get(f"/services/{directory.service_id('Memory Café')}").text
     assert "Temporarily closed" in closed and "not taking people at the moment" in closed
     full = browser.get(f"/services/{directory.service_id('Knit and Natter')}").text

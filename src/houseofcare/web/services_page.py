@@ -153,12 +153,37 @@ def directory_search(session: Session, filters: DirectoryFilters) -> DirectorySe
     )
 
 
+#: ISO 639-1 codes of the languages most often spoken in England's communities, in words
+#: (a code not listed is shown as it is).
+LANGUAGE_NAMES = {
+    "en": "English",
+    "pa": "Punjabi",
+    "ur": "Urdu",
+    "bn": "Bengali",
+    "gu": "Gujarati",
+    "pl": "Polish",
+    "ar": "Arabic",
+    "so": "Somali",
+    "ro": "Romanian",
+    "pt": "Portuguese",
+    "es": "Spanish",
+    "zh": "Chinese",
+    "cy": "Welsh",
+    "ta": "Tamil",
+    "tr": "Turkish",
+    "lt": "Lithuanian",
+    "fa": "Persian",
+    "hi": "Hindi",
+}
+
+
 @dataclass(frozen=True)
 class ServiceView:
     row: ServiceRow
     status: str
     open: bool
     conditions: list[str]
+    languages: list[str]
 
 
 def service_view(session: Session, service_id: int) -> ServiceView | None:
@@ -172,4 +197,5 @@ def service_view(session: Session, service_id: int) -> ServiceView | None:
         status=STATUS_WORDS.get(service.status, str(service.status)),
         open=service.status == ServiceStatus.active,
         conditions=[names.get(c, c) for c in service.conditions or []],
+        languages=[LANGUAGE_NAMES.get(code.lower(), code) for code in service.languages or []],
     )
