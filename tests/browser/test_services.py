@@ -1,5 +1,5 @@
 """The directory of services in Chromium (issue 13): a person finds a walking group they can
-refer themselves to from their home page and opens it; a link worker searches by need and
+refer themselves to from their home page and opens it; a voluntary group searches by need and
 place and sees a full group tagged. Every page is checked with axe-core at phone (375 px) and
 desktop widths and photographed into docs/screenshots/services-*.png."""
 
@@ -41,7 +41,7 @@ def test_a_person_finds_a_walking_group_they_can_refer_themselves_to(tab: Tab) -
     tab.screenshot("services-service")
 
 
-def test_a_link_worker_searches_by_need_and_sees_a_full_group(tab: Tab) -> None:
+def test_a_voluntary_group_searches_by_need_and_sees_a_full_group(tab: Tab) -> None:
     page = tab.sign_in("demo.voluntary")
     page.get_by_role("link", name="Services", exact=True).first.click()
     page.get_by_label("What it helps with").select_option("social_loneliness")
