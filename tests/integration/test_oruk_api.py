@@ -95,3 +95,31 @@ def test_every_role_and_nobody_read_the_same_open_api(directory: Directory) -> N
     anonymous = directory.browser().get("/oruk/services").json()
     for username in ("d.patient", "d.commissioner", "d.gp"):
         assert directory.browser(username).get("/oruk/services").json() == anonymous
+
+
+def test_any_taxonomy_term_of_a_kept_record_finds_its_service(directory: Directory) -> None:
+    import json
+
+    from houseofcare.selfcare.directory_import import import_text
+
+    doc = next(d for d in demo_documents() if d["name"] == "Shelter housing advice")
+    term_id = "7d1f3c2a-0b9e-4c8d-a6f5-e4d3c2b1a0f9"
+    doc["attributes"].append(
+        {
+            "id": "8d1f3c2a-0b9e-4c8d-a6f5-e4d3c2b1a0f9",
+            "link_id": doc["id"],
+            "taxonomy_term_id": term_id,
+            "taxonomy_term": {
+                "id": term_id,
+                "name": "Housing advice",
+                "description": "LGA service type",
+                "taxonomy": "esdServiceTypes",
+            },
+        }
+    )
+    import_text(directory.factory, json.dumps(doc))
+    client = directory.browser()
+    found = client.get("/oruk/services", params={"taxonomy_term_id": term_id}).json()
+    assert [s["name"] for s in found["contents"]] == ["Shelter housing advice"]
+    wild = client.get("/oruk/services", params={"taxonomy_term_id": "%"}).json()
+    assert wild["total_items"] == 0  # a LIKE wildcard is a character, not "anything"

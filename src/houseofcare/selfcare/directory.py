@@ -156,6 +156,8 @@ class ServiceQuery:
     access: ServiceAccess | None = None
     include_inactive: bool = False
     modified_after: dt.datetime | None = None
+    #: Any ORUK taxonomy term's id: services whose kept ORUK record carries it.
+    taxonomy_term_id: str | None = None
     page: int = 1
     per_page: int = PAGE_SIZE
 
@@ -223,6 +225,11 @@ def service_filters(query: ServiceQuery) -> list[ColumnElement[bool]]:
         where.append(Service.access.in_([query.access, ServiceAccess.both]))
     if query.modified_after is not None:
         where.append(Service.updated_at > query.modified_after)
+    if query.taxonomy_term_id:
+        term = query.taxonomy_term_id
+        for quoted in ('"', "\\", "%", "_"):
+            term = term.replace(quoted, "" if quoted == '"' else "\\" + quoted)
+        where.append(cast(Service.document, String).like(f'%"{term}"%', escape="\\"))
     return where
 
 

@@ -12,7 +12,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, cast
 from sqlalchemy.orm import Session
 
 from houseofcare.selfcare.directory import (
@@ -30,7 +29,7 @@ from houseofcare.selfcare.oruk import (
     made_id,
     oruk_from_record,
 )
-from houseofcare.store.models import NeedDomain, Service
+from houseofcare.store.models import NeedDomain
 
 #: Where the profile's OpenAPI description is published.
 OPENAPI_URL = "https://docs.openreferraluk.org/en/latest/openapi30.json"
@@ -99,12 +98,13 @@ def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
     chosen = ServiceQuery(
         text=query.search,
         need=need,
+        taxonomy_term_id=term or None,
         include_inactive=True,
         modified_after=_modified_after(query.modified_after),
         page=page,
         per_page=per_page,
     )
-    found = search_services(session, chosen) if not term else _by_term(session, chosen, term)
+    found = search_services(session, chosen)
     full = (query.full or "").lower() in ("true", "1", "yes")
     documents = [oruk_from_record(record_of(s)) for s in found.services]
     contents = documents if full else [_list_item(d) for d in documents]
@@ -118,28 +118,6 @@ def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
         "empty": not contents,
         "contents": contents,
     }
-
-
-def _by_term(session: Session, query: ServiceQuery, term_id: str) -> Any:
-    """Services classified with any other term: its id in the kept ORUK document."""
-    from sqlalchemy import func, select
-
-    from houseofcare.selfcare.directory import ServicePage, service_filters
-
-    safe = term_id.replace('"', "").replace("%", "").replace("_", "\\_")
-    where = [
-        *service_filters(query),
-        cast(Service.document, String).like(f'%"{safe}"%', escape="\\"),
-    ]
-    total = session.scalar(select(func.count()).select_from(Service).where(*where)) or 0
-    rows = session.scalars(
-        select(Service)
-        .where(*where)
-        .order_by(Service.name, Service.id)
-        .limit(query.per_page)
-        .offset((query.page - 1) * query.per_page)
-    ).all()
-    return ServicePage(list(rows), int(total), query.page, query.per_page)
 
 
 def service_document(session: Session, oruk_id: str) -> dict[str, Any] | None:
