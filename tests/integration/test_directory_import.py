@@ -92,7 +92,7 @@ def test_a_changed_record_updates_its_row_and_the_import_is_audited(directory: D
         assert (event.action, event.username, event.detail) == (
             "import",
             "d.gp",
-            {"imported": 0, "updated": 1},
+            {"imported": 0, "updated": 1, "source": "feed.json"},
         )
     assert user_id is None or user_id >= 0
 

@@ -292,6 +292,8 @@ def upsert_services(
     """
     counts = UpsertCounts()
     now = utcnow()
+    # one row per id: a caller's list with an id twice keeps its last record
+    records = list({r.oruk_id: r for r in records}.values())
     new_rows: list[dict[str, Any]] = []
     for start in range(0, len(records), _CHUNK):
         chunk = records[start : start + _CHUNK]
@@ -318,17 +320,30 @@ def upsert_services(
     if new_rows:
         session.execute(insert(Service), new_rows)
     session.flush()
-    if actor is not None and actor.user_id is not None and (counts.imported or counts.updated):
-        record_audit(
-            session,
-            action="import",
-            resource_type="Service",
-            user_id=actor.user_id,
-            username=actor.username,
-            role=actor.role,
-            detail={"imported": counts.imported, "updated": counts.updated},
-        )
+    if actor is not None:
+        record_import(session, actor, counts)
     return counts
+
+
+def record_import(
+    session: Session, actor: Actor, counts: UpsertCounts, source: str | None = None
+) -> None:
+    """Audit an import by a known user (who, when, how many); nothing for the system or an
+    import that changed nothing."""
+    if actor.user_id is None or not (counts.imported or counts.updated):
+        return
+    detail: dict[str, Any] = {"imported": counts.imported, "updated": counts.updated}
+    if source:
+        detail["source"] = source
+    record_audit(
+        session,
+        action="import",
+        resource_type="Service",
+        user_id=actor.user_id,
+        username=actor.username,
+        role=actor.role,
+        detail=detail,
+    )
 
 
 def _same(stored: ServiceRecord, record: ServiceRecord) -> bool:

@@ -26,6 +26,7 @@ from houseofcare.progress import NullProgress, Progress
 from houseofcare.selfcare.directory import (
     ServiceRecord,
     UpsertCounts,
+    record_import,
     record_of,
     upsert_services,
 )
@@ -192,10 +193,14 @@ def import_file(
     summary.files += 1
     task = progress.task(f"importing {path.name}", total=len(records))
     with transaction(factory) as session:
+        counts = UpsertCounts()
         for start in range(0, len(records), 500):
             chunk = records[start : start + 500]
-            summary.counts.add(upsert_services(session, chunk, actor))
+            counts.add(upsert_services(session, chunk))
             progress.advance(task, len(chunk))
+        if actor is not None:
+            record_import(session, actor, counts, source=path.name)
+    summary.counts.add(counts)
 
 
 def import_path(

@@ -553,6 +553,11 @@ def _updated_document(record: ServiceRecord) -> dict[str, Any]:
             doc[key] = value
     if record.last_modified is not None:
         doc["last_modified"] = _iso(record.last_modified)
+    if isinstance(doc.get("organization"), dict):
+        doc["organization"]["name"] = record.organisation_name
+    areas = doc.get("service_areas")
+    if record.locality and isinstance(areas, list) and areas and isinstance(areas[0], dict):
+        areas[0]["name"] = record.locality
     kept = [a for a in doc.get("attributes") or [] if not _is_ours(a)]
     doc["attributes"] = _our_attributes(record) + kept
     return doc
