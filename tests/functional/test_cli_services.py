@@ -70,3 +70,8 @@ def test_rejections_are_printed_and_only_nothing_read_fails(tmp_path: Path) -> N
     assert missing.returncode == 2 and "no such file" in missing.stderr
     wrong = hoc("services", "import", str(feed), "--format", "xml", *data, cwd=tmp_path)
     assert wrong.returncode == 2 and "--format must be one of" in wrong.stderr
+
+
+def test_export_from_an_empty_folder_says_to_import_first(tmp_path: Path) -> None:
+    answer = hoc("services", "export", "--data-dir", str(tmp_path / "empty"), cwd=tmp_path)
+    assert answer.returncode == 2 and "hoc services import" in answer.stderr

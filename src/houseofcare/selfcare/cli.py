@@ -118,11 +118,16 @@ def export_command(
     if format not in ("oruk", "csv"):
         err.print("[red]error:[/red] --format must be oruk or csv")
         raise typer.Exit(2)
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
     settings = _settings(data_dir)
     engine = engine_for(settings)
     try:
         with session_factory(engine)() as session:
             text = export_oruk(session) if format == "oruk" else export_csv(session)
+    except (OperationalError, ProgrammingError):
+        err.print("[red]error:[/red] no directory in this store yet: `hoc services import` first")
+        raise typer.Exit(2) from None
     finally:
         engine.dispose()
     if out is None:
