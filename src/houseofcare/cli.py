@@ -576,5 +576,10 @@ app.add_typer(model_app, name="model")
 app.command("tiers")(tiers_command)
 app.command("risk-assessments")(risk_assessments_command)
 
+# --- issue 13: the directory of services (selfcare/cli.py)
+from houseofcare.selfcare.cli import services_app  # noqa: E402
+
+app.add_typer(services_app, name="services")
+
 if __name__ == "__main__":
     app()

@@ -977,6 +977,42 @@ MY_CARE_ENDPOINTS = [
 ]
 ENDPOINTS += MY_CARE_ENDPOINTS
 
+# --- issue 13: the directory of services. Nothing about any person: the ORUK API is open to
+# anyone (no sign-in; `test_the_directory_is_open_to_nobody_signed_in` below), the pages to
+# every signed-in role; reads are not audited. The cast's store has no services, so a
+# service's own route answers 404 to everyone allowed.
+DIRECTORY_ENDPOINTS = [
+    Endpoint(name, route, call, EVERYONE, person_scoped=False, audited=False, ok=frozenset(ok))
+    for name, route, call, ok in (
+        ("ORUK API details", ("GET", "/oruk/"), lambda w, who, t: w.get(who, "/oruk/"), {200}),
+        (
+            "ORUK services",
+            ("GET", "/oruk/services"),
+            lambda w, who, t: w.get(who, "/oruk/services"),
+            {200},
+        ),
+        (
+            "ORUK service",
+            ("GET", "/oruk/services/{service_id}"),
+            lambda w, who, t: w.get(who, "/oruk/services/no-such-service"),
+            {404},
+        ),
+        (
+            "Directory search page",
+            ("GET", "/services"),
+            lambda w, who, t: _page_session(w, who).get("/services"),
+            {200},
+        ),
+        (
+            "Service page",
+            ("GET", "/services/{service_id}"),
+            lambda w, who, t: _page_session(w, who).get("/services/1"),
+            {404},
+        ),
+    )
+]
+ENDPOINTS += DIRECTORY_ENDPOINTS
+
 ROLES = ROLES_IN_CAST
 CASES = [
     pytest.param(endpoint, role, target, id=f"{endpoint.name}-{role}-{target}")
@@ -1128,3 +1164,17 @@ def test_withdrawn_consent_stops_sharing_at_once(api_world: World) -> None:
     assert response.headers["ETag"] == 'W/"2"'
     # withdrawal dated in the future is still recorded now as withdrawn (no longer current)
     assert w.get("social_worker", plan_url).status_code == 403
+
+
+# --- issue 13: the directory of services, with nobody signed in
+def test_the_directory_is_open_to_nobody_signed_in(api_world: World) -> None:
+    """The ORUK API answers anyone (a public directory feed); the pages send them to sign in."""
+    nobody = TestClient(api_world.client.app, follow_redirects=False)
+    audits = api_world.audit_count()
+    assert nobody.get("/oruk/").status_code == 200
+    assert nobody.get("/oruk/services").json()["total_items"] == 0
+    assert nobody.get("/oruk/services/x").status_code == 404
+    for path in ("/services", "/services/1"):
+        answer = nobody.get(path)
+        assert (answer.status_code, answer.headers["location"]) == (303, "/sign-in")
+    assert api_world.audit_count() == audits

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from test_api_support import nhs_numbers, page_sign_in
 
 from houseofcare.api.app import create_app
-from houseofcare.api.route_access import ROUTE_ACCESS
+from houseofcare.api.route_access import ROUTE_ACCESS, Open
 from houseofcare.careplan import SYSTEM
 from houseofcare.careplan.people import create_organisation, create_person, create_user
 from houseofcare.careplan.plans import create_care_plan
@@ -404,6 +404,9 @@ def test_the_help_names_exactly_who_may_open_each_page(world: Population) -> Non
     for page in packaged_help().page:
         action = ROUTE_ACCESS[("GET", page.path)]
         if "{" in page.path:
+            if isinstance(action, Open):  # --- issue 13: a page any signed-in role may open
+                assert set(page.roles) == set(Role), page.key
+                continue
             granted = {role for role in Role if policy.granted(role, action)}  # type: ignore[arg-type]
             assert set(page.roles) == granted, page.key
             continue

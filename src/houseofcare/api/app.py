@@ -112,6 +112,10 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     for module in (auth, patient, careplan, goal, consent, risk_routes, audit, app_lists):
         app.include_router(module.router)
+    # --- issue 13: the directory as a read-only ORUK 3.0 API (api/routes/oruk.py)
+    from houseofcare.api.routes import oruk as oruk_routes
+
+    app.include_router(oruk_routes.router)
     mount_pages(app)
 
     @app.get("/health", tags=["service"])

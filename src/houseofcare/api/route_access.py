@@ -27,6 +27,9 @@ class Open(StrEnum):
     public = "public"
     #: Any signed-in user, about their own account only (who am I, sign out).
     own_account = "own account"
+    # --- issue 13: the directory of services
+    #: Any signed-in user, whatever their role: nothing identifiable (the directory's pages).
+    signed_in = "signed in"
 
 
 #: (method, path) → the policy action checked, or why none is needed.
@@ -133,6 +136,14 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/cared-for/{person_id}/plan"): Action.careplan_read,
     ("POST", "/cared-for/{person_id}/plan/comments"): Action.careplan_comment,
     ("GET", "/cared-for/{person_id}/access-log"): Action.audit_own,
+    # --- issue 13: the directory of services. `/oruk/…`: served openly, like a public ORUK
+    # feed (no patient data; no sign-in, reads not audited); `/services…`: the directory's
+    # pages, for every signed-in role (patients find self-referral services there)
+    ("GET", "/oruk/"): Open.public,
+    ("GET", "/oruk/services"): Open.public,
+    ("GET", "/oruk/services/{service_id}"): Open.public,
+    ("GET", "/services"): Open.signed_in,
+    ("GET", "/services/{service_id}"): Open.signed_in,
 }
 
 

@@ -176,6 +176,10 @@ def seed_demo(
                 summary=summary,
             )
             _my_care_plan(session, settings, rows, users, team, summary)
+            # --- issue 13: the directory of services (selfcare/demo_directory.py)
+            from houseofcare.selfcare.demo_directory import load_demo_directory
+
+            load_demo_directory(session, others["DEMO-VG"])
         return summary
     finally:
         engine.dispose()

@@ -147,6 +147,21 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
     ),
 }
 
+# --- issue 13: the directory of services, last on every role's home page (a patient's link
+# opens it at the services they can refer themselves to)
+for _role in Role:
+    ROLE_TOOLS[_role] = (
+        *ROLE_TOOLS[_role],
+        (
+            ("Find community support you can refer yourself to", "/services?access=self_referral")
+            if _role is Role.patient
+            else (
+                "The directory of services: community support, groups and programmes",
+                "/services",
+            )
+        ),
+    )
+
 
 @dataclass(frozen=True)
 class Permission:
