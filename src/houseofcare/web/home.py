@@ -168,3 +168,9 @@ def permissions(policy: Policy, role: Role) -> list[Permission]:
         whom = [WHOM_WORDS[r] for r in Relationship if r in granted]
         rows.append(Permission(what=ACTION_WORDS[action], whom=" or ".join(whom)))
     return rows
+
+
+# --- issue 13: matching: the link worker suggests support from a person's page
+ROLE_TOOLS[Role.link_worker] += (
+    ("Services that suit someone referred to you", "their page, then Suggest support"),
+)
