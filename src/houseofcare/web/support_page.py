@@ -337,6 +337,15 @@ def record_unmet(
                     "nothing was recorded",
                 )
             if domain in _recorded_unmet(session, person_id):
+                # recorded already this month: counted once for commissioning
+                checks.audit(
+                    session,
+                    action="create",
+                    resource_type="UnmetNeed",
+                    outcome=AuditOutcome.conflict,
+                    person_id=person_id,
+                    detail={"need_domain": domain, "reason": "already recorded this month"},
+                )
                 return SupportAnswer("unmet")
             row = record_unmet_need(
                 session,
