@@ -38,15 +38,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Text, cast, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from houseofcare.datafiles import read_toml, validation_problems
@@ -57,7 +58,7 @@ from houseofcare.selfcare.activation import (
     latest,
     packaged_activation_rules,
 )
-from houseofcare.selfcare.capacity import capacities
+from houseofcare.selfcare.capacity import Capacity, month_start
 from houseofcare.selfcare.preferences import WAYS, Preferences, stored
 from houseofcare.store.models import (
     CarePlan,
@@ -68,6 +69,7 @@ from houseofcare.store.models import (
     NeedDomain,
     NeedStatus,
     Person,
+    Referral,
     Service,
     ServiceAccess,
     ServiceStatus,
@@ -254,6 +256,7 @@ class PersonFacts:
 
     @property
     def need_domains(self) -> tuple[str, ...]:
+        """The domains of the person's needs, once each, in the plan's order."""
         return tuple(dict.fromkeys(n.domain for n in self.needs))
 
 
@@ -344,7 +347,8 @@ def person_facts(
 
 @dataclass(frozen=True)
 class Candidate:
-    """One service row as matching reads it (only the model's columns)."""
+    """One active service as matching reads it (only the model's columns), its text and
+    lists in lower case for comparing."""
 
     id: int
     name: str
@@ -358,6 +362,17 @@ class Candidate:
     accessibility: tuple[str, ...]
     languages: tuple[str, ...]
     capacity_per_month: int | None
+    minimum_age: int | None = None
+    maximum_age: int | None = None
+    #: The activation levels (1–4) the service fits, worked out once when the directory is
+    #: read (None: work it out when scoring).
+    levels: frozenset[int] | None = None
+    #: The ways of taking part its text mentions (None: work it out when scoring).
+    ways: frozenset[str] | None = None
+
+
+def _ways_in(text: str) -> frozenset[str]:
+    return frozenset(way for way, terms in WAY_TERMS.items() if any(t in text for t in terms))
 
 
 _COLUMNS = (
@@ -374,12 +389,9 @@ _COLUMNS = (
     Service.accessibility,
     Service.languages,
     Service.capacity_per_month,
+    Service.minimum_age,
+    Service.maximum_age,
 )
-
-
-def _json_has(column: Any, value: str) -> Any:
-    """A prefilter: the JSON list's text holds the quoted value (checked exactly later)."""
-    return cast(column, Text).like(f'%"{value}"%')
 
 
 def _taxonomy_terms(taxonomy: Any) -> str:
@@ -388,49 +400,123 @@ def _taxonomy_terms(taxonomy: Any) -> str:
     return " ".join(str(t.get("term", "")) for t in taxonomy if isinstance(t, dict))
 
 
-def _candidates(session: Session, facts: PersonFacts) -> list[Candidate]:
-    """The active services the person is eligible for by age and place, addressing one of
-    their needs or conditions (all active ones when they have neither)."""
-    query = select(*_COLUMNS).where(Service.status == ServiceStatus.active)
-    if facts.age is not None:
-        query = query.where(
-            or_(Service.minimum_age.is_(None), Service.minimum_age <= facts.age),
-            or_(Service.maximum_age.is_(None), Service.maximum_age >= facts.age),
+def _candidate(row: Any) -> Candidate:
+    text = " ".join(
+        part for part in (row.name, row.description or "", _taxonomy_terms(row.taxonomy)) if part
+    )
+    made = Candidate(
+        id=row.id,
+        name=row.name,
+        organisation_name=row.organisation_name,
+        kind=str(row.kind),
+        access=str(row.access),
+        needs=tuple(row.needs or ()),
+        conditions=tuple(row.conditions or ()),
+        locality=row.locality,
+        text=text.casefold(),
+        accessibility=tuple(a.casefold() for a in row.accessibility or ()),
+        languages=tuple(lang.casefold() for lang in row.languages or ()),
+        capacity_per_month=row.capacity_per_month,
+        minimum_age=row.minimum_age,
+        maximum_age=row.maximum_age,
+    )
+    levels = packaged_activation_rules().levels
+    return replace(
+        made,
+        levels=frozenset(lv.level for lv in levels if _activation_fit(lv, made)),
+        ways=_ways_in(made.text),
+    )
+
+
+@dataclass(frozen=True)
+class Directory:
+    """The active services, read once per directory stamp, with lookups by need, condition
+    and locality (positions in `services`)."""
+
+    stamp: tuple[Any, ...]
+    services: tuple[Candidate, ...]
+    by_need: Mapping[str, frozenset[int]]
+    by_condition: Mapping[str, frozenset[int]]
+    #: Lower-case locality → positions; "" for the services with none (everywhere).
+    by_place: Mapping[str, frozenset[int]]
+
+    @classmethod
+    def of(cls, stamp: tuple[Any, ...], services: Sequence[Candidate]) -> Directory:
+        need: dict[str, set[int]] = {}
+        condition: dict[str, set[int]] = {}
+        place: dict[str, set[int]] = {}
+        for at, service in enumerate(services):
+            for d in service.needs:
+                need.setdefault(d, set()).add(at)
+            for r in service.conditions:
+                condition.setdefault(r, set()).add(at)
+            place.setdefault((service.locality or "").casefold(), set()).add(at)
+        return cls(
+            stamp=stamp,
+            services=tuple(services),
+            by_need={k: frozenset(v) for k, v in need.items()},
+            by_condition={k: frozenset(v) for k, v in condition.items()},
+            by_place={k: frozenset(v) for k, v in place.items()},
         )
-    if facts.locality is not None:
-        places = sorted(facts.locality.own | facts.locality.nearby)
-        query = query.where(
-            or_(Service.locality.is_(None), func.lower(Service.locality).in_(places))
-        )
-    wanted = [_json_has(Service.needs, d) for d in facts.need_domains] + [
-        _json_has(Service.conditions, r) for r in sorted(facts.registers)
-    ]
-    if wanted:
-        query = query.where(or_(*wanted))
-    found = []
-    for row in session.execute(query):
-        text = " ".join(
-            part
-            for part in (row.name, row.description or "", _taxonomy_terms(row.taxonomy))
-            if part
-        )
-        found.append(
-            Candidate(
-                id=row.id,
-                name=row.name,
-                organisation_name=row.organisation_name,
-                kind=str(row.kind),
-                access=str(row.access),
-                needs=tuple(row.needs or ()),
-                conditions=tuple(row.conditions or ()),
-                locality=row.locality,
-                text=text.casefold(),
-                accessibility=tuple(a.casefold() for a in row.accessibility or ()),
-                languages=tuple(lang.casefold() for lang in row.languages or ()),
-                capacity_per_month=row.capacity_per_month,
-            )
-        )
-    return found
+
+    def candidates(self, facts: PersonFacts, domains: Sequence[str]) -> list[Candidate]:
+        """The services addressing one of the person's needs or conditions (every one when
+        they have neither), in their locality, a nearby one or none, open to their age."""
+        wanted: set[int] = set()
+        for d in domains:
+            wanted |= self.by_need.get(d, frozenset())
+        for r in facts.registers:
+            wanted |= self.by_condition.get(r, frozenset())
+        if not domains and not facts.registers:
+            wanted = set(range(len(self.services)))
+        if facts.locality is not None:
+            near: set[int] = set(self.by_place.get("", frozenset()))
+            for name in facts.locality.own | facts.locality.nearby:
+                near |= self.by_place.get(name, frozenset())
+            wanted &= near
+        age = facts.age
+        found = [self.services[at] for at in sorted(wanted)]
+        if age is None:
+            return found
+        return [
+            c
+            for c in found
+            if (c.minimum_age is None or c.minimum_age <= age)
+            and (c.maximum_age is None or c.maximum_age >= age)
+        ]
+
+
+_DIRECTORIES: dict[str, Directory] = {}
+_DIRECTORIES_LOCK = threading.Lock()
+
+
+def directory_stamp(session: Session) -> tuple[Any, ...]:
+    """What changes whenever the directory does: how many services, the newest change and
+    the highest id (an import adds or updates rows, and stamps `updated_at`)."""
+    row = session.execute(
+        select(func.count(Service.id), func.max(Service.updated_at), func.max(Service.id))
+    ).one()
+    return tuple(row)
+
+
+def directory(session: Session) -> Directory:
+    """The active services of this store, kept per process until the stamp changes (read
+    again at once after an import). Reading each candidate's JSON lists on every view cost
+    more than the whole target (40–70 ms for ~1,000 candidates among 5,000); the stamp is one
+    indexed aggregate."""
+    key = str(session.get_bind().url)
+    stamp = directory_stamp(session)
+    with _DIRECTORIES_LOCK:
+        kept = _DIRECTORIES.get(key)
+    if kept is not None and kept.stamp == stamp:
+        return kept
+    rows = session.execute(
+        select(*_COLUMNS).where(Service.status == ServiceStatus.active).order_by(Service.id)
+    )
+    made = Directory.of(stamp, [_candidate(row) for row in rows])
+    with _DIRECTORIES_LOCK:
+        _DIRECTORIES[key] = made
+    return made
 
 
 # --- Scoring ------------------------------------------------------------------------------------
@@ -475,10 +561,13 @@ class Match:
     """The ranked suggestions for one person and their needs left without a service."""
 
     facts: PersonFacts
+    #: The best first (all of them, or the first `limit` asked for).
     suggestions: tuple[Suggestion, ...]
     unmet: tuple[UnmetNeed, ...]
-    #: Services read as candidates (after the SQL filters), for the page's note.
+    #: Services read as candidates (after the filters), for the page's note.
     considered: int
+    #: How many services suit the person (more than `suggestions` when limited).
+    suitable: int
 
 
 def goal_words(goals: Iterable[str], rules: MatchingRules) -> frozenset[str]:
@@ -504,89 +593,144 @@ def _language(code: str) -> str:
     return LANGUAGE_WORDS.get(code, code)
 
 
-def _score(
+@dataclass(frozen=True)
+class _Person:
+    """The person's facts in the shape scoring reads many times."""
+
+    facts: PersonFacts
+    domains: tuple[str, ...]
+    words: frozenset[str]
+    level: ActivationLevel | None
+    accessibility: tuple[str, ...]
+    ways: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def _fits_level(level: ActivationLevel, service: Candidate) -> bool:
+    if service.levels is not None:
+        return level.level in service.levels
+    return _activation_fit(level, service)
+
+
+def _offered(who: _Person, service: Candidate) -> list[str]:
+    """The person's preferred ways the service offers, in the person's order."""
+    ways = service.ways if service.ways is not None else _ways_in(service.text)
+    return [way for way, _ in who.ways if way in ways]
+
+
+def _place(service: Candidate, locality: Locality) -> str | None:
+    """same / everywhere / nearby, or None: elsewhere (excluded)."""
+    place = (service.locality or "").casefold()
+    if not place:
+        return "everywhere"
+    if place in locality.own:
+        return "same"
+    if place in locality.nearby:
+        return "nearby"
+    return None
+
+
+def _fit(
     service: Candidate,
-    facts: PersonFacts,
+    who: _Person,
     rules: MatchingRules,
-    level: ActivationLevel | None,
-    words: frozenset[str],
-    register_names: Mapping[str, str],
     per_month: tuple[int | None, int | None],
-) -> Suggestion | None:
-    """The service's fit for the person, or None when it is excluded (a condition the person
-    does not have, a locality not theirs nor nearby)."""
+) -> tuple[float, tuple[str, ...]] | None:
+    """The service's score and the needs it meets, or None when it is excluded (a
+    condition the person does not have, a locality not theirs nor nearby)."""
+    facts = who.facts
     w = rules.weights
-    if service.conditions and not set(service.conditions) & facts.registers:
+    if service.conditions and not facts.registers.intersection(service.conditions):
         return None
-    reasons: list[str] = []
-    cautions: list[str] = []
     score = 0.0
-    needs_met = tuple(d for d in facts.need_domains if d in service.needs)
-    if facts.need_domains:
-        score += w.needs * len(needs_met) / len(facts.need_domains)
-        if needs_met:
-            reasons.append(
-                "Helps with " + ", ".join(NEED_WORDS.get(d, d).lower() for d in needs_met)
-            )
-    shared = sorted(set(service.conditions) & facts.registers)
-    if shared:
+    needs_met = tuple(d for d in who.domains if d in service.needs)
+    if who.domains:
+        score += w.needs * len(needs_met) / len(who.domains)
+    if service.conditions:
         score += w.conditions
-        reasons.append("For people with " + ", ".join(register_names.get(r, r) for r in shared))
     if facts.locality is not None:
-        place = (service.locality or "").casefold()
-        if not place:
-            score += w.place * rules.place.everywhere
-            reasons.append("Available wherever the person lives")
-        elif place in facts.locality.own:
-            score += w.place * rules.place.same_locality
-            reasons.append(f"In {facts.locality.name}, where the person lives")
-        elif place in facts.locality.nearby:
-            score += w.place * rules.place.nearby
-            reasons.append(f"Nearby, in {service.locality}")
-        else:
+        place = _place(service, facts.locality)
+        if place is None:
             return None
+        score += (
+            w.place
+            * {
+                "same": rules.place.same_locality,
+                "everywhere": rules.place.everywhere,
+                "nearby": rules.place.nearby,
+            }[place]
+        )
     limit, left = per_month
-    full = left == 0
     if limit is None:
         score += w.capacity
     elif limit > 0 and left is not None:
         score += w.capacity * left / limit
-    if full:
+    if who.accessibility:
+        met = sum(1 for a in who.accessibility if a in service.accessibility)
+        score += w.accessibility * met / len(who.accessibility)
+    language = facts.preferences.language
+    if language and language in (service.languages or ("en",)):
+        score += w.language
+    if who.level is not None and _fits_level(who.level, service):
+        score += w.activation
+    if who.ways:
+        score += w.ways * len(_offered(who, service)) / len(who.ways)
+    if who.words:
+        matched = sum(1 for word in who.words if word in service.text)
+        score += w.goals * min(matched, 3) / 3
+    return score, needs_met
+
+
+def _explain(
+    service: Candidate,
+    who: _Person,
+    score: float,
+    needs_met: tuple[str, ...],
+    per_month: tuple[int | None, int | None],
+    register_names: Mapping[str, str],
+) -> Suggestion:
+    """The suggestion with its reasons and cautions in plain words."""
+    facts = who.facts
+    reasons: list[str] = []
+    cautions: list[str] = []
+    if needs_met:
+        reasons.append("Helps with " + ", ".join(NEED_WORDS.get(d, d).lower() for d in needs_met))
+    shared = sorted(facts.registers.intersection(service.conditions))
+    if shared:
+        reasons.append("For people with " + ", ".join(register_names.get(r, r) for r in shared))
+    if facts.locality is not None:
+        reasons.append(
+            {
+                "same": f"In {facts.locality.name}, where the person lives",
+                "everywhere": "Available wherever the person lives",
+                "nearby": f"Nearby, in {service.locality}",
+            }[_place(service, facts.locality) or "everywhere"]
+        )
+    _, left = per_month
+    if left == 0:
         cautions.append("Full this month")
     elif left is not None:
         reasons.append(f"{left} place{'s' if left != 1 else ''} left this month")
     wanted = facts.preferences.accessibility
-    if wanted:
-        met = [a for a in wanted if a.casefold() in service.accessibility]
-        score += w.accessibility * len(met) / len(wanted)
-        if met:
-            reasons.append("Has " + ", ".join(met))
-        missing = [a for a in wanted if a.casefold() not in service.accessibility]
-        if missing:
-            cautions.append("Does not say it has " + ", ".join(missing))
+    met = [a for a in wanted if a.casefold() in service.accessibility]
+    if met:
+        reasons.append("Has " + ", ".join(met))
+    missing = [a for a in wanted if a.casefold() not in service.accessibility]
+    if missing:
+        cautions.append("Does not say it has " + ", ".join(missing))
     language = facts.preferences.language
     if language:
-        offered = service.languages or ("en",)
-        if language in offered:
-            score += w.language
+        if language in (service.languages or ("en",)):
             if language != "en":
                 reasons.append(f"Offered in {_language(language)}")
         else:
             cautions.append(f"Not offered in {_language(language)}")
-    if level is not None and _activation_fit(level, service):
-        score += w.activation
-        reasons.append(level.because)
-    ways = [
-        way
-        for way in facts.preferences.ways
-        if any(t in service.text for t in WAY_TERMS.get(way, ()))
-    ]
-    if facts.preferences.ways and ways:
-        score += w.ways * len(ways) / len(facts.preferences.ways)
-        reasons.append("Offers " + ", ".join(WAYS[way].lower() for way in ways))
-    matched = sorted(word for word in words if word in service.text)
-    if words and matched:
-        score += w.goals * min(len(matched), 3) / 3
+    if who.level is not None and _fits_level(who.level, service):
+        reasons.append(who.level.because)
+    ways = _offered(who, service)
+    if ways:
+        reasons.append("Offers " + ", ".join(WAYS.get(way, way).lower() for way in ways))
+    matched = sorted(word for word in who.words if word in service.text)
+    if matched:
         reasons.append(
             "Matches what matters to the person: " + ", ".join(f"“{m}”" for m in matched[:3])
         )
@@ -603,9 +747,55 @@ def _score(
         reasons=tuple(reasons),
         cautions=tuple(cautions),
         needs_met=needs_met,
-        full=full,
+        full=left == 0,
         places_left=left,
     )
+
+
+def _ranked(
+    candidates: Sequence[Candidate],
+    facts: PersonFacts,
+    places: Mapping[int, tuple[int | None, int | None]],
+    *,
+    rules: MatchingRules | None,
+    activation_rules: ActivationRules | None,
+    register_names: Mapping[str, str] | None,
+    limit: int | None,
+) -> tuple[list[Suggestion], set[str], set[str], int]:
+    rules = rules or packaged_matching_rules()
+    who = _Person(
+        facts=facts,
+        domains=facts.need_domains,
+        words=goal_words(facts.goals, rules),
+        level=None
+        if facts.activation is None
+        else (activation_rules or packaged_activation_rules()).level(facts.activation),
+        accessibility=tuple(a.casefold() for a in facts.preferences.accessibility),
+        ways=tuple((way, WAY_TERMS.get(way, ())) for way in facts.preferences.ways),
+    )
+    scored = []
+    met_open: set[str] = set()
+    met_any: set[str] = set()
+    for c in candidates:
+        # a service not counted yet has all its places left
+        per_month = places.get(c.id, (c.capacity_per_month, c.capacity_per_month))
+        fit = _fit(c, who, rules, per_month)
+        if fit is None:
+            continue
+        score, needs_met = fit
+        full = per_month[1] == 0
+        met_any.update(needs_met)
+        if not full:
+            met_open.update(needs_met)
+        scored.append((full, -round(score, 1), c.name.casefold(), c.id, c, score, needs_met))
+    scored.sort(key=lambda t: t[:4])
+    chosen = scored if limit is None else scored[:limit]
+    names = register_names or {}
+    suggestions = [
+        _explain(c, who, score, needs_met, places.get(c.id, (c.capacity_per_month,) * 2), names)
+        for *_, c, score, needs_met in chosen
+    ]
+    return suggestions, met_open, met_any, len(scored)
 
 
 def rank(
@@ -616,53 +806,62 @@ def rank(
     rules: MatchingRules | None = None,
     activation_rules: ActivationRules | None = None,
     register_names: Mapping[str, str] | None = None,
+    limit: int | None = None,
 ) -> list[Suggestion]:
     """Score every candidate, drop the excluded, and order: services with a place first,
-    then by score (highest first), then by name and id so the order is stable."""
-    rules = rules or packaged_matching_rules()
-    level = (
-        None
-        if facts.activation is None
-        else (activation_rules or packaged_activation_rules()).level(facts.activation)
-    )
-    words = goal_words(facts.goals, rules)
-    names = register_names or {}
-    scored = [
-        s
-        for c in candidates
-        if (
-            s := _score(
-                c,
-                facts,
-                rules,
-                level,
-                words,
-                names,
-                # a service not counted yet has all its places left
-                places.get(c.id, (c.capacity_per_month, c.capacity_per_month)),
-            )
-        )
-        is not None
-    ]
-    return sorted(scored, key=lambda s: (s.full, -s.score, s.name.casefold(), s.service_id))
+    then by score (highest first), then by name and id so the order is stable; reasons are
+    written for the first `limit` only (all when None)."""
+    return _ranked(
+        candidates,
+        facts,
+        places,
+        rules=rules,
+        activation_rules=activation_rules,
+        register_names=register_names,
+        limit=limit,
+    )[0]
 
 
-def unmet_needs(facts: PersonFacts, suggestions: Sequence[Suggestion]) -> tuple[UnmetNeed, ...]:
-    """The person's needs no suggestion with a place addresses (`only_full`: only full ones)."""
-    open_ = {d for s in suggestions if not s.full for d in s.needs_met}
-    any_ = {d for s in suggestions for d in s.needs_met}
+def _unmet(facts: PersonFacts, met_open: set[str], met_any: set[str]) -> tuple[UnmetNeed, ...]:
     return tuple(
         UnmetNeed(
             domain=d,
             words=NEED_WORDS.get(d, d),
             descriptions=tuple(n.description for n in facts.needs if n.domain == d),
-            only_full=d in any_,
+            only_full=d in met_any,
         )
         for d in facts.need_domains
-        if d not in open_
+        if d not in met_open
     )
 
 
+def unmet_needs(facts: PersonFacts, suggestions: Sequence[Suggestion]) -> tuple[UnmetNeed, ...]:
+    """The person's needs no suggestion with a place addresses (`only_full`: only full ones)."""
+    return _unmet(
+        facts,
+        {d for s in suggestions if not s.full for d in s.needs_met},
+        {d for s in suggestions for d in s.needs_met},
+    )
+
+
+def taken_this_month(session: Session, now: dt.datetime | None = None) -> dict[int, int]:
+    """Referrals accepted this month, per service: the places taken, counted as
+    `capacity.capacities` counts them (by the month a referral was accepted in), in one
+    grouped query over the month's referrals rather than a list of every candidate's id
+    (hundreds of bound ids cost more than the count)."""
+    start = month_start(now)
+    end = (start + dt.timedelta(days=32)).replace(day=1)
+    return {
+        int(sid): int(n)
+        for sid, n in session.execute(
+            select(Referral.service_id, func.count())
+            .where(Referral.accepted_at >= start, Referral.accepted_at < end)
+            .group_by(Referral.service_id)
+        )
+    }
+
+
+@cache
 def _register_names() -> dict[str, str]:
     from houseofcare.population.rules import packaged_register_rules
 
@@ -676,26 +875,32 @@ def match(
     now: dt.datetime | None = None,
     rules: MatchingRules | None = None,
     activation_rules: ActivationRules | None = None,
+    limit: int | None = None,
 ) -> Match:
-    """The suitable services for the person, ranked, and their needs left unmet."""
-    candidates = _candidates(session, facts)
-    limited = [c.id for c in candidates if c.capacity_per_month is not None]
+    """The suitable services for the person, ranked (the first `limit`, all when None), and
+    their needs left unmet (judged over every suitable service, whatever the limit)."""
+    candidates = directory(session).candidates(facts, facts.need_domains)
+    taken = taken_this_month(session, now)
     places = {
-        sid: (cap.per_month, cap.left) for sid, cap in capacities(session, limited, now).items()
+        c.id: (c.capacity_per_month, Capacity(c.id, c.capacity_per_month, taken.get(c.id, 0)).left)
+        for c in candidates
+        if c.capacity_per_month is not None
     }
-    suggestions = rank(
+    suggestions, met_open, met_any, suitable = _ranked(
         candidates,
         facts,
         places,
         rules=rules,
         activation_rules=activation_rules,
         register_names=_register_names(),
+        limit=limit,
     )
     return Match(
         facts=facts,
         suggestions=tuple(suggestions),
-        unmet=unmet_needs(facts, suggestions),
+        unmet=_unmet(facts, met_open, met_any),
         considered=len(candidates),
+        suitable=suitable,
     )
 
 
@@ -709,6 +914,7 @@ __all__ = [
     "Suggestion",
     "UnmetNeed",
     "analytic_facts",
+    "directory",
     "load_matching_rules",
     "locality_of_lsoa",
     "match",

@@ -92,7 +92,8 @@ class SupportPage:
 
     @property
     def shown(self) -> tuple[Any, ...]:
-        return self.match.suggestions[:SHOWN]
+        """The suggestions listed (the best `SHOWN`)."""
+        return self.match.suggestions
 
 
 def _analytic(services: Services, patient_id: str | None) -> tuple[AnalyticFacts, str | None]:
@@ -150,7 +151,7 @@ def _build(
     activation = activation_service.read_latest(session, checks, person_id)
     preferences = preference_service.read_preferences(session, checks, person_id)
     facts = person_facts(session, person_id, analytic)
-    found = match(session, facts)
+    found = match(session, facts, limit=SHOWN)
     return SupportPage(
         banner=PersonBanner.of(person),
         run=latest_run(services.settings),
@@ -329,7 +330,7 @@ def record_unmet(
             if not _allowed(services, signed_in, session, Action.record_read, person_id):
                 analytic = replace(analytic, registers=frozenset())
             facts = person_facts(session, person_id, analytic)
-            unmet = {u.domain: u for u in match(session, facts).unmet}
+            unmet = {u.domain: u for u in match(session, facts, limit=0).unmet}
             if domain not in unmet:
                 raise InvalidChange(
                     "need_domain",
