@@ -364,8 +364,12 @@ def test_a_need_with_no_service_is_recorded_as_unmet_once(world: World) -> None:
         "Luton",
         UnmetNeedReason.no_suitable_service,
     )
-    [event] = [e for e in world.events("t.gp", start) if e.resource_type == "UnmetNeed"]
-    assert event.action == "create" and event.resource_id == str(row.id)
+    events = [e for e in world.events("t.gp", start) if e.resource_type == "UnmetNeed"]
+    assert [(e.action, e.outcome) for e in events] == [
+        ("create", AuditOutcome.success),
+        ("create", AuditOutcome.conflict),  # the second confirmation wrote nothing
+    ]
+    assert events[0].resource_id == str(row.id)
     assert "Recorded as unmet need this month" in gp.get(f"/people/{ada}/support").text
 
 
