@@ -194,21 +194,26 @@ def _load(url: str, services: int, people: int, seed: int) -> list[tuple[int, An
     ]
 
 
-def _time(url: str, people: list[tuple[int, AnalyticFacts]]) -> tuple[list[float], float, float]:
+def _time(
+    url: str, people: list[tuple[int, AnalyticFacts]]
+) -> tuple[list[float], list[float], float, float]:
+    """Wall-clock and this process's CPU milliseconds per person (CPU leaves out waiting for
+    a shared machine's cores, and PostgreSQL's own work)."""
     engine = make_engine(url)
     factory = session_factory(engine)
-    times, candidates, suggested = [], [], []
+    times, cpu, candidates, suggested = [], [], [], []
     for warm in (True, False):
         for person_id, facts in people[:20] if warm else people:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             with factory() as session:
                 found = match(session, person_facts(session, person_id, facts), limit=SHOWN)
             if not warm:
                 times.append((time.perf_counter() - start) * 1000)
+                cpu.append((time.process_time() - start_cpu) * 1000)
                 candidates.append(found.considered)
                 suggested.append(found.suitable)
     engine.dispose()
-    return times, statistics.mean(candidates), statistics.mean(suggested)
+    return times, cpu, statistics.mean(candidates), statistics.mean(suggested)
 
 
 @contextmanager
@@ -243,7 +248,7 @@ def main() -> None:
     for kind in args.engines.split(","):
         with _store(kind) as url:
             people = _load(url, args.services, args.people, args.seed)
-            times, candidates, suggested = _time(url, people)
+            times, cpu, candidates, suggested = _time(url, people)
         rows.append(
             [
                 kind,
@@ -254,6 +259,7 @@ def main() -> None:
                 f"{_percentile(times, 0.5):.1f}",
                 f"{_percentile(times, 0.95):.1f}",
                 f"{_percentile(times, 0.99):.1f}",
+                f"{_percentile(cpu, 0.95):.1f}",
                 "yes" if _percentile(times, 0.95) <= 50 else "NO",
             ]
         )
@@ -261,7 +267,7 @@ def main() -> None:
     print(
         markdown_table(
             ["store", "services", "people", "candidates (mean)", "suggested (mean)",
-             "p50 ms", "p95 ms", "p99 ms", "p95 ≤ 50 ms"],
+             "p50 ms", "p95 ms", "p99 ms", "CPU p95 ms", "p95 ≤ 50 ms"],
             rows,
         )
     )  # fmt: skip
