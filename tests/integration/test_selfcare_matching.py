@@ -399,3 +399,17 @@ def test_someone_without_the_grant_is_refused_and_nothing_is_written(world: Worl
         "SupportPreference",
         "UnmetNeed",
     ]
+
+
+def test_a_change_to_the_directory_is_seen_on_the_next_view(world: World) -> None:
+    """The directory is kept per process by its stamp: a new service, and a service closed
+    without touching `updated_at`, show on the very next view."""
+    gp = world.browser("t.gp")
+    url = f"/people/{world.people['Ada']}/support"
+    assert "walk" in _order(gp.get(url).text, world)
+    with transaction(world.factory) as session:
+        session.get(Service, world.services["walk"]).status = "inactive"  # type: ignore[union-attr]
+        session.add(Service(**_service("Knit and natter", needs=["social_loneliness"])))
+    html = gp.get(url).text
+    assert "walk" not in _order(html, world)
+    assert "Knit and natter" in html

@@ -491,10 +491,17 @@ _DIRECTORIES_LOCK = threading.Lock()
 
 
 def directory_stamp(session: Session) -> tuple[Any, ...]:
-    """What changes whenever the directory does: how many services, the newest change and
-    the highest id (an import adds or updates rows, and stamps `updated_at`)."""
+    """What changes whenever the directory does: how many services and how many active, the
+    newest change and the highest id (an import adds or updates rows, and stamps
+    `updated_at`)."""
     row = session.execute(
-        select(func.count(Service.id), func.max(Service.updated_at), func.max(Service.id))
+        select(
+            func.count(Service.id),
+            # a status change that forgot to stamp updated_at still changes this
+            func.count(Service.id).filter(Service.status == ServiceStatus.active),
+            func.max(Service.updated_at),
+            func.max(Service.id),
+        )
     ).one()
     return tuple(row)
 
