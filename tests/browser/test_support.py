@@ -10,11 +10,13 @@ into the site's store, named so no other test mistakes them for its own.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import uuid
 
 from playwright.sync_api import Browser, expect
 
+from houseofcare.selfcare.matching import NEED_WORDS
 from tests.browser.conftest import Site, Tab
 
 PHONE = {"width": 375, "height": 812}
@@ -32,20 +34,20 @@ SERVICES = (
 )  # fmt: skip
 
 
-def _person_with_loneliness(site: Site) -> int:
+def _person_with_a_need(site: Site) -> tuple[int, str]:
+    """A person of the GP's practice whose active plan has a need, and the need's domain."""
     with sqlite3.connect(site.operational) as con:
         row = con.execute(
-            "SELECT p.id FROM person p JOIN care_plan c ON c.person_id = p.id"
+            "SELECT p.id, n.domain FROM person p JOIN care_plan c ON c.person_id = p.id"
             " AND c.status = 'active' JOIN need n ON n.care_plan_id = c.id"
-            " AND n.domain = 'social_loneliness' AND n.status = 'active'"
-            " JOIN user_account u ON u.username = 'demo.gp'"
+            " AND n.status = 'active' JOIN user_account u ON u.username = 'demo.gp'"
             " AND u.organisation_id = p.practice_id ORDER BY p.id LIMIT 1"
         ).fetchone()
-    assert row is not None, "the demo gives some plans a loneliness need"
-    return int(row[0])
+    assert row is not None, "the demo gives the practice's agreed plans a need"
+    return int(row[0]), str(row[1])
 
 
-def _directory(site: Site, person_id: int) -> None:
+def _directory(site: Site, person_id: int, domain: str) -> None:
     """The services, with the befriending service's one place taken this month."""
     with sqlite3.connect(site.operational) as con:
         for name, kind, access, status, capacity, description in SERVICES:
@@ -53,9 +55,18 @@ def _directory(site: Site, person_id: int) -> None:
                 "INSERT INTO service (oruk_id, name, organisation_name, description, status,"
                 " kind, access, needs, conditions, taxonomy, accessibility, languages,"
                 " capacity_per_month, created_at, updated_at)"
-                " VALUES (?, ?, 'Matching test group', ?, ?, ?, ?, '[\"social_loneliness\"]',"
+                " VALUES (?, ?, 'Matching test group', ?, ?, ?, ?, ?,"
                 " '[]', '[]', '[]', '[]', ?, datetime('now'), datetime('now'))",
-                (str(uuid.uuid4()), name, description, status, kind, access, capacity),
+                (
+                    str(uuid.uuid4()),
+                    name,
+                    description,
+                    status,
+                    kind,
+                    access,
+                    json.dumps([domain]),
+                    capacity,
+                ),
             )
         (full,) = con.execute("SELECT id FROM service WHERE name = ?", (SERVICES[2][0],)).fetchone()
         con.execute(
@@ -78,8 +89,8 @@ def _order(tab: Tab) -> list[str]:
 
 
 def test_a_gp_suggests_support_and_records_activation(browser: Browser, site: Site) -> None:
-    person_id = _person_with_loneliness(site)
-    _directory(site, person_id)
+    person_id, domain = _person_with_a_need(site)
+    _directory(site, person_id, domain)
     context = browser.new_context(viewport=DESKTOP)
     tab = Tab(context.new_page(), site)
     tab.sign_in("demo.gp")
@@ -92,7 +103,8 @@ def test_a_gp_suggests_support_and_records_activation(browser: Browser, site: Si
     assert order[-1] == befriending, order  # full: last
     assert set(order) == {walk, course, befriending}
     expect(page.get_by_text("Full this month").first).to_be_visible()
-    expect(page.get_by_text("Helps with loneliness").first).to_be_visible()
+    helps = f"Helps with {NEED_WORDS[domain].lower()}"
+    expect(page.get_by_text(helps).first).to_be_visible()
     expect(page.get_by_role("button", name=f"Refer to {walk}")).to_be_visible()
     _both_widths(tab)
     tab.screenshot("support-suggestions")
