@@ -610,6 +610,19 @@ class _Person:
     level: ActivationLevel | None
     accessibility: tuple[str, ...]
     ways: tuple[tuple[str, tuple[str, ...]], ...]
+    #: Lower-case locality → its place points (weight × fit; "" = no locality, available
+    #: everywhere); a locality not in it is excluded. None: the person's locality is unknown.
+    place_points: Mapping[str, float] | None = None
+
+
+def _place_points(locality: Locality | None, rules: MatchingRules) -> dict[str, float] | None:
+    if locality is None:
+        return None
+    w, fit = rules.weights.place, rules.place
+    points = {name: w * fit.nearby for name in locality.nearby}
+    points.update({name: w * fit.same_locality for name in locality.own})
+    points[""] = w * fit.everywhere
+    return points
 
 
 def _fits_level(level: ActivationLevel, service: Candidate) -> bool:
@@ -654,18 +667,11 @@ def _fit(
         score += w.needs * len(needs_met) / len(who.domains)
     if service.conditions:
         score += w.conditions
-    if facts.locality is not None:
-        place = _place(service, facts.locality)
-        if place is None:
+    if who.place_points is not None:
+        points = who.place_points.get((service.locality or "").casefold())
+        if points is None:
             return None
-        score += (
-            w.place
-            * {
-                "same": rules.place.same_locality,
-                "everywhere": rules.place.everywhere,
-                "nearby": rules.place.nearby,
-            }[place]
-        )
+        score += points
     limit, left = per_month
     if limit is None:
         score += w.capacity
@@ -779,6 +785,7 @@ def _ranked(
         else (activation_rules or packaged_activation_rules()).level(facts.activation),
         accessibility=tuple(a.casefold() for a in facts.preferences.accessibility),
         ways=tuple((way, WAY_TERMS.get(way, ())) for way in facts.preferences.ways),
+        place_points=_place_points(facts.locality, rules),
     )
     scored = []
     met_open: set[str] = set()
