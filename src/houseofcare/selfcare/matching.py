@@ -21,9 +21,10 @@ How a service is chosen and ranked is split in two, on purpose (hazard H-060):
   the person's age outside its minimum or maximum; a condition-specific service for a
   condition the person does not have; a locality that is neither the person's nor nearby
   (same county or conurbation). A service with no locality is available everywhere.
-  Status, age and locality are filtered in SQL, with a prefilter on needs and conditions
-  (a service addressing none of the person's needs and none of their conditions is not a
-  candidate), so only candidates are scored;
+  Status is filtered in SQL when the directory is read (kept per process until its stamp
+  changes: `directory`); the candidates are then taken set-wise from lookups by need,
+  condition and locality (a service addressing none of the person's needs and none of their
+  conditions is not a candidate), their age limits checked, and only they are scored;
 - *ranking* (data, `matching.toml`): weight × fit for needs met, condition fit, place,
   capacity left (`selfcare/capacity.py`), accessibility, language, activation tailoring
   (`activation.toml`), ways of taking part and goals. A full service is kept, marked full
