@@ -839,3 +839,13 @@ class AnalyticResults:
         if not self.rows_in_run("tier", run_id):
             return None
         return figures(self.con, run_id, chosen, known)
+
+    # --- issue 13: matching (selfcare/matching.py): where the person lives
+
+    def home_lsoa(self, patient_id: str) -> str | None:
+        """The LSOA the record gives for the person's home (None: none recorded): matching
+        turns it into their local authority to find services near them."""
+        if not self._has_clinical("patient"):
+            return None
+        rows = self._rows("SELECT max(lsoa_code) FROM patient WHERE patient_id = ?", [patient_id])
+        return rows[0][0] if rows else None

@@ -1013,6 +1013,77 @@ DIRECTORY_ENDPOINTS = [
 ]
 ENDPOINTS += DIRECTORY_ENDPOINTS
 
+
+# --- issue 13: matching ("Suggest support" and its forms). Allowed: the clinical team for
+# their people, and the link worker for their caseload (`link_worker` in the cast when it
+# joins). The person's plan gets a need no service suits (the directory is empty), so the
+# unmet-need form records it (once; a second post is answered the same, writing nothing).
+def _plan_need(w: World, target: str) -> None:
+    from houseofcare.careplan.plans import add_need
+
+    if f"need-{target}" not in w.scratch:
+        with transaction(w.factory) as session:
+            add_need(
+                session,
+                w.plans[target],
+                {"domain": "social_housing", "description": "Damp flat"},
+                SYSTEM_ACTOR,
+            )
+        w.scratch[f"need-{target}"] = True
+
+
+def _support_post(path: str, fields: dict[str, Any]) -> Callable[[World, str, str], Any]:
+    def call(w: World, who: str, target: str) -> Any:
+        browser = _page_session(w, who)
+        return browser.post(
+            path.format(p=w.people[target]),
+            data={**fields, "csrf_token": form_token(browser.get("/").text)},
+        )
+
+    return call
+
+
+_SUPPORTERS = frozenset(CLINICAL | {"link_worker"})
+#: The person records their own activation (a PAM is self-completed) and preferences.
+_SUPPORTERS_AND_SELF = _SUPPORTERS | {"patient"}
+ENDPOINTS += [
+    Endpoint(
+        "Suggest support",
+        ("GET", "/people/{person_id}/support"),
+        _planning_get("/people/{p}/support"),
+        _SUPPORTERS,
+        page=True,
+    ),
+    Endpoint(
+        "Suggest support: activation score",
+        ("POST", "/people/{person_id}/support/activation"),
+        _support_post("/people/{p}/support/activation", {"score": "58.5"}),
+        _SUPPORTERS_AND_SELF,
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Suggest support: preferences",
+        ("POST", "/people/{person_id}/support/preferences"),
+        _support_post("/people/{p}/support/preferences", {"language": "en", "ways": "group"}),
+        _SUPPORTERS_AND_SELF,
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Suggest support: unmet need",
+        ("POST", "/people/{person_id}/support/unmet"),
+        _support_post("/people/{p}/support/unmet", {"need_domain": "social_housing"}),
+        _SUPPORTERS,
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_plan_need,
+    ),
+]
+
 ROLES = ROLES_IN_CAST
 CASES = [
     pytest.param(endpoint, role, target, id=f"{endpoint.name}-{role}-{target}")

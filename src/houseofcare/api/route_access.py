@@ -144,6 +144,12 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/oruk/services/{service_id}"): Open.public,
     ("GET", "/services"): Open.signed_in,
     ("GET", "/services/{service_id}"): Open.signed_in,
+    # --- issue 13: matching (web/routes_support.py): suggest support for a person, and its
+    # forms (activation score, support preferences, a need with no suitable service)
+    ("GET", "/people/{person_id}/support"): Action.support_suggest,
+    ("POST", "/people/{person_id}/support/activation"): Action.activation_write,
+    ("POST", "/people/{person_id}/support/preferences"): Action.preference_write,
+    ("POST", "/people/{person_id}/support/unmet"): Action.unmet_write,
 }
 
 

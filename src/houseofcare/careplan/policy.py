@@ -63,6 +63,17 @@ class Action(StrEnum):
     audit_own = "audit.own"
     #: Give a carer proxy access to one's own record, or withdraw it (the person only).
     proxy_write = "proxy.write"
+    # --- issue 13: matching (selfcare/matching.py, activation.py, preferences.py)
+    #: The person's patient activation (PAM-style score and level 1–4).
+    activation_read = "activation.read"
+    activation_write = "activation.write"
+    #: What the person prefers in the support offered: language, ways, accessibility needs.
+    preference_read = "preference.read"
+    preference_write = "preference.write"
+    #: "Suggest support": the directory's services ranked for the person's needs and goals.
+    support_suggest = "support.suggest"
+    #: Record a need that found no suitable service (unmet need, for commissioning).
+    unmet_write = "unmet.write"
 
 
 class Relationship(StrEnum):

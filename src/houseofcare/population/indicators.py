@@ -103,6 +103,9 @@ class Denominator(_Frozen):
     max_age: int | None = Field(default=None, ge=0, le=130)
     #: QOF leaves out people first diagnosed in the last few months (time to act).
     min_months_on_register: int = Field(default=0, ge=0, le=120)
+    #: issue 13: only people first diagnosed at most this long ago (newly diagnosed: NICE and
+    #: QOF expect structured education to be offered within months of diagnosis).
+    max_months_on_register: int | None = Field(default=None, ge=1, le=600)
     requires: tuple[CodedEvidence, ...] = ()
     unless: tuple[CodedEvidence, ...] = ()
     score: str | None = None
@@ -114,6 +117,11 @@ class Denominator(_Frozen):
             raise ValueError(f"max_age {self.max_age} is below min_age {self.min_age}")
         if (self.score is None) != (self.min_score is None):
             raise ValueError("score and min_score go together")
+        if (
+            self.max_months_on_register is not None
+            and self.max_months_on_register <= self.min_months_on_register
+        ):
+            raise ValueError("max_months_on_register must be above min_months_on_register")
         return self
 
 
@@ -301,6 +309,9 @@ def indicator_tables(
                 "max_age": den.max_age,
                 "min_months": den.min_months_on_register,
                 "registered_by": _months_before(as_of, den.min_months_on_register),
+                "registered_after": None
+                if den.max_months_on_register is None
+                else _months_before(as_of, den.max_months_on_register),
                 "requirements": len(den.requires),
                 "score": den.score,
                 "min_score": den.min_score,
@@ -335,6 +346,7 @@ def indicator_tables(
         ("max_age", pa.int64()),
         ("min_months", pa.int64()),
         ("registered_by", pa.date32()),
+        ("registered_after", pa.date32()),
         ("requirements", pa.int64()),
         ("score", pa.string()),
         ("min_score", pa.int64()),
@@ -448,6 +460,7 @@ denominator AS (
     WHERE (i.min_age IS NULL OR pe.age >= i.min_age)
       AND (i.max_age IS NULL OR pe.age <= i.max_age)
       AND r.first_recorded <= i.registered_by
+      AND (i.registered_after IS NULL OR r.first_recorded > i.registered_after)
       AND coalesce(x.requires_met, 0) = i.requirements
       AND coalesce(x.unless_met, 0) = 0
       AND (i.score IS NULL OR coalesce(st.total, 0) >= i.min_score)

@@ -6,6 +6,11 @@ people are overdue); flu vaccination goes to people aged 65+ or on an at-risk re
 September–December campaign of each year. Personalised care adjustment codes go to people on
 any register, more often to those who engage less with recall (so exclusions fall mostly on
 people who would otherwise have an open gap, as in practice).
+
+Issue 13: diabetes structured education (referred in the year after diagnosis, attended in the
+first two years), MRC breathlessness grades and pulmonary rehabilitation in COPD, so the
+structured education and rehabilitation indicators have data. Their rows come after the others
+in procedures.csv, so the earlier procedures of a seed are drawn as before.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ def build_procedures(
             elif row["condition"] == ANY_REGISTER:
                 eligible = dx.count(when) > 0
                 chance = float(row["annual_probability"]) * (2.0 - engaged)
+            elif "<" in row["condition"]:
+                # issue 13: newly diagnosed only ("diabetes<365": in the year after diagnosis),
+                # as structured education is offered at diagnosis
+                key, days = row["condition"].split("<")
+                eligible = dx.active(key, when) & (when - dx.onset[key] <= int(days))
+                chance = float(row["annual_probability"]) * engaged
             else:
                 eligible = dx.active(row["condition"], when)
                 chance = float(row["annual_probability"]) * engaged

@@ -54,5 +54,9 @@ def mount_pages(app: FastAPI) -> None:
     from houseofcare.web import routes_services
 
     app.include_router(routes_services.router)
+    # --- issue 13: matching (suggest support, activation, preferences, unmet need)
+    from houseofcare.web import routes_support
+
+    app.include_router(routes_support.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

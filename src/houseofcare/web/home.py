@@ -43,6 +43,13 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     # --- issue 12: My care plan
     Action.audit_own: "See who has looked at your record, and when",
     Action.proxy_write: "Give a carer access to your record, or take it back",
+    # --- issue 13: matching
+    Action.activation_read: "See a person's activation level (how ready they are to self-manage)",
+    Action.activation_write: "Record an activation score",
+    Action.preference_read: "See what a person prefers in support (language, ways, accessibility)",
+    Action.preference_write: "Record what a person prefers in support",
+    Action.support_suggest: "See the services that suit a person, with why (Suggest support)",
+    Action.unmet_write: "Record a need that found no suitable service (unmet need)",
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -183,3 +190,9 @@ def permissions(policy: Policy, role: Role) -> list[Permission]:
         whom = [WHOM_WORDS[r] for r in Relationship if r in granted]
         rows.append(Permission(what=ACTION_WORDS[action], whom=" or ".join(whom)))
     return rows
+
+
+# --- issue 13: matching: the link worker suggests support from a person's page
+ROLE_TOOLS[Role.link_worker] += (
+    ("Services that suit someone referred to you", "their page, then Suggest support"),
+)

@@ -57,6 +57,8 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         "has_consent_page": bool(policy.granted(role, Action.consent_read)),
         # --- issue 12: population pages: roles granted the population's figures
         "has_population": bool(policy.granted(role, Action.population_read)),
+        # --- issue 13: matching: roles that may open "Suggest support" (the person page's link)
+        "has_support_page": bool(policy.granted(role, Action.support_suggest)),
     }
 
 
