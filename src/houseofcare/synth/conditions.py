@@ -7,7 +7,8 @@ Model (documented in docs/synthetic-population.md): each condition has a cumulat
 relative risks from parent conditions (``data/condition_links.csv``), and ``shift`` moves the
 age axis by deprivation: +6 years in IMD decile 1 and −6 in decile 10, so onset comes about 12
 years earlier in the most deprived areas (Barnett et al., Lancet 2012). ``pmax`` is calibrated
-against the age–sex pyramid so that the *register* prevalence matches QOF 2022-23 over QOF's
+per IMD decile, against that decile's age–sex pyramid, so that each decile's *register*
+prevalence matches QOF 2022-23 times England's shape across deciles (issue 14) over QOF's
 denominator: where QOF counts only diagnoses since a date (depression since April 2006, cancer
 since April 2003) the calibration counts only onsets since then, plus the share of earlier
 onsets that have a later recorded episode (depression recurs: the first diagnosis keeps its
