@@ -11,6 +11,7 @@ decile's pyramid while the export also holds those who died.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -54,6 +55,7 @@ def approximate_death_rate(age: np.ndarray) -> np.ndarray:
     return np.exp(np.maximum(terms["intercept"] + terms["age_per_year"] * age, terms["floor"]))
 
 
+@cache
 def age_sex_cdf(history_years: float) -> np.ndarray:
     """(10, 200) cumulative weights over (sex, single year of age) per decile: males 0-99 then
     females 0-99, each age up-weighted by its expected deaths over the window (at the window's
