@@ -59,8 +59,23 @@ def test_every_condition_prevalence_is_within_20_percent_of_qof(population: Path
 
 
 def test_age_structure_matches_the_pyramid(db: duckdb.DuckDBPyConnection) -> None:
-    pyr = inputs.pyramid()
-    expected = (pyr.male[65:].sum() + pyr.female[65:].sum()) / (pyr.male.sum() + pyr.female.sum())
+    """Ages follow each IMD decile's pyramid (issue 14: deprived areas are younger), so the
+    population's 65+ share is the decile pyramids' weighted by its own mix of deciles, not the
+    national pyramid's (our localities lean towards the most and least deprived deciles)."""
+    lookup = inputs.lsoas()
+    db.register(
+        "imd_mix",
+        pa.table({"lsoa_code": lookup.codes.tolist(), "decile": lookup.decile.astype(np.int64)}),
+    )
+    mix = dict(
+        db.execute(
+            "SELECT decile, count(*) / sum(count(*)) OVER () FROM alive JOIN imd_mix "
+            "USING (lsoa_code) GROUP BY 1"
+        ).fetchall()
+    )
+    pyr = inputs.decile_pyramids()
+    over_65 = pyr.male[:, 65:].sum(axis=1) + pyr.female[:, 65:].sum(axis=1)
+    expected = sum(share * over_65[decile - 1] for decile, share in mix.items())
     share = scalar(db, "SELECT avg((age >= 65)::int) FROM alive")
     assert abs(share - expected) < 0.015
     under_18 = scalar(db, "SELECT avg((age < 18)::int) FROM alive")

@@ -7,7 +7,8 @@ Model (documented in docs/synthetic-population.md): each condition has a cumulat
 relative risks from parent conditions (``data/condition_links.csv``), and ``shift`` moves the
 age axis by deprivation: +6 years in IMD decile 1 and −6 in decile 10, so onset comes about 12
 years earlier in the most deprived areas (Barnett et al., Lancet 2012). ``pmax`` is calibrated
-against the age–sex pyramid so that the *register* prevalence matches QOF 2022-23 over QOF's
+per IMD decile, against that decile's age–sex pyramid, so that each decile's *register*
+prevalence matches QOF 2022-23 times England's shape across deciles (issue 14) over QOF's
 denominator: where QOF counts only diagnoses since a date (depression since April 2006, cancer
 since April 2003) the calibration counts only onsets since then, plus the share of earlier
 onsets that have a later recorded episode (depression recurs: the first diagnosis keeps its
@@ -92,10 +93,13 @@ def treated_share(spec: inputs.ConditionSpec) -> float:
 
 
 @cache
-def calibrated_pmax(as_of_day: int) -> dict[str, float]:
-    """``pmax`` per condition so pyramid-weighted register prevalence is on target at as-of."""
-    pyr = inputs.pyramid()
-    age = pyr.ages + 0.5
+def calibrated_pmax(as_of_day: int) -> dict[str, np.ndarray]:
+    """``pmax`` per condition and IMD decile (element ``decile − 1``) so that each decile's
+    register prevalence, over its own age–sex pyramid, is on its target: England's 2022-23
+    figure times England's shape across deciles (``inputs.decile_prevalence_shape``)."""
+    pyr = inputs.decile_pyramids()
+    shape = inputs.decile_prevalence_shape()
+    age = np.arange(pyr.male.shape[1]) + 0.5
     out = {}
     for spec in inputs.conditions():
         since_years = (
@@ -103,18 +107,25 @@ def calibrated_pmax(as_of_day: int) -> dict[str, float]:
             if spec.register_since
             else None
         )
-        num = den = 0.0
+        keep = age >= spec.min_age
+        pmax = np.empty(10)
         for decile in range(1, 11):
             shifted = age + deprivation_shift(np.array(decile))
             g = _curve(shifted, spec)
             if since_years is not None:
                 before = _curve(shifted - since_years, spec)
                 g = g - (1 - spec.episode_after_since) * before
-            keep = age >= spec.min_age
-            num += (pyr.male * g * spec.male_rr + pyr.female * g)[keep].sum()
-            den += (pyr.male + pyr.female)[keep].sum()
-        target = spec.qof_prevalence * spec.calibration / (1 - 0.9 * spec.resolve_fraction)
-        out[spec.key] = target / treated_share(spec) / (num / den)
+            male, female = pyr.male[decile - 1], pyr.female[decile - 1]
+            num = (male * g * spec.male_rr + female * g)[keep].sum()
+            den = (male + female)[keep].sum()
+            target = (
+                spec.qof_prevalence
+                * shape[spec.key][decile - 1]
+                * spec.calibration
+                / (1 - 0.9 * spec.resolve_fraction)
+            )
+            pmax[decile - 1] = target / treated_share(spec) / (num / den)
+        out[spec.key] = pmax
     return out
 
 
@@ -144,7 +155,7 @@ def build_diagnoses(rng: np.random.Generator, people: People, timeline: Timeline
             if parent not in out.onset:
                 raise ValueError(f"condition_links.csv: {parent} must come before {spec.key}")
             r = np.where(out.onset[parent] <= timeline.end, r * rr, r)
-        top = pmax[spec.key] * np.where(people.male, spec.male_rr, 1.0)
+        top = pmax[spec.key][people.decile - 1] * np.where(people.male, spec.male_rr, 1.0)
         u = rng.random(people.size) / r
         ever = u < top
         ratio = np.where(ever, u / np.where(ever, top - u, 1.0), 1.0)

@@ -21,9 +21,9 @@ LSOA_FILE = resources.files("houseofcare.reference") / "lsoa_imd2019.csv"
 
 
 def read_rows(name: str) -> list[dict[str, str]]:
-    """Rows of one data file in ``synth/data`` as dicts of strings."""
+    """Rows of one data file in ``synth/data`` as dicts of strings (``#`` lines are its notes)."""
     with (DATA / name).open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
+        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
 
 
 @cache
@@ -62,6 +62,105 @@ def pyramid() -> Pyramid:
         male[lo : hi + 1] = float(row["male_thousands"]) * shape
         female[lo : hi + 1] = float(row["female_thousands"]) * shape
     return Pyramid(ages=ages, male=male, female=female)
+
+
+#: Age bands of ``age_by_deprivation.csv``'s fit (first age of each; the last runs to 99).
+DECILE_AGE_BANDS = (0, 16, 30, 50, 60, 75)
+#: Rounds of iterative proportional fitting that restore the national pyramid as the margin.
+RAKING_ROUNDS = 50
+
+
+@dataclass(frozen=True)
+class DecilePyramids:
+    """Single-year age weights for each sex in each IMD decile (row 0 is decile 1).
+
+    Each row sums to 1 over both sexes; weighted by England's people per decile
+    (``england_share``) the rows add up to the national pyramid.
+    """
+
+    male: np.ndarray  # (10, 100)
+    female: np.ndarray  # (10, 100)
+    england_share: np.ndarray  # (10,) England's registered people per decile, summing to 1
+    band_shares: np.ndarray  # (10, 6) the published share of each decile in DECILE_AGE_BANDS
+
+
+def _band_shares(row: dict[str, str], national: np.ndarray) -> np.ndarray:
+    """A decile's share of people in each of DECILE_AGE_BANDS, from its published figures.
+
+    Known: under 16, 50+ and 30-74 (registered lists) and 60+ (ONS, resident). 50-59 is 50+
+    less 60+. 60+ is split between 60-74 and 75+ by continuing the decile's tilt against the
+    national pyramid geometrically (the 75+ multiplier is the 60-74 one times its ratio to
+    50-59's), the one assumption the figures leave open; 30-49 and 16-29 then follow.
+    """
+    total = float(row["registered_all_ages"])
+    under_16 = 1 - float(row["registered_16_plus"]) / total
+    over_50 = float(row["registered_50_plus"]) / total
+    age_30_74 = float(row["registered_30_74"]) / total
+    over_60 = float(row["ons2015_60_plus"]) / float(row["ons2015_all_ages"])
+    age_50_59 = over_50 - over_60
+    m50 = age_50_59 / national[3]
+    a, b = national[5] / m50, national[4]
+    m60 = (-b + np.sqrt(b * b + 4 * a * over_60)) / (2 * a)
+    age_60_74 = m60 * national[4]
+    age_75 = over_60 - age_60_74
+    age_30_49 = age_30_74 - age_50_59 - age_60_74
+    age_16_29 = 1 - under_16 - age_30_49 - over_50
+    shares = np.array([under_16, age_16_29, age_30_49, age_50_59, age_60_74, age_75])
+    if (shares <= 0).any():
+        raise ValueError(f"age_by_deprivation.csv: decile {row['imd_decile']} gives {shares}")
+    return shares
+
+
+@cache
+def decile_pyramids() -> DecilePyramids:
+    """The national pyramid tilted per decile to each decile's published age shares, then
+    raked (iterative proportional fitting) so that England's deciles together still make the
+    national pyramid: the figures come from different years and sources, the pyramid is the
+    one the rest of the generator is calibrated to."""
+    pyr = pyramid()
+    band = np.searchsorted(np.array(DECILE_AGE_BANDS), pyr.ages, side="right") - 1
+    both = np.r_[pyr.male, pyr.female]
+    both = both / both.sum()
+    band2 = np.r_[band, band]
+    national = np.bincount(band2, weights=both, minlength=len(DECILE_AGE_BANDS))
+    rows = sorted(read_rows("age_by_deprivation.csv"), key=lambda r: int(r["imd_decile"]))
+    if [int(r["imd_decile"]) for r in rows] != list(range(1, 11)):
+        raise ValueError("age_by_deprivation.csv: needs one row for each decile 1 to 10")
+    shares = np.array([_band_shares(r, national) for r in rows])
+    people = np.array([float(r["registered_all_ages"]) for r in rows])
+    england = people / people.sum()
+    joint = england[:, None] * (shares / national)[:, band2] * both[None, :]
+    for _ in range(RAKING_ROUNDS):
+        joint *= both / joint.sum(axis=0)
+        joint *= (england / joint.sum(axis=1))[:, None]
+    rows_out = joint / joint.sum(axis=1, keepdims=True)
+    n = pyr.ages.size
+    return DecilePyramids(
+        male=rows_out[:, :n], female=rows_out[:, n:], england_share=england, band_shares=shares
+    )
+
+
+@cache
+def decile_prevalence_shape() -> dict[str, np.ndarray]:
+    """Per condition, England's QOF prevalence in each decile divided by England's overall
+    (``prevalence_by_deprivation.csv``): the shape the generator's deciles are calibrated to."""
+    grouped: dict[str, dict[int, tuple[float, float]]] = {}
+    for r in read_rows("prevalence_by_deprivation.csv"):
+        grouped.setdefault(r["condition"], {})[int(r["imd_decile"])] = (
+            float(r["register"]),
+            float(r["list_size"]),
+        )
+    out = {}
+    for key, by in grouped.items():
+        if sorted(by) != list(range(1, 11)):
+            raise ValueError(f"prevalence_by_deprivation.csv: {key} needs deciles 1 to 10")
+        register = np.array([by[d][0] for d in range(1, 11)])
+        size = np.array([by[d][1] for d in range(1, 11)])
+        out[key] = (register / size) / (register.sum() / size.sum())
+    missing = {s.key for s in conditions()} - set(out)
+    if missing:
+        raise ValueError(f"prevalence_by_deprivation.csv: no figures for {sorted(missing)}")
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """Demographics of one chunk of people: sex, birth date, ethnicity, practice, LSOA and IMD decile.
 
-Ages follow England's age–sex pyramid (``data/age_sex_pyramid.csv``) at the as-of date, after
-up-weighting each age by the deaths expected over the history window, so that the people still
-alive at the as-of date match the pyramid while the export also holds those who died.
+Each person's LSOA (so IMD decile) is drawn first, then their age and sex from that decile's
+pyramid (``inputs.decile_pyramids``: England's pyramid, ``data/age_sex_pyramid.csv``, tilted to
+each decile's published age shares, ``data/age_by_deprivation.csv``), so people in deprived areas
+are younger as England's are. Each age is up-weighted by the deaths expected over the history
+window (deprivation included), so that the people still alive at the as-of date match the
+decile's pyramid while the export also holds those who died.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -51,21 +55,40 @@ def approximate_death_rate(age: np.ndarray) -> np.ndarray:
     return np.exp(np.maximum(terms["intercept"] + terms["age_per_year"] * age, terms["floor"]))
 
 
+@cache
+def age_sex_cdf(history_years: float) -> np.ndarray:
+    """(10, 200) cumulative weights over (sex, single year of age) per decile: males 0-99 then
+    females 0-99, each age up-weighted by its expected deaths over the window (at the window's
+    midpoint age, with the hazard model's deprivation term)."""
+    pyr = inputs.decile_pyramids()
+    deprivation = (10 - np.arange(1, 11)) / 9.0
+    extra = np.exp(inputs.mortality_terms()["deprivation_most_vs_least"] * deprivation)
+    ages = np.arange(pyr.male.shape[1])
+    rate = approximate_death_rate(ages - history_years / 2)
+    survival = np.exp(-history_years * rate[None, :] * 1.2 * extra[:, None])
+    weights = np.c_[pyr.male / survival, pyr.female / survival]
+    cdf = np.cumsum(weights, axis=1)
+    return cdf / cdf[:, -1:]
+
+
 def build_people(
     rng: np.random.Generator, index: np.ndarray, practices: Practices, timeline: Timeline
 ) -> People:
-    pyr = inputs.pyramid()
-    # Up-weight each age by its expected deaths over the window (ages at the window's midpoint).
-    years = timeline.history_years
-    survival = np.exp(-years * approximate_death_rate(pyr.ages - years / 2) * 1.2)
-    weights = np.r_[pyr.male / survival, pyr.female / survival]
-    cell = choose(rng, weights, index.size)
-    male = cell < pyr.ages.size
-    age_years = (cell % pyr.ages.size) + rng.random(index.size)
-    birth_day = timeline.end - np.floor(age_years * DAYS_PER_YEAR).astype(np.int64)
-    eth = inputs.ethnicity()
     practice = practices.practice_of(index)
     lsoa = assign_lsoa(rng, practices, practice)
+    decile = inputs.lsoas().decile[lsoa].astype(np.int64)
+    cdf = age_sex_cdf(timeline.history_years)
+    u = rng.random(index.size)
+    cell = np.empty(index.size, dtype=np.int64)
+    for d in range(1, 11):
+        rows = decile == d
+        cell[rows] = np.searchsorted(cdf[d - 1], u[rows], side="right")
+    n_ages = cdf.shape[1] // 2
+    cell = cell.clip(0, cdf.shape[1] - 1)
+    male = cell < n_ages
+    age_years = (cell % n_ages) + rng.random(index.size)
+    birth_day = timeline.end - np.floor(age_years * DAYS_PER_YEAR).astype(np.int64)
+    eth = inputs.ethnicity()
     shape = inputs.admission_terms()["frailty_gamma_shape"]
     return People(
         index=index,
@@ -74,7 +97,7 @@ def build_people(
         ethnic=choose(rng, eth.probabilities, index.size),
         practice=practice,
         lsoa=lsoa,
-        decile=inputs.lsoas().decile[lsoa].astype(np.int64),
+        decile=decile,
         latent_health=rng.standard_normal(index.size),
         latent_control=rng.standard_normal(index.size),
         frailty=rng.gamma(shape, 1 / shape, index.size),

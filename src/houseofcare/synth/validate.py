@@ -45,6 +45,43 @@ def treatment_codes() -> pa.Table:
 
 def prevalence(folder: Path, as_of: dt.date) -> list[dict[str, object]]:
     """Achieved prevalence per condition over QOF's denominator, next to the QOF figure."""
+    out = []
+    for condition, target, min_age, den, num in _registers(folder, as_of, by_decile=False):
+        out.append(
+            {
+                "condition": condition,
+                "min_age": min_age,
+                "target": target,
+                "achieved": num / den,
+                "register": num,
+                "denominator": den,
+            }
+        )
+    return out
+
+
+def prevalence_by_decile(folder: Path, as_of: dt.date) -> list[dict[str, object]]:
+    """Register and denominator per condition and IMD decile of the person's LSOA, next to the
+    decile's target (England's 2022-23 figure times England's shape across deciles), for the
+    inequality check and its test."""
+    shape = inputs.decile_prevalence_shape()
+    out = []
+    for condition, target, min_age, decile, den, num in _registers(folder, as_of, by_decile=True):
+        out.append(
+            {
+                "condition": condition,
+                "min_age": min_age,
+                "decile": decile,
+                "target": target * float(shape[condition][decile - 1]),
+                "register": num,
+                "denominator": den,
+            }
+        )
+    return out
+
+
+def _registers(folder: Path, as_of: dt.date, *, by_decile: bool) -> list[tuple]:
+    """(condition, target, min_age, [decile,] denominator, register) rows."""
     con = duckdb.connect()
     codes = register_codes()
     specs = pa.table(
@@ -59,12 +96,18 @@ def prevalence(folder: Path, as_of: dt.date) -> list[dict[str, object]]:
     con.register("codes", codes)
     con.register("treatment", treatment_codes())
     con.register("specs", specs)
+    lsoas = inputs.lsoas()
+    con.register(
+        "imd",
+        pa.table({"lsoa_code": lsoas.codes.tolist(), "decile": lsoas.decile.astype("int64")}),
+    )
+    decile = "a.decile, " if by_decile else ""
     year_before = years_before(as_of, 1)
     sql = f"""
     WITH alive AS (
-      SELECT patient_id, date_diff('year', birth_date, DATE '{as_of}') -
+      SELECT patient_id, i.decile, date_diff('year', birth_date, DATE '{as_of}') -
         CASE WHEN strftime(birth_date, '%m%d') > '{as_of:%m%d}' THEN 1 ELSE 0 END AS age
-      FROM read_parquet('{folder}/patient.parquet')
+      FROM read_parquet('{folder}/patient.parquet') LEFT JOIN imd i USING (lsoa_code)
       WHERE death_date IS NULL OR death_date > DATE '{as_of}'),
     treated AS (
       SELECT DISTINCT m.patient_id, t.condition
@@ -78,21 +121,9 @@ def prevalence(folder: Path, as_of: dt.date) -> list[dict[str, object]]:
       WHERE c.clinical_status = 'active' AND c.onset_date <= DATE '{as_of}'
         AND (s.since IS NULL OR c.onset_date >= s.since)
         AND (NOT s.needs_treatment OR t.patient_id IS NOT NULL))
-    SELECT s.condition, s.target, s.min_age, count(DISTINCT a.patient_id) AS denominator,
-           count(DISTINCT r.patient_id) AS register
+    SELECT s.condition, s.target, s.min_age, {decile}
+           count(DISTINCT a.patient_id) AS denominator, count(DISTINCT r.patient_id) AS register
     FROM specs s JOIN alive a ON a.age >= s.min_age
     LEFT JOIN reg r ON r.patient_id = a.patient_id AND r.condition = s.condition
-    GROUP BY ALL ORDER BY s.condition"""
-    out = []
-    for condition, target, min_age, den, num in con.execute(sql).fetchall():
-        out.append(
-            {
-                "condition": condition,
-                "min_age": min_age,
-                "target": target,
-                "achieved": num / den,
-                "register": num,
-                "denominator": den,
-            }
-        )
-    return out
+    GROUP BY ALL ORDER BY ALL"""
+    return con.execute(sql).fetchall()
