@@ -133,6 +133,18 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/cared-for/{person_id}/plan"): Action.careplan_read,
     ("POST", "/cared-for/{person_id}/plan/comments"): Action.careplan_comment,
     ("GET", "/cared-for/{person_id}/access-log"): Action.audit_own,
+    # --- issue 13: referrals (web/routes_referrals.py, api/routes/servicerequest.py). A
+    # person's referrals and the referrer's side; the receiving organisation's inbox (a list
+    # of its own services' referrals) and its moves; the link worker's caseload
+    ("GET", "/people/{person_id}/referrals"): Action.referral_read,
+    ("GET", "/people/{person_id}/referrals/new"): Action.referral_write,
+    ("POST", "/people/{person_id}/referrals/new"): Action.referral_write,
+    ("POST", "/people/{person_id}/referrals/{referral_id}/move"): Action.referral_write,
+    ("POST", "/people/{person_id}/social-prescribing"): Action.referral_write,
+    ("GET", "/referrals/inbox"): Action.referral_inbox,
+    ("POST", "/referrals/inbox/{referral_id}"): Action.referral_receive,
+    ("GET", "/social-prescribing"): Action.socialprescribing_read,
+    ("POST", "/social-prescribing/{person_id}/follow-up"): Action.referral_write,
 }
 
 

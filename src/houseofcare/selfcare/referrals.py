@@ -818,6 +818,10 @@ def _move(
     person_id = referral.person_id
     have = _authorise_read(guard, session, referral)
     sides = sides_for(guard.policy, actor, have, own_service=_own(actor, referral))
+    if referral.version != expected_version and sides:
+        # someone moved it since the form was read: say so (and show it as it is now)
+        # before judging a move made against what it was then
+        raise StaleVersion(RESOURCE, referral.id, expected_version, referral.version)
     try:
         chosen = check_move(packaged_flow(), referral.status, target, sides)
     except ForbiddenMove as exc:

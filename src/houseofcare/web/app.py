@@ -50,5 +50,9 @@ def mount_pages(app: FastAPI) -> None:
     for router in (population_router, help_router):  # issue 12: population, help
         app.include_router(router)
     app.include_router(routes_my_care.router)  # --- issue 12: My care plan
+    # --- issue 13: referrals, the receiving organisation's inbox, social prescribing
+    from houseofcare.web import routes_referrals
+
+    app.include_router(routes_referrals.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

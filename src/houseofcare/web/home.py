@@ -43,6 +43,17 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     # --- issue 12: My care plan
     Action.audit_own: "See who has looked at your record, and when",
     Action.proxy_write: "Give a carer access to your record, or take it back",
+    # --- issue 13: referrals
+    Action.referral_read: "See referrals to services and how each went",
+    Action.referral_write: (
+        "Refer to a service from the care plan, withdraw a referral, refer to social "
+        "prescribing"
+    ),
+    Action.referral_receive: (
+        "Accept or decline referrals to your services, and record attendance and the outcome"
+    ),
+    Action.referral_inbox: "See the referrals to your organisation's services",
+    Action.socialprescribing_read: "See the people referred to you for social prescribing",
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -53,6 +64,8 @@ WHOM_WORDS: Final[dict[Relationship, str]] = {
     Relationship.self: "you",
     Relationship.proxy: "people who gave you proxy access as their carer",
     Relationship.any: "your own lists",
+    # --- issue 13: referrals
+    Relationship.referred: "people referred to your organisation's services",
 }
 
 #: The role's name and one line on what houseofcare is for them (DESIGN.md, "Who uses it").
@@ -146,6 +159,16 @@ ROLE_TOOLS: Final[dict[Role, tuple[tuple[str, str], ...]]] = {
         ("Check nobody changed the trail", "hoc audit verify"),
     ),
 }
+
+# --- issue 13: referrals: the receiving organisation's inbox, the link worker's people, the
+# person's referrals
+ROLE_TOOLS[Role.voluntary_sector] += (
+    ("Referrals to your services: accept, decline, record attendance", "/referrals/inbox"),
+)
+ROLE_TOOLS[Role.link_worker] += (
+    ("Your people: what matters to them, their referrals, follow-up", "/social-prescribing"),
+)
+ROLE_TOOLS[Role.patient] += (("Your referrals to services", "/me/plan#referrals"),)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,9 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         "has_consent_page": bool(policy.granted(role, Action.consent_read)),
         # --- issue 12: population pages: roles granted the population's figures
         "has_population": bool(policy.granted(role, Action.population_read)),
+        # --- issue 13: referrals: the receiving organisation's inbox, the link worker's people
+        "has_referral_inbox": bool(policy.granted(role, Action.referral_inbox)),
+        "has_social_prescribing": bool(policy.granted(role, Action.socialprescribing_read)),
     }
 
 
