@@ -46,8 +46,7 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     # --- issue 13: referrals
     Action.referral_read: "See referrals to services and how each went",
     Action.referral_write: (
-        "Refer to a service from the care plan, withdraw a referral, refer to social "
-        "prescribing"
+        "Refer to a service from the care plan, withdraw a referral, refer to social prescribing"
     ),
     Action.referral_receive: (
         "Accept or decline referrals to your services, and record attendance and the outcome"
