@@ -112,6 +112,10 @@ def create_app(
     app.add_middleware(BodySizeLimit, max_bytes=api.max_body_bytes)
     for module in (auth, patient, careplan, goal, consent, risk_routes, audit, app_lists):
         app.include_router(module.router)
+    # --- issue 13: referrals (FHIR ServiceRequest)
+    from houseofcare.api.routes import servicerequest
+
+    app.include_router(servicerequest.router)
     mount_pages(app)
 
     @app.get("/health", tags=["service"])

@@ -145,6 +145,15 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("POST", "/referrals/inbox/{referral_id}"): Action.referral_receive,
     ("GET", "/social-prescribing"): Action.socialprescribing_read,
     ("POST", "/social-prescribing/{person_id}/follow-up"): Action.referral_write,
+    # FHIR ServiceRequest: read and search a person's referrals (a receiver: its own
+    # services' only, the person named only with consent); create from the plan; and
+    # `$transition`, the moves of the flow, declared as referral.read, the least any mover
+    # holds: each move is then checked against the flow's side (referral.write for the
+    # referrer, referral.receive for the receiver), refused and audited otherwise
+    ("GET", "/fhir/ServiceRequest/{referral_id}"): Action.referral_read,
+    ("GET", "/fhir/ServiceRequest"): Action.referral_read,
+    ("POST", "/fhir/ServiceRequest"): Action.referral_write,
+    ("POST", "/fhir/ServiceRequest/{referral_id}/$transition"): Action.referral_read,
 }
 
 
