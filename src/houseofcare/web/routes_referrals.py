@@ -230,7 +230,13 @@ def person_move(
     try:
         owner = referrals.get_referral(guard(signed_in, services), rid)
         if owner.person is None or owner.person.person_id != pid:
-            raise NotFound("ServiceRequest", rid)
+            raise guard(signed_in, services).deny(
+                NO_SUCH,
+                action="update",
+                resource_type="ServiceRequest",
+                resource_id=rid,
+                person_id=pid,
+            )
         answer = _move(request, services, signed_in, rid, form)
     except AccessRefused as exc:
         return refused(request, signed_in, services, str(exc))
