@@ -124,7 +124,12 @@ def seed_referrals(
         people = session.scalars(
             select(Person.id)
             .join(CarePlan, CarePlan.person_id == Person.id)
-            .where(Person.practice_id == practice_id, CarePlan.status == CarePlanStatus.active)
+            .where(
+                Person.practice_id == practice_id,
+                CarePlan.status == CarePlanStatus.active,
+                # not the demo patient, whose own pages other demos show as they are
+                Person.id.not_in(select(User.person_id).where(User.person_id.is_not(None))),
+            )
             .order_by(Person.id)
             .limit(len(STORIES))
         ).all()
