@@ -60,6 +60,7 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         # --- issue 13: referrals: the receiving organisation's inbox, the link worker's people
         "has_referral_inbox": bool(policy.granted(role, Action.referral_inbox)),
         "has_social_prescribing": bool(policy.granted(role, Action.socialprescribing_read)),
+        "has_referrals": bool(policy.granted(role, Action.referral_read)),
     }
 
 
