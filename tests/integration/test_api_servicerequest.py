@@ -99,8 +99,11 @@ def test_create_read_search_and_move(cast: Cast) -> None:
     assert accepted.status_code == 200, accepted.text
     assert accepted.headers["ETag"] == 'W/"2"'
     before = cast.store()
+    start = cast.last_event_id()
     stale = api.post("t.vol", f"{url}/$transition", _move("attended"), **{"If-Match": 'W/"1"'})
     assert stale.status_code == 412 and stale.headers["ETag"] == 'W/"2"'
+    # audited once, as a conflict (by the referral service, not again by the route)
+    assert [e.outcome for e in cast.events("t.vol", start)] == [AuditOutcome.conflict]
     forbidden = api.post(
         "t.vol", f"{url}/$transition", _move("declined", "x"), **{"If-Match": 'W/"2"'}
     )

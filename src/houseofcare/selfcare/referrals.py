@@ -154,6 +154,9 @@ class ForbiddenMove(CarePlanError):
     """The move is not in the flow, or not this user's side's to make; nothing was written
     (the refusal is audited)."""
 
+    #: True once the refusal has been audited (a way in must not audit it again).
+    audited: bool = False
+
 
 def check_move(
     flow: Flow, from_status: ReferralStatus, to: ReferralStatus, sides: Iterable[Side]
@@ -191,7 +194,10 @@ def sides_for(
 
 
 class ServiceFull(CarePlanError):
-    """The service has no places left this month (the unmet need is recorded when sending)."""
+    """The service has no places left this month (the unmet need is recorded when sending).
+    Always audited where it is raised."""
+
+    audited: bool = True
 
 
 # --- What is shown ----------------------------------------------------------------------------
@@ -800,6 +806,7 @@ def move(
             detail={"reason": "stale version", "expected": expected_version},
             **event,
         )
+        exc.audited = True  # type: ignore[attr-defined]
         raise exc from None
 
 
@@ -834,6 +841,7 @@ def _move(
             detail={"reason": str(exc), "to": target.value},
             **event,
         )
+        exc.audited = True
         raise
     if chosen.reason and not text:
         raise InvalidChange("reason", f"Give the reason ({chosen.words.lower()})")

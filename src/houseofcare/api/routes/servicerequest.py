@@ -20,6 +20,8 @@ only ("not shared"), no reason, no plan.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final, Literal
 
 from fastapi import APIRouter, Request
@@ -51,8 +53,10 @@ from houseofcare.api.fhir.http import (
     refuse_unknown_parameters,
     search_count,
 )
+from houseofcare.api.fhir.refusals import service_error
 from houseofcare.api.inputs import ResourceId
 from houseofcare.api.routes.common import audited_failures, read_audited_body
+from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.policy import Action
 from houseofcare.selfcare import referrals
 from houseofcare.selfcare.referrals import ReferralView
@@ -189,6 +193,20 @@ class ParametersResource(Strict):
     parameter: list[Parameter]
 
 
+@contextmanager
+def _audited_once() -> Iterator[None]:
+    """A refusal the referral service has audited already (stale, full, a move not in the
+    flow) goes back as its FHIR error without a second audit event."""
+    try:
+        yield
+    except CarePlanError as exc:
+        if not getattr(exc, "audited", False):
+            raise
+        error = service_error(exc, FIELDS, RT)
+        error.audited = True
+        raise error from None
+
+
 def _view_response(view: ReferralView, *, status: int = 200) -> Response:
     location = f"/fhir/ServiceRequest/{view.id}" if status == 201 else None
     return fhir_response(
@@ -301,7 +319,10 @@ async def create_servicerequest(request: Request, caller: CallerDep) -> Response
     )
 
     def work() -> ReferralView:
-        with audited_failures(caller, action="create", resource_type=RT, fields=FIELDS):
+        with (
+            audited_failures(caller, action="create", resource_type=RT, fields=FIELDS),
+            _audited_once(),
+        ):
             return _create(caller, body)
 
     view = await run_in_threadpool(work)
@@ -338,8 +359,11 @@ async def transition_servicerequest(
         )
 
     def work() -> ReferralView:
-        with audited_failures(
-            caller, action="update", resource_type=RT, resource_id=referral_id, fields=FIELDS
+        with (
+            audited_failures(
+                caller, action="update", resource_type=RT, resource_id=referral_id, fields=FIELDS
+            ),
+            _audited_once(),
         ):
             return referrals.move(
                 caller,
