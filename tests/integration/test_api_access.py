@@ -1182,9 +1182,9 @@ REFERRAL_ENDPOINTS = [
         _referral_page_post(
             "/social-prescribing/{p}/follow-up",
             lambda w, who, t: {
-                "follow-up-day": "14",
-                "follow-up-month": "1",
-                "follow-up-year": "2027",
+                "follow-up[day]": "14",
+                "follow-up[month]": "1",
+                "follow-up[year]": "2027",
             },
         ),
         frozenset(),

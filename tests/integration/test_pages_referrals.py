@@ -190,9 +190,9 @@ def test_link_worker_caseload_follow_up_and_refer_to_social_prescribing(cast: Ca
         f"/social-prescribing/{cast.people['Bob']}/follow-up",
         data={
             "csrf_token": token,
-            "follow-up-day": "31",
-            "follow-up-month": "2",
-            "follow-up-year": "2027",
+            "follow-up[day]": "31",
+            "follow-up[month]": "2",
+            "follow-up[year]": "2027",
         },
     )
     assert bad.status_code == 400 and "real date" in bad.text
@@ -200,9 +200,9 @@ def test_link_worker_caseload_follow_up_and_refer_to_social_prescribing(cast: Ca
         f"/social-prescribing/{cast.people['Bob']}/follow-up",
         data={
             "csrf_token": token,
-            "follow-up-day": "14",
-            "follow-up-month": "1",
-            "follow-up-year": "2027",
+            "follow-up[day]": "14",
+            "follow-up[month]": "1",
+            "follow-up[year]": "2027",
         },
     )
     assert saved.status_code == 303
@@ -221,9 +221,9 @@ def test_link_worker_caseload_follow_up_and_refer_to_social_prescribing(cast: Ca
             f"/social-prescribing/{cast.people['Bob']}/follow-up",
             data={
                 "csrf_token": cast.token(gp),
-                "follow-up-day": "1",
-                "follow-up-month": "1",
-                "follow-up-year": "2027",
+                "follow-up[day]": "1",
+                "follow-up[month]": "1",
+                "follow-up[year]": "2027",
             },
         ).status_code
         == 403

@@ -399,7 +399,9 @@ def follow_up(request: Request, services: ServicesDep, person_id: str, form: For
     if not form_token_ok(services, signed_in, form):
         return csrf_refused(request, signed_in, services, pid, "CaseloadAssignment")
     day, problem = referrals_page.follow_up_date(
-        _text(form, "follow-up-day"), _text(form, "follow-up-month"), _text(form, "follow-up-year")
+        _text(form, "follow-up[day]"),
+        _text(form, "follow-up[month]"),
+        _text(form, "follow-up[year]"),
     )
     checks = guard(signed_in, services)
     if problem is not None:
