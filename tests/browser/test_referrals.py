@@ -89,6 +89,8 @@ def test_link_worker_refers_and_the_group_answers(tab: Tab, site: Site) -> None:
     tab.screenshot("referrals-person")
 
     # 3. the group's inbox: decline without a reason is refused, then with one
+    tab.page.get_by_role("button", name="Sign out").click()
+    tab.page.wait_for_load_state()
     tab.sign_in("demo.voluntary")
     page = tab.open("/referrals/inbox")
     expect(page.get_by_role("heading", level=1)).to_have_text("Referrals to your services")
