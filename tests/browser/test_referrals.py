@@ -65,6 +65,8 @@ def test_link_worker_refers_and_the_group_answers(tab: Tab, site: Site) -> None:
     person_id = declined[0][0]
     page = tab.open(f"/people/{person_id}/referrals/new")
     expect(page.get_by_role("heading", level=1)).to_have_text("Refer to a service")
+    expect(page.get_by_label("The service")).to_contain_text("1 place left this month")
+    tab.screenshot("referrals-refer")
     page.get_by_role("button", name="Send the referral").click()
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
     expect(page.get_by_role("link", name="Choose the service to refer to")).to_be_visible()
@@ -79,7 +81,6 @@ def test_link_worker_refers_and_the_group_answers(tab: Tab, site: Site) -> None:
     page.get_by_label("What matters to the person, and why this service").fill(
         "Would like to sing again; breathless on hills"
     )
-    tab.screenshot("referrals-refer")
     page.get_by_role("button", name="Send the referral").click()
     expect(page.get_by_text("Referral sent.")).to_be_visible()
     expect(
