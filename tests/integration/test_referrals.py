@@ -323,3 +323,20 @@ def test_the_link_worker_refers_for_people_on_their_caseload_only(cast: Cast) ->
     with pytest.raises(AccessRefused):
         _send(cast, who="t.lw", person="Bob")
     assert cast.store() == before
+
+
+def test_a_person_referred_to_a_link_worker_stays_a_case_management_candidate(
+    cast: Cast,
+) -> None:
+    """The link worker's caseload shares the case managers' table: being referred to social
+    prescribing must not take a level 3 person off the case managers' candidates."""
+    from houseofcare.careplan.caseload import holder, unassigned_among
+    from houseofcare.store.models import Person
+
+    with transaction(cast.factory) as session:
+        ada = session.get(Person, cast.people["Ada"])
+        assert ada is not None
+        ada.patient_id = "pat-ada"
+    with cast.factory() as session:
+        assert holder(session, cast.people["Ada"]) is None
+        assert set(unassigned_among(session, ["pat-ada"])) == {"pat-ada"}
