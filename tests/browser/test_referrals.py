@@ -61,20 +61,26 @@ def test_link_worker_refers_and_the_group_answers(tab: Tab, site: Site) -> None:
     expect(page.get_by_text("Follow-up date saved.")).to_be_visible()
     expect(page.get_by_text("Now 14 January 2027")).to_be_visible()
 
-    # 2. refer the person whose referral was declined to the singing group instead
+    # 2. refer the person whose referral was declined to the group's other service instead
     person_id = declined[0][0]
+    [(other_id, other_name, places)] = _rows(
+        site,
+        "SELECT s.id, s.name, s.capacity_per_month - count(r.accepted_at) FROM service s"
+        " JOIN referral r ON r.service_id = s.id WHERE s.id ="
+        " (SELECT service_id FROM referral WHERE status = 'accepted') GROUP BY s.id",
+    )
+    left = f"{places} {'place' if places == 1 else 'places'} left this month"
     page = tab.open(f"/people/{person_id}/referrals/new")
     expect(page.get_by_role("heading", level=1)).to_have_text("Refer to a service")
-    expect(page.get_by_label("The service")).to_contain_text("1 place left this month")
+    expect(page.get_by_label("The service")).to_contain_text(f"{other_name}")
+    expect(page.get_by_label("The service")).to_contain_text(left)
     tab.screenshot("referrals-refer")
     page.get_by_role("button", name="Send the referral").click()
     expect(page.locator(".nhsuk-error-summary")).to_be_visible()
     expect(page.get_by_role("link", name="Choose the service to refer to")).to_be_visible()
     _both_widths(tab)
     tab.screenshot("referrals-refer-errors")
-    page.get_by_label("The service").select_option(
-        label="Demo singing for better breathing (Demo Breathe Easy Group): 1 place left this month"
-    )
+    page.get_by_label("The service").select_option(value=str(other_id))
     page.get_by_label("What part of life the referral is about").select_option(
         label="Looking after myself"
     )
@@ -83,9 +89,7 @@ def test_link_worker_refers_and_the_group_answers(tab: Tab, site: Site) -> None:
     )
     page.get_by_role("button", name="Send the referral").click()
     expect(page.get_by_text("Referral sent.")).to_be_visible()
-    expect(
-        page.get_by_role("heading", level=3, name="Demo singing for better breathing Sent")
-    ).to_be_visible()
+    expect(page.get_by_role("heading", level=3, name=f"{other_name} Sent")).to_be_visible()
     _both_widths(tab)
     tab.screenshot("referrals-person")
 

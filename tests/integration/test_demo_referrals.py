@@ -42,7 +42,15 @@ def test_seed_demo_gives_the_link_worker_people_and_referrals(settings: Settings
                 s.value for s in session.scalars(select(Referral.status).order_by(Referral.id))
             ]
             assert statuses == [stage for _, _, stage in STORIES][: len(people)]
-            assert session.scalar(select(func.count()).select_from(Service)) == 2
+            # the referrals go to the demo voluntary group's services
+            groups = set(
+                session.scalars(
+                    select(Service.organisation_name).join(
+                        Referral, Referral.service_id == Service.id
+                    )
+                )
+            )
+            assert groups == {"Demo Breathe Easy Group"}
             notes = session.scalars(select(CarePlanComment.text)).all()
             assert any("attended. Came to four walks" in n for n in notes)
             audited = session.scalar(

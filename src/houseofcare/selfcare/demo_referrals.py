@@ -5,8 +5,9 @@ plan, and counts against the service's places) by `hoc db seed-demo`.
 - `demo.linkworker` (password `demo.linkworker-2026`, the demo scheme), a social prescribing
   link worker of the demo community trust, with up to four people of the demo practice
   who have an active care plan on their caseload, each with what matters to them;
-- two services of the demo voluntary group (`demo.voluntary` receives their referrals):
-  a walking group and a singing-for-breathing group (two places a month);
+- two services of the demo voluntary group (`demo.voluntary` receives their referrals): a
+  walk and one other with a monthly limit from the demo directory when it is loaded, else
+  two of its own (a walking group, and a singing-for-breathing group of two places a month);
 - referrals at different stages: sent, accepted, attended (with the outcome, so the
   person's plan shows it), declined (with the reason, recorded as unmet need).
 
@@ -72,6 +73,21 @@ def _guard(factory: sessionmaker[Session], user: User, kind: str | None) -> Guar
     )
 
 
+def _directory_services(session: Session, group_id: int) -> dict[str, int]:
+    """The demo directory's services of the voluntary group, when it is loaded: a walk and
+    one other with places (a limit per month); {} when there are none to use."""
+    ours = session.scalars(
+        select(Service)
+        .where(Service.organisation_id == group_id, Service.status == ServiceStatus.active)
+        .order_by(Service.id)
+    ).all()
+    walk = next((s for s in ours if "walk" in s.name.lower()), None)
+    other = next((s for s in ours if s is not walk and s.capacity_per_month), None)
+    if walk is None or other is None:
+        return {}
+    return {"walk": walk.id, "sing": other.id}
+
+
 def seed_referrals(
     factory: sessionmaker[Session], *, practice_id: int, password: str
 ) -> DemoReferrals:
@@ -99,8 +115,8 @@ def seed_referrals(
             select(CaseloadAssignment.id).where(CaseloadAssignment.case_manager_id == worker.id)
         ):
             return done
-        services = {}
-        for oruk_id, name, places, needs in DEMO_SERVICES:
+        services = _directory_services(session, group.id)
+        for oruk_id, name, places, needs in DEMO_SERVICES if not services else ():
             service = session.scalar(select(Service).where(Service.oruk_id == oruk_id))
             if service is None:
                 service = Service(
