@@ -75,11 +75,12 @@ def _guard(factory: sessionmaker[Session], user: User, kind: str | None) -> Guar
 
 def _directory_services(session: Session, group_id: int) -> dict[str, int]:
     """The demo directory's services of the voluntary group, when it is loaded: a walk and
-    one other with places (a limit per month); {} when there are none to use."""
+    one other with places (a limit per month), the last listed (the first are those the
+    directory's own demos show with all their places); {} when there are none to use."""
     ours = session.scalars(
         select(Service)
         .where(Service.organisation_id == group_id, Service.status == ServiceStatus.active)
-        .order_by(Service.id)
+        .order_by(Service.id.desc())
     ).all()
     walk = next((s for s in ours if "walk" in s.name.lower()), None)
     other = next((s for s in ours if s is not walk and s.capacity_per_month), None)
