@@ -1084,6 +1084,254 @@ ENDPOINTS += [
     ),
 ]
 
+
+# --- issue 13: referrals. The related person is referred to a service of the cast's
+# voluntary group (so that group is `referred` to them); the unrelated person only to a
+# service of no organisation in the store, so no user of the cast is related to them.
+
+
+def _referral_service(w: World, target: str) -> int:
+    """A directory service: the voluntary group's for the related person, no one's else."""
+    import uuid
+
+    from houseofcare.store.models import Service, ServiceAccess, ServiceKind, ServiceStatus
+
+    key = f"service-{target}"
+    if key not in w.scratch:
+        with transaction(w.factory) as session:
+            org = w._orgs["VG"] if target == "related" else None
+            service = Service(
+                oruk_id=str(uuid.uuid4()),
+                name=f"Walking group ({target})",
+                organisation_name="Breathe Easy",
+                organisation_id=org,
+                status=ServiceStatus.active,
+                kind=ServiceKind.voluntary,
+                access=ServiceAccess.referral,
+            )
+            session.add(service)
+            session.flush()
+            w.scratch[key] = service.id
+    return int(w.scratch[key])
+
+
+def _fresh_referral(w: World, target: str) -> None:
+    """A referral of the target, just sent (version 1), made before the store is snapshotted."""
+    from houseofcare.store.models import Referral, ReferralEvent, ReferralStatus
+
+    service_id = _referral_service(w, target)
+    with transaction(w.factory) as session:
+        referral = Referral(
+            person_id=w.people[target],
+            care_plan_id=w.plans[target],
+            service_id=service_id,
+            status=ReferralStatus.sent,
+            reason="Company on walks",
+            version=1,
+        )
+        session.add(referral)
+        session.flush()
+        session.add(ReferralEvent(referral_id=referral.id, to_status=ReferralStatus.sent))
+        w.scratch[f"referral-{target}"] = referral.id
+
+
+def _link_worker(w: World, target: str) -> None:
+    """A social prescribing link worker to refer people to (one for the module)."""
+    from houseofcare.careplan.people import create_user
+    from houseofcare.store.models import Role
+
+    _referral_service(w, target)
+    _fresh_referral(w, "related")  # the voluntary group is `referred` to the related person
+    if "link-worker" in w.scratch:
+        return
+    with transaction(w.factory) as session:
+        w.scratch["link-worker"] = create_user(
+            session,
+            username="t.linkworker",
+            password=PASSWORD,
+            role=Role.link_worker,
+            display_name="A link worker",
+            organisation_id=w._orgs["CT"],
+        ).id
+
+
+def _referral_page_post(path: str, fields: Callable[[World, str, str], dict[str, Any]]) -> Any:
+    def call(w: World, who: str, target: str) -> Any:
+        browser = _page_session(w, who)
+        data = {"csrf_token": form_token(browser.get("/").text), **fields(w, who, target)}
+        url = path.format(p=w.people[target], r=w.scratch.get(f"referral-{target}"))
+        return browser.post(url, data=data)
+
+    return call
+
+
+def _transition(w: World, who: str, target: str) -> Any:
+    """The receiver accepts; a referrer withdraws with a reason; anyone else is refused."""
+    to = "accepted" if who == "voluntary_sector" else "closed"
+    body = {
+        "resourceType": "Parameters",
+        "parameter": [
+            {"name": "businessStatus", "valueCode": to},
+            {"name": "note", "valueString": "No longer needed"},
+        ],
+    }
+    headers = w.headers(who, **{"Content-Type": "application/fhir+json", "If-Match": 'W/"1"'})
+    url = f"/fhir/ServiceRequest/{w.scratch[f'referral-{target}']}/$transition"
+    return w.client.post(url, headers=headers, json=body)
+
+
+def _sr_post(w: World, who: str, target: str) -> Any:
+    body = {
+        "resourceType": "ServiceRequest",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{w.people[target]}"},
+        "performer": [{"reference": f"HealthcareService/{_referral_service(w, target)}"}],
+        "note": [{"text": f"Referred by {who}"}],
+    }
+    return w.post(who, "/fhir/ServiceRequest", body)
+
+
+_REFERRAL_READERS = frozenset(CLINICAL | {"voluntary_sector", "patient"})
+REFERRAL_ENDPOINTS = [
+    Endpoint(
+        "A person's referrals",
+        ("GET", "/people/{person_id}/referrals"),
+        _planning_get("/people/{p}/referrals"),
+        _REFERRAL_READERS,
+        page=True,
+        prepare=_fresh_referral,
+    ),
+    Endpoint(
+        "Refer form",
+        ("GET", "/people/{person_id}/referrals/new"),
+        _planning_get("/people/{p}/referrals/new"),
+        frozenset(CLINICAL),
+        page=True,
+    ),
+    Endpoint(
+        "Referral sent",
+        ("POST", "/people/{person_id}/referrals/new"),
+        _referral_page_post(
+            "/people/{p}/referrals/new",
+            lambda w, who, t: {
+                "service_id": str(_referral_service(w, t)),
+                "need_domain": "social_loneliness",
+                "reason": f"Company ({who})",
+                "action_id": "new",
+            },
+        ),
+        frozenset(CLINICAL),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+    ),
+    Endpoint(
+        "Referral withdrawn by the referrer",
+        ("POST", "/people/{person_id}/referrals/{referral_id}/move"),
+        _referral_page_post(
+            "/people/{p}/referrals/{r}/move",
+            lambda w, who, t: {"to": "closed", "version": "1", "note": "Moved away"},
+        ),
+        frozenset(CLINICAL),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_fresh_referral,
+    ),
+    Endpoint(
+        "Referred to social prescribing",
+        ("POST", "/people/{person_id}/social-prescribing"),
+        _referral_page_post(
+            "/people/{p}/social-prescribing",
+            lambda w, who, t: {
+                "link_worker_id": str(w.scratch["link-worker"]),
+                "what_matters": "Gardening again",
+            },
+        ),
+        frozenset(CLINICAL),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_link_worker,
+    ),
+    Endpoint(
+        "Referrals inbox",
+        ("GET", "/referrals/inbox"),
+        lambda w, who, t: _page_session(w, who).get("/referrals/inbox"),
+        frozenset({"voluntary_sector"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Referral accepted from the inbox",
+        ("POST", "/referrals/inbox/{referral_id}"),
+        _referral_page_post(
+            "/referrals/inbox/{r}", lambda w, who, t: {"to": "accepted", "version": "1"}
+        ),
+        frozenset({"voluntary_sector"}),
+        writes=True,
+        page=True,
+        ok=frozenset({303}),
+        prepare=_fresh_referral,
+    ),
+    Endpoint(
+        "Social prescribing caseload",
+        ("GET", "/social-prescribing"),
+        lambda w, who, t: _page_session(w, who).get("/social-prescribing"),
+        # the link worker's own (no link worker in the cast: tests/integration/test_pages_referrals)
+        frozenset(),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Follow-up date set",
+        ("POST", "/social-prescribing/{person_id}/follow-up"),
+        _referral_page_post(
+            "/social-prescribing/{p}/follow-up",
+            lambda w, who, t: {
+                "follow-up[day]": "14",
+                "follow-up[month]": "1",
+                "follow-up[year]": "2027",
+            },
+        ),
+        frozenset(),
+        writes=True,
+        page=True,
+    ),
+    Endpoint(
+        "ServiceRequest read",
+        ("GET", "/fhir/ServiceRequest/{referral_id}"),
+        lambda w, who, t: w.get(who, f"/fhir/ServiceRequest/{w.scratch[f'referral-{t}']}"),
+        _REFERRAL_READERS,
+        prepare=_fresh_referral,
+    ),
+    Endpoint(
+        "ServiceRequest search",
+        ("GET", "/fhir/ServiceRequest"),
+        lambda w, who, t: w.get(who, f"/fhir/ServiceRequest?patient=Patient/{w.people[t]}"),
+        _REFERRAL_READERS,
+        prepare=_fresh_referral,
+    ),
+    Endpoint(
+        "ServiceRequest create",
+        ("POST", "/fhir/ServiceRequest"),
+        _sr_post,
+        frozenset(CLINICAL),
+        writes=True,
+        ok=frozenset({201}),
+    ),
+    Endpoint(
+        "ServiceRequest $transition",
+        ("POST", "/fhir/ServiceRequest/{referral_id}/$transition"),
+        _transition,
+        # the receiver accepts, a referrer withdraws; the person may read but never move
+        frozenset(CLINICAL | {"voluntary_sector"}),
+        writes=True,
+        prepare=_fresh_referral,
+    ),
+]
+ENDPOINTS += REFERRAL_ENDPOINTS
+
 ROLES = ROLES_IN_CAST
 CASES = [
     pytest.param(endpoint, role, target, id=f"{endpoint.name}-{role}-{target}")

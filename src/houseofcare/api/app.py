@@ -116,6 +116,10 @@ def create_app(
     from houseofcare.api.routes import oruk as oruk_routes
 
     app.include_router(oruk_routes.router)
+    # --- issue 13: referrals (FHIR ServiceRequest)
+    from houseofcare.api.routes import servicerequest
+
+    app.include_router(servicerequest.router)
     mount_pages(app)
 
     @app.get("/health", tags=["service"])

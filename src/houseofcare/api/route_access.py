@@ -150,6 +150,27 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("POST", "/people/{person_id}/support/activation"): Action.activation_write,
     ("POST", "/people/{person_id}/support/preferences"): Action.preference_write,
     ("POST", "/people/{person_id}/support/unmet"): Action.unmet_write,
+    # --- issue 13: referrals (web/routes_referrals.py, api/routes/servicerequest.py). A
+    # person's referrals and the referrer's side; the receiving organisation's inbox (a list
+    # of its own services' referrals) and its moves; the link worker's caseload
+    ("GET", "/people/{person_id}/referrals"): Action.referral_read,
+    ("GET", "/people/{person_id}/referrals/new"): Action.referral_write,
+    ("POST", "/people/{person_id}/referrals/new"): Action.referral_write,
+    ("POST", "/people/{person_id}/referrals/{referral_id}/move"): Action.referral_write,
+    ("POST", "/people/{person_id}/social-prescribing"): Action.referral_write,
+    ("GET", "/referrals/inbox"): Action.referral_inbox,
+    ("POST", "/referrals/inbox/{referral_id}"): Action.referral_receive,
+    ("GET", "/social-prescribing"): Action.socialprescribing_read,
+    ("POST", "/social-prescribing/{person_id}/follow-up"): Action.referral_write,
+    # FHIR ServiceRequest: read and search a person's referrals (a receiver: its own
+    # services' only, the person named only with consent); create from the plan; and
+    # `$transition`, the moves of the flow, declared as referral.read, the least any mover
+    # holds: each move is then checked against the flow's side (referral.write for the
+    # referrer, referral.receive for the receiver), refused and audited otherwise
+    ("GET", "/fhir/ServiceRequest/{referral_id}"): Action.referral_read,
+    ("GET", "/fhir/ServiceRequest"): Action.referral_read,
+    ("POST", "/fhir/ServiceRequest"): Action.referral_write,
+    ("POST", "/fhir/ServiceRequest/{referral_id}/$transition"): Action.referral_read,
 }
 
 

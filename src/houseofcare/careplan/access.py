@@ -51,6 +51,11 @@ RELATIONSHIP_SQL: Final[Mapping[Relationship, str]] = {
         "EXISTS (SELECT 1 FROM proxy_grant pg WHERE pg.person_id = {p}.id"
         " AND pg.proxy_user_id = :user_id AND pg.withdrawn_at IS NULL)"
     ),
+    # --- issue 13: referrals: a referral of the person to a service of the user's organisation
+    Relationship.referred: (
+        "EXISTS (SELECT 1 FROM referral rf JOIN service sv ON sv.id = rf.service_id"
+        " WHERE rf.person_id = {p}.id AND sv.organisation_id = :organisation_id)"
+    ),
 }
 #: The person relationships in a fixed order (`any` is not about a person).
 PERSON_RELATIONSHIPS: Final = tuple(RELATIONSHIP_SQL)

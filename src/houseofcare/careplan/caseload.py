@@ -31,6 +31,7 @@ from houseofcare.store.models import (
     CarePlanStatus,
     CaseloadAssignment,
     Person,
+    Role,
     User,
 )
 
@@ -146,10 +147,20 @@ def on_caseload(
     ]
 
 
+# --- issue 13: referrals: a social prescribing link worker's caseload is kept in the same
+# table; being referred to a link worker does not take a person off the case managers' list
+def _held_by_case_manager() -> ColumnElement[bool]:
+    return CaseloadAssignment.case_manager_id.in_(
+        select(User.id).where(User.role == Role.case_manager)
+    )
+
+
 def _unassigned_filter() -> list[ColumnElement[bool]]:
     """A person of the network (registered at a practice, linked to the analytic record) who
-    is on nobody's caseload."""
-    held = exists().where(CaseloadAssignment.person_id == Person.id, _open())
+    is on no case manager's caseload."""
+    held = exists().where(
+        CaseloadAssignment.person_id == Person.id, _open(), _held_by_case_manager()
+    )
     return [Person.patient_id.is_not(None), Person.practice_id.is_not(None), ~held]
 
 
@@ -217,7 +228,7 @@ def holder(session: Session, person_id: int) -> int | None:
     """The case manager whose caseload the person is on (None: nobody's)."""
     return session.scalar(
         select(CaseloadAssignment.case_manager_id).where(
-            CaseloadAssignment.person_id == person_id, _open()
+            CaseloadAssignment.person_id == person_id, _open(), _held_by_case_manager()
         )
     )
 

@@ -74,6 +74,20 @@ class Action(StrEnum):
     support_suggest = "support.suggest"
     #: Record a need that found no suitable service (unmet need, for commissioning).
     unmet_write = "unmet.write"
+    # --- issue 13: referrals (selfcare/referrals.py; the moves in selfcare/referral_flow.toml)
+    #: A person's referrals (FHIR ServiceRequest). A receiving organisation reads them through
+    #: `referred`, and sees who the person is only while `patient.read` allows it (consent).
+    referral_read = "referral.read"
+    #: The referrer's side: send a referral from the plan, withdraw it, refer to social
+    #: prescribing (a link worker's caseload), a link worker's follow-up date.
+    referral_write = "referral.write"
+    #: The receiving organisation's side: accept, decline (with a reason), attended or did not
+    #: attend, close; only for referrals to its own services.
+    referral_receive = "referral.receive"
+    #: The receiving organisation's inbox: the referrals to its services (a list action).
+    referral_inbox = "referral.inbox"
+    #: A social prescribing link worker's caseload page (a list action: their own people).
+    socialprescribing_read = "socialprescribing.read"
 
 
 class Relationship(StrEnum):
@@ -86,6 +100,9 @@ class Relationship(StrEnum):
     #: The user is a carer the person has given proxy access to (issue 12, `proxy_grant`).
     proxy = "proxy"
     any = "any"
+    # --- issue 13: referrals
+    #: The person has a referral to a service of the user's organisation (the receiver).
+    referred = "referred"
 
 
 # --- issue 12: population pages
@@ -103,6 +120,10 @@ AGGREGATE_ACTIONS: Final = frozenset({Action.population_read})
 LIST_ACTIONS: Final = (
     frozenset({Action.caseload_read, Action.caseload_write, Action.reviews_read, Action.audit_read})
     | AGGREGATE_ACTIONS
+    # --- issue 13: referrals: the receiver's inbox and the link worker's caseload, each
+    # scoped to the user by the referral service (their organisation's services, their own
+    # caseload), each person shown audited
+    | {Action.referral_inbox, Action.socialprescribing_read}
 )  # issue 12: population pages
 
 

@@ -180,6 +180,21 @@ def seed_demo(
             from houseofcare.selfcare.demo_directory import load_demo_directory
 
             load_demo_directory(session, others["DEMO-VG"])
+            home_id = home.id
+        # --- issue 13: referrals: the demo link worker, their people and referrals at each
+        # stage, made through the referral service (selfcare/demo_referrals.py)
+        from houseofcare.selfcare.demo_referrals import LINK_WORKER, seed_referrals
+
+        made = seed_referrals(factory, practice_id=home_id, password=demo_password(LINK_WORKER))
+        if made.link_worker is not None:
+            summary.users.append(
+                DemoUser(
+                    LINK_WORKER,
+                    demo_password(LINK_WORKER),
+                    Role.link_worker.value,
+                    "Demo Community Health NHS Trust (social prescribing)",
+                )
+            )
         return summary
     finally:
         engine.dispose()

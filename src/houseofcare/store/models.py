@@ -360,6 +360,10 @@ class CaseloadAssignment(Base):
     assigned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     assigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     ended_at: Mapped[dt.datetime | None]
+    # --- issue 13: referrals. On a link worker's caseload (social prescribing): what matters
+    # to the person, as the referrer wrote it, and the date the link worker next contacts them.
+    what_matters: Mapped[str | None] = mapped_column(Text)
+    follow_up_on: Mapped[dt.date | None]
 
     person: Mapped[Person] = relationship()
 

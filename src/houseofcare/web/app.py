@@ -58,5 +58,9 @@ def mount_pages(app: FastAPI) -> None:
     from houseofcare.web import routes_support
 
     app.include_router(routes_support.router)
+    # --- issue 13: referrals, the receiving organisation's inbox, social prescribing
+    from houseofcare.web import routes_referrals
+
+    app.include_router(routes_referrals.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

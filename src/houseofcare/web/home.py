@@ -50,6 +50,16 @@ ACTION_WORDS: Final[dict[Action, str]] = {
     Action.preference_write: "Record what a person prefers in support",
     Action.support_suggest: "See the services that suit a person, with why (Suggest support)",
     Action.unmet_write: "Record a need that found no suitable service (unmet need)",
+    # --- issue 13: referrals
+    Action.referral_read: "See referrals to services and how each went",
+    Action.referral_write: (
+        "Refer to a service from the care plan, withdraw a referral, refer to social prescribing"
+    ),
+    Action.referral_receive: (
+        "Accept or decline referrals to your services, and record attendance and the outcome"
+    ),
+    Action.referral_inbox: "See the referrals to your organisation's services",
+    Action.socialprescribing_read: "See the people referred to you for social prescribing",
 }
 
 #: Whom a grant covers, as the user would say it.
@@ -60,6 +70,8 @@ WHOM_WORDS: Final[dict[Relationship, str]] = {
     Relationship.self: "you",
     Relationship.proxy: "people who gave you proxy access as their carer",
     Relationship.any: "your own lists",
+    # --- issue 13: referrals
+    Relationship.referred: "people referred to your organisation's services",
 }
 
 #: The role's name and one line on what houseofcare is for them (DESIGN.md, "Who uses it").
@@ -168,6 +180,16 @@ for _role in Role:
             )
         ),
     )
+
+# --- issue 13: referrals: the receiving organisation's inbox, the link worker's people, the
+# person's referrals
+ROLE_TOOLS[Role.voluntary_sector] += (
+    ("Referrals to your services: accept, decline, record attendance", "/referrals/inbox"),
+)
+ROLE_TOOLS[Role.link_worker] += (
+    ("Your people: what matters to them, their referrals, follow-up", "/social-prescribing"),
+)
+ROLE_TOOLS[Role.patient] += (("Your referrals to services", "/me/plan#referrals"),)
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,10 @@ def chrome(request: Request, signed_in: PageSession | None, services: Any) -> di
         "has_population": bool(policy.granted(role, Action.population_read)),
         # --- issue 13: matching: roles that may open "Suggest support" (the person page's link)
         "has_support_page": bool(policy.granted(role, Action.support_suggest)),
+        # --- issue 13: referrals: the receiving organisation's inbox, the link worker's people
+        "has_referral_inbox": bool(policy.granted(role, Action.referral_inbox)),
+        "has_social_prescribing": bool(policy.granted(role, Action.socialprescribing_read)),
+        "has_referrals": bool(policy.granted(role, Action.referral_read)),
     }
 
 

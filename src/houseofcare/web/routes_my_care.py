@@ -23,6 +23,7 @@ from houseofcare.web.letter import PROMPTS
 from houseofcare.web.my_care import MyCareRefused
 from houseofcare.web.page import chrome, csrf_refused, form_token_ok, redirect, refused
 from houseofcare.web.planning_forms import PERFORMER_WORDS
+from houseofcare.web.referrals_page import your_referrals  # issue 13: referrals
 from houseofcare.web.session import PageSession, page_session
 from houseofcare.web.templates import render
 
@@ -192,6 +193,8 @@ def _plan(request: Request, services: Any, person_id: int | None) -> Response:
             "p": page,
             "goal_words": my_care.GOAL_WORDS,
             "saved": request.query_params.get("saved"),
+            # --- issue 13: referrals ("Your referrals", each read audited)
+            "referrals": your_referrals(services, signed_in, page.subject.person_id),
         },
     )
 
