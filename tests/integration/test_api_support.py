@@ -42,6 +42,7 @@ from houseofcare.store.models import (
     AuditEvent,
     CarePlan,
     CarePlanComment,
+    CaseloadAssignment,
     ConsentToShare,
     Goal,
     Need,
@@ -174,6 +175,8 @@ CAST: dict[str, tuple[Role, str | None]] = {
     "patient": (Role.patient, None),
     "admin": (Role.admin, None),
     "gp_b": (Role.gp, "B"),
+    # --- issue 13: the social prescribing link worker (the related person is referred to them)
+    "link_worker": (Role.link_worker, "A"),
 }
 
 
@@ -227,6 +230,15 @@ def _build(world: World) -> None:
             world.user_ids[name] = user.id
         assign_to_caseload(
             session, case_manager_id=world.user_ids["case_manager"], person_id=related.id
+        )
+        # --- issue 13: referred to social prescribing: on the link worker's caseload too (the
+        # assignment row social_prescribing.refer_to_link_worker writes)
+        session.add(
+            CaseloadAssignment(
+                case_manager_id=world.user_ids["link_worker"],
+                person_id=related.id,
+                what_matters="Getting out of the house",
+            )
         )
         world.consents["related"] = give_consent(
             session, related.id, OrganisationType.local_authority_social_care
