@@ -3,8 +3,8 @@ caseload and refers them to a walking group; the group's user accepts the referr
 records that they attended; the person signs in and their plan shows it (the referral's
 status and outcome under "Your referrals", the note on their plan, the action completed).
 
-The "suggest support" step (matching) comes from another branch: the journey starts from the
-refer page, and the lead adds the suggest step once both are merged.
+The link worker starts from "Suggest support" (matching): the walking group is suggested for
+the person's need (loneliness), and its Refer link opens the refer form with it chosen.
 """
 
 from __future__ import annotations
@@ -13,10 +13,15 @@ import sqlite3
 import uuid
 
 from playwright.sync_api import Browser, expect
+from sqlalchemy import select
 
+from houseofcare.careplan.actor import SYSTEM
 from houseofcare.careplan.people import create_user
+from houseofcare.careplan.plans import add_need
 from houseofcare.store.database import make_engine, session_factory, transaction
 from houseofcare.store.models import (
+    CarePlan,
+    CarePlanStatus,
     Organisation,
     Role,
     Service,
@@ -66,6 +71,17 @@ def _prepare(site: Site) -> tuple[int, str]:
                     capacity_per_month=10,
                 )
             )
+            plan_id = session.scalar(
+                select(CarePlan.id).where(
+                    CarePlan.person_id == person_id, CarePlan.status == CarePlanStatus.active
+                )
+            )
+            add_need(
+                session,
+                plan_id,
+                {"domain": "social_loneliness", "description": "Lonely since moving here"},
+                SYSTEM,
+            )
             create_user(
                 session,
                 username=username,
@@ -93,10 +109,15 @@ def test_link_worker_refers_to_a_walking_group_and_the_plan_shows_it(
         page = worker.open("/social-prescribing")
         page.locator(f"#person-{person_id}").get_by_role("link").first.click()
         expect(page.get_by_role("heading", level=1)).to_have_text("Referrals")
-        page.get_by_role("link", name="Refer to a service").click()
-        page.get_by_label("The service").select_option(
-            label=f"{WALK} (Demo Breathe Easy Group): 10 places left this month"
-        )
+        page = worker.open(f"/people/{person_id}/support")
+        suggestion = page.get_by_role("button", name=f"Refer to {WALK}")
+        expect(suggestion).to_be_visible()
+        worker.accessible()
+        suggestion.click()
+        # the refer form with the suggested service confirmed, its places shown
+        expect(page.get_by_role("heading", name="The service")).to_be_visible()
+        expect(page.get_by_text(WALK, exact=True)).to_be_visible()
+        expect(page.get_by_text("10 places left this month")).to_be_visible()
         page.get_by_label("What part of life the referral is about").select_option(
             label="Loneliness"
         )

@@ -11,6 +11,7 @@ into the site's store, named so no other test mistakes them for its own.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import uuid
 
@@ -105,7 +106,9 @@ def test_a_gp_suggests_support_and_records_activation(browser: Browser, site: Si
     expect(page.get_by_text("Full this month").first).to_be_visible()
     helps = f"Helps with {NEED_WORDS[domain].lower()}"
     expect(page.get_by_text(helps).first).to_be_visible()
-    expect(page.get_by_role("button", name=f"Refer to {walk}")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Refer to {walk}")).to_have_attribute(
+        "href", re.compile(r"/referrals/new\?service_id=\d+$")
+    )
     _both_widths(tab)
     tab.screenshot("support-suggestions")
 

@@ -244,7 +244,7 @@ def test_the_gp_sees_suitable_services_ranked_with_why(world: World) -> None:
     assert "For people with Chronic obstructive pulmonary disease" in html
     assert "Full this month" in html
     assert "Matches what matters to the person" in html
-    assert f'action="/people/{ada}/referrals/new?service_id={world.services["walk"]}"' in html
+    assert f'href="/people/{ada}/referrals/new?service_id={world.services["walk"]}"' in html
     # housing: no service at all; the button to record it
     assert "Needs with no suitable service" in html and "Record “Housing” as unmet need" in html
     events = world.events("t.gp", start)
