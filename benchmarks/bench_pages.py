@@ -83,6 +83,12 @@ PAGES: list[tuple[str, str]] = [
     ("/people/{person}/consent", "bench.nurse"),
     ("/partners", "bench.social"),
     ("/partners/people/{person}", "bench.social"),
+    # --- issue 13: the directory, suggest support and a person's referrals (the bench store's
+    # directory is empty: these measure the pages' own cost; bench_matching.py measures
+    # matching among 5,000 services)
+    ("/services", "bench.nurse"),
+    ("/people/{person}/support", "bench.nurse"),
+    ("/people/{person}/referrals", "bench.nurse"),
 ]
 TARGET_P95_MS = 100.0
 PORT = 8775
