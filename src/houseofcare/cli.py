@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from houseofcare import __version__
-from houseofcare.cli_access import TokenOption, UserOption
+from houseofcare.cli_access import DataDirOption, TokenOption, UserOption
 from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
@@ -32,15 +32,6 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
-        show_default=False,
-    ),
-]
 
 
 class OutputFormat(str, Enum):

@@ -236,6 +236,16 @@ def authorise_identifiable_export(
 
 
 #: The `--user` option of every command with identifiable output.
+#: The project folder, for every command that reads or writes the stores.
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
+        show_default=False,
+    ),
+]
+
 UserOption = Annotated[
     str | None,
     typer.Option(

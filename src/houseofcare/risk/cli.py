@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from houseofcare.cli_access import TokenOption, UserOption, authorise_or_exit
+from houseofcare.cli_access import DataDirOption, TokenOption, UserOption, authorise_or_exit
 from houseofcare.settings import Settings
 
 model_app = typer.Typer(
@@ -28,14 +28,6 @@ model_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
-        show_default=False,
-    ),
-]
 RunOption = Annotated[str | None, typer.Option("--run", help="A run id (default: the latest run).")]
 
 

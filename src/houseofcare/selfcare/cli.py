@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from houseofcare.cli_access import DataDirOption
 from houseofcare.settings import Settings
 
 services_app = typer.Typer(
@@ -22,14 +23,6 @@ services_app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
-        show_default=False,
-    ),
-]
 #: Rejections printed one by one; past this many, how many more.
 SHOWN_REJECTIONS = 50
 

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from houseofcare.cli_access import DataDirOption
 from houseofcare.settings import Settings
 
 db_app = typer.Typer(
@@ -23,15 +24,6 @@ db_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        help="Project folder for the stores (default ./hoc-data, or HOC_DATA_DIR).",
-        show_default=False,
-    ),
-]
 
 
 def _settings(data_dir: Path | None) -> Settings:
