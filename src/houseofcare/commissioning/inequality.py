@@ -45,11 +45,10 @@ from houseofcare.commissioning.measures import (
     measure_sql,
 )
 from houseofcare.commissioning.population import (
-    LOOKUP_TABLES,
     PopulationFilter,
     Practice,
-    lookup_tables,
     people_sql,
+    register_lookups,
 )
 from houseofcare.engine import Engine, sql_literal
 from houseofcare.population.registers import AGE_SQL
@@ -268,7 +267,7 @@ def report(
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
     as_of = rows[0][0]
     as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
-    _register_lookups_on(engine, known)
+    register_lookups(engine, known)
     frame = frame_sql(run_id, as_of)
     found = []
     for measure in measures or packaged_measures():
@@ -307,10 +306,3 @@ def report(
             MeasureInequality(measure, overall, splits, tuple(standardised), slope, no_slope)
         )
     return found
-
-
-def _register_lookups_on(engine: Engine, known: Sequence[Practice]) -> None:
-    """The LSOA and practice lookups as the engine's tables, through the seam (so Spark has
-    them too)."""
-    for name, table in zip(LOOKUP_TABLES, lookup_tables(known), strict=True):
-        engine.register(name, table)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -218,9 +218,17 @@ def lookup_tables(known: Sequence[Practice]) -> tuple[pa.Table, pa.Table]:
     )
 
 
-def _register_lookups(con: duckdb.DuckDBPyConnection, known: Sequence[Practice]) -> None:
+class _Registers(Protocol):
+    """What can hold a named Arrow table: a DuckDB connection or an engine of the seam."""
+
+    def register(self, name: str, table: pa.Table) -> object: ...
+
+
+def register_lookups(target: _Registers, known: Sequence[Practice]) -> None:
+    """The LSOA → IMD and practice → locality lookups as `target`'s tables (a DuckDB
+    connection for the population page, an engine for the inequality report on any engine)."""
     for name, table in zip(LOOKUP_TABLES, lookup_tables(known), strict=True):
-        con.register(name, table)
+        target.register(name, table)
 
 
 def people_sql(chosen: PopulationFilter) -> str:
@@ -320,7 +328,7 @@ def figures(
     known: Sequence[Practice],
 ) -> PopulationFigures:
     """The run's controlled figures for the people `chosen` picks (`known`: `practices`)."""
-    _register_lookups(con, known)
+    register_lookups(con, known)
     people = people_sql(chosen)
     level_words = _NAME_OF_LEVEL
     triangle_rows = level_counts(con, run_id, by_practice=False, people=people).fetchall()
