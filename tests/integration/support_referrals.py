@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
-from test_api_support import form_token, nhs_numbers, page_sign_in
+from test_api_support import PagesOnAStore, nhs_numbers
 
 from houseofcare.api.app import create_app
 from houseofcare.careplan import SYSTEM
@@ -37,7 +36,6 @@ from houseofcare.store.migrate import upgrade_engine
 from houseofcare.store.models import (
     Action,
     ActionVersion,
-    AuditEvent,
     CarePlan,
     CarePlanComment,
     CaseloadAssignment,
@@ -89,7 +87,7 @@ def make_service(
 
 
 @dataclass
-class Cast:
+class Cast(PagesOnAStore):
     app: Any
     factory: sessionmaker[Session]
     people: dict[str, int] = field(default_factory=dict)
@@ -106,29 +104,6 @@ class Cast:
             kind = None if user.organisation is None else user.organisation.type.value
             actor = Actor.of(user, organisation_type=kind)
         return Guard(actor=actor, factory=self.factory, policy=packaged_policy())
-
-    def browser(self, username: str) -> TestClient:
-        browser = TestClient(self.app, follow_redirects=False)
-        answer = page_sign_in(browser, username, PASSWORD)
-        assert answer.status_code == 303, answer.text
-        return browser
-
-    def token(self, browser: TestClient) -> str:
-        return form_token(browser.get("/").text)
-
-    def events(self, username: str, after: int = 0) -> list[AuditEvent]:
-        with self.factory() as session:
-            return list(
-                session.scalars(
-                    select(AuditEvent)
-                    .where(AuditEvent.username == username, AuditEvent.id > after)
-                    .order_by(AuditEvent.id)
-                ).all()
-            )
-
-    def last_event_id(self) -> int:
-        with self.factory() as session:
-            return session.scalar(select(func.max(AuditEvent.id))) or 0
 
     def store(self) -> dict[str, Any]:
         """Everything the referral services may write, audit aside."""

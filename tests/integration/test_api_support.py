@@ -355,3 +355,35 @@ def page_sign_in(browser: TestClient, username: str, password: str) -> Any:
         "/sign-in",
         data={"username": username, "password": password, "csrf_token": form_token(form.text)},
     )
+
+
+class PagesOnAStore:
+    """Signing in to the pages and reading the audit trail, for a test world that has the
+    app (`app`) and its operational store (`factory`): the partners', referrals' and
+    matching worlds share these."""
+
+    app: Any
+    factory: sessionmaker[Session]
+
+    def browser(self, username: str) -> TestClient:
+        browser = TestClient(self.app, follow_redirects=False)
+        answer = page_sign_in(browser, username, PASSWORD)
+        assert answer.status_code == 303, answer.text
+        return browser
+
+    def token(self, browser: TestClient) -> str:
+        return form_token(browser.get("/").text)
+
+    def events(self, username: str, after: int = 0) -> list[AuditEvent]:
+        with self.factory() as session:
+            return list(
+                session.scalars(
+                    select(AuditEvent)
+                    .where(AuditEvent.username == username, AuditEvent.id > after)
+                    .order_by(AuditEvent.id)
+                ).all()
+            )
+
+    def last_event_id(self) -> int:
+        with self.factory() as session:
+            return session.scalar(select(func.max(AuditEvent.id))) or 0

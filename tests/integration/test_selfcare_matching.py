@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from test_api_support import form_token, nhs_numbers, page_sign_in
+from test_api_support import PagesOnAStore, nhs_numbers
 
 from houseofcare.api.app import create_app
 from houseofcare.careplan import SYSTEM
@@ -32,7 +31,6 @@ from houseofcare.store.database import make_engine, session_factory, transaction
 from houseofcare.store.migrate import upgrade_engine
 from houseofcare.store.models import (
     Activation,
-    AuditEvent,
     AuditOutcome,
     CaseloadAssignment,
     Referral,
@@ -50,33 +48,11 @@ LUTON_LSOA = "E01015736"
 
 
 @dataclass
-class World:
+class World(PagesOnAStore):
     app: Any
     factory: sessionmaker[Session]
     people: dict[str, int] = field(default_factory=dict)
     services: dict[str, int] = field(default_factory=dict)
-
-    def browser(self, username: str) -> TestClient:
-        browser = TestClient(self.app, follow_redirects=False)
-        assert page_sign_in(browser, username, PASSWORD).status_code == 303
-        return browser
-
-    def token(self, browser: TestClient) -> str:
-        return form_token(browser.get("/").text)
-
-    def last_event_id(self) -> int:
-        with self.factory() as session:
-            return session.scalar(select(func.max(AuditEvent.id))) or 0
-
-    def events(self, username: str, after: int) -> list[AuditEvent]:
-        with self.factory() as session:
-            return list(
-                session.scalars(
-                    select(AuditEvent)
-                    .where(AuditEvent.username == username, AuditEvent.id > after)
-                    .order_by(AuditEvent.id)
-                ).all()
-            )
 
     def store(self) -> dict[str, Any]:
         """What the forms may write."""
