@@ -230,13 +230,15 @@ def _slope(
         numerator, denominator = rows.get(decile, (0, 0))
         if not denominator:
             return None, f"IMD decile {decile} has nobody in it"
-        estimate = _estimate(measure, numerator, denominator)
-        value = estimate.value
-        if value is None or estimate.lower is None or estimate.upper is None:
+        # on the proportion's own 0-1 scale (the regression's), not the report's percentage
+        estimate = (
+            proportion(int(numerator), int(denominator))
+            if measure.kind == "proportion"
+            else crude_rate(int(numerator), int(denominator), multiplier=measure.per)
+        )
+        value, low, high = estimate.value, estimate.lower, estimate.upper
+        if value is None or low is None or high is None:
             return None, f"IMD decile {decile} has no rate"
-        scale = 100 if measure.kind == "proportion" else 1
-        low, high = estimate.lower / scale, estimate.upper / scale
-        value /= scale
         if measure.kind == "proportion" and not (low > 0 and high < 1 and 0 < value < 1):
             return None, f"IMD decile {decile} is at 0% or 100%, so no logit slope"
         if measure.kind == "rate" and not (low > 0 and value > 0):
