@@ -1,0 +1,53 @@
+"""The local commissioning plan: individual needs added up for an area, with health
+inequalities at its centre (issue 14; docs/commissioning.md).
+
+`build_plan` registers the plan's frames (`plan_frames`) and asks each part for its
+sections; the parts are plain SQL over the frames through `commissioning.measures`, so every
+count is disclosure-controlled where it is made, and the whole plan runs through the engine
+seam. Renderers (`plan_output`, the commissioners' page) only lay the result out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from houseofcare.commissioning import (
+    plan_capacity,
+    plan_care,
+    plan_frames,
+    plan_inequalities,
+    plan_trends,
+)
+from houseofcare.commissioning.disclosure import DisclosureRule, packaged_rule
+from houseofcare.commissioning.plan_model import Area, CommissioningPlan, PlanContext
+
+#: The plan's parts, in the order a board reads them.
+PARTS = (plan_care, plan_capacity, plan_inequalities, plan_trends)
+
+
+def build_plan(
+    engine: Any,
+    store: Any,
+    run_id: str,
+    as_of: dt.date,
+    area: Area,
+    *,
+    rule: DisclosureRule | None = None,
+) -> CommissioningPlan:
+    """The plan for `area` from run `run_id` and the operational store `store` (a Session)."""
+    chosen = rule or packaged_rule()
+    ctx = PlanContext(engine=engine, run_id=run_id, as_of=as_of, area=area, rule=chosen)
+    plan_frames.register_plan_frames(ctx, store)
+    sections = [s for part in PARTS for s in part.sections(ctx)]
+    return CommissioningPlan(
+        area=area,
+        run_id=run_id,
+        run_date=as_of,
+        made_at=dt.datetime.now(dt.UTC),
+        disclosure=(
+            f"counts of 1 to {chosen.suppress_at_or_below} are shown as {chosen.symbol}; "
+            f"others are rounded to the nearest {chosen.round_to}"
+        ),
+        sections=tuple(sections),
+    )
