@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     #: below the minimum the caseload page says so; beyond the maximum nobody more is taken on.
     caseload_min: int = Field(default=50, ge=0)
     caseload_max: int = Field(default=80, ge=1)
+    # --- issue 14: the commissioning plan's output (commissioning/plan_output/pdf.py)
+    #: The headless browser that prints the plan's HTML to PDF (HOC_CHROMIUM): Debian's
+    #: Chromium, which `scripts/setup` installs for the browser tests too.
+    chromium: Path = Path("/usr/bin/chromium")
 
     @model_validator(mode="after")
     def _capacity(self) -> Settings:
