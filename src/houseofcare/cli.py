@@ -572,5 +572,10 @@ from houseofcare.selfcare.cli import services_app  # noqa: E402
 
 app.add_typer(services_app, name="services")
 
+# --- issue 14: the commissioning plan's outputs (commissioning/plan_output/cli.py)
+from houseofcare.commissioning.plan_output.cli import commission_command  # noqa: E402
+
+app.command("commission")(commission_command)
+
 if __name__ == "__main__":
     app()

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, Final
 
 from houseofcare.commissioning.disclosure import packaged_rule
-from houseofcare.commissioning.plan_model import CommissioningPlan, Column, PlanTable
+from houseofcare.commissioning.plan_model import Column, CommissioningPlan, PlanTable
 
 #: Kinds whose values are figures (right-aligned; None is shown as the rule's symbol).
 NUMERIC_KINDS: Final = frozenset({"count", "percent", "rate", "money", "wte", "number"})

@@ -163,7 +163,7 @@ def _bars(
         sum(v for v in vs if v is not None) if stacked else max((v for v in vs if v), default=0)
         for vs in values
     ]
-    high = max([float(t) for t in totals] + [0.0])
+    high = max([*(float(t) for t in totals), 0.0])
     step = nice_step(high)
     top_value = max(step, math.ceil(high / step) * step) if high > 0 else 1.0
     plot = d.width - left - right
@@ -186,7 +186,8 @@ def _bars(
             y_bar = y if stacked else y + s * bar
             if v is None:
                 if not stacked:
-                    d.texts.append(Text(left + 4, y_bar + bar - 4, f"{fmt(None, column)} not shown"))
+                    words = f"{fmt(None, column)} not shown"
+                    d.texts.append(Text(left + 4, y_bar + bar - 4, words))
                 continue
             width = plot * float(v) / top_value
             x0 = x_of(start) if stacked else left
@@ -215,8 +216,8 @@ def _line(
     left, right, top, plot_h = 64.0, 44.0, 14.0, 180.0
     bottom = top + plot_h
     shown = [float(row[i]) for row in table.rows for i, _ in series if row[i] is not None]
-    high = max(shown + [0.0])
-    low = min(shown + [0.0])
+    high = max([*shown, 0.0])
+    low = min([*shown, 0.0])
     step = nice_step(high - low)
     low, high = math.floor(low / step) * step, max(step, math.ceil(high / step) * step)
     n = len(table.rows)
@@ -238,7 +239,8 @@ def _line(
             anchor = "start" if i == 0 and n > 1 else "end" if i == n - 1 and n > 1 else "middle"
             d.texts.append(Text(x_of(i), bottom + 18, _category(row[x_at]), anchor, GREY))
         if all(row[at] is None for at, _ in series):
-            d.texts.append(Text(x_of(i), top + 12, f"{fmt(None, series[0][1])} not shown", "middle"))
+            words = f"{fmt(None, series[0][1])} not shown"
+            d.texts.append(Text(x_of(i), top + 12, words, "middle"))
     for s, (at, _) in enumerate(series):
         colour = PALETTE[s % len(PALETTE)]
         run: list[str] = []

@@ -92,9 +92,7 @@ def _table(section: PlanSection, table: PlanTable, mark: str) -> TableView:
 
 def _section(section: PlanSection, mark: str) -> SectionView:
     if section.message is not None:
-        return SectionView(
-            _slug(section.key), section.title, section.findings, section.message, ()
-        )
+        return SectionView(_slug(section.key), section.title, section.findings, section.message, ())
     by_key = {t.key: t for t in section.tables}
     figures: list[Figure] = []
     charted: set[str] = set()

@@ -53,9 +53,7 @@ def html_to_pdf(html: str, out: Path, *, chromium: Path) -> None:
                 command, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
             )
         except subprocess.TimeoutExpired:
-            raise PdfUnavailable(
-                f"Chromium did not print the PDF in {TIMEOUT_SECONDS} s"
-            ) from None
+            raise PdfUnavailable(f"Chromium did not print the PDF in {TIMEOUT_SECONDS} s") from None
         if done.returncode != 0 or not out.exists() or out.stat().st_size == 0:
             last = (done.stderr.strip().splitlines() or ["no message"])[-1]
             raise PdfUnavailable(f"Chromium could not print the PDF: {last}")
