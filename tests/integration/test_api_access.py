@@ -1377,6 +1377,31 @@ ENDPOINTS = [
 ]
 assert {e.name for e in ENDPOINTS} >= LINK_WORKER_ALLOWED
 
+# --- issue 14: the commissioners' page (the local commissioning plan) and its downloads:
+# population.read, as the population page (commissioners, and GPs as practice leads). The
+# cast's store has no pipeline run, so the page says so (200) and a download has no plan
+# to give (404); both audited, and refused (403, audited) for every other role.
+COMMISSIONING_ENDPOINTS = [
+    Endpoint(
+        "Commissioning plan page",
+        ("GET", "/commissioning"),
+        lambda w, who, t: _page_session(w, who).get("/commissioning"),
+        frozenset({"gp", "commissioner"}),
+        person_scoped=False,
+        page=True,
+    ),
+    Endpoint(
+        "Commissioning plan download",
+        ("GET", "/commissioning/plan.{fmt}"),
+        lambda w, who, t: _page_session(w, who).get("/commissioning/plan.csv"),
+        frozenset({"gp", "commissioner"}),
+        person_scoped=False,
+        page=True,
+        ok=frozenset({404}),
+    ),
+]
+ENDPOINTS += COMMISSIONING_ENDPOINTS
+
 ROLES = ROLES_IN_CAST
 CASES = [
     pytest.param(endpoint, role, target, id=f"{endpoint.name}-{role}-{target}")

@@ -171,6 +171,11 @@ ROUTE_ACCESS: Final[dict[tuple[str, str], Action | Open]] = {
     ("GET", "/fhir/ServiceRequest"): Action.referral_read,
     ("POST", "/fhir/ServiceRequest"): Action.referral_write,
     ("POST", "/fhir/ServiceRequest/{referral_id}/$transition"): Action.referral_read,
+    # --- issue 14: the commissioners' page (web/routes_commissioning.py): the local
+    # commissioning plan, aggregate and disclosure-controlled, built from identifiable rows,
+    # so the population page's decision; its downloads (html, pdf, xlsx, csv) likewise
+    ("GET", "/commissioning"): Action.population_read,
+    ("GET", "/commissioning/plan.{fmt}"): Action.population_read,
 }
 
 

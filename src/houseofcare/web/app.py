@@ -62,5 +62,9 @@ def mount_pages(app: FastAPI) -> None:
     from houseofcare.web import routes_referrals
 
     app.include_router(routes_referrals.router)
+    # --- issue 14: the commissioners' page (the local commissioning plan and its downloads)
+    from houseofcare.web import routes_commissioning
+
+    app.include_router(routes_commissioning.router)
     app.mount("/assets", StaticFiles(directory=NHSUK_ASSETS, check_dir=False), name="assets")
     app.mount("/static", StaticFiles(directory=STATIC / "app"), name="static")

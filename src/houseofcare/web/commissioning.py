@@ -1,0 +1,155 @@
+"""The commissioners' page: the local commissioning plan for an area, as the board's document
+shows it, and its downloads (HTML, PDF, XLSX, CSV).
+
+Thin over the same pieces as `hoc commission`: the area from `plan_output.areas`, the plan
+from `commissioning.plan.build_plan` over the latest run, the layout from
+`plan_output.layout` (so the page and the files show the same figures in the same order).
+Access is the population page's one decision, `population.read` (an aggregate action:
+commissioners, analysts, GP practice leads); every view and every download is one audited
+event of a `CommissioningPlan`, naming the run, the area and the format, and so is every
+refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+from markupsafe import Markup
+
+from houseofcare.api.deps import Services
+from houseofcare.careplan.policy import Action
+from houseofcare.commissioning.plan_model import Area, CommissioningPlan
+from houseofcare.commissioning.plan_output.access import RESOURCE_TYPE
+from houseofcare.commissioning.plan_output.areas import (
+    EVERYONE,
+    UnknownArea,
+    localities,
+    resolve_area,
+)
+from houseofcare.commissioning.plan_output.html import sections_html
+from houseofcare.commissioning.plan_output.layout import lay_out
+from houseofcare.commissioning.population import Practice
+from houseofcare.results import AnalyticResults, ResultsUnavailable
+from houseofcare.store.database import transaction
+from houseofcare.web.page import guard as page_guard
+from houseofcare.web.runs import RunStatus
+from houseofcare.web.session import PageSession
+
+
+@dataclass
+class CommissioningView:
+    """What the commissioners' page shows."""
+
+    run: RunStatus
+    area: Area = EVERYONE
+    practices: list[Practice] = field(default_factory=list)
+    plan: CommissioningPlan | None = None
+    body: Markup = field(default_factory=Markup)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def area_value(self) -> str:
+        """The chooser's value for the area shown (what `?area=` takes)."""
+        return "all" if self.area.code is None else self.area.code
+
+    @property
+    def area_items(self) -> list[dict[str, Any]]:
+        """The chooser's options: everyone, each locality, each practice."""
+        chosen = self.area_value
+        items: list[dict[str, Any]] = [
+            {"value": "all", "text": "All practices", "selected": chosen == "all"}
+        ]
+        for place in localities(self.practices):
+            value = place.code or place.name
+            items.append(
+                {"value": value, "text": f"Locality: {place.name}", "selected": value == chosen}
+            )
+        for p in self.practices:
+            where = f" ({p.locality})" if p.locality and p.locality not in p.name else ""
+            items.append(
+                {
+                    "value": p.practice_id,
+                    "text": f"Practice: {p.name}{where}",
+                    "selected": p.practice_id == chosen,
+                }
+            )
+        return items
+
+
+def _audit(services: Services, signed_in: PageSession, action: str, detail: dict[str, Any]) -> None:
+    guard = page_guard(signed_in, services)
+    with transaction(guard.factory) as session:
+        guard.audit(
+            session,
+            action=action,
+            resource_type=RESOURCE_TYPE,
+            detail={**detail, "aggregate": True},
+        )
+
+
+def commissioning_view(
+    services: Services,
+    signed_in: PageSession,
+    area: str | None,
+    *,
+    audit_action: str = "search",
+    fmt: str | None = None,
+) -> CommissioningView:
+    """The plan for the area asked for, from the latest run (refused and audited for a role
+    not granted `population.read`: `AccessRefused`). A download (`fmt`) is audited as an
+    `export` of that format."""
+    guard = page_guard(signed_in, services)
+    with transaction(guard.factory) as session:
+        guard.authorise(
+            session,
+            Action.population_read,
+            None,
+            audit_action=audit_action,
+            resource_type=RESOURCE_TYPE,
+        )
+    view = CommissioningView(run=RunStatus(missing="No pipeline run yet: run `hoc run`."))
+    try:
+        with AnalyticResults.open(services.settings) as results:
+            view.practices = results.practices()
+            try:
+                view.area = resolve_area(area, view.practices)
+            except UnknownArea:
+                view.errors.append(("area", "Choose an area from the list"))
+            run = results.latest_run()
+            if run is not None:
+                view.run = RunStatus(
+                    run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at
+                )
+                view.plan = _build(services, results, run.run_id, run.as_of, view.area)
+    except ResultsUnavailable as exc:
+        view.run = RunStatus(missing=str(exc))
+    except duckdb.Error:
+        view.run = RunStatus(missing="The analytic store cannot be read now; try again shortly.")
+    if view.plan is not None:
+        view.body = sections_html(lay_out(view.plan))
+    _audit(
+        services,
+        signed_in,
+        audit_action,
+        {
+            "run": view.run.run_id,
+            "area": view.area.kind
+            if view.area.code is None
+            else f"{view.area.kind} {view.area.code}",
+            "format": fmt or "page",
+        },
+    )
+    return view
+
+
+def _build(
+    services: Services, results: AnalyticResults, run_id: str, as_of: Any, area: Area
+) -> CommissioningPlan:
+    """The plan, over the store's read-only connection and the operational store."""
+    from houseofcare.commissioning.plan import build_plan
+    from houseofcare.engine import DuckDBEngine
+
+    with services.factory() as session:
+        return build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)
