@@ -6,14 +6,22 @@ commission`, the commissioners' page), so they do not depend on how `plan_frames
 store's living patients in the plan's area (through the population page's own lookups), with
 the rest made up deterministically from each person's id. Run as a module it is `hoc` with
 these frames in place (`python -m tests.plan_frames_by_hand commission …`, `… serve …`): the
-real command and the real `build_plan`, over made-up frames.
+real command and the real `build_plan`, over made-up frames; while the plan's real parts give
+no section at all, a stand-in section (`people_by_level`) gives the renderers real figures.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from houseofcare.commissioning.plan_model import PlanContext
+from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_model import (
+    Column,
+    PlanChart,
+    PlanContext,
+    PlanSection,
+    PlanTable,
+)
 from houseofcare.commissioning.population import (
     PopulationFilter,
     people_sql,
@@ -96,12 +104,53 @@ FROM plan_people WHERE unmet > 0
     )
 
 
+def people_by_level(ctx: PlanContext) -> list[PlanSection]:
+    """A stand-in section (people per level of care, through `measure_sql`), used only while
+    the plan's real parts give no section at all, so a renderer's test always has real,
+    disclosure-controlled figures (or, for a tiny area, none that survive)."""
+    rows = ctx.engine.rows(
+        "SELECT level, people, share FROM "
+        + measure_sql("plan_people", keys=["level"], counts={"people": "1"},
+                      shares={"share": ("people", "group")}, rule=ctx.rule)
+        + " m ORDER BY level DESC"
+    )  # fmt: skip
+    table = PlanTable(
+        key="people_by_level",
+        title="People per level of care",
+        columns=(
+            Column("level", "Level"),
+            Column("people", "People", "count"),
+            Column("share", "Share", "percent"),
+        ),
+        rows=tuple((f"Level {level}", people, share) for level, people, share in rows),
+    )
+    return [
+        PlanSection(
+            key="people_by_level",
+            title="People per level of care (stand-in)",
+            tables=(table,),
+            charts=(PlanChart("bar", "people_by_level", "level", ("people",), "People"),),
+        )
+    ]
+
+
 def main() -> None:
-    """`hoc` with the frames made by hand."""
+    """`hoc` with the frames made by hand (and the stand-in section while the real parts give
+    none)."""
     from houseofcare.cli import app
-    from houseofcare.commissioning import plan_frames
+    from houseofcare.commissioning import plan, plan_frames
 
     plan_frames.register_plan_frames = register_frames_by_hand
+    real = plan.PARTS
+
+    class StandIn:
+        @staticmethod
+        def sections(ctx: PlanContext) -> list[PlanSection]:
+            if any(part.sections(ctx) for part in real):
+                return []
+            return people_by_level(ctx)
+
+    plan.PARTS = (*real, StandIn)
     app()
 
 

@@ -106,7 +106,7 @@ def test_the_plan_is_written_in_each_format_and_each_is_audited(data: Path, tmp_
         assert f"written to {out}" in done.stdout.replace("\n", "")
         assert out.stat().st_size > 0
     html = (tmp_path / "plan.html").read_text()
-    assert "<svg" in html or "Too few people" in html
+    assert "<svg" in html and "Too few people" not in html
     assert (
         "31 March 2026" in html and "all practices" in html and "rounded to the nearest 5" in html
     )
@@ -122,6 +122,8 @@ def test_the_plan_is_written_in_each_format_and_each_is_audited(data: Path, tmp_
     rows = list(csv.reader(io.StringIO((tmp_path / "plan.csv").read_text())))
     assert rows[0] == ["area", "run_date", "section", "table", "row", "column", "kind", "value"]
     assert len(rows) > 1 and all(r[0] == "all practices" and r[1] == AS_OF for r in rows[1:])
+    counts = [r for r in rows[1:] if r[6] == "count"]
+    assert counts and all(r[7] == "*" or int(r[7]) % 5 == 0 for r in counts)  # controlled
     events = [e for e in _audit(data) if e[1] == "export" and e[2] == "success"]
     assert [e[3]["format"] for e in events[-4:]] == ["html", "pdf", "xlsx", "csv"]
     assert all(e[0] == "demo.commissioner" and e[3]["via"] == "cli" for e in events[-4:])
