@@ -10,8 +10,10 @@ of chart (`tests/plan_fixture.py`).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -161,6 +163,14 @@ def test_the_downloads_are_the_plan_in_each_format(desk: Tab) -> None:
     html = request.get(f"{desk.site.url}/commissioning/plan.html?area=all")
     assert "Local commissioning plan for long-term conditions" in html.text()
     assert request.get(f"{desk.site.url}/commissioning/plan.docx").status == 404
+    with sqlite3.connect(desk.site.operational) as db:
+        events = db.execute(
+            "SELECT action, outcome, detail FROM audit_event WHERE resource_type = "
+            "'CommissioningPlan' AND username = 'demo.commissioner' ORDER BY id"
+        ).fetchall()
+    exports = [json.loads(d) for a, o, d in events if a == "export" and o == "success"]
+    assert [e["format"] for e in exports[-4:]] == ["csv", "pdf", "xlsx", "html"]
+    assert all(e["run"] and e["area"] == "all" and e["via"] == "pages" for e in exports[-4:])
 
 
 def test_a_nurse_is_refused_the_page_and_not_offered_it(desk: Tab) -> None:

@@ -5,13 +5,17 @@ CSV (the file's suffix chooses). Parsing and printing only; the work is `make_pl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from houseofcare.cli_access import DataDirOption, TokenOption, UserOption
+from houseofcare.progress import RichProgress
 from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
@@ -19,6 +23,20 @@ if TYPE_CHECKING:
 
 err = Console(stderr=True)
 console = Console()
+
+
+@contextmanager
+def _progress_on_stderr() -> Iterator[RichProgress]:
+    """A progress bar on standard error, so standard output holds only the summary."""
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+    with bar:
+        yield RichProgress(bar)
 
 
 def make_plan(
@@ -76,7 +94,6 @@ def commission_command(
     from houseofcare.commissioning.plan_output.areas import UnknownArea, resolve_area
     from houseofcare.commissioning.plan_output.cells import too_small
     from houseofcare.commissioning.population import practices
-    from houseofcare.progress import rich_progress
     from houseofcare.results import AnalyticResults
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
@@ -112,7 +129,7 @@ def commission_command(
         raise typer.Exit(2) from None
     assert suffix in FORMATS
     try:
-        with rich_progress() as progress:
+        with _progress_on_stderr() as progress:
             task = progress.task(f"building the plan for {where.name}", total=1)
             plan = make_plan(settings, engine, chosen, run.as_of, where)
             progress.advance(task)
