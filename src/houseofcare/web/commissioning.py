@@ -12,6 +12,7 @@ refusal.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,7 +126,7 @@ def commissioning_view(
                 view.plan = _build(services, results, run.run_id, run.as_of, view.area)
     except ResultsUnavailable as exc:
         view.run = RunStatus(missing=str(exc))
-    except duckdb.Error:
+    except duckdb.IOException:  # the file held by a writer; a query's own error is not this
         view.run = RunStatus(missing="The analytic store cannot be read now; try again shortly.")
     if view.plan is not None:
         view.body = sections_html(lay_out(view.plan))
@@ -145,7 +146,7 @@ def commissioning_view(
 
 
 def _build(
-    services: Services, results: AnalyticResults, run_id: str, as_of: Any, area: Area
+    services: Services, results: AnalyticResults, run_id: str, as_of: dt.date, area: Area
 ) -> CommissioningPlan:
     """The plan, over the store's read-only connection and the operational store."""
     from houseofcare.commissioning.plan import build_plan

@@ -27,7 +27,7 @@ NUMBER_FORMATS: Final = {
     "rate": "#,##0.0",
     "money": '"£"#,##0',
     "wte": "#,##0.0",
-    "number": "#,##0.##",
+    "number": "General",
 }
 BOLD: Final = Font(bold=True)
 
