@@ -64,6 +64,8 @@ class PlanSection:
 
     `message` replaces the tables when the area is too small for any figure of the section
     to survive disclosure control, so the plan says so instead of printing empty tables.
+    `sources` are the published figures the section rests on (unit costs); `build_plan`
+    gathers every section's into the plan's `sources`.
     """
 
     key: str
@@ -72,6 +74,7 @@ class PlanSection:
     tables: tuple[PlanTable, ...] = ()
     charts: tuple[PlanChart, ...] = ()
     message: str | None = None
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True)
