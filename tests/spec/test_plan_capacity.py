@@ -123,9 +123,9 @@ def area(engine: Engine) -> PlanContext:
         people.extend(person(i, **values) for i in ids)
         return ids
 
-    for i, pid in enumerate(add("l3-", 128, locality="Leeds", level=3)):
-        if i < 20:
-            people[-128 + i]["emergency_admissions"] = 1
+    add("l3-", 128, locality="Leeds", level=3)
+    for row in people[:20]:
+        row["emergency_admissions"] = 1
     for pid in add("l2dm-", 150, locality="Leeds", level=2):
         registers.append(on_register(RUN, pid, "DM"))
         registers.append(on_register(RUN, pid, "HYP"))  # one holistic review, not two

@@ -153,9 +153,7 @@ class UnitCost(_Frozen):
     def _verified_or_why_not(self) -> UnitCost:
         if self.verified:
             missing = [
-                name
-                for name in ("amount", "price_year", "table", "url")
-                if not getattr(self, name)
+                name for name in ("amount", "price_year", "table", "url") if not getattr(self, name)
             ]
             if missing:
                 raise ValueError(f"a verified cost needs {', '.join(missing)}")

@@ -67,14 +67,14 @@ def _wte(value: float | None) -> float | None:
 
 
 def _whole(value: float | None) -> int | None:
-    return None if value is None else int(round(value))
+    return None if value is None else round(value)
 
 
 def _cost(gap_units: float | None, unit: UnitCost) -> int | None:
     """Pounds to close a gap (nothing for spare capacity); None when the gap is not shown."""
     if gap_units is None or unit.amount is None:
         return None
-    return int(round(max(gap_units, 0.0) * unit.amount))
+    return round(max(gap_units, 0.0) * unit.amount)
 
 
 def review_appointments(
@@ -92,7 +92,10 @@ def review_appointments(
 
 
 def level3_row(
-    locality: str, people: int | None, in_post: InPost | None, capacity: CapacityConfig,
+    locality: str,
+    people: int | None,
+    in_post: InPost | None,
+    capacity: CapacityConfig,
     cost: UnitCost,
 ) -> tuple[Any, ...]:
     """locality, people, WTE at the top and bottom of the caseload range, WTE at the planning
@@ -154,7 +157,10 @@ def level2_row(
 
 
 def level1_row(
-    locality: str, people: int | None, in_post: InPost | None, capacity: CapacityConfig,
+    locality: str,
+    people: int | None,
+    in_post: InPost | None,
+    capacity: CapacityConfig,
     cost: UnitCost,
 ) -> tuple[Any, ...]:
     """locality, people, places needed a year, in post, gap in places, gap in people, link
@@ -200,9 +206,7 @@ def locality_people(ctx: PlanContext, capacity: CapacityConfig) -> list[Locality
         row = levels.setdefault(locality, {})
         if level is not None:
             row[int(level)] = None if people is None else int(people)
-    windows = review_windows(
-        packaged_indicator_rules().indicators, capacity.level2.review_sources
-    )
+    windows = review_windows(packaged_indicator_rules().indicators, capacity.level2.review_sources)
     default = capacity.level2.default_review_months
     units = f"""(
     SELECT p.locality, coalesce(min({_window_sql(windows)}), {default}) AS review_months
@@ -248,8 +252,7 @@ def _cost_words(unit: UnitCost, as_of: dt.date, stale_after: int) -> str:
     if not unit.usable:
         return f"Cost not shown: unit cost not verified ({unit.reason})."
     words = (
-        f"Cost at {unit.price_year} prices: £{unit.amount:,.0f} per {unit.unit} "
-        f"({unit.source})."
+        f"Cost at {unit.price_year} prices: £{unit.amount:,.0f} per {unit.unit} ({unit.source})."
     )
     if unit.caveat:
         words += f" Note: {unit.caveat}."
@@ -262,9 +265,11 @@ def _cost_words(unit: UnitCost, as_of: dt.date, stale_after: int) -> str:
 
 
 def _money_column(unit: UnitCost, words: str) -> tuple[Column, ...]:
-    return (Column("cost", f"{words} (£ a year, {unit.price_year} prices)", "money"),) if (
-        unit.usable
-    ) else ()
+    return (
+        (Column("cost", f"{words} (£ a year, {unit.price_year} prices)", "money"),)
+        if (unit.usable)
+        else ()
+    )
 
 
 def _total(rows: Sequence[tuple[Any, ...]], unit: UnitCost) -> int | None:
@@ -293,7 +298,7 @@ def emergency_table(ctx: PlanContext, unit: UnitCost, note: str) -> PlanTable:
         people, admissions = found.get(level, (0, 0))
         row: tuple[Any, ...] = (words, people, admissions)
         if unit.usable:
-            row = (*row, None if admissions is None else int(round(admissions * unit.amount)))
+            row = (*row, None if admissions is None else round(admissions * unit.amount))
         rows.append(row)
     columns = (
         Column("level", "Level"),
@@ -347,9 +352,8 @@ def sections(
         rows1.append(level1_row(name, p.level1, in_post, capacity, link_cost))
 
     suppressed = "A suppressed count (*) gives no need, gap or cost: the plan cannot count it."
-    in_post_words = (
-        "Capacity in post: capacity.toml"
-        + (" (THE SHIPPED EXAMPLE, not this area's)." if capacity.example else ".")
+    in_post_words = "Capacity in post: capacity.toml" + (
+        " (THE SHIPPED EXAMPLE, not this area's)." if capacity.example else "."
     )
     table3 = PlanTable(
         key="capacity_level3",
@@ -463,8 +467,7 @@ def sections(
                 f"Closing the {words} gaps would cost about £{total:,} a year at "
                 f"{unit.price_year} prices."
                 + (
-                    f" That price year is more than {stale} years old: uprate it before "
-                    "budgeting."
+                    f" That price year is more than {stale} years old: uprate it before budgeting."
                     if unit.stale(ctx.as_of, stale)
                     else ""
                 )
