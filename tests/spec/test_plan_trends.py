@@ -14,7 +14,14 @@ from houseofcare.commissioning.plan_model import Area, PlanContext, PlanSection,
 from houseofcare.commissioning.plan_trends import sections
 from houseofcare.engine import Engine
 from houseofcare.store.analytic import arrow_schema
-from tests.spec.plan_frames_by_hand import CARE_GAP, RUN, TIER, person, register_people
+from tests.spec.plan_frames_by_hand import (
+    CARE_GAP,
+    RUN,
+    TIER,
+    person,
+    register_people,
+    register_table,
+)
 
 R1, R2, R3 = "2025-03-31T1", "2026-03-31T1", "2027-03-31T1"
 DATES = {R1: dt.date(2025, 3, 31), R2: dt.date(2026, 3, 31), R3: dt.date(2027, 3, 31)}
@@ -188,3 +195,24 @@ def test_one_run_says_so_plainly(engine: Engine) -> None:
     assert section.tables == ()
     assert section.message is not None
     assert section.message.startswith("Only one pipeline run (2025-03-31)")
+
+
+def test_a_change_of_rules_between_runs_is_said(engine: Engine) -> None:
+    practice(engine)
+    assert not any("rules changed" in f for f in sections(context(engine))[0].findings)
+    with_digest = pa.schema([*RUN, ("rules_digest", pa.string())])
+    register_table(
+        engine,
+        "run",
+        with_digest,
+        [
+            {"run_id": R1, "as_of": DATES[R1], "rules_digest": "aaa"},
+            {"run_id": R2, "as_of": DATES[R2], "rules_digest": "bbb"},
+            {"run_id": R3, "as_of": DATES[R3], "rules_digest": "bbb"},
+        ],
+    )
+    (section,) = sections(context(engine))
+    assert section.findings[1] == (
+        "The registers', indicators' or codelists' rules changed between runs (2025-03-31 to "
+        "2026-03-31): part of any change across those runs is the rules, not the care."
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, Final
 
 from houseofcare.commissioning.inequality import EMERGENCY_ADMISSION
@@ -319,6 +320,32 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
     return by_indicator, all_table, findings
 
 
+def rules_changed(ctx: PlanContext, runs: Sequence[Run]) -> str | None:
+    """A finding when the runs were made with different rules (their `rules_digest`): part of
+    any change between them is then the rules, not the care (hazard H-078)."""
+    if "rules_digest" not in ctx.engine.columns("SELECT * FROM run"):
+        return None
+    wanted = ", ".join(sql_literal(r.run_id) for r in runs)
+    digests = {
+        str(run_id): digest
+        for run_id, digest in ctx.engine.rows(
+            f"SELECT run_id, rules_digest FROM run WHERE run_id IN ({wanted})"
+        )
+    }
+    changed = [
+        f"{before.label} to {after.label}"
+        for before, after in pairwise(runs)
+        if digests.get(before.run_id) != digests.get(after.run_id)
+    ]
+    if not changed:
+        return None
+    return (
+        "The registers', indicators' or codelists' rules changed between runs ("
+        + "; ".join(changed)
+        + "): part of any change across those runs is the rules, not the care."
+    )
+
+
 def sections(ctx: PlanContext) -> list[PlanSection]:
     """The trends section: this run beside the runs before it (or why there is none yet)."""
     runs = runs_so_far(ctx)
@@ -336,12 +363,14 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
     moved, moved_findings = movement(ctx, runs[-2], runs[-1])
     admissions, rates, admission_findings = emergency_admissions(ctx, runs)
     by_indicator, overall, achievement_findings = achievement(ctx, runs)
+    changed = rules_changed(ctx, runs)
     return [
         PlanSection(
             key="trends",
             title=TITLE,
             findings=(
                 f"{len(runs)} runs, from {runs[0].label} to {runs[-1].label}.",
+                *([changed] if changed else []),
                 *moved_findings,
                 *admission_findings,
                 *achievement_findings,
