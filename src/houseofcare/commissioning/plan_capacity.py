@@ -272,10 +272,35 @@ def _money_column(unit: UnitCost, words: str) -> tuple[Column, ...]:
     )
 
 
-def _total(rows: Sequence[tuple[Any, ...]], unit: UnitCost) -> int | None:
+def _cost_finding(
+    words: str,
+    rows: Sequence[tuple[Any, ...]],
+    gap: int,
+    unit: UnitCost,
+    as_of: dt.date,
+    stale_after: int,
+) -> str:
+    """What closing one level's gaps would cost a year, in words (costs are the rows' last
+    column when the unit cost is verified)."""
     if not unit.usable:
-        return None
-    return sum(r[-1] for r in rows if r[-1] is not None)
+        return f"Closing the {words} gaps: cost not shown: unit cost not verified."
+    shown = [r for r in rows if r[gap] is not None]
+    if not shown:
+        return f"Closing the {words} gaps: no cost shown, as no gap could be shown."
+    total = sum(r[-1] for r in shown if r[-1] is not None)
+    if total == 0:
+        return f"No {words} gap shown needs funding: the capacity in post covers the need shown."
+    words = (
+        f"Closing the {words} gaps would cost about £{total:,} a year at {unit.price_year} "
+        "prices"
+        + (" (localities whose gap is not shown are not in it)" if len(shown) < len(rows) else "")
+        + "."
+    )
+    if unit.stale(as_of, stale_after):
+        words += (
+            f" That price year is more than {stale_after} years old: uprate it before budgeting."
+        )
+    return words
 
 
 def emergency_table(ctx: PlanContext, unit: UnitCost, note: str) -> PlanTable:
@@ -437,41 +462,37 @@ def sections(
         ("self-management", rows1, table1.column("gap"), "places"),
     ):
         largest = _largest(rows, column, unit)
-        findings.append(
-            f"The largest {label} gaps: {largest}."
-            if largest
-            else f"No locality shows a {label} gap."
-        )
-    hidden = sorted({r[0] for rows in (rows3, rows2, rows1) for r in rows if r[1] is None})
-    if hidden:
-        findings.append(
-            f"Some needs are not shown because a count was suppressed (fewer than "
-            f"{ctx.rule.suppress_at_or_below + 1} people): {', '.join(hidden)}. "
-            "Those gaps are not in any total."
-        )
+        known = [r for r in rows if r[column] is not None]
+        if largest:
+            findings.append(f"The largest {label} gaps: {largest}.")
+        elif known:
+            findings.append(
+                f"No locality shows a {label} gap"
+                + (" (among those whose gap can be shown)." if len(known) < len(rows) else ".")
+            )
+    fewer = f"fewer than {ctx.rule.suppress_at_or_below + 1} people"
+    for words, rows, need in (
+        ("Case-management", rows3, table3.column("wte_needed")),
+        ("Review", rows2, table2.column("appointments")),
+        ("Self-management", rows1, table1.column("places")),
+    ):
+        hidden = [r[0] for r in rows if r[need] is None]
+        if hidden:
+            findings.append(
+                f"{words} need not shown where a count is suppressed ({fewer}): "
+                f"{', '.join(hidden)}. Those gaps are in no total."
+            )
     if unconfigured:
         findings.append(
             f"No capacity in post is configured for {', '.join(unconfigured)}, so no gap is "
             "shown there."
         )
-    for words, rows, unit in (
-        ("case-management", rows3, case_cost),
-        ("review", rows2, nurse_cost),
-        ("self-management", rows1, link_cost),
+    for words, rows, gap, unit in (
+        ("case-management", rows3, table3.column("gap_wte"), case_cost),
+        ("review", rows2, table2.column("gap_wte"), nurse_cost),
+        ("self-management", rows1, table1.column("gap"), link_cost),
     ):
-        total = _total(rows, unit)
-        if total is None:
-            findings.append(f"Closing the {words} gaps: cost not shown: unit cost not verified.")
-        else:
-            findings.append(
-                f"Closing the {words} gaps would cost about £{total:,} a year at "
-                f"{unit.price_year} prices."
-                + (
-                    f" That price year is more than {stale} years old: uprate it before budgeting."
-                    if unit.stale(ctx.as_of, stale)
-                    else ""
-                )
-            )
+        findings.append(_cost_finding(words, rows, gap, unit, ctx.as_of, stale))
 
     sources = [
         Source("capacity_level3", l3.source, l3.source_year),

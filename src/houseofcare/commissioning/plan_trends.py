@@ -160,8 +160,8 @@ def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, 
         f"Since the previous run ({previous.label}), {_shown(up, rule)} people moved up a "
         f"level and {_shown(down, rule)} moved down; {_shown(new, rule)} are new to the "
         "triangle.",
-        f"{_shown(new3, rule)} people are at level 3 (case management) now who were not at "
-        "the previous run: each needs a case manager's first assessment.",
+        f"{_shown(new3, rule).capitalize()} people are at level 3 (case management) now who "
+        "were not at the previous run: each needs a case manager's first assessment.",
     ]
     return table, findings
 
