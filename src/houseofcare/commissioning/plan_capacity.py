@@ -27,6 +27,7 @@ from houseofcare.commissioning.capacity_config import (
     packaged_unit_costs,
     review_windows,
 )
+from houseofcare.commissioning.disclosure import packaged_rule
 from houseofcare.commissioning.measures import measure_sql
 from houseofcare.commissioning.plan_model import (
     Column,
@@ -470,7 +471,7 @@ def sections(
                 f"No locality shows a {label} gap"
                 + (" (among those whose gap can be shown)." if len(known) < len(rows) else ".")
             )
-    fewer = f"fewer than {ctx.rule.suppress_at_or_below + 1} people"
+    fewer = f"fewer than {(ctx.rule or packaged_rule()).suppress_at_or_below + 1} people"
     for words, rows, need in (
         ("Case-management", rows3, table3.column("wte_needed")),
         ("Review", rows2, table2.column("appointments")),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Final
 
+from houseofcare.commissioning.disclosure import packaged_rule
 from houseofcare.commissioning.inequality import EMERGENCY_ADMISSION
 from houseofcare.commissioning.measures import measure_sql
 from houseofcare.commissioning.plan_model import (
@@ -155,7 +156,7 @@ def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, 
     up, down, new, new3 = (
         _count(v) for v in ctx.engine.rows(f"SELECT up, down, new, new3 FROM {moves} m")[0]
     )
-    rule = ctx.rule
+    rule = ctx.rule or packaged_rule()
     findings = [
         f"Since the previous run ({previous.label}), {_shown(up, rule)} people moved up a "
         f"level and {_shown(down, rule)} moved down; {_shown(new, rule)} are new to the "
