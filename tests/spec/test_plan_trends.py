@@ -216,3 +216,19 @@ def test_a_change_of_rules_between_runs_is_said(engine: Engine) -> None:
         "The registers', indicators' or codelists' rules changed between runs (2025-03-31 to "
         "2026-03-31): part of any change across those runs is the rules, not the care."
     )
+
+
+def test_everyone_takes_every_practice(engine: Engine) -> None:
+    practice(engine)
+    everyone = PlanContext(
+        engine=engine,
+        run_id=R2,
+        as_of=DATES[R2],
+        area=Area("all", None, "Everyone"),
+        rule=packaged_rule(),
+    )
+    (section,) = sections(everyone)
+    moved = table(section, "trend_movement")
+    assert moved.rows[2][1:] == (0, 0, 75, 0)  # P1's 50 and P2's 25 stayed at level 1
+    overall = table(section, "trend_achievement")
+    assert overall.rows[-1] == ("2026-03-31", 50, 35, 58.8)  # P2's 25 not met now count
