@@ -115,11 +115,17 @@ def frame(engine: Engine) -> None:
                 "has_plan": [p.has_plan for p in everyone],
                 "plan_reviewed": [p.has_plan and i >= 2 for p, i in zip(everyone, n, strict=True)],
                 "referrals": pa.array(
-                    [1 if p.registers and i < d else 0 for p, i, d in zip(everyone, n, deciles)],
+                    [
+                        1 if p.registers and i < d else 0
+                        for p, i, d in zip(everyone, n, deciles, strict=True)
+                    ],
                     pa.int64(),
                 ),
                 "unmet": pa.array(
-                    [1 if p.registers and i < 11 - d else 0 for p, i, d in zip(everyone, n, deciles)],
+                    [
+                        1 if p.registers and i < 11 - d else 0
+                        for p, i, d in zip(everyone, n, deciles, strict=True)
+                    ],
                     pa.int64(),
                 ),
             }
@@ -231,11 +237,21 @@ def test_the_section_shows_the_gaps_and_makes_the_inverse_care_law_visible(
     text = " ".join(section.findings)
     assert (
         "in the most deprived fifth of the area, people with two or more long-term conditions "
-        "are 1.6 times as common as in the least deprived fifth, yet per person in need it "
-        "gets care plans 0.31 times"
+        "are 1.6 times as common as in the least deprived fifth, yet per person in need that "
+        "fifth gets care plans 0.31 times"
     ) in text
     assert "Of the localities, Leeds has the least care plans for its need: 0.37 times" in text
     assert "The widest gaps" in section.findings[0]
+    projection = next(t for t in section.tables if t.key == "core20plus5_projection")
+    care_plans = next(r for r in projection.rows if r[0].startswith("People with a long-term"))
+    now, plain, favoured = (
+        care_plans[projection.column(k)] for k in ("sii_now", "sii_plain", "sii_proportionate")
+    )
+    assert (
+        f"Care plans: the slope index of inequality is {now:.1f} percentage points. If the next "
+        "round of recalls closed the gap of everyone it reaches, the plain order would widen it "
+        f"to {plain:.1f} and the Core20PLUS5 order would narrow it to {favoured:.1f}"
+    ) in text
     assert {t.key for t in section.tables} >= {"inequality_slope", "core20plus5_projection"}
 
 
@@ -276,12 +292,15 @@ def test_the_projected_sii_after_plain_and_core20plus5_order_as_by_hand(engine: 
         numerators = {d: with_plan(d) for d in range(1, 11)}
         for p in reached(order, SHARE, packaged.recall.head_start_days):
             numerators[p.decile] += 1
-        return 100 * sii(
-            by_decile(numerators),
-            value_type=ValueType.proportion,
-            transform=True,
-            confidence=None,
-        ).sii
+        return (
+            100
+            * sii(
+                by_decile(numerators),
+                value_type=ValueType.proportion,
+                transform=True,
+                confidence=None,
+            ).sii
+        )
 
     plain, proportionate = reached("plain", SHARE, 90), reached("proportionate", SHARE, 90)
     assert NEVER_DONE in {p.patient_id for p in plain}  # never done comes first in any order

@@ -124,7 +124,7 @@ class InequalityMeasures(BaseModel):
             if need is None or need.answers is not None or need.need != "higher":
                 raise ValueError(
                     f"measure {m.id}: answers {m.answers!r}, which is not a measure of need "
-                    "(one with need = \"higher\" that answers nothing)"
+                    '(one with need = "higher" that answers nothing)'
                 )
         return self
 

@@ -381,8 +381,8 @@ def _inverse_findings(
         if need_index > 1 and less:
             sentences.append(
                 f"The inverse care law: in {most} of the area, {n.words} are {need_index:.1f} "
-                f"times as common as in {least}, yet per person in need it gets {care_words} "
-                f"what {least} gets. Care is lowest where need is highest."
+                f"times as common as in {least}, yet per person in need that fifth gets "
+                f"{care_words} what {least} gets. Care is lowest where need is highest."
             )
         elif need_index > 1:
             sentences.append(
@@ -588,24 +588,26 @@ def projection_table(projected: Sequence[Projected], policy: ProportionatePolicy
     )
 
 
+def _change(before: float, after: float) -> str:
+    """How a slope index moves, in words (to one decimal place, as shown)."""
+    if round(abs(after), 1) > round(abs(before), 1):
+        return f"widen it to {after:.1f}"
+    if round(abs(after), 1) < round(abs(before), 1):
+        return f"narrow it to {after:.1f}"
+    return f"leave it at {after:.1f}"
+
+
 def projection_findings(projected: Sequence[Projected]) -> list[str]:
-    """One sentence per measure: whether the Core20PLUS5 order narrows the gap more."""
+    """One sentence per measure: the SII now, and where each order would take it."""
     sentences = []
     for p in projected:
         if p.now is None or p.plain is None or p.proportionate is None:
             continue
-        words = p.measure.words
-        if abs(p.proportionate) < abs(p.plain):
-            verdict = "narrows the gap more than the plain order"
-        elif abs(p.proportionate) > abs(p.plain):
-            verdict = "narrows the gap less than the plain order"
-        else:
-            verdict = "leaves the gap as the plain order does"
         sentences.append(
-            f"{_capital(words)}: if the next round of recalls reached people in the Core20PLUS5 "
-            f"order and closed their gaps, the slope index would go from {p.now:.1f} to "
-            f"{p.proportionate:.1f} percentage points, against {p.plain:.1f} in the plain "
-            f"order: the Core20PLUS5 order {verdict} (an upper bound: it assumes every "
+            f"{_capital(p.measure.words)}: the slope index of inequality is {p.now:.1f} "
+            "percentage points. If the next round of recalls closed the gap of everyone it "
+            f"reaches, the plain order would {_change(p.now, p.plain)} and the Core20PLUS5 "
+            f"order would {_change(p.now, p.proportionate)} (an upper bound: it assumes every "
             "recall closes the gap)."
         )
     return sentences

@@ -85,7 +85,6 @@ class ProportionatePolicy(_Strict):
             tests.append("fav_r.patient_id IS NOT NULL")
         return "(" + " OR ".join(tests) + ")"
 
-
     def weighted_risk_sql(self, patient: str, risk: str) -> str:
         """The caseload's candidate order: a favoured person's `risk` weighted by
         `caseload.risk_weight` (with `favoured_joins`); nobody's risk is lowered."""
