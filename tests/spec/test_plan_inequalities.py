@@ -324,3 +324,12 @@ def test_the_projected_sii_after_plain_and_core20plus5_order_as_by_hand(engine: 
     # start higher; the head start brings the most deprived in first and narrows it
     assert (found.favoured_plain, found.favoured_proportionate) == (None, 20)  # 5 and 19
     assert found.plain > found.now > found.proportionate
+
+
+def test_an_area_too_small_for_any_figure_says_so_instead_of_empty_tables(engine: Engine) -> None:
+    frame(engine)
+    engine.materialise("plan_people_all", f"SELECT * FROM {FRAME}")
+    engine.view(FRAME, "SELECT * FROM plan_people_all WHERE patient_id IN ('d01-0', 'd10-0')")
+    (section,) = sections(context(engine))
+    assert section.tables == ()
+    assert section.message is not None and "too small" in section.message
