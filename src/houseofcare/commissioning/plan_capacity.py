@@ -355,8 +355,8 @@ def sections(
     nurse_cost = costs.get("practice_nurse_hour")
     link_cost = costs.get("link_worker_wte_year")
     admission_cost = costs.get("non_elective_admission")
-    places = locality_people(ctx, capacity)
-    if not places:
+    localities = locality_people(ctx, capacity)
+    if not localities:
         return [
             PlanSection(
                 key="capacity",
@@ -367,7 +367,7 @@ def sections(
     l3, l2, l1 = capacity.level3, capacity.level2, capacity.level1
     rows3, rows2, rows1 = [], [], []
     unconfigured = []
-    for p in places:
+    for p in localities:
         name = p.locality if p.locality is not None else NOT_KNOWN
         in_post = capacity.in_post(p.locality)
         if in_post is None:
@@ -377,7 +377,10 @@ def sections(
         rows2.append(level2_row(name, p.level2, appointments, in_post, capacity, nurse_cost))
         rows1.append(level1_row(name, p.level1, in_post, capacity, link_cost))
 
-    suppressed = "A suppressed count (*) gives no need, gap or cost: the plan cannot count it."
+    rule = ctx.rule or packaged_rule()
+    suppressed = (
+        f"A suppressed count ({rule.symbol}) gives no need, gap or cost: the plan cannot count it."
+    )
     in_post_words = "Capacity in post: capacity.toml" + (
         " (THE SHIPPED EXAMPLE, not this area's)." if capacity.example else "."
     )
@@ -471,7 +474,7 @@ def sections(
                 f"No locality shows a {label} gap"
                 + (" (among those whose gap can be shown)." if len(known) < len(rows) else ".")
             )
-    fewer = f"fewer than {(ctx.rule or packaged_rule()).suppress_at_or_below + 1} people"
+    fewer = f"fewer than {rule.suppress_at_or_below + 1} people"
     for words, rows, need in (
         ("Case-management", rows3, table3.column("wte_needed")),
         ("Review", rows2, table2.column("appointments")),
