@@ -8,7 +8,8 @@ back (a need of 0.1 WTE at a caseload of 65 is 6 or 7 people). So a suppressed c
 need, a gap and a cost that are not shown, and the findings say how many localities that hides
 (hazard H-075). The ratios and the capacity in post are data (`capacity.toml`), the prices are
 published unit costs with their price year and source (`unit_costs.toml`); a cost that could
-not be verified is never printed.
+not be verified is never printed. Self-management places in post come from `capacity.toml`,
+not the directory's monthly referral places (docs/commissioning-capacity.md says why).
 """
 
 from __future__ import annotations
