@@ -48,7 +48,7 @@ def two_localities() -> Frames:
     f.referral(leeds_mood[1:3], "social_loneliness", declined=True)
     f.referral(york_active[:9], "physical_health", accepted=True)
     # unmet need: loneliness in Leeds (10 no service, 9 full), physical health in York (2)
-    f.unmet_need(leeds_lonely + [None], "social_loneliness", "no_suitable_service", "Leeds")
+    f.unmet_need([*leeds_lonely, None], "social_loneliness", "no_suitable_service", "Leeds")
     f.unmet_need(leeds_mood[:9], "social_loneliness", "service_full", "Leeds")
     f.unmet_need(york_active[:2], "physical_health", "declined", "York")
     return f
