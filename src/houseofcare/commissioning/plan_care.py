@@ -141,10 +141,11 @@ def _grids(
     }
 
 
-def _lines(grid: ProtectedGrid, axis: int) -> list[Any]:
-    """The row (axis 0) or column (axis 1) keys of a grid, sorted, without the total."""
+def _lines(grid: ProtectedGrid, axis: int, words: Any = str) -> list[Any]:
+    """The row (axis 0) or column (axis 1) keys of a grid without the total, in the order of
+    their `words`, the unknown last."""
     keys = {cell[axis] for cell in grid.cells if cell[axis] != TOTAL}
-    return sorted(keys, key=lambda k: (k in (NOT_KNOWN, NO_DOMAIN), str(k)))
+    return sorted(keys, key=lambda k: (k in (NOT_KNOWN, NO_DOMAIN), words(k)))
 
 
 def _domain_words(domain: Any) -> str:
@@ -175,7 +176,7 @@ WHERE n.status = 'active')"""
     localities = _lines(grid, 1)
     rows = [
         (_domain_words(d), *(grid.value(d, loc) for loc in localities), grid.value(d, TOTAL))
-        for d in _lines(grid, 0)
+        for d in _lines(grid, 0, _domain_words)
     ]
     rows.append(
         (
@@ -264,7 +265,7 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
         )
 
     made = grids["made"]
-    by_domain = [line(_domain_words(d), (d, TOTAL)) for d in _lines(made, 0)]
+    by_domain = [line(_domain_words(d), (d, TOTAL)) for d in _lines(made, 0, _domain_words)]
     by_locality = [line(str(loc), (TOTAL, loc)) for loc in _lines(made, 1)]
     everyone = line("All referrals", (TOTAL, TOTAL))
     note = (
@@ -298,7 +299,7 @@ def unmet_table(ctx: PlanContext) -> PlanTable:
     grid = protect_grid(cells)
     pairs = sorted(
         {cell[0] for cell in grid.cells if cell[0] != TOTAL},
-        key=lambda k: (k[0] == NOT_KNOWN, str(k[0]), k[1] == NO_DOMAIN, str(k[1])),
+        key=lambda k: (k[0] == NOT_KNOWN, str(k[0]), k[1] == NO_DOMAIN, _domain_words(k[1])),
     )
     rows = [
         (
@@ -369,10 +370,11 @@ def findings(
     made_at, attended_at = referrals.column("made"), referrals.column("attended_pct")
     overall = referrals.rows[-1]
     if overall[made_at] and overall[attended_at] is not None:
+        accepted = overall[referrals.column("accepted_pct")]
         said.append(
             f"Of about {overall[made_at]:,} referrals made, "
-            f"{overall[referrals.column('accepted_pct')] or 0:g}% were accepted and "
-            f"{overall[attended_at]:g}% attended."
+            + ("" if accepted is None else f"{accepted:g}% were accepted and ")
+            + f"{overall[attended_at]:g}% attended."
         )
         dropping = [r for r in referrals.rows[:-1] if r[made_at] and r[attended_at] is not None]
         if dropping:
