@@ -75,7 +75,10 @@ class Frames:
         self.referrals: list[dict[str, Any]] = []
         self.unmet: list[dict[str, Any]] = []
 
-    def person(self, patient_id: str, locality: str | None, practice_id: str = "P1") -> str:
+    def person(
+        self, patient_id: str, locality: str | None, practice_id: str = "P1", **values: Any
+    ) -> str:
+        """One person in `locality` (by default on a register, with a reviewed plan)."""
         self.people.append(
             {
                 "patient_id": patient_id,
@@ -99,15 +102,16 @@ class Frames:
                 "plan_reviewed": True,
                 "referrals": 0,
                 "unmet": 0,
+                **values,
             }
         )
         return patient_id
 
     def people_with(
-        self, prefix: str, n: int, locality: str | None, practice_id: str = "P1"
+        self, prefix: str, n: int, locality: str | None, practice_id: str = "P1", **values: Any
     ) -> list[str]:
         """`n` new people in `locality`, named prefix-0 …"""
-        return [self.person(f"{prefix}-{i}", locality, practice_id) for i in range(n)]
+        return [self.person(f"{prefix}-{i}", locality, practice_id, **values) for i in range(n)]
 
     def need(self, people: Iterable[str], domain: str, status: str = "active") -> None:
         self.needs += [{"patient_id": p, "domain": domain, "status": status} for p in people]

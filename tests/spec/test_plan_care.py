@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from houseofcare.commissioning import plan_care
 from houseofcare.commissioning.plan_model import Area, PlanSection, PlanTable
 from houseofcare.engine import Engine
@@ -32,6 +30,9 @@ def two_localities() -> Frames:
     york_lonely = f.people_with("yl", 3, "York")
     leeds_mood = f.people_with("lm", 15, "Leeds")
     york_mood = f.people_with("ym", 10, "York")
+    f.people_with("ln", 16, "Leeds", has_plan=False, plan_reviewed=False)
+    f.people_with("yn", 5, "York", has_plan=False, plan_reviewed=False)
+    f.people_with("yw", 9, "York", registers=0, has_plan=False, plan_reviewed=False)
     f.need(leeds_active + york_active, "physical_health")
     f.need(leeds_lonely + york_lonely, "social_loneliness")
     f.need(leeds_mood + york_mood, "mental_health")
@@ -67,6 +68,21 @@ def test_needs_by_domain_and_locality_with_joint_suppression(engine: Engine) -> 
     assert rows["Mental health"] == (None, None, 25)
     assert rows["All needs (a person with needs in two domains counts in both)"] == (45, 25, 70)
     assert "Medicines" not in rows  # a resolved need is not a need
+
+
+def test_who_has_a_care_plan_comes_first(engine: Engine) -> None:
+    (section,) = plan_care.sections(two_localities().register(engine))
+    assert section.tables[0].key == "care_coverage"
+    coverage = by_first(section.tables[0])
+    # people with a long-term condition, with a plan, %, reviewed, %
+    assert coverage["Leeds"] == (60, 45, 75.0, 45, 75.0)  # 60; 44 -> 45
+    assert coverage["York"] == (30, 25, 83.3, 25, 83.3)  # the 9 on no register not counted
+    assert coverage["All localities"] == (90, 70, 77.8, 70, 77.8)  # 69 -> 70
+    assert section.findings[0] == (
+        "77.8% of people with a long-term condition in the whole area have an active care "
+        "plan (77.8% reviewed or agreed in the last year): the needs, goals and referrals "
+        "below are theirs, not everyone's."
+    )
 
 
 def test_goals_by_theme_and_stage(engine: Engine) -> None:
@@ -114,7 +130,8 @@ def test_a_small_practice_gets_words_not_stars(engine: Engine) -> None:
     f.unmet_need(few[1:], "social_housing", "service_full", "York")
     area = Area("practice", "P9", "Riverside Surgery")
     (section,) = plan_care.sections(f.register(engine, area))
-    assert section.tables == () and section.findings == ()
+    assert [t.key for t in section.tables] == ["care_coverage"]  # kept: it says why
+    assert section.findings == () and section.charts == ()
     assert section.message is not None
     assert section.message.startswith(
         "Too few people in Riverside Surgery for any figure to be shown without risking "
@@ -124,7 +141,7 @@ def test_a_small_practice_gets_words_not_stars(engine: Engine) -> None:
 
 def test_an_area_with_no_care_plans_shows_zeros_not_a_message(engine: Engine) -> None:
     f = Frames()
-    f.people_with("n", 20, "Leeds")
+    f.people_with("n", 20, "Leeds", has_plan=False, plan_reviewed=False)
     (section,) = plan_care.sections(f.register(engine))
     assert section.message is None
     assert by_first(table(section, "care_referrals_by_need"))["All referrals"][:4] == (
@@ -133,13 +150,14 @@ def test_an_area_with_no_care_plans_shows_zeros_not_a_message(engine: Engine) ->
         0,
         0,
     )
-    assert section.findings == ()
+    assert section.findings == (
+        "0% of people with a long-term condition in the whole area have an active care plan "
+        "(0% reviewed or agreed in the last year): the needs, goals and referrals below are "
+        "theirs, not everyone's.",
+    )
 
 
-@pytest.mark.parametrize("attended_in_york", [3])
-def test_referral_margins_do_not_give_back_a_small_stage(
-    engine: Engine, attended_in_york: int
-) -> None:
+def test_referral_margins_do_not_give_back_a_small_stage(engine: Engine) -> None:
     """Attended: 8 in Leeds, 3 in York. York's total is suppressed; with Leeds's and the grand
     total both published it would be 11 - 8 = 3, so one of them is hidden too."""
     f = Frames()
@@ -147,8 +165,8 @@ def test_referral_margins_do_not_give_back_a_small_stage(
     york = f.people_with("y", 9, "York")
     f.referral(leeds[:8], "social_loneliness", accepted=True, attended=True)
     f.referral(leeds[8:], "social_loneliness", accepted=True)
-    f.referral(york[:attended_in_york], "physical_health", accepted=True, attended=True)
-    f.referral(york[attended_in_york:], "physical_health", accepted=True)
+    f.referral(york[:3], "physical_health", accepted=True, attended=True)
+    f.referral(york[3:], "physical_health", accepted=True)
     (section,) = plan_care.sections(f.register(engine))
     by_locality = by_first(table(section, "care_referrals_by_locality"))
     attended = {k: v[2] for k, v in by_locality.items()}

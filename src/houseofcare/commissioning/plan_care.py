@@ -89,7 +89,16 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             ),
         ),
     )
-    return [unless_too_small(section, ctx.area, WHY_TOO_SMALL)]
+    coverage = coverage_table(ctx)
+    return [
+        unless_too_small(
+            section,
+            ctx.area,
+            WHY_TOO_SMALL,
+            keep=(coverage,),
+            keep_findings=tuple(coverage_findings(ctx, coverage)),
+        )
+    ]
 
 
 # --- Grids through the one exit for counts -----------------------------------------------------
@@ -164,6 +173,62 @@ def _percent(part: int | None, whole: int | None) -> float | None:
 # --- The tables --------------------------------------------------------------------------------
 
 _LOCALITY = f"coalesce(p.locality, '{NOT_KNOWN}')"
+
+
+def coverage_table(ctx: PlanContext) -> PlanTable:
+    """People with a long-term condition, how many have an active care plan and how many had
+    it reviewed or agreed in the 12 months to the run's date, by locality: what the rest of
+    the section can speak for (hazard H-071)."""
+    units = f"""(SELECT {_LOCALITY} AS locality, 'people' AS scope, p.has_plan, p.plan_reviewed
+FROM plan_people p WHERE p.registers > 0)"""
+    counts = {
+        "ltc": "1",
+        "planned": "CASE WHEN has_plan THEN 1 ELSE 0 END",
+        "reviewed": "CASE WHEN plan_reviewed THEN 1 ELSE 0 END",
+    }
+    grids = {
+        key: protect_grid(cells)
+        for key, cells in _grids(ctx, units, ["locality"], "scope", counts).items()
+    }
+
+    def line(label: str, row: Any) -> tuple[Any, ...]:
+        ltc, planned, reviewed = (grids[k].value(row, TOTAL) for k in counts)
+        return (label, ltc, planned, _percent(planned, ltc), reviewed, _percent(reviewed, ltc))
+
+    rows = [line(str(loc), loc) for loc in _lines(grids["ltc"], 0)]
+    rows.append(line("All localities", TOTAL))
+    return PlanTable(
+        key="care_coverage",
+        title="People with a long-term condition who have a care plan, by locality",
+        columns=(
+            Column("locality", "Locality"),
+            Column("ltc", "People with a long-term condition", "count"),
+            Column("planned", "With an active care plan", "count"),
+            Column("planned_pct", "With a care plan (%)", "percent"),
+            Column("reviewed", "Reviewed or agreed in the last 12 months", "count"),
+            Column("reviewed_pct", "Reviewed or agreed (%)", "percent"),
+        ),
+        rows=tuple(rows),
+        note=(
+            "The needs, goals and referrals in this section are those of people with a care "
+            "plan only: where few people have one, need is under-counted."
+        ),
+    )
+
+
+def coverage_findings(ctx: PlanContext, coverage: PlanTable) -> list[str]:
+    """How far the care plans reach, said first, so the counts after it are read as theirs."""
+    everyone = coverage.rows[-1]
+    planned = everyone[coverage.column("planned_pct")]
+    if planned is None:
+        return []
+    reviewed = everyone[coverage.column("reviewed_pct")]
+    return [
+        f"{planned:g}% of people with a long-term condition in {ctx.area.name} have an "
+        "active care plan"
+        + ("" if reviewed is None else f" ({reviewed:g}% reviewed or agreed in the last year)")
+        + ": the needs, goals and referrals below are theirs, not everyone's."
+    ]
 
 
 def needs_table(ctx: PlanContext) -> PlanTable:

@@ -132,10 +132,29 @@ def nothing_shown(tables: Iterable[PlanTable]) -> bool:
     return suppressed
 
 
-def unless_too_small(section: PlanSection, area: Area, why: str) -> PlanSection:
+def unless_too_small(
+    section: PlanSection,
+    area: Area,
+    why: str,
+    *,
+    keep: tuple[PlanTable, ...] = (),
+    keep_findings: tuple[str, ...] = (),
+) -> PlanSection:
     """The section, or (when `nothing_shown` of its tables) the same section with the message
     in place of its findings, tables and charts, so the plan says why instead of printing
-    tables of stars."""
+    tables of stars. `keep` (with `keep_findings`) are tables about the area's whole
+    population, such as how many people have a care plan at all: they go first either way
+    and are not judged, because they say why the rest may be small."""
     if not nothing_shown(section.tables):
-        return section
-    return replace(section, findings=(), tables=(), charts=(), message=too_small_message(area, why))
+        return replace(
+            section,
+            tables=(*keep, *section.tables),
+            findings=(*keep_findings, *section.findings),
+        )
+    return replace(
+        section,
+        findings=keep_findings,
+        tables=keep,
+        charts=(),
+        message=too_small_message(area, why),
+    )
