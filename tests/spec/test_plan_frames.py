@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.plan import build_plan
 from houseofcare.commissioning.plan_frames import register_plan_frames
 from houseofcare.commissioning.plan_model import Area, PlanContext
 from houseofcare.commissioning.population import LSOA_FILE
@@ -67,13 +68,18 @@ def utc(day: str) -> dt.datetime:
     return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Session]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Session]:
     """A migrated SQLite store: a1 (reviewed plan, two needs, three goals, a referral that
     was attended, an unmet need), a2 (a plan not reviewed for two years, a referral still
     sent), a3 (a completed plan only), y1 (a plan agreed this year, a declined referral),
     and someone not linked to the analytic record with a plan and an unmet need in York."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('ops') / 'ops.db'}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('ops') / 'ops.db'}"
+    else:
+        url = request.getfixturevalue("make_postgres_database")("plan")
     engine = make_engine(url)
     upgrade_engine(engine)
     factory = session_factory(engine)
@@ -294,3 +300,18 @@ def test_no_operational_store_means_empty_frames(engine: Engine, record: Record)
         "attended",
         "declined",
     ]
+
+
+def test_the_whole_plan_from_both_stores(engine: Engine, record: Record, store: Session) -> None:
+    """`build_plan` registers these frames and asks each part: the care section is there,
+    and with a handful of plans in the area every figure of it is 1-7, so it says so."""
+    run_id = analytic(engine, record)
+    plan = build_plan(engine, store, run_id, AS_OF, EVERYONE)
+    care = plan.section("care")
+    assert care.message is not None and care.message.startswith(
+        "Too few people in the whole area for any figure to be shown"
+    )
+    assert [t.key for t in care.tables] == ["care_coverage"]
+    assert plan.disclosure == (
+        "counts of 1 to 7 are shown as *; others are rounded to the nearest 5"
+    )
