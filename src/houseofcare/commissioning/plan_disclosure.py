@@ -104,9 +104,19 @@ def protect_grid(
             hidden |= {(x, c) for x in rows if (x, c) in cells}
         else:
             hidden |= set(best[1])
-    leaking = bridges(hidden) & set(primary)
-    if leaking:  # unreachable by construction; refuse to publish rather than leak
-        raise AssertionError(f"suppressed cells still derivable: {sorted(map(str, leaking))}")
+    while leaking := bridges(hidden) & set(primary):
+        # should a suppressed cell still be derivable (a line hidden whole where no rectangle
+        # was found can leave one), hide its whole lines; at the last hide every cell: rows
+        # and columns both include the totals, so the hidden graph is complete, bridge-free
+        grown = hidden | {
+            other
+            for cell in leaking
+            for other in cells
+            if other[0] == cell[0] or other[1] == cell[1]
+        }
+        hidden = grown if grown != hidden else set(cells)
+    if bridges(hidden) & set(primary):  # unreachable; refuse to publish rather than leak
+        raise AssertionError("suppressed cells still derivable")
     protected = {cell: None if cell in hidden else value for cell, value in cells.items()}
     secondary = frozenset((hidden & shown) - set(primary))
     return ProtectedGrid(protected, secondary)
