@@ -12,7 +12,7 @@ from houseofcare.commissioning.disclosure import packaged_rule
 from houseofcare.commissioning.plan_capacity import sections
 from houseofcare.commissioning.plan_model import Area, PlanContext, PlanSection, PlanTable
 from houseofcare.engine import Engine
-from tests.spec.plan_frames_by_hand import (
+from tests.spec.plan_people_by_hand import (
     REGISTER,
     on_register,
     person,

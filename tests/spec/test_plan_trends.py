@@ -14,7 +14,7 @@ from houseofcare.commissioning.plan_model import Area, PlanContext, PlanSection,
 from houseofcare.commissioning.plan_trends import sections
 from houseofcare.engine import Engine
 from houseofcare.store.analytic import arrow_schema
-from tests.spec.plan_frames_by_hand import (
+from tests.spec.plan_people_by_hand import (
     CARE_GAP,
     RUN,
     TIER,
