@@ -343,10 +343,12 @@ def start_server(url: str, data_dir: Path, workers: int) -> subprocess.Popen[byt
     raise RuntimeError("the server did not start")
 
 
-def wait_for_the_sealer(url: str, limit: float = 600.0) -> None:
+def wait_for_the_sealer(url: str, limit: float = 600.0, quiet: bool = False) -> None:
     """Wait until `hoc serve`'s sealer has sealed the trail loaded with the plans (one event
     per plan): hashing 100,000 events takes it a minute or so of the same two cores, and
-    measuring a page meanwhile measures the sealer too."""
+    measuring a page meanwhile measures the sealer too. Called again before each page
+    (`quiet`): a list page writes an audit event per person listed, thousands a second under
+    wrk, and the next page measured would otherwise share the cores with sealing them."""
     started = time.monotonic()
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as con:
         (target,) = con.execute("SELECT coalesce(max(id), 0) FROM audit_event").fetchone()
@@ -355,7 +357,9 @@ def wait_for_the_sealer(url: str, limit: float = 600.0) -> None:
                 "SELECT coalesce(max(last_event_id), 0) FROM audit_seal"
             ).fetchone()
             if sealed >= target:
-                print(f"the sealer caught up with the trail in {time.monotonic() - started:.0f} s")
+                waited = time.monotonic() - started
+                if not quiet or waited >= 1:
+                    print(f"the sealer caught up with the trail in {waited:.0f} s")
                 return
             time.sleep(1)
     print(f"the sealer had not caught up after {limit:.0f} s: the figures include its work")
@@ -495,6 +499,7 @@ def main() -> None:
                 notes.append(f"`{path}` ({user}) answered {probe.status_code}: {what}")
                 continue
             slug = re.sub(r"\W+", "-", path).strip("-") or "home"
+            wait_for_the_sealer(url, quiet=True)
             script = lua(data_dir, slug, path, "Cookie", cookies[user], first, count)
             rows.append(measure(f"page `{path}` ({user})", script, args.seconds, args.connections))
         api = lua(

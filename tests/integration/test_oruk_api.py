@@ -123,3 +123,31 @@ def test_any_taxonomy_term_of_a_kept_record_finds_its_service(directory: Directo
     assert [s["name"] for s in found["contents"]] == ["Shelter housing advice"]
     wild = client.get("/oruk/services", params={"taxonomy_term_id": "%"}).json()
     assert wild["total_items"] == 0  # a LIKE wildcard is a character, not "anything"
+
+
+def test_the_whole_directory_as_ndjson(directory: Directory) -> None:
+    """`format=ndjson`: every matching service, fully nested and schema-valid, one per line,
+    whatever the page size; a bad query is still a JSON 400 before any line."""
+    import json
+
+    client = directory.browser()
+    answer = client.get("/oruk/services", params={"format": "ndjson", "per_page": 2})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("application/x-ndjson")
+    lines = answer.text.splitlines()
+    assert len(lines) == DEMO_COUNT
+    documents = [json.loads(line) for line in lines]
+    assert sorted(d["id"] for d in documents) == sorted(d["id"] for d in demo_documents())
+    for document in documents:
+        assert schema_problems(document) == [], document["id"]
+    carers = client.get("/oruk/services", params={"format": "ndjson", "need": "social_carer"})
+    paged = client.get("/oruk/services", params={"need": "social_carer", "per_page": 100})
+    assert [json.loads(x)["id"] for x in carers.text.splitlines()] == [
+        s["id"] for s in paged.json()["contents"]
+    ]
+    for params, word in (
+        ({"format": "xml"}, "format"),
+        ({"format": "ndjson", "need": "x"}, "need"),
+    ):
+        bad = client.get("/oruk/services", params=params)
+        assert bad.status_code == 400 and word in bad.json()["error"]

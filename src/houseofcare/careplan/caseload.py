@@ -9,6 +9,11 @@ on: a caseload is for case management, not a way to reach any record (hazard H-0
 The level comes from the analytic store (the caller reads it through `houseofcare.results`);
 this module holds the operational rules and writes. Access (`caseload.write`) and the audit
 are the caller's, through `careplan.guard.Guard`.
+
+The candidates (level 3 people on nobody's caseload) are shown highest risk first; with the
+Core20PLUS5 policy on (`tiers/proportionate.toml`, `enabled = true`), `candidates_in_order`
+weights a favoured person's risk by the policy's `caseload.risk_weight`, so they come up the
+list and nobody leaves it (hazard H-080).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.orm import Session
 from houseofcare.careplan.actor import Actor
 from houseofcare.careplan.errors import CarePlanError
 from houseofcare.careplan.people import assign_to_caseload, end_caseload_assignment
+from houseofcare.engine import Engine, sql_literal
 from houseofcare.store.database import among
 from houseofcare.store.models import (
     AuditOutcome,
@@ -34,6 +40,7 @@ from houseofcare.store.models import (
     Role,
     User,
 )
+from houseofcare.tiers.proportionate import ProportionatePolicy
 
 #: Why someone leaves a caseload, as the case manager chooses it (kept in the audit event).
 RELEASE_REASONS: Final[dict[str, str]] = {
@@ -210,6 +217,45 @@ def unassigned_among(
         )
         for row in (rows[i] for i in wanted)
     ]
+
+
+def candidates_in_order(
+    engine: Engine,
+    run_id: str,
+    favour: ProportionatePolicy | None = None,
+    *,
+    scored: bool = True,
+) -> list[str]:
+    """The run's level 3 people in the order a case manager sees them as candidates (then
+    `unassigned_among` keeps those on nobody's caseload): highest risk first, by patient id
+    where the run has no risk (`scored`: the store has `risk_score`). With `favour` (the
+    Core20PLUS5 policy), a favoured person's risk is weighted by `caseload.risk_weight` for
+    the order only; everyone stays on the list, and the risk shown is the real one."""
+    run = sql_literal(run_id)
+    risk = "s.risk" if scored else "CAST(NULL AS DOUBLE)"
+    scores = (
+        f" LEFT JOIN (SELECT patient_id, max(risk) AS risk FROM risk_score WHERE run_id = {run}"
+        " GROUP BY patient_id) s ON s.patient_id = t.patient_id"
+        if scored
+        else ""
+    )
+    joins = ""
+    order = risk
+    if favour is not None:
+        from houseofcare.commissioning.population import LOOKUP_TABLES, lsoa_lookup
+
+        lsoa_table = LOOKUP_TABLES[0]
+        engine.register(lsoa_table, lsoa_lookup())
+        joins = " LEFT JOIN patient p ON p.patient_id = t.patient_id" + favour.favoured_joins(
+            "p", run_id, lsoa_table
+        )
+        order = favour.weighted_risk_sql("p", risk)
+    rows = engine.rows(
+        f"""SELECT t.patient_id FROM tier t{scores}{joins}
+            WHERE t.run_id = {run} AND t.level = 3
+            ORDER BY {order} DESC NULLS LAST, t.patient_id"""
+    )
+    return [str(r[0]) for r in rows]
 
 
 def caseload_size(session: Session, case_manager_id: int) -> int:

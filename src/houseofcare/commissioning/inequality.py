@@ -12,7 +12,10 @@ them, are taken uncontrolled (`UNCONTROLLED`, said at the call) and never shown.
 
 The people frame is everyone registered and alive at the run's date, with the dimensions of
 `commissioning.measures` and the columns the measures read (`FRAME_COLUMNS`). It is plain SQL
-through the engine seam, so the report runs on DuckDB and Spark alike.
+through the engine seam, so the report runs on DuckDB and Spark alike. `report_frame` runs the
+same figures over any frame with those columns: the commissioning plan runs them over its
+`plan_people` frame, which also has the operational columns (`PLAN_FRAME_COLUMNS`: care plans,
+reviews, referrals, unmet need) that the measures marked `frame = "plan_people"` read.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from functools import cache
 from importlib.resources import files
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from houseofcare.commissioning.disclosure import DisclosureRule
 from houseofcare.commissioning.inequalities import (
@@ -62,6 +65,10 @@ FRAME_COLUMNS: Final = (
     "open_gaps",
     "emergency_admissions",
 )
+#: The further columns of the plan's `plan_people` frame (`commissioning.plan_model.PlanContext`)
+#: that only measures marked `frame = "plan_people"` may read: they come from the operational
+#: store (care plans, referrals, unmet need), which the run's people frame does not hold.
+PLAN_FRAME_COLUMNS: Final = ("risk", "core20", "has_plan", "plan_reviewed", "referrals", "unmet")
 #: The dimensions the report splits every measure by, in the order it shows them.
 SPLITS: Final = ("imd_quintile", "ethnic_group", "sex", "age_band")
 #: An emergency admission as the risk model counts it (`risk/features.toml`).
@@ -86,6 +93,19 @@ class InequalityMeasure(BaseModel):
     #: For rates: per how many of the denominator (proportions are per 100: a percentage).
     per: int = Field(100, ge=1)
     need: Literal["higher", "lower"]
+    #: Which frame has the columns it reads: "people" (the run's, and the plan's too) or
+    #: "plan_people" (the plan's only: it reads care plans, referrals or unmet need).
+    frame: Literal["people", "plan_people"] = "people"
+    #: A few plain words for the plan's sentences ("care plans"); the name when not given.
+    short: str | None = None
+    #: For a measure of care: the id of the measure of need it answers, so the plan can set
+    #: care against need (the inverse care law: care per person in need, by deprivation).
+    answers: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]*$")
+
+    @property
+    def words(self) -> str:
+        """The measure in a few words, for a sentence."""
+        return self.short or self.name[0].lower() + self.name[1:]
 
 
 class InequalityMeasures(BaseModel):
@@ -94,10 +114,33 @@ class InequalityMeasures(BaseModel):
     version: int = Field(ge=1, le=1)
     measure: tuple[InequalityMeasure, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _answers_a_measure_of_need(self) -> InequalityMeasures:
+        by_id = {m.id: m for m in self.measure}
+        for m in self.measure:
+            if m.answers is None:
+                continue
+            need = by_id.get(m.answers)
+            if need is None or need.answers is not None or need.need != "higher":
+                raise ValueError(
+                    f"measure {m.id}: answers {m.answers!r}, which is not a measure of need "
+                    '(one with need = "higher" that answers nothing)'
+                )
+        return self
+
+
+def packaged_measures(
+    frame: Literal["people", "plan_people"] = "people",
+) -> tuple[InequalityMeasure, ...]:
+    """The key measures shipped in `inequality_measures.toml` (checked against the schema)
+    that `frame` can compute: the run's people frame computes those marked "people"; the
+    plan's `plan_people` frame computes them all."""
+    found = _packaged_measures()
+    return found if frame == "plan_people" else tuple(m for m in found if m.frame == "people")
+
 
 @cache
-def packaged_measures() -> tuple[InequalityMeasure, ...]:
-    """The key measures shipped in `inequality_measures.toml` (checked against the schema)."""
+def _packaged_measures() -> tuple[InequalityMeasure, ...]:
     path = files("houseofcare.commissioning") / "inequality_measures.toml"
     try:
         data = InequalityMeasures.model_validate(tomllib.loads(path.read_text()))
@@ -221,9 +264,11 @@ def _order(split: str, key: Any) -> tuple[bool, Any]:
     return (key is None, key if split != "age_band" else int(str(key).split("-")[0].rstrip("+")))
 
 
-def _slope(
+def decile_slope(
     engine: Engine, frame: str, measure: InequalityMeasure
 ) -> tuple[Inequality | None, str | None]:
+    """The measure's SII and RII across IMD deciles of `frame` (None and why when there is
+    none). Its inputs are the deciles' uncontrolled counts: a complex statistic, never shown."""
     rows = {r[0]: r[1:] for r in _groups(engine, frame, measure, ["imd_decile"], rule=UNCONTROLLED)}
     quantiles = []
     for decile in range(1, 11):
@@ -264,47 +309,78 @@ def report(
     measures: Sequence[InequalityMeasure] | None = None,
 ) -> list[MeasureInequality]:
     """Every measure's inequalities for the run (`known`: the practices, for the localities)."""
+    chosen = packaged_measures() if measures is None else tuple(measures)
+    elsewhere = [m.id for m in chosen if m.frame != "people"]
+    if elsewhere:
+        raise ValueError(
+            f"{', '.join(elsewhere)}: read care plans, referrals or unmet need, which only the "
+            "commissioning plan's frame holds (report_frame over plan_people)"
+        )
     rows = engine.rows(f"SELECT as_of FROM run WHERE run_id = {sql_literal(run_id)}")
     if not rows:
         raise LookupError(f"no pipeline run {run_id!r}; see `hoc run`")
     as_of = rows[0][0]
     as_of = as_of if isinstance(as_of, dt.date) else dt.date.fromisoformat(str(as_of))
     register_lookups(engine, known)
-    frame = frame_sql(run_id, as_of)
+    return report_frame(engine, frame_sql(run_id, as_of), chosen)
+
+
+def report_frame(
+    engine: Engine,
+    frame: str,
+    measures: Sequence[InequalityMeasure],
+    *,
+    splits: Sequence[str] = SPLITS,
+    standardise: bool = True,
+    rule: DisclosureRule | None = None,
+) -> list[MeasureInequality]:
+    """Every measure's inequalities over `frame` (a table name or a parenthesised query with
+    one row per person, the dimensions and the columns the measures read), split by `splits`,
+    with the age-standardised rates by IMD quintile when `standardise`; published counts
+    under `rule` (None: the packaged rule)."""
     found = []
-    for measure in measures or packaged_measures():
-        overall_row = _groups(engine, frame, measure, [])[0]
+    for measure in measures:
+        overall_row = _groups(engine, frame, measure, [], rule=rule)[0]
         overall = Group(
             "Everyone", overall_row[0], overall_row[1], _estimate(measure, *overall_row)
         )
-        splits = {}
-        for split in SPLITS:
+        by_split = {}
+        for split in splits:
             groups = sorted(
-                _groups(engine, frame, measure, [split]), key=lambda r, s=split: _order(s, r[0])
+                _groups(engine, frame, measure, [split], rule=rule),
+                key=lambda r, s=split: _order(s, r[0]),
             )
-            splits[split] = tuple(
+            by_split[split] = tuple(
                 Group(_label(split, key), n, d, _estimate(measure, n, d)) for key, n, d in groups
             )
-        standardised = []
-        by_band: dict[Any, tuple[dict[str, int], dict[str, int]]] = {}
-        for quintile, band, n, d in _groups(
-            engine, frame, measure, ["imd_quintile"], keys=["esp_band"], rule=UNCONTROLLED
-        ):
-            events, people = by_band.setdefault(quintile, ({}, {}))
-            events[band], people[band] = int(n or 0), int(d or 0)
-        for quintile in sorted(by_band, key=lambda q: (q is None, q)):
-            events, people = by_band[quintile]
-            bands = [b for b in esp2013() if people.get(b.band, 0) > 0]
-            standardised.append(
-                (
-                    _label("imd_quintile", quintile),
-                    dsr(events, people, multiplier=measure.per, standard=bands)
-                    if bands
-                    else Estimate(None, None, None),
-                )
-            )
-        slope, no_slope = _slope(engine, frame, measure)
+        standardised = _standardised(engine, frame, measure) if standardise else []
+        slope, no_slope = decile_slope(engine, frame, measure)
         found.append(
-            MeasureInequality(measure, overall, splits, tuple(standardised), slope, no_slope)
+            MeasureInequality(measure, overall, by_split, tuple(standardised), slope, no_slope)
         )
     return found
+
+
+def _standardised(
+    engine: Engine, frame: str, measure: InequalityMeasure
+) -> list[tuple[str, Estimate]]:
+    """The measure's DSR per IMD quintile (inputs uncontrolled: a complex statistic)."""
+    standardised = []
+    by_band: dict[Any, tuple[dict[str, int], dict[str, int]]] = {}
+    for quintile, band, n, d in _groups(
+        engine, frame, measure, ["imd_quintile"], keys=["esp_band"], rule=UNCONTROLLED
+    ):
+        events, people = by_band.setdefault(quintile, ({}, {}))
+        events[band], people[band] = int(n or 0), int(d or 0)
+    for quintile in sorted(by_band, key=lambda q: (q is None, q)):
+        events, people = by_band[quintile]
+        bands = [b for b in esp2013() if people.get(b.band, 0) > 0]
+        standardised.append(
+            (
+                _label("imd_quintile", quintile),
+                dsr(events, people, multiplier=measure.per, standard=bands)
+                if bands
+                else Estimate(None, None, None),
+            )
+        )
+    return standardised

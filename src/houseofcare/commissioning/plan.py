@@ -50,4 +50,5 @@ def build_plan(
             f"others are rounded to the nearest {chosen.round_to}"
         ),
         sections=tuple(sections),
+        sources=tuple({s.key: s for section in sections for s in section.sources}.values()),
     )

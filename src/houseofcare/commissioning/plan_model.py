@@ -64,6 +64,8 @@ class PlanSection:
 
     `message` replaces the tables when the area is too small for any figure of the section
     to survive disclosure control, so the plan says so instead of printing empty tables.
+    `sources` are the published figures the section rests on (unit costs); `build_plan`
+    gathers every section's into the plan's `sources`.
     """
 
     key: str
@@ -72,6 +74,7 @@ class PlanSection:
     tables: tuple[PlanTable, ...] = ()
     charts: tuple[PlanChart, ...] = ()
     message: str | None = None
+    sources: tuple[Source, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ class PlanContext:
     - `plan_needs`: patient_id, domain, status: one row per need on an active care plan.
     - `plan_goals`: patient_id, theme, status: one row per goal (theme from `goal_themes.toml`).
     - `plan_referrals`: patient_id, referral_id, need_domain, service_kind, status, and
-      accepted / attended flags (bool): one row per referral.
+      accepted / attended / declined flags (bool; stages the referral reached, from its
+      history): one row per referral.
     - `plan_unmet`: patient_id (may be NULL), need_domain, reason, locality: one row per
       recorded unmet need.
     """

@@ -1,12 +1,397 @@
-"""The commissioning plan's sections on trends across runs: movement between levels, emergency
-admissions per 1,000 by level, indicator achievement.
+"""The commissioning plan's sections on trends across runs: movement between levels from the
+previous run to this one, emergency admissions per 1,000 by level, and indicator achievement
+(issue 14; docs/commissioning-capacity.md).
+
+Every pipeline run is dated and keeps its results (`run`, `tier`, `care_gap`), so the plan can
+set this run beside the runs before it (runs after the plan's own are left out: a plan for an
+old run reads as it did then). Each run's people are those it placed on the triangle (`tier`),
+cut to the plan's area by practice: the practices of the area are the practices in
+`plan_people`, and an earlier run's people are those registered with one of them now.
+Every count leaves through `measure_sql` with the plan's rule; every rate and percentage is
+worked out from the controlled counts.
 """
 
 from __future__ import annotations
 
-from houseofcare.commissioning.plan_model import PlanContext, PlanSection
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, Final
+
+from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.inequality import EMERGENCY_ADMISSION
+from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_model import (
+    Column,
+    PlanChart,
+    PlanContext,
+    PlanSection,
+    PlanTable,
+)
+from houseofcare.engine import sql_literal
+
+#: The triangle's levels, top first, and what a person not on the previous run's triangle is.
+LEVELS: Final = {
+    3: "Level 3: case management",
+    2: "Level 2: disease-specific care management",
+    1: "Level 1: supported self care",
+    0: "Level 0: prevention",
+}
+NOT_BEFORE: Final = -1
+NOT_BEFORE_WORDS: Final = "Not on the triangle at the previous run"
+TITLE: Final = "Trends across runs: movement between levels, emergency admissions, achievement"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A pipeline run as the trends name it: its id, date and label."""
+
+    run_id: str
+    as_of: dt.date
+    label: str
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def runs_so_far(ctx: PlanContext) -> list[Run]:
+    """The runs up to and including the plan's, oldest first (by date, then id: run ids
+    carry their start time). Two runs of one date are told apart by their ids."""
+    found = sorted(
+        (
+            (str(run_id), _date(as_of))
+            for run_id, as_of in ctx.engine.rows("SELECT run_id, as_of FROM run")
+        ),
+        key=lambda r: (r[1], r[0]),
+    )
+    ids = [run_id for run_id, _ in found]
+    if ctx.run_id in ids:
+        found = found[: ids.index(ctx.run_id) + 1]
+    else:
+        found = [r for r in found if r[1] <= ctx.as_of] + [(ctx.run_id, ctx.as_of)]
+    dates = [as_of for _, as_of in found]
+    return [
+        Run(
+            run_id,
+            as_of,
+            as_of.isoformat() if dates.count(as_of) == 1 else f"{as_of.isoformat()} ({run_id})",
+        )
+        for run_id, as_of in found
+    ]
+
+
+def in_area(ctx: PlanContext, patient_id: str) -> str:
+    """A condition keeping people of the plan's area (nothing for everyone): registered with
+    one of the practices in `plan_people`."""
+    if ctx.area.kind == "all":
+        return ""
+    return (
+        f" AND {patient_id} IN (SELECT pt.patient_id FROM patient pt WHERE pt.practice_id IN "
+        "(SELECT DISTINCT pp.practice_id FROM plan_people pp))"
+    )
+
+
+def _count(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _per(numerator: int | None, denominator: int | None, per: int) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return round(per * numerator / denominator, 1)
+
+
+def _shown(value: int | None, rule: Any) -> str:
+    return f"fewer than {rule.suppress_at_or_below + 1}" if value is None else f"{value:,}"
+
+
+def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, list[str]]:
+    """Level at the previous run × level now, for the people on this run's triangle."""
+    units = f"""(
+    SELECT coalesce(prev.level, {NOT_BEFORE}) AS level_from, cur.level AS level_to
+    FROM tier cur
+    LEFT JOIN tier prev
+      ON prev.run_id = {sql_literal(previous.run_id)} AND prev.patient_id = cur.patient_id
+    WHERE cur.run_id = {sql_literal(current.run_id)}{in_area(ctx, "cur.patient_id")}
+)"""
+    counted = measure_sql(
+        units, keys=["level_from", "level_to"], counts={"people": "1"}, rule=ctx.rule
+    )
+    cells = {
+        (int(f), int(t)): _count(n)
+        for f, t, n in ctx.engine.rows(f"SELECT level_from, level_to, people FROM {counted} c")
+    }
+    rows = tuple(
+        (words, *(cells.get((level_from, to), 0) for to in LEVELS))
+        for level_from, words in [*LEVELS.items(), (NOT_BEFORE, NOT_BEFORE_WORDS)]
+    )
+    table = PlanTable(
+        key="trend_movement",
+        title=f"Movement between levels: {previous.label} to {current.label}",
+        columns=(
+            Column("level_from", f"Level at {previous.label}"),
+            *(Column(f"to_{level}", f"Now at {words}", "count") for level, words in LEVELS.items()),
+        ),
+        rows=rows,
+        note=(
+            "People on this run's triangle, by their level at the previous run (rows) and now "
+            "(columns); people who left the area or died since are not in it."
+        ),
+    )
+    moves = measure_sql(
+        units,
+        counts={
+            "up": f"CASE WHEN level_from <> {NOT_BEFORE} AND level_to > level_from "
+            "THEN 1 ELSE 0 END",
+            "down": "CASE WHEN level_to < level_from THEN 1 ELSE 0 END",
+            "new": f"CASE WHEN level_from = {NOT_BEFORE} THEN 1 ELSE 0 END",
+            "new3": "CASE WHEN level_from <> 3 AND level_to = 3 THEN 1 ELSE 0 END",
+        },
+        rule=ctx.rule,
+    )
+    up, down, new, new3 = (
+        _count(v) for v in ctx.engine.rows(f"SELECT up, down, new, new3 FROM {moves} m")[0]
+    )
+    rule = ctx.rule or packaged_rule()
+    findings = [
+        f"Since the previous run ({previous.label}), {_shown(up, rule)} people moved up a "
+        f"level and {_shown(down, rule)} moved down; {_shown(new, rule)} are new to the "
+        "triangle.",
+        f"{_shown(new3, rule).capitalize()} people are at level 3 (case management) now who "
+        "were not at the previous run: each needs a case manager's first assessment.",
+    ]
+    return table, findings
+
+
+def emergency_admissions(
+    ctx: PlanContext, runs: Sequence[Run]
+) -> tuple[PlanTable, PlanTable, list[str]]:
+    """Emergency admissions in the 12 months to each run's date per 1,000 people at each level
+    of that run's triangle (the risk model's emergency admission, `inequality`)."""
+    parts = []
+    for run in runs:
+        year_before = (run.as_of - dt.timedelta(days=365)).isoformat()
+        parts.append(
+            f"""SELECT {sql_literal(run.run_id)} AS run_id, t.level,
+       coalesce(a.admissions, 0) AS admissions
+FROM tier t
+LEFT JOIN (SELECT e.patient_id, count(*) AS admissions FROM encounter e
+           WHERE {EMERGENCY_ADMISSION}
+             AND CAST(e.period_start AS DATE) > DATE '{year_before}'
+             AND CAST(e.period_start AS DATE) <= DATE '{run.as_of.isoformat()}'
+           GROUP BY e.patient_id) a ON a.patient_id = t.patient_id
+WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
+        )
+    counted = measure_sql(
+        "(" + "\nUNION ALL\n".join(parts) + ")",
+        keys=["run_id", "level"],
+        counts={"people": "1", "admissions": "admissions"},
+        rule=ctx.rule,
+    )
+    found = {
+        (str(run_id), int(level)): (_count(people), _count(admissions))
+        for run_id, level, people, admissions in ctx.engine.rows(
+            f"SELECT run_id, level, people, admissions FROM {counted} c"
+        )
+    }
+    long_rows, wide_rows = [], []
+    for run in runs:
+        rates = []
+        for level, words in LEVELS.items():
+            people, admissions = found.get((run.run_id, level), (0, 0))
+            rate = _per(admissions, people, 1000)
+            rates.append(rate)
+            long_rows.append((run.label, words, people, admissions, rate))
+        wide_rows.append((run.label, *rates))
+    long_table = PlanTable(
+        key="trend_emergency_admissions",
+        title="Emergency admissions per 1,000 people by level, run by run",
+        columns=(
+            Column("run", "Run date"),
+            Column("level", "Level"),
+            Column("people", "People", "count"),
+            Column("admissions", "Emergency admissions in the 12 months to the run", "count"),
+            Column("per_1000", "Emergency admissions per 1,000 people", "rate"),
+        ),
+        rows=tuple(long_rows),
+        note=(
+            "Each run's people at each level of its own triangle, and their emergency "
+            "admissions in the 12 months to that run's date; rates from the controlled counts."
+        ),
+    )
+    wide_table = PlanTable(
+        key="trend_emergency_rates",
+        title="Emergency admissions per 1,000 people by level",
+        columns=(
+            Column("run", "Run date"),
+            *(Column(f"rate_{level}", words, "rate") for level, words in LEVELS.items()),
+        ),
+        rows=tuple(wide_rows),
+    )
+    first, last = wide_rows[0], wide_rows[-1]
+    findings = [
+        f"Emergency admissions per 1,000 people at level 3: "
+        f"{'not shown' if first[1] is None else first[1]} at {first[0]}, "
+        f"{'not shown' if last[1] is None else last[1]} at {last[0]}."
+    ]
+    return long_table, wide_table, findings
+
+
+def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanTable, list[str]]:
+    """Each indicator's achievement (met / (met + not met)) run by run, and all indicators
+    together."""
+    units = (
+        "("
+        + "\nUNION ALL\n".join(
+            f"SELECT g.run_id, g.indicator, g.outcome FROM care_gap g "
+            f"WHERE g.run_id = {sql_literal(run.run_id)}{in_area(ctx, 'g.patient_id')}"
+            for run in runs
+        )
+        + ")"
+    )
+    counts = {
+        "met": "CASE WHEN outcome = 'met' THEN 1 ELSE 0 END",
+        "not_met": "CASE WHEN outcome = 'not met' THEN 1 ELSE 0 END",
+    }
+    per_indicator = measure_sql(units, keys=["run_id", "indicator"], counts=counts, rule=ctx.rule)
+    overall = measure_sql(units, keys=["run_id"], counts=counts, rule=ctx.rule)
+    found = {
+        (str(r), str(i)): (_count(m), _count(n))
+        for r, i, m, n in ctx.engine.rows(
+            f"SELECT run_id, indicator, met, not_met FROM {per_indicator} c"
+        )
+    }
+    totals = {
+        str(r): (_count(m), _count(n))
+        for r, m, n in ctx.engine.rows(f"SELECT run_id, met, not_met FROM {overall} c")
+    }
+
+    def pct(met: int | None, not_met: int | None) -> float | None:
+        if met is None or not_met is None:
+            return None
+        return _per(met, met + not_met, 100)
+
+    indicators = sorted({i for _, i in found})
+    rows = [
+        (
+            indicator,
+            run.label,
+            *found[(run.run_id, indicator)],
+            pct(*found[(run.run_id, indicator)]),
+        )
+        for indicator in indicators
+        for run in runs
+        if (run.run_id, indicator) in found
+    ]
+    columns = (
+        Column("met", "Met", "count"),
+        Column("not_met", "Not met", "count"),
+        Column("achievement_pct", "Achievement (%)", "percent"),
+    )
+    by_indicator = PlanTable(
+        key="trend_indicator_achievement",
+        title="Indicator achievement, run by run",
+        columns=(Column("indicator", "Indicator"), Column("run", "Run date"), *columns),
+        rows=tuple(rows),
+        note=(
+            "Achievement = met ÷ (met + not met), from the controlled counts; people excluded "
+            "(personalised care adjustments) are in neither."
+        ),
+    )
+    overall_rows = [
+        (run.label, *totals.get(run.run_id, (0, 0)), pct(*totals.get(run.run_id, (0, 0))))
+        for run in runs
+    ]
+    all_table = PlanTable(
+        key="trend_achievement",
+        title="Achievement across all indicators, run by run",
+        columns=(Column("run", "Run date"), *columns),
+        rows=tuple(overall_rows),
+    )
+    first, last = overall_rows[0], overall_rows[-1]
+    findings = [
+        f"Achievement across all indicators: "
+        f"{'not shown' if first[3] is None else f'{first[3]}%'} at {first[0]}, "
+        f"{'not shown' if last[3] is None else f'{last[3]}%'} at {last[0]}."
+    ]
+    return by_indicator, all_table, findings
+
+
+def rules_changed(ctx: PlanContext, runs: Sequence[Run]) -> str | None:
+    """A finding when the runs were made with different rules (their `rules_digest`): part of
+    any change between them is then the rules, not the care (hazard H-078)."""
+    if "rules_digest" not in ctx.engine.columns("SELECT * FROM run"):
+        return None
+    wanted = ", ".join(sql_literal(r.run_id) for r in runs)
+    digests = {
+        str(run_id): digest
+        for run_id, digest in ctx.engine.rows(
+            f"SELECT run_id, rules_digest FROM run WHERE run_id IN ({wanted})"
+        )
+    }
+    changed = [
+        f"{before.label} to {after.label}"
+        for before, after in pairwise(runs)
+        if digests.get(before.run_id) != digests.get(after.run_id)
+    ]
+    if not changed:
+        return None
+    return (
+        "The registers', indicators' or codelists' rules changed between runs ("
+        + "; ".join(changed)
+        + "): part of any change across those runs is the rules, not the care."
+    )
 
 
 def sections(ctx: PlanContext) -> list[PlanSection]:
-    """This part's sections of the plan (not built yet: none)."""
-    return []
+    """The trends section: this run beside the runs before it (or why there is none yet)."""
+    runs = runs_so_far(ctx)
+    if len(runs) < 2:
+        return [
+            PlanSection(
+                key="trends",
+                title=TITLE,
+                message=(
+                    f"Only one pipeline run ({runs[0].label}) is in the analytic store, so there "
+                    "are no trends yet: they appear from the second run (`hoc run --as-of`)."
+                ),
+            )
+        ]
+    moved, moved_findings = movement(ctx, runs[-2], runs[-1])
+    admissions, rates, admission_findings = emergency_admissions(ctx, runs)
+    by_indicator, overall, achievement_findings = achievement(ctx, runs)
+    changed = rules_changed(ctx, runs)
+    return [
+        PlanSection(
+            key="trends",
+            title=TITLE,
+            findings=(
+                f"{len(runs)} runs, from {runs[0].label} to {runs[-1].label}.",
+                *([changed] if changed else []),
+                *moved_findings,
+                *admission_findings,
+                *achievement_findings,
+            ),
+            tables=(moved, rates, admissions, overall, by_indicator),
+            charts=(
+                PlanChart(
+                    kind="line",
+                    table="trend_emergency_rates",
+                    x="run",
+                    y=tuple(f"rate_{level}" for level in LEVELS),
+                    title="Emergency admissions per 1,000 people by level",
+                ),
+                PlanChart(
+                    kind="line",
+                    table="trend_achievement",
+                    x="run",
+                    y=("achievement_pct",),
+                    title="Achievement across all indicators (%)",
+                ),
+            ),
+        )
+    ]

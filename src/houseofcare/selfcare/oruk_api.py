@@ -9,6 +9,8 @@ public ORUK feed: no sign-in, no audit of reads (`api/route_access.py`, `Open.pu
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,7 @@ class OrukQuery:
     need: str | None = None
     modified_after: str | None = None
     full: str | None = None
+    format: str | None = None
 
 
 def _positive(name: str, value: str | None, default: int, most: int) -> int:
@@ -85,17 +88,27 @@ def _list_item(document: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in document.items() if not isinstance(v, list)}
 
 
-def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
-    """One page of `/oruk/services`: the ORUK page object."""
-    page = _positive("page", query.page, 1, 1_000_000)
-    per_page = _positive("per_page", query.per_page, PAGE_SIZE, MAX_PAGE_SIZE)
+#: `format` values: the page object (JSON), or every matching service one per line.
+FORMATS = ("json", "ndjson")
+
+
+def wants_ndjson(query: OrukQuery) -> bool:
+    """Whether the query asks for the whole result as NDJSON (an unknown format is an error)."""
+    chosen = (query.format or "json").lower()
+    if chosen not in FORMATS:
+        raise OrukQueryError(f"format must be one of {', '.join(FORMATS)}, not {query.format!r}")
+    return chosen == "ndjson"
+
+
+def _service_query(query: OrukQuery, page: int, per_page: int) -> ServiceQuery:
+    """The directory search an ORUK query means (its need terms read as our need domains)."""
     need = query.need
     if need is not None and need not in {n.value for n in NeedDomain}:
         raise OrukQueryError(f"need must be one of {', '.join(n.value for n in NeedDomain)}")
     term = query.taxonomy_term_id
     if term and term in need_term_ids():
         need, term = need_term_ids()[term], None
-    chosen = ServiceQuery(
+    return ServiceQuery(
         text=query.search,
         need=need,
         taxonomy_term_id=term or None,
@@ -104,7 +117,13 @@ def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
         page=page,
         per_page=per_page,
     )
-    found = search_services(session, chosen)
+
+
+def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
+    """One page of `/oruk/services`: the ORUK page object."""
+    page = _positive("page", query.page, 1, 1_000_000)
+    per_page = _positive("per_page", query.per_page, PAGE_SIZE, MAX_PAGE_SIZE)
+    found = search_services(session, _service_query(query, page, per_page))
     full = (query.full or "").lower() in ("true", "1", "yes")
     documents = [oruk_from_record(record_of(s)) for s in found.services]
     contents = documents if full else [_list_item(d) for d in documents]
@@ -118,6 +137,28 @@ def services_page(session: Session, query: OrukQuery) -> dict[str, Any]:
         "empty": not contents,
         "contents": contents,
     }
+
+
+def every_service(factory: Callable[[], Session], query: OrukQuery) -> Iterator[str]:
+    """`format=ndjson`: every matching service, fully nested, one JSON document per line.
+
+    The ORUK way for a tool to take the whole directory in one request (a nightly harvest)
+    rather than page by page. Read a page at a time in its own session, so a large directory
+    is streamed in steady memory; `page` and `per_page` are ignored. The query is checked
+    before the first line, so a bad one is a 400, not a cut-short stream."""
+    _service_query(query, 1, MAX_PAGE_SIZE)
+    page = 1
+    while True:
+        with factory() as session:
+            found = search_services(session, _service_query(query, page, MAX_PAGE_SIZE))
+            lines = [
+                json.dumps(oruk_from_record(record_of(s)), ensure_ascii=False) + "\n"
+                for s in found.services
+            ]
+        yield from lines
+        if page >= found.pages:
+            return
+        page += 1
 
 
 def service_document(session: Session, oruk_id: str) -> dict[str, Any] | None:

@@ -7,12 +7,22 @@ queue rather than fail. PostgreSQL is used as it comes (`postgresql+psycopg://â€
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, String, any_, bindparam, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    String,
+    any_,
+    bindparam,
+    create_engine,
+    event,
+    exc,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +31,9 @@ from houseofcare.settings import Settings
 
 #: Seconds a SQLite writer waits for another to finish before giving up.
 SQLITE_BUSY_TIMEOUT = 30
+#: Seconds a pooled PostgreSQL connection may sit unused before it is checked (`SELECT 1`)
+#: on its next checkout.
+IDLE_BEFORE_PING = 2.0
 
 
 def database_url(settings: Settings) -> str:
@@ -41,8 +54,39 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    idle_before_ping = kwargs.pop("idle_before_ping", IDLE_BEFORE_PING)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine, idle_before_ping)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Check a pooled connection before use only when it has sat unused for `idle_seconds`.
+
+    SQLAlchemy's `pool_pre_ping` sends `SELECT 1` on every checkout: a round trip per
+    transaction, which on a busy page (three transactions a view) was 9% of a worker's time.
+    A connection in steady use has just proved itself; one that sat idle may have been cut
+    (PostgreSQL restarted, a firewall's idle timeout), so it is pinged, and a failed ping makes
+    the pool drop it and open a fresh one before the caller sees any error.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            if not engine.dialect.is_disconnect(error, dbapi_connection, None):
+                raise
+            # the pool invalidates this connection and retries the checkout with a new one
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,6 +21,7 @@ from houseofcare.careplan import caseload as service
 from houseofcare.careplan.caseload import RELEASE_REASONS, CaseloadPerson, CaseloadRefused
 from houseofcare.careplan.guard import Guard
 from houseofcare.careplan.policy import Action
+from houseofcare.engine import DuckDBEngine
 from houseofcare.results import (
     AnalyticResults,
     HospitalEvent,
@@ -31,6 +32,7 @@ from houseofcare.results import (
 )
 from houseofcare.store.database import transaction
 from houseofcare.store.models import AuditOutcome, CarePlanStatus, Person
+from houseofcare.tiers.proportionate import packaged_proportionate_policy
 from houseofcare.web.page import guard as page_guard
 from houseofcare.web.person_banner import PersonBanner, person_name
 from houseofcare.web.runs import RunStatus, store_stamp
@@ -254,11 +256,22 @@ _FIGURES: StoreMemo[dict[str, Any]] = StoreMemo(kept=32)
 
 def _basis(results: AnalyticResults) -> tuple[Run | None, Run | None, list[str]]:
     """The latest run, the run before it that placed people on the triangle, and the latest
-    run's level 3 people, highest risk first."""
+    run's level 3 people, highest risk first (a Core20PLUS5 person's risk weighted up when the
+    policy, `tiers/proportionate.toml`, is enabled: `service.candidates_in_order`)."""
     run = results.latest_run()
     if run is None:
         return None, None, []
     previous = results.previous_run(run.run_id, with_levels=True)
+    # --- issue 14 (plan_inequalities): the Core20PLUS5 order of the candidates, when enabled
+    policy = packaged_proportionate_policy()
+    if policy.enabled and "tier" in results.tables:
+        level3 = service.candidates_in_order(
+            DuckDBEngine(results.con),
+            run.run_id,
+            policy,
+            scored="risk_score" in results.tables,
+        )
+        return run, previous, level3
     return run, previous, results.level3(run.run_id)
 
 

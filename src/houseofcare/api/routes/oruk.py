@@ -7,19 +7,22 @@ plain JSON (`{"error": …}`), as ORUK clients expect, not FHIR OperationOutcome
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.responses import JSONResponse, StreamingResponse
 
 from houseofcare.api.deps import ServicesDep
 from houseofcare.selfcare.oruk_api import (
     OrukQuery,
     OrukQueryError,
     api_details,
+    every_service,
     service_document,
     services_page,
+    wants_ndjson,
 )
 
 router = APIRouter(prefix="/oruk", tags=["Open Referral UK (directory of services)"])
@@ -40,11 +43,28 @@ async def list_services(
     need: str | None = None,
     modified_after: str | None = None,
     full: str | None = None,
+    format: str | None = None,
 ) -> Any:
     """Search services by text (`search`), by a taxonomy term's id (`taxonomy_term_id`) or by
     one of our need domains (`need`), changed after `modified_after`; `full=true` nests each
-    service fully."""
-    query = OrukQuery(search, page, per_page, taxonomy_term_id, need, modified_after, full)
+    service fully; `format=ndjson` streams every matching service, fully nested, one per
+    line (no paging)."""
+    query = OrukQuery(search, page, per_page, taxonomy_term_id, need, modified_after, full, format)
+    try:
+        if wants_ndjson(query):
+            lines = every_service(services.factory, query)
+            first = await run_in_threadpool(next, lines, "")
+            rest = iterate_in_threadpool(lines)
+
+            async def stream() -> AsyncIterator[str]:
+                if first:
+                    yield first
+                async for line in rest:
+                    yield line
+
+            return StreamingResponse(stream(), media_type="application/x-ndjson")
+    except OrukQueryError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
 
     def answer() -> Any:
         with services.factory() as session:
