@@ -85,7 +85,7 @@ TREND = PlanTable(
 def fixture_plan(area: Area | None = None) -> CommissioningPlan:
     """The plan for a made-up locality."""
     return CommissioningPlan(
-        area=area or Area("locality", "E06000032", "Luton"),
+        area=area or Area("locality", "Luton", "Luton"),
         run_id="run-20260331-1",
         run_date=RUN_DATE,
         made_at=MADE_AT,

@@ -2,63 +2,31 @@
 and without JavaScript), downloads the plan, and a nurse is refused; axe-core finds nothing
 serious on the page (desktop and phone) or in the board's HTML document.
 
-The page runs on a second `hoc serve` over the browser tests' own stores, with the plan's
-frames made by hand (`tests/plan_frames_by_hand.py`), so it tests the page, not how another
-part builds the frames; the board's document is checked on a hand-made plan with every kind
-of chart (`tests/plan_fixture.py`).
+The page is the browser tests' own `hoc serve` over their stores (the real plan of their
+latest run); the board's document is checked on a hand-made plan with every kind of chart
+(`tests/plan_fixture.py`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from houseofcare.commissioning.plan_output.html import plan_html
-from tests.browser.conftest import ROOT, Site, Tab, _free_port, _wait_until_up
+from tests.browser.conftest import ROOT, SCREENSHOTS, Site, Tab
 from tests.plan_fixture import fixture_plan
 
 PHONE = {"width": 375, "height": 812}
 
 
-@pytest.fixture(scope="module")
-def plan_site(site: Site) -> Iterator[Site]:
-    """`hoc serve` on the same stores as `site`, with the plan's frames made by hand."""
-    port = _free_port()
-    log = site.data_dir / "serve-commissioning.log"
-    env = {**os.environ, "HOC_DATA_DIR": str(site.data_dir), "PYTHONPATH": str(ROOT)}
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "tests.plan_frames_by_hand", "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_until_up(url, server, log)
-        yield Site(url=url, data_dir=site.data_dir)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-
-
 @pytest.fixture
-def desk(browser: Browser, plan_site: Site) -> Iterator[Tab]:
+def desk(browser: Browser, site: Site) -> Iterator[Tab]:
     context = browser.new_context(viewport={"width": 1100, "height": 900})
-    yield Tab(context.new_page(), plan_site)
+    yield Tab(context.new_page(), site)
     context.close()
 
 
@@ -101,7 +69,12 @@ def test_a_commissioner_sees_the_plan_and_chooses_an_area(desk: Tab) -> None:
         f"/commissioning/plan.{f}?area=all" for f in ("html", "pdf", "xlsx", "csv")
     ]
     desk.accessible()
-    desk.screenshot("commissioning")
+    # the page's top (the chooser, the downloads, the first section): the whole plan is long
+    page.screenshot(
+        path=str(SCREENSHOTS / "commissioning.png"),
+        full_page=True,
+        clip={"x": 0, "y": 0, "width": 1100, "height": 2600},
+    )
     practice = page.locator("#area option").last  # a practice (after everyone, localities)
     value, words = practice.get_attribute("value"), practice.inner_text()
     page.get_by_label("Area").select_option(value)
@@ -126,11 +99,9 @@ def test_an_unknown_area_says_so_and_shows_everyone(desk: Tab) -> None:
     desk.accessible()
 
 
-def test_the_page_works_without_javascript_and_on_a_phone(
-    browser: Browser, plan_site: Site
-) -> None:
+def test_the_page_works_without_javascript_and_on_a_phone(browser: Browser, site: Site) -> None:
     context = browser.new_context(viewport=PHONE, is_mobile=True, java_script_enabled=False)
-    tab = Tab(context.new_page(), plan_site)
+    tab = Tab(context.new_page(), site)
     try:
         tab.sign_in("demo.commissioner")
         page = tab.open("/commissioning")
@@ -142,7 +113,7 @@ def test_the_page_works_without_javascript_and_on_a_phone(
     finally:
         context.close()
     context = browser.new_context(viewport=PHONE, is_mobile=True)
-    tab = Tab(context.new_page(), plan_site)
+    tab = Tab(context.new_page(), site)
     try:
         tab.sign_in("demo.commissioner")
         tab.open("/commissioning")

@@ -1,9 +1,6 @@
 """`hoc commission` as a user runs it: a real subprocess over real stores (a small synthetic
-population, ingested and run, with the demo users), writing the plan in each format.
-
-The plan's frames are made by hand (`tests/plan_frames_by_hand.py`, run as `hoc`), so these
-tests check the command, not how another part builds the frames.
-"""
+population, ingested and run, with the demo users and their care plans), writing the plan in
+each format."""
 
 from __future__ import annotations
 
@@ -23,23 +20,21 @@ from openpyxl import load_workbook
 
 from houseofcare.store.demo import demo_password
 
-ROOT = Path(__file__).resolve().parents[2]
 HOC = [sys.executable, "-m", "houseofcare.cli"]
-HOC_BY_HAND = [sys.executable, "-m", "tests.plan_frames_by_hand"]
 AS_OF = "2026-03-31"
 
 
 def hoc(
-    *args: str, cwd: Path, by_hand: bool = True, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run `hoc` (with the frames made by hand); a `--user` types their demo password."""
-    full_env = {**os.environ, "COLUMNS": "200", "HOC_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    """Run `hoc`; a `--user` types their demo password."""
+    full_env = {**os.environ, "COLUMNS": "200", "HOC_THREADS": "1"}
     full_env.pop("HOC_USER", None)
     full_env.pop("HOC_TOKEN", None)
     full_env.update(env or {})
     typed = demo_password(args[args.index("--user") + 1]) + "\n" if "--user" in args else ""
     return subprocess.run(
-        [*(HOC_BY_HAND if by_hand else HOC), *args],
+        [*HOC, *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -61,7 +56,7 @@ def _store(root: Path, people: int) -> Path:
         ("db", "seed-demo", "--people", str(min(people, 20)), "--plans", "3", "--data-dir",
          str(data)),
     ):  # fmt: skip
-        done = hoc(*step, cwd=root, by_hand=False)
+        done = hoc(*step, cwd=root)
         assert done.returncode == 0, f"{step[0]}: {done.stderr}"
     return data
 
@@ -106,7 +101,7 @@ def test_the_plan_is_written_in_each_format_and_each_is_audited(data: Path, tmp_
         assert f"written to {out}" in done.stdout.replace("\n", "")
         assert out.stat().st_size > 0
     html = (tmp_path / "plan.html").read_text()
-    assert "<svg" in html and "Too few people" not in html
+    assert "<svg" in html and "id=\"too-small\"" not in html
     assert (
         "31 March 2026" in html and "all practices" in html and "rounded to the nearest 5" in html
     )

@@ -63,7 +63,7 @@ class CommissioningView:
             {"value": "all", "text": "All practices", "selected": chosen == "all"}
         ]
         for place in localities(self.practices):
-            value = place.code or place.name
+            value = place.name
             items.append(
                 {"value": value, "text": f"Locality: {place.name}", "selected": value == chosen}
             )

@@ -40,10 +40,11 @@ def locality_codes() -> dict[str, str]:
 
 
 def localities(practices: Sequence[Practice]) -> list[Area]:
-    """The localities with practices, by name."""
-    codes = locality_codes()
+    """The localities with practices, by name. A locality's `code` is its local authority's
+    name, as the plan's frames hold it (`plan_people.locality`, `Practice.locality`); its
+    ONS code is accepted as another way to name it (`locality_codes`)."""
     names = sorted({p.locality for p in practices if p.locality})
-    return [Area("locality", codes.get(n), n) for n in names]
+    return [Area("locality", n, n) for n in names]
 
 
 def resolve_area(choice: str | None, practices: Sequence[Practice]) -> Area:
@@ -55,15 +56,19 @@ def resolve_area(choice: str | None, practices: Sequence[Practice]) -> Area:
     for p in practices:
         if p.practice_id.casefold() == key:
             return Area("practice", p.practice_id, p.name)
+    codes = locality_codes()
     for area in localities(practices):
-        if key in {area.name.casefold(), (area.code or "").casefold()}:
+        if key in {area.name.casefold(), codes.get(area.name, "").casefold()}:
             return area
     raise UnknownArea(f"no practice or locality {wanted!r}; choose " + choices(practices))
 
 
 def choices(practices: Sequence[Practice]) -> str:
     """The areas there are, in words (for an error message)."""
-    places = ", ".join(f"{a.name} ({a.code})" if a.code else a.name for a in localities(practices))
+    codes = locality_codes()
+    places = ", ".join(
+        f"{a.name} ({codes[a.name]})" if a.name in codes else a.name for a in localities(practices)
+    )
     listed = ", ".join(f"{p.practice_id} ({p.name})" for p in practices[:LISTED])
     more = f" and {len(practices) - LISTED} more" if len(practices) > LISTED else ""
     return f"`all`; a locality: {places or '(none)'}; or a practice id: {listed or '(none)'}{more}"

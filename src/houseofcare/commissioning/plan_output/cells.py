@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any, Final
 
 from houseofcare.commissioning.disclosure import packaged_rule
-from houseofcare.commissioning.plan_model import Column, CommissioningPlan, PlanTable
+from houseofcare.commissioning.plan_model import Area, Column, CommissioningPlan, PlanTable
 
 #: Kinds whose values are figures (right-aligned; None is shown as the rule's symbol).
 NUMERIC_KINDS: Final = frozenset({"count", "percent", "rate", "money", "wte", "number"})
@@ -43,6 +43,19 @@ def cell_text(value: Any, column: Column, suppressed: str | None = None) -> str:
     if isinstance(value, dt.date):
         return f"{value:%-d %b %Y}"
     return str(value)
+
+
+def area_words(area: Area) -> str:
+    """The area as the plan's opening box names it: a practice with its id, a locality with
+    its local authority's ONS code."""
+    if area.kind == "practice":
+        return f"{area.name} (practice {area.code})"
+    if area.kind == "locality":
+        from houseofcare.commissioning.plan_output.areas import locality_codes
+
+        code = locality_codes().get(area.name)
+        return f"{area.name} (local authority {code})" if code else f"{area.name} (locality)"
+    return area.name
 
 
 def row_label(table: PlanTable, row: tuple[Any, ...]) -> str:

@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from houseofcare import __version__
 from houseofcare.commissioning.plan_model import CommissioningPlan
+from houseofcare.commissioning.plan_output.cells import area_words
 from houseofcare.commissioning.plan_output.layout import PlanLayout, lay_out
 
 TEMPLATES: Final = Path(__file__).with_name("templates")
@@ -59,6 +60,7 @@ def plan_html(plan: CommissioningPlan, suppressed: str | None = None) -> str:
         .get_template("plan_document.html")
         .render(
             l=lay_out(plan, suppressed),
+            area_words=area_words(plan.area),
             version=__version__,
             footer_css=_css_string(footer(plan)),
         )

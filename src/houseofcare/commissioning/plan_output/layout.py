@@ -8,7 +8,8 @@ and the files show the same figures in the same order. Nothing here computes a f
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Final
 
 from houseofcare.commissioning.plan_model import CommissioningPlan, PlanSection, PlanTable
 from houseofcare.commissioning.plan_output.cells import (
@@ -19,6 +20,9 @@ from houseofcare.commissioning.plan_output.cells import (
     too_small_message,
 )
 from houseofcare.commissioning.plan_output.charts import Drawing, draw
+
+#: A table with this many columns or more is "wide".
+WIDE_COLUMNS: Final = 6
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class TableView:
     headings: tuple[tuple[str, bool], ...]
     rows: tuple[tuple[Cell, ...], ...]
     note: str
+    #: Many columns: laid out to the page's width in print, scrolled sideways on a screen.
+    wide: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ def _table(section: PlanSection, table: PlanTable, mark: str) -> TableView:
             for row in table.rows
         ),
         note=table.note,
+        wide=len(table.columns) >= WIDE_COLUMNS,
     )
 
 
@@ -102,7 +109,7 @@ def _section(section: PlanSection, mark: str) -> SectionView:
             continue  # a chart with no table to stand beside is not drawn
         view = _table(section, table, mark)
         if chart.table in charted:  # a second chart of a table: its table again, renamed
-            view = TableView(f"{view.id}-{n}", view.title, view.headings, view.rows, view.note)
+            view = replace(view, id=f"{view.id}-{n}")
         charted.add(chart.table)
         drawing = draw(
             chart,

@@ -17,7 +17,7 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from houseofcare.commissioning.plan_model import CommissioningPlan, PlanTable
-from houseofcare.commissioning.plan_output.cells import NUMERIC_KINDS, symbol
+from houseofcare.commissioning.plan_output.cells import NUMERIC_KINDS, area_words, symbol
 from houseofcare.commissioning.plan_output.layout import lay_out
 
 #: Excel number formats by column kind (percent values are 0-100, not fractions).
@@ -85,7 +85,7 @@ def plan_xlsx(plan: CommissioningPlan, suppressed: str | None = None) -> bytes:
     about.append([layout.title])
     about.cell(1, 1).font = Font(bold=True, size=14)
     for label, value in (
-        ("Area", plan.area.name + (f" ({plan.area.code})" if plan.area.code else "")),
+        ("Area", area_words(plan.area)),
         ("Figures as of", f"{plan.run_date.isoformat()} (pipeline run {plan.run_id})"),
         ("Plan made", f"{plan.made_at:%Y-%m-%d %H:%M} UTC"),
         ("Disclosure control", f"{plan.disclosure}; {mark} is a count not shown"),
