@@ -101,7 +101,7 @@ def test_the_plan_is_written_in_each_format_and_each_is_audited(data: Path, tmp_
         assert f"written to {out}" in done.stdout.replace("\n", "")
         assert out.stat().st_size > 0
     html = (tmp_path / "plan.html").read_text()
-    assert "<svg" in html and "id=\"too-small\"" not in html
+    assert "<svg" in html and 'id="too-small"' not in html
     assert (
         "31 March 2026" in html and "all practices" in html and "rounded to the nearest 5" in html
     )
