@@ -35,11 +35,9 @@ def environment() -> Environment:
 
 
 def footer(plan: CommissioningPlan) -> str:
-    """What every printed page says at its foot: which area, as of which run, made when."""
-    return (
-        f"{plan.area.name}: figures as of {plan.run_date:%-d %B %Y} (run {plan.run_id}), "
-        f"made {plan.made_at:%-d %B %Y %H:%M} UTC"
-    )
+    """What every printed page says at its foot: which area, as of which run (when the plan
+    was made is on its first page; the footer stays one line)."""
+    return f"{plan.area.name}: figures as of {plan.run_date:%-d %B %Y} (run {plan.run_id})"
 
 
 def _css_string(text: str) -> Markup:
