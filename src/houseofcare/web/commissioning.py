@@ -128,7 +128,7 @@ def commissioning_view(
         view.run = RunStatus(missing=str(exc))
     except duckdb.IOException:  # the file held by a writer; a query's own error is not this
         view.run = RunStatus(missing="The analytic store cannot be read now; try again shortly.")
-    if view.plan is not None:
+    if view.plan is not None and fmt is None:  # a download lays the plan out its own way
         view.body = sections_html(lay_out(view.plan))
     _audit(
         services,
