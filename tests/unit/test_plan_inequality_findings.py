@@ -94,3 +94,13 @@ def test_the_packaged_measures_of_care_answer_multimorbidity_and_only_the_plan_r
     }
     assert run == {"ltc", "multimorbidity", "level3", "care_gaps_met", "emergency_admissions"}
     assert set(plan) - run == {"care_plan", "plan_reviewed", "referrals", "unmet_need"}
+
+
+def test_a_list_of_no_care_measures_reads_as_nothing() -> None:
+    """No care measure below the reference: the sentence's list is empty, not an error (a real
+    synthetic run had every care measure at or above nine tenths)."""
+    from houseofcare.commissioning.plan_inequalities import _join
+
+    assert _join([]) == ""
+    assert _join(["a"]) == "a"
+    assert _join(["a", "b", "c"]) == "a, b and c"

@@ -244,7 +244,10 @@ def _capital(words: str) -> str:
 
 
 def _join(words: Sequence[str]) -> str:
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    """Words as a list in a sentence ("a", "a and b", "a, b and c"; "" for none)."""
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 # --- The inverse care law ----------------------------------------------------------------------
