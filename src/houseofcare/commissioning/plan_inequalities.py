@@ -335,8 +335,8 @@ def inverse_care(
     reference_words = QUINTILES.get(reference, str(reference))
     note = (
         f"1 is the level of IMD quintile {reference_words}; care per person in need is the "
-        "care count over the count of people in need (both disclosure-controlled); a blank "
-        "cell is a suppressed count."
+        "care count over the count of people in need (both disclosure-controlled); a * is a "
+        "figure not shown because a count it rests on is suppressed."
     )
     by_quintile = PlanTable(
         key="inverse_care_by_quintile",
