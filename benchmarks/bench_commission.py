@@ -38,8 +38,15 @@ from _common import (
     timed,
 )
 from houseofcare.analytic_tables import CLINICAL_TABLES
-from houseofcare.commissioning import plan_care, plan_frames
+from houseofcare.commissioning import (
+    plan_capacity,
+    plan_care,
+    plan_frames,
+    plan_inequalities,
+    plan_trends,
+)
 from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.inequality import frame_sql
 from houseofcare.commissioning.plan import build_plan
 from houseofcare.commissioning.plan_model import Area, PlanContext
 from houseofcare.commissioning.population import practices
@@ -253,7 +260,13 @@ def main() -> None:
 
     ctx = PlanContext(engine, run_id, AS_OF, everyone, packaged_rule())
     step("plan frames (everyone)", lambda: plan_frames.register_plan_frames(ctx, store))
-    step("needs, goals and support section (everyone)", lambda: plan_care.sections(ctx))
+    for part, words in (
+        (plan_care, "needs, goals and support"),
+        (plan_capacity, "capacity against need"),
+        (plan_inequalities, "health inequalities"),
+        (plan_trends, "trends across runs"),
+    ):
+        step(f"section: {words} (everyone)", lambda part=part: part.sections(ctx))
     plan = step(
         "whole plan: build_plan (everyone)",
         lambda: build_plan(engine, store, run_id, AS_OF, everyone),
@@ -261,6 +274,12 @@ def main() -> None:
     step(
         f"whole plan: build_plan (locality {locality})",
         lambda: build_plan(engine, store, run_id, AS_OF, place),
+    )
+    step(
+        "bare DuckDB: the people frame's own SQL (inequality.frame_sql) into a table",
+        lambda: con.execute(
+            f"CREATE OR REPLACE TEMP TABLE bare_frame AS SELECT * FROM {frame_sql(run_id, AS_OF)}"
+        ),
     )
     step(
         "bare DuckDB: people with an active need per domain × locality",
