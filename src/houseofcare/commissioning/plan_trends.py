@@ -187,7 +187,7 @@ def movement(
     return table, findings, ((0, moved), (1, into3))
 
 
-def _shown(ctx: PlanContext, cells: Sequence[GridCell]) -> tuple[GridCell, ...]:
+def _stated(ctx: PlanContext, cells: Sequence[GridCell]) -> tuple[GridCell, ...]:
     """The cells a finding states that the rule shows (a suppressed one it says is not)."""
     return tuple(c for c in cells if ctx.grids[c.grid].get((c.row, c.column), 0) is not None)
 
@@ -399,7 +399,7 @@ def achievement(
         f"{'not shown' if first[3] is None else f'{first[3]}%'} at {first[0]}, "
         f"{'not shown' if last[3] is None else f'{last[3]}%'} at {last[0]}."
     ]
-    stated = _shown(ctx, [*outcome_cells(TOTAL, runs[0]), *outcome_cells(TOTAL, runs[-1])])
+    stated = _stated(ctx, [*outcome_cells(TOTAL, runs[0]), *outcome_cells(TOTAL, runs[-1])])
     return by_indicator, all_table, findings, ((0, stated),)
 
 
