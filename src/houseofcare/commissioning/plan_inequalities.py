@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from houseofcare.commissioning.disclosure import TOTAL
 from houseofcare.commissioning.inequality import (
     InequalityMeasure,
     MeasureInequality,
@@ -38,9 +39,14 @@ from houseofcare.commissioning.inequality import (
     packaged_measures,
     report_frame,
 )
+from houseofcare.commissioning.inequality import _label as group_label
 from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_disclosure import grid_cells
+from houseofcare.commissioning.plan_grids import ALL, people_grids, register
 from houseofcare.commissioning.plan_model import (
+    CellSource,
     Column,
+    GridCell,
     PlanChart,
     PlanContext,
     PlanSection,
@@ -85,7 +91,11 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
         *inverse.findings,
         *projection_findings(projected),
     ]
-    tables = [quintile_table(found), slope_table(found), *inverse.tables]
+    tables = [
+        replace(quintile_table(found), grid_cells=quintile_sources(ctx, found)),
+        slope_table(found),
+        *inverse_sources(ctx, measures, inverse.tables),
+    ]
     charts = []
     if inverse.tables:
         first = inverse.tables[0]
@@ -99,7 +109,8 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             )
         )
     if projected:
-        tables.append(projection_table(projected, policy))
+        table = projection_table(projected, policy)
+        tables.append(replace(table, grid_cells=projection_sources(ctx, projected)))
     return [
         PlanSection(
             key="inequalities",
@@ -109,6 +120,107 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             charts=tuple(charts),
         )
     ]
+
+
+# --- Where the counts come from: the plan's people grids (`plan_grids`) ------------------------
+
+
+def _both(grid: str, row: Any) -> tuple[GridCell, GridCell]:
+    """A one-column grid's line: the count and its row total, one figure published twice."""
+    return (GridCell(grid, row, ALL), GridCell(grid, row, TOTAL))
+
+
+def quintile_sources(
+    ctx: PlanContext, found: Sequence[MeasureInequality]
+) -> tuple[CellSource, ...]:
+    """The quintile table's counts as cells of the people grids by IMD quintile (a measure's
+    numerator and denominator, each a count over `plan_people`), and its rates and limits
+    as worked out from them."""
+    expressions = [e for m in found for e in (m.measure.numerator, m.measure.denominator)]
+    names = people_grids(ctx, expressions, "imd_quintile")
+    placed, i = [], 0
+    for m in found:
+        num, den = names[m.measure.numerator], names[m.measure.denominator]
+        keys = {group_label("imd_quintile", q): q for q, _ in ctx.grids[num] if q != TOTAL}
+        for g in m.splits["imd_quintile"]:
+            q = keys[g.label]
+            placed += [
+                CellSource(i, "numerator", _both(num, q)),
+                CellSource(i, "denominator", _both(den, q)),
+                *(
+                    CellSource(i, key, (*_both(num, q), *_both(den, q)))
+                    for key in ("value", "lower", "upper")
+                ),
+            ]
+            i += 1
+    return tuple(placed)
+
+
+def inverse_sources(
+    ctx: PlanContext, measures: Sequence[InequalityMeasure], tables: Sequence[PlanTable]
+) -> list[PlanTable]:
+    """The inverse-care tables with each row's figures worked out from the counts of its
+    quintile or locality and of the least deprived quintile (every count the row uses)."""
+    if not tables:
+        return list(tables)
+    by_id = {m.id: m for m in measures}
+    cares = [m for m in measures if m.answers is not None and m.answers in by_id]
+    needs = list(dict.fromkeys(by_id[m.answers] for m in cares if m.answers))
+    expressions = [
+        *(e for n in needs for e in (n.numerator, n.denominator)),
+        *(c.numerator for c in cares),
+    ]
+    made = []
+    for table, split in zip(tables, ("imd_quintile", "locality"), strict=True):
+        names = people_grids(ctx, expressions, split)
+        reference_names = people_grids(ctx, expressions, "imd_quintile")
+        quintiles = sorted(
+            q for q, _ in ctx.grids[reference_names[expressions[0]]] if q not in (None, TOTAL)
+        )
+        reference = [c for e in expressions for c in _both(reference_names[e], quintiles[-1])]
+        keys = sorted(
+            {k for k, _ in ctx.grids[names[expressions[0]]] if k not in (None, TOTAL)}, key=str
+        )
+        rows = quintiles if split == "imd_quintile" else keys
+        placed = [
+            CellSource(
+                i, column.key, (*(c for e in expressions for c in _both(names[e], row)), *reference)
+            )
+            for i, row in enumerate(rows)
+            for column in table.columns[1:]
+        ]
+        made.append(replace(table, grid_cells=tuple(placed)))
+    return made
+
+
+def projection_sources(ctx: PlanContext, projected: Sequence[Projected]) -> tuple[CellSource, ...]:
+    """The projection's counts: the people in a measure's gap are its denominator less its
+    numerator (so both totals count as published); the people a round of recalls reaches
+    are a grid of their own, each a count with no total published. The SIIs are a complex
+    statistic of uncontrolled decile counts, as in `hoc inequalities`: not hidden with them."""
+    placed = []
+    for i, p in enumerate(projected):
+        m = p.measure
+        names = people_grids(ctx, [m.numerator, m.denominator], "imd_quintile")
+        totals = (*_both(names[m.numerator], TOTAL), *_both(names[m.denominator], TOTAL))
+        counts = {
+            "reached": p.reached,
+            "favoured_plain": p.favoured_plain,
+            "favoured_proportionate": p.favoured_proportionate,
+        }
+        recall = register(
+            ctx,
+            f"recall[{m.id}]",
+            grid_cells(
+                {(key, ALL): v for key, v in counts.items()},
+                {key: v for key, v in counts.items()},
+                {ALL: None},
+                None,
+            ),
+        )
+        placed.append(CellSource(i, "in_gap", totals))
+        placed += [CellSource(i, key, (GridCell(recall, key, ALL),)) for key in counts]
+    return tuple(placed)
 
 
 # --- The measures by IMD quintile, and their SII and RII ---------------------------------------
