@@ -203,13 +203,20 @@ def protect_plan(
     ]
     changed = True
     while changed:
+        # a cell is known when some table shows it or its grid's published lines give it (an
+        # unpublished total of published cells); its twin in another grid is then known too
         changed = False
+        known = {}
+        for name, cells in grids.items():
+            shown = published[name] & set(cells)
+            unknown = {c for c, v in cells.items() if v is None} | (set(cells) - shown)
+            known[name] = shown | {c for c in bridges(unknown) if cells[c] is not None}
         for a, b in usable:
-            pa, pb = (a.row, a.column) in published[a.grid], (b.row, b.column) in published[b.grid]
-            if pa != pb:
-                published[a.grid].add((a.row, a.column))
-                published[b.grid].add((b.row, b.column))
-                changed = True
+            for one, other in ((a, b), (b, a)):
+                there = (other.row, other.column)
+                if (one.row, one.column) in known[one.grid] and there not in published[other.grid]:
+                    published[other.grid].add(there)
+                    changed = True
     forced: dict[str, set[Cell]] = {name: set() for name in grids}
     while True:
         result = {

@@ -87,7 +87,7 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
     inverse = inverse_care(ctx.engine, FRAME, measures, rule=ctx.rule)
     projected = project(ctx.engine, FRAME, ctx.run_id, measures, policy, rule=ctx.rule)
     findings = [
-        *widest_gaps(found),
+        *widest_gaps(found),  # from the SII/RII: a complex statistic, as `hoc inequalities`
         *inverse.findings,
         *projection_findings(projected),
     ]
@@ -111,6 +111,22 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
     if projected:
         table = projection_table(projected, policy)
         tables.append(replace(table, grid_cells=projection_sources(ctx, projected)))
+    # the inverse-care sentences quote the most deprived quintile's row and the locality
+    # rows shown: should the plan hide any of their counts, the sentences go
+    quoted = {
+        c
+        for t in tables
+        if t.key.startswith("inverse_care_")
+        for source in t.grid_cells
+        if t.key.endswith("_by_locality") or source.row == 0
+        if t.rows[source.row][t.column(source.column)] is not None
+        for c in source.cells
+        if ctx.grids[c.grid].get((c.row, c.column), 0) is not None
+    }
+    first = len(widest_gaps(found))
+    finding_cells = tuple(
+        (first + i, tuple(sorted(quoted, key=str))) for i in range(len(inverse.findings))
+    )
     return [
         PlanSection(
             key="inequalities",
@@ -118,6 +134,7 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             findings=tuple(findings),
             tables=tuple(tables),
             charts=tuple(charts),
+            finding_cells=finding_cells,
         )
     ]
 
@@ -175,7 +192,7 @@ def inverse_sources(
         names = people_grids(ctx, expressions, split)
         reference_names = people_grids(ctx, expressions, "imd_quintile")
         quintiles = sorted(
-            q for q, _ in ctx.grids[reference_names[expressions[0]]] if q not in (None, TOTAL)
+            {q for q, _ in ctx.grids[reference_names[expressions[0]]] if q not in (None, TOTAL)}
         )
         reference = [c for e in expressions for c in _both(reference_names[e], quintiles[-1])]
         keys = sorted(
@@ -194,32 +211,30 @@ def inverse_sources(
 
 
 def projection_sources(ctx: PlanContext, projected: Sequence[Projected]) -> tuple[CellSource, ...]:
-    """The projection's counts: the people in a measure's gap are its denominator less its
-    numerator (so both totals count as published); the people a round of recalls reaches
-    are a grid of their own, each a count with no total published. The SIIs are a complex
-    statistic of uncontrolled decile counts, as in `hoc inequalities`: not hidden with them."""
+    """The projection's counts, a grid of their own per measure: the people in the gap and
+    those a round of recalls reaches, each a count with no total published. (The people in
+    the gap are also the measure's denominator less its numerator, two totals the quintile
+    table does not publish: docs/commissioning.md names it a residual.) The SIIs are a
+    complex statistic of uncontrolled decile counts, as in `hoc inequalities`: not hidden
+    with them."""
     placed = []
     for i, p in enumerate(projected):
-        m = p.measure
-        names = people_grids(ctx, [m.numerator, m.denominator], "imd_quintile")
-        totals = (*_both(names[m.numerator], TOTAL), *_both(names[m.denominator], TOTAL))
         counts = {
+            "in_gap": p.in_gap,
             "reached": p.reached,
             "favoured_plain": p.favoured_plain,
             "favoured_proportionate": p.favoured_proportionate,
         }
+        parts = list(counts.values())
+        total = None if None in parts else sum(v or 0 for v in parts)  # never published
         recall = register(
             ctx,
-            f"recall[{m.id}]",
+            f"recall[{p.measure.id}]",
             grid_cells(
-                {(key, ALL): v for key, v in counts.items()},
-                {key: v for key, v in counts.items()},
-                {ALL: None},
-                None,
+                {(key, ALL): v for key, v in counts.items()}, dict(counts), {ALL: total}, total
             ),
         )
-        placed.append(CellSource(i, "in_gap", totals))
-        placed += [CellSource(i, key, (GridCell(recall, key, ALL),)) for key in counts]
+        placed += [CellSource(i, key, _both(recall, key)) for key in counts]
     return tuple(placed)
 
 
