@@ -296,6 +296,18 @@ def test_the_whole_plan_gives_no_suppressed_count_back(engine: Engine) -> None:
         assert low <= truth[k[0]][k[1]] < high, (k, low, high)
         assert high >= NO_ROUNDING.suppress_at_or_below + 1, (k, low, high)
         assert high - low >= NO_ROUNDING.suppress_at_or_below - 1, (k, low, high)
+    # York's 3 at level 3 take a second locality with them (the level's total is published
+    # as emergency admissions by level), and that locality's need, gap and cost go too
+    level3 = next(t for t in plan.section("capacity").tables if t.key == "capacity_level3")
+    hidden = [r for r in level3.rows if r[level3.column("people")] is None]
+    assert len(hidden) >= 2
+    assert all(r[level3.column("wte_needed")] is None for r in hidden)
+    assert all(r[level3.column("gap_wte")] is None for r in hidden)
+    # people at level 3 by IMD quintile (inequalities) are the level grid's level 3
+    assert any(
+        b.grid == "people[1] by locality × level" and b.column == 3 and "level = 3" in a.grid
+        for a, b in linked
+    )
     # a finding adding up a suppressed count is left out, and says so
     trends = plan.section("trends")
     assert not any("moved up a level" in f for f in trends.findings)
