@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 
 import numpy as np
 from scipy.optimize import linprog
@@ -20,7 +21,14 @@ from houseofcare.commissioning.disclosure import (
     protect_table,
     with_margins,
 )
-from houseofcare.commissioning.plan_disclosure import protect_grid
+from houseofcare.commissioning.plan_disclosure import protect_grid, protect_plan
+from houseofcare.commissioning.plan_model import (
+    CellSource,
+    Column,
+    GridCell,
+    PlanSection,
+    PlanTable,
+)
 
 #: The rule without rounding, so a published figure is the true count and the attack is exact.
 NO_ROUNDING = DisclosureRule(suppress_at_or_below=7, round_to=1)
@@ -182,3 +190,87 @@ def test_random_grids_never_give_back_a_suppressed_cell() -> None:
             if cells[cell] is None:
                 low, high = found[cell]
                 assert low < high, (n, cell, value, table)
+
+
+def test_a_small_cell_is_never_told_small_by_a_rectangle_of_small_cells() -> None:
+    """Four small cells make the cheapest rectangle (they cost nothing to hide) but then
+    each is at most 2 more than it is: `protect_grid` pays for a rectangle of shown counts
+    instead, so every small cell can be more than the threshold."""
+    table = {
+        ("a", "x"): 1, ("a", "y"): 1, ("a", "z"): 30,
+        ("b", "x"): 1, ("b", "y"): 1, ("b", "z"): 40,
+        ("c", "x"): 20, ("c", "y"): 25, ("c", "z"): 50,
+    }  # fmt: skip
+    cells = controlled(table)
+    protected = protect_grid(cells)
+    found = bounds(protected.cells, cells)
+    for cell, value in with_margins(table).items():
+        if cells[cell] is None:
+            low, high = found[cell]
+            assert low <= value < high
+            assert high >= NO_ROUNDING.suppress_at_or_below + 1, (cell, low, high)
+
+
+def test_linked_grids_are_protected_together() -> None:
+    """People by domain × locality, and the same people by domain × age: two grids sharing
+    each domain's total. Protected apart, York's 3 comes back through the other grid's
+    domain total; `protect_plan` hides the shared total in both and nothing comes back."""
+
+    by_age = {
+        ("physical", "young"): 20, ("physical", "old"): 33,
+        ("mental", "young"): 30, ("mental", "old"): 22,
+        ("lonely", "young"): 49, ("lonely", "old"): 50,
+    }  # fmt: skip
+    grids = {"locality": controlled(NEEDS), "age": controlled(by_age)}
+    links = [
+        (GridCell("locality", d, TOTAL), GridCell("age", d, TOTAL))
+        for d in ("physical", "mental", "lonely")
+    ] + [(GridCell("locality", TOTAL, TOTAL), GridCell("age", TOTAL, TOTAL))]
+
+    # the locality table shows every cell but the domains' totals; the age table shows all
+    shown = {
+        "locality": [c for c in grids["locality"] if c[1] != TOTAL or c[0] == TOTAL],
+        "age": list(grids["age"]),
+    }
+
+    def table(grid: str) -> PlanTable:
+        return PlanTable(
+            key=grid,
+            title=grid,
+            columns=(Column("n", "n", "count"),),
+            rows=tuple((grids[grid][c],) for c in shown[grid]),
+            grid_cells=tuple(
+                CellSource(i, "n", (GridCell(grid, *c),)) for i, c in enumerate(shown[grid])
+            ),
+        )
+
+    def published(tables: tuple[PlanTable, ...]) -> dict[Cell, int | None]:
+        """What a reader sees of the locality grid: its own table, and the age table's
+        domain totals (the same people)."""
+        seen: dict[Cell, int | None] = {}
+        for t in tables:
+            for source in t.grid_cells:
+                g = source.cells[0]
+                if t.key == "locality" or g.column == TOTAL:
+                    seen[(g.row, g.column)] = t.rows[source.row][0]
+        return seen
+
+    apart = (
+        replace(
+            table("locality"),
+            rows=tuple(
+                (protect_grid(grids["locality"], shown["locality"]).cells[c],)
+                for c in shown["locality"]
+            ),
+        ),
+        replace(
+            table("age"), rows=tuple((protect_grid(grids["age"]).cells[c],) for c in shown["age"])
+        ),
+    )
+    assert difference(published(apart), grids["locality"])[("physical", "York")] == 3
+    section = PlanSection(key="s", title="s", tables=(table("locality"), table("age")))
+    (protected,) = protect_plan([section], grids, links)
+    seen = published(protected.tables)
+    assert ("physical", "York") not in difference(seen, grids["locality"])
+    low, high = bounds(seen, grids["locality"])[("physical", "York")]
+    assert low < 3 < high

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from houseofcare.commissioning.capacity_config import (
@@ -28,10 +28,13 @@ from houseofcare.commissioning.capacity_config import (
     packaged_unit_costs,
     review_windows,
 )
-from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.disclosure import TOTAL, packaged_rule
 from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_grids import EVERYONE, people_grid
 from houseofcare.commissioning.plan_model import (
+    CellSource,
     Column,
+    GridCell,
     PlanChart,
     PlanContext,
     PlanSection,
@@ -41,6 +44,8 @@ from houseofcare.commissioning.plan_model import (
 from houseofcare.engine import sql_literal
 from houseofcare.population.indicators import packaged_indicator_rules
 
+#: A person's emergency admissions, as `inequality_measures.toml` counts them (one grid).
+ADMISSIONS: Final = "emergency_admissions"
 #: What a row with no locality is called (people whose practice has no English LSOA).
 NOT_KNOWN: Final = "Locality not known"
 #: The triangle's levels in words, top first.
@@ -198,16 +203,14 @@ def _window_sql(windows: Mapping[str, int]) -> str:
 def locality_people(ctx: PlanContext, capacity: CapacityConfig) -> list[LocalityPeople]:
     """Every locality of the plan's area with its controlled counts per level and its level-2
     people by months between reviews (the indicators' schedules; `capacity.toml`)."""
-    counted = measure_sql(
-        "plan_people", by=["locality"], keys=["level"], counts={"people": "1"}, rule=ctx.rule
-    )
+    grid = ctx.grids[people_grid(ctx, EVERYONE, "locality", "level")]
     levels: dict[Any, dict[int, int | None]] = {}
-    for locality, level, people in ctx.engine.rows(
-        f"SELECT locality, level, people FROM {counted} c"
-    ):
+    for (locality, level), people in grid.items():
+        if locality == TOTAL:
+            continue
         row = levels.setdefault(locality, {})
-        if level is not None:
-            row[int(level)] = None if people is None else int(people)
+        if level is not None and level != TOTAL:
+            row[int(level)] = people
     windows = review_windows(packaged_indicator_rules().indicators, capacity.level2.review_sources)
     default = capacity.level2.default_review_months
     units = f"""(
@@ -308,24 +311,21 @@ def _cost_finding(
 def emergency_table(ctx: PlanContext, unit: UnitCost, note: str) -> PlanTable:
     """People and emergency admissions in the 12 months to the run, per level (controlled),
     and what those admissions cost where the unit cost is verified."""
-    counted = measure_sql(
-        "plan_people",
-        keys=["level"],
-        counts={"people": "1", "admissions": "emergency_admissions"},
-        rule=ctx.rule,
-    )
-    found = {
-        level: (people, admissions)
-        for level, people, admissions in ctx.engine.rows(
-            f"SELECT level, people, admissions FROM {counted} c"
-        )
-    }
-    rows = []
-    for level, words in LEVELS.items():
-        people, admissions = found.get(level, (0, 0))
+    people_at = people_grid(ctx, EVERYONE, "locality", "level")
+    admissions_at = people_grid(ctx, ADMISSIONS, "locality", "level")
+    rows, placed = [], []
+    for i, (level, words) in enumerate(LEVELS.items()):
+        people = ctx.grids[people_at].get((TOTAL, level), 0)
+        admissions = ctx.grids[admissions_at].get((TOTAL, level), 0)
         row: tuple[Any, ...] = (words, people, admissions)
+        counted = GridCell(admissions_at, TOTAL, level)
+        placed += [
+            CellSource(i, "people", (GridCell(people_at, TOTAL, level),)),
+            CellSource(i, "admissions", (counted,)),
+        ]
         if unit.usable:
             row = (*row, None if admissions is None else round(admissions * unit.amount))
+            placed.append(CellSource(i, "cost", (counted,)))
         rows.append(row)
     columns = (
         Column("level", "Level"),
@@ -339,6 +339,22 @@ def emergency_table(ctx: PlanContext, unit: UnitCost, note: str) -> PlanTable:
         columns=columns,
         rows=tuple(rows),
         note=note,
+        grid_cells=tuple(placed),
+    )
+
+
+def _people_sources(
+    ctx: PlanContext, table: list[Column], localities: Sequence[LocalityPeople], level: int
+) -> tuple[CellSource, ...]:
+    """Each row's count of people at `level` (a cell of the level grid) and every figure
+    worked out from it: all but the locality and what is in post."""
+    grid = people_grid(ctx, EVERYONE, "locality", "level")
+    fixed = {"locality", "wte_in_post", "in_post"}
+    return tuple(
+        CellSource(i, column.key, (GridCell(grid, p.locality, level),))
+        for i, p in enumerate(localities)
+        for column in table
+        if column.key not in fixed
     )
 
 
@@ -454,18 +470,34 @@ def sections(
         ),
     )
     admissions = emergency_table(ctx, admission_cost, _cost_words(admission_cost, ctx.as_of, stale))
+    table3, table2, table1 = (
+        replace(t, grid_cells=_people_sources(ctx, t.columns, localities, level))
+        for t, level in ((table3, 3), (table2, 2), (table1, 1))
+    )
+    grid = people_grid(ctx, EVERYONE, "locality", "level")
 
-    findings = []
+    def shown(level: int) -> tuple[GridCell, ...]:
+        """The level's counts shown (not suppressed by the rule): what a finding about the
+        level adds up, or names by what is not shown."""
+        return tuple(
+            GridCell(grid, p.locality, level)
+            for p in localities
+            if ctx.grids[grid].get((p.locality, level), 0) is not None
+        )
+
+    finding_cells: list[tuple[int, tuple[GridCell, ...]]] = []
+    findings: list[str] = []
     if capacity.example:
         findings.append(
             "The capacity in post is the example shipped in capacity.toml, not this area's: "
             "set the area's own figures before reading any gap."
         )
-    for label, rows, column, unit in (
-        ("case-management", rows3, table3.column("gap_wte"), "WTE"),
-        ("review", rows2, table2.column("gap_wte"), "WTE"),
-        ("self-management", rows1, table1.column("gap"), "places"),
+    for label, rows, column, unit, level in (
+        ("case-management", rows3, table3.column("gap_wte"), "WTE", 3),
+        ("review", rows2, table2.column("gap_wte"), "WTE", 2),
+        ("self-management", rows1, table1.column("gap"), "places", 1),
     ):
+        finding_cells.append((len(findings), shown(level)))
         largest = _largest(rows, column, unit)
         known = [r for r in rows if r[column] is not None]
         if largest:
@@ -476,13 +508,25 @@ def sections(
                 + (" (among those whose gap can be shown)." if len(known) < len(rows) else ".")
             )
     fewer = f"fewer than {rule.suppress_at_or_below + 1} people"
-    for words, rows, need in (
-        ("Case-management", rows3, table3.column("wte_needed")),
-        ("Review", rows2, table2.column("appointments")),
-        ("Self-management", rows1, table1.column("places")),
+    for words, rows, need, level in (
+        ("Case-management", rows3, table3.column("wte_needed"), 3),
+        ("Review", rows2, table2.column("appointments"), 2),
+        ("Self-management", rows1, table1.column("places"), 1),
     ):
         hidden = [r[0] for r in rows if r[need] is None]
         if hidden:
+            # names the hidden ones: wrong once the plan hides more, so left out then
+            named = {r[0] for r in rows if r[need] is None}
+            finding_cells.append(
+                (
+                    len(findings),
+                    tuple(
+                        GridCell(grid, p.locality, level)
+                        for p, r in zip(localities, rows, strict=True)
+                        if r[0] not in named
+                    ),
+                )
+            )
             findings.append(
                 f"{words} need not shown where a count is suppressed ({fewer}): "
                 f"{', '.join(hidden)}. Those gaps are in no total."
@@ -492,11 +536,12 @@ def sections(
             f"No capacity in post is configured for {', '.join(unconfigured)}, so no gap is "
             "shown there."
         )
-    for words, rows, gap, unit in (
-        ("case-management", rows3, table3.column("gap_wte"), case_cost),
-        ("review", rows2, table2.column("gap_wte"), nurse_cost),
-        ("self-management", rows1, table1.column("gap"), link_cost),
+    for words, rows, gap, unit, level in (
+        ("case-management", rows3, table3.column("gap_wte"), case_cost, 3),
+        ("review", rows2, table2.column("gap_wte"), nurse_cost, 2),
+        ("self-management", rows1, table1.column("gap"), link_cost, 1),
     ):
+        finding_cells.append((len(findings), shown(level)))
         findings.append(_cost_finding(words, rows, gap, unit, ctx.as_of, stale))
 
     sources = [
@@ -521,5 +566,6 @@ def sections(
                 ),
             ),
             sources=tuple(sources),
+            finding_cells=tuple(finding_cells),
         )
     ]

@@ -11,20 +11,22 @@ one published figure from another, within a table or across two.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, Final
 
 from houseofcare.commissioning.disclosure import TOTAL, Cell
 from houseofcare.commissioning.goal_themes import packaged_goal_themes
-from houseofcare.commissioning.measures import DIMENSIONS, measure_sql
 from houseofcare.commissioning.plan_disclosure import (
     ProtectedGrid,
-    grid_cells,
     protect_grid,
     unless_too_small,
 )
+from houseofcare.commissioning.plan_grids import ALL, grids, people_grids, register
 from houseofcare.commissioning.plan_model import (
+    CellSource,
     Column,
+    GridCell,
     PlanChart,
     PlanContext,
     PlanSection,
@@ -60,6 +62,12 @@ REFERRAL_STAGES: Final[dict[str, tuple[str, str]]] = {
     "attended": ("Attended", "CASE WHEN attended THEN 1 ELSE 0 END"),
     "declined": ("Declined", "CASE WHEN declined THEN 1 ELSE 0 END"),
 }
+#: People with a long-term condition, with an active care plan, and with it reviewed: the
+#: counts of `inequality_measures.toml` (care_plan, plan_reviewed), written the same way so
+#: the coverage by locality and the inequalities section's by IMD quintile share their grids.
+LTC: Final = "CASE WHEN registers >= 1 THEN 1 ELSE 0 END"
+PLANNED: Final = "CASE WHEN registers >= 1 AND has_plan THEN 1 ELSE 0 END"
+REVIEWED: Final = "CASE WHEN registers >= 1 AND plan_reviewed THEN 1 ELSE 0 END"
 WHY_TOO_SMALL: Final = (
     "the needs, goals, referrals and unmet need recorded on care plans here are each counts "
     "of 1 to 7 or none, and a count that small could point to a person"
@@ -90,64 +98,20 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
         ),
     )
     coverage = coverage_table(ctx)
-    return [
-        unless_too_small(
-            section,
-            ctx.area,
-            WHY_TOO_SMALL,
-            keep=(coverage,),
-            keep_findings=tuple(coverage_findings(ctx, coverage)),
-        )
-    ]
+    said = tuple(coverage_findings(ctx, coverage))
+    made = unless_too_small(section, ctx.area, WHY_TOO_SMALL, keep=(coverage,), keep_findings=said)
+    if said:  # the coverage finding states the whole area's three counts
+        everyone = tuple(c for source in coverage.grid_cells[-5:] for c in source.cells)
+        made = replace(made, finding_cells=((0, everyone),))
+    return [made]
+
+
+def sources_of(grid: str, placed: Iterable[tuple[int, str, Cell]]) -> tuple[CellSource, ...]:
+    """Each (row index, column key, grid cell) a table shows, as its `grid_cells`."""
+    return tuple(CellSource(i, column, (GridCell(grid, *cell),)) for i, column, cell in placed)
 
 
 # --- Grids through the one exit for counts -----------------------------------------------------
-
-
-def _grouped(
-    ctx: PlanContext, units: str, groups: Sequence[str], counts: dict[str, str]
-) -> dict[tuple[Any, ...], dict[str, int | None]]:
-    """Controlled counts per group (`measure_sql` with the plan's rule), keyed by the group's
-    values in `groups` order."""
-    by = [g for g in groups if g in DIMENSIONS]
-    keys = [g for g in groups if g not in DIMENSIONS]
-    sql = measure_sql(units, by=by, keys=keys, counts=counts, rule=ctx.rule)
-    order = [*by, *keys]
-    found = {}
-    for row in ctx.engine.rows(f"SELECT * FROM {sql} m"):
-        values = dict(zip(order, row[: len(order)], strict=True))
-        key = tuple(values[g] for g in groups)
-        found[key] = {
-            name: None if v is None else int(v)
-            for name, v in zip(counts, row[len(order) :], strict=True)
-        }
-    return found
-
-
-def _grids(
-    ctx: PlanContext, units: str, row: Sequence[str], column: str, counts: dict[str, str]
-) -> dict[str, dict[Cell, int | None]]:
-    """One grid per count: rows are the values of the `row` columns (a tuple when several),
-    columns the values of `column`, with both margins and the grand total, each a
-    controlled count of its own (four queries)."""
-
-    def rkey(values: tuple[Any, ...]) -> Any:
-        return values if len(row) > 1 else values[0]
-
-    interior = _grouped(ctx, units, [*row, column], counts)
-    rows = _grouped(ctx, units, row, counts)
-    columns = _grouped(ctx, units, [column], counts)
-    # with no units at all the grand total's sum is NULL, which is not a suppressed count
-    total = _grouped(ctx, units, [], counts)[()] if rows else dict.fromkeys(counts, 0)
-    return {
-        name: grid_cells(
-            {(rkey(k[:-1]), k[-1]): v[name] for k, v in interior.items()},
-            {rkey(k): v[name] for k, v in rows.items()},
-            {k[0]: v[name] for k, v in columns.items()},
-            total[name],
-        )
-        for name in counts
-    }
 
 
 def _lines(grid: ProtectedGrid, axis: int, words: Any = str) -> list[Any]:
@@ -175,28 +139,34 @@ def _percent(part: int | None, whole: int | None) -> float | None:
 _LOCALITY = f"coalesce(p.locality, '{NOT_KNOWN}')"
 
 
+def _locality_key(locality: Any) -> tuple[bool, str]:
+    return (locality is None or locality == NOT_KNOWN, str(locality))
+
+
 def coverage_table(ctx: PlanContext) -> PlanTable:
     """People with a long-term condition, how many have an active care plan and how many had
     it reviewed or agreed in the 12 months to the run's date, by locality: what the rest of
-    the section can speak for (hazard H-071)."""
-    units = f"""(SELECT {_LOCALITY} AS locality, 'people' AS scope, p.has_plan, p.plan_reviewed
-FROM plan_people p WHERE p.registers > 0)"""
-    counts = {
-        "ltc": "1",
-        "planned": "CASE WHEN has_plan THEN 1 ELSE 0 END",
-        "reviewed": "CASE WHEN plan_reviewed THEN 1 ELSE 0 END",
-    }
-    grids = {
-        key: protect_grid(cells)
-        for key, cells in _grids(ctx, units, ["locality"], "scope", counts).items()
-    }
-
-    def line(label: str, row: Any) -> tuple[Any, ...]:
-        ltc, planned, reviewed = (grids[k].value(row, TOTAL) for k in counts)
-        return (label, ltc, planned, _percent(planned, ltc), reviewed, _percent(reviewed, ltc))
-
-    rows = [line(str(loc), loc) for loc in _lines(grids["ltc"], 0)]
-    rows.append(line("All localities", TOTAL))
+    the section can speak for (hazard H-071). The counts are the locality margins of the
+    plan's people grids (`plan_grids.people_grids`)."""
+    names = people_grids(ctx, [LTC, PLANNED, REVIEWED], "locality")
+    counts = {"ltc": names[LTC], "planned": names[PLANNED], "reviewed": names[REVIEWED]}
+    protected = {key: protect_grid(ctx.grids[name]) for key, name in counts.items()}
+    localities = sorted({r for r, _ in ctx.grids[counts["ltc"]] if r != TOTAL}, key=_locality_key)
+    rows, placed = [], []
+    for i, row in enumerate([*localities, TOTAL]):
+        ltc, planned, reviewed = (protected[k].value(row, TOTAL) for k in counts)
+        label = "All localities" if row == TOTAL else str(row if row is not None else NOT_KNOWN)
+        rows.append(
+            (label, ltc, planned, _percent(planned, ltc), reviewed, _percent(reviewed, ltc))
+        )
+        cell = {k: (GridCell(g, row, ALL), GridCell(g, row, TOTAL)) for k, g in counts.items()}
+        placed += [
+            CellSource(i, "ltc", cell["ltc"]),
+            CellSource(i, "planned", cell["planned"]),
+            CellSource(i, "planned_pct", cell["planned"] + cell["ltc"]),
+            CellSource(i, "reviewed", cell["reviewed"]),
+            CellSource(i, "reviewed_pct", cell["reviewed"] + cell["ltc"]),
+        ]
     return PlanTable(
         key="care_coverage",
         title="People with a long-term condition who have a care plan, by locality",
@@ -213,6 +183,7 @@ FROM plan_people p WHERE p.registers > 0)"""
             "The needs, goals and referrals in this section are those of people with a care "
             "plan only: where few people have one, need is under-counted."
         ),
+        grid_cells=tuple(placed),
     )
 
 
@@ -236,12 +207,20 @@ def needs_table(ctx: PlanContext) -> PlanTable:
     units = f"""(SELECT DISTINCT n.patient_id, n.domain, {_LOCALITY} AS locality
 FROM plan_needs n JOIN plan_people p ON p.patient_id = n.patient_id
 WHERE n.status = 'active')"""
-    cells = _grids(ctx, units, ["domain"], "locality", {"people": "1"})["people"]
+    cells = grids(ctx, units, ["domain"], "locality", {"people": "1"})["people"]
+    name = register(ctx, "care_needs", cells)
     grid = protect_grid(cells)
     localities = _lines(grid, 1)
+    domains = [*_lines(grid, 0, _domain_words), TOTAL]
+    columns = [*(f"locality_{i}" for i in range(len(localities))), "all"]
+    placed = [
+        (i, column, (d, loc))
+        for i, d in enumerate(domains)
+        for column, loc in zip(columns, [*localities, TOTAL], strict=True)
+    ]
     rows = [
         (_domain_words(d), *(grid.value(d, loc) for loc in localities), grid.value(d, TOTAL))
-        for d in _lines(grid, 0, _domain_words)
+        for d in domains[:-1]
     ]
     rows.append(
         (
@@ -263,6 +242,7 @@ WHERE n.status = 'active')"""
             "Only people with an active care plan that records their needs are counted: "
             "people whose needs are not yet written in a care plan are not here."
         ),
+        grid_cells=sources_of(name, placed),
     )
 
 
@@ -273,7 +253,8 @@ def goals_table(ctx: PlanContext) -> PlanTable:
         for key, (_, statuses) in GOAL_STAGES.items()
     )
     units = f"(SELECT g.theme, CASE {stage} ELSE 'stopped' END AS stage FROM plan_goals g)"
-    cells = _grids(ctx, units, ["theme"], "stage", {"goals": "1"})["goals"]
+    cells = grids(ctx, units, ["theme"], "stage", {"goals": "1"})["goals"]
+    name = register(ctx, "care_goals", cells)
     grid = protect_grid(cells)
     words = packaged_goal_themes().words()
     present = {cell[0] for cell in grid.cells if cell[0] != TOTAL}
@@ -284,6 +265,11 @@ def goals_table(ctx: PlanContext) -> PlanTable:
     ]
     every = grid.value(TOTAL, TOTAL)
     rows.append(("All goals", *(grid.value(TOTAL, s) for s in GOAL_STAGES), every))
+    placed = [
+        (i, column, (t, stage))
+        for i, t in enumerate([*themes, TOTAL])
+        for column, stage in [*((s, s) for s in GOAL_STAGES), ("all", TOTAL)]
+    ]
     return PlanTable(
         key="care_goals",
         title="Goals people set in their care plans, by theme",
@@ -297,6 +283,7 @@ def goals_table(ctx: PlanContext) -> PlanTable:
             "A goal is in the person's own words; its theme is worked out from its target "
             "measure and words (goal_themes.toml). Goals of active care plans."
         ),
+        grid_cells=sources_of(name, placed),
     )
 
 
@@ -307,10 +294,12 @@ def referral_tables(ctx: PlanContext) -> tuple[PlanTable, PlanTable]:
        r.accepted, r.attended, r.declined
 FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
     counts = {key: expression for key, (_, expression) in REFERRAL_STAGES.items()}
-    grids = {}
-    for key, cells in _grids(ctx, units, ["domain"], "locality", counts).items():
+    protected: dict[str, ProtectedGrid] = {}
+    names = {}
+    for key, cells in grids(ctx, units, ["domain"], "locality", counts).items():
+        names[key] = register(ctx, f"care_referrals_{key}", cells)
         margins = [cell for cell in cells if TOTAL in cell]
-        grids[key] = protect_grid(cells, published=margins)
+        protected[key] = protect_grid(cells, published=margins)
     columns = (
         *(Column(key, label, "count") for key, (label, _) in REFERRAL_STAGES.items()),
         Column("accepted_pct", "Accepted (% of made)", "percent"),
@@ -318,7 +307,9 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
     )
 
     def line(label: str, cell: Cell) -> tuple[Any, ...]:
-        made, accepted, attended, declined = (grids[k].cells.get(cell, 0) for k in REFERRAL_STAGES)
+        made, accepted, attended, declined = (
+            protected[k].cells.get(cell, 0) for k in REFERRAL_STAGES
+        )
         return (
             label,
             made,
@@ -329,10 +320,26 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
             _percent(attended, made),
         )
 
-    made = grids["made"]
-    by_domain = [line(_domain_words(d), (d, TOTAL)) for d in _lines(made, 0, _domain_words)]
-    by_locality = [line(str(loc), (TOTAL, loc)) for loc in _lines(made, 1)]
+    made = protected["made"]
+    domain_cells = [*((d, TOTAL) for d in _lines(made, 0, _domain_words)), (TOTAL, TOTAL)]
+    locality_cells = [*((TOTAL, loc) for loc in _lines(made, 1)), (TOTAL, TOTAL)]
+    by_domain = [line(_domain_words(d), (d, TOTAL)) for d, _ in domain_cells[:-1]]
+    by_locality = [line(str(loc), (TOTAL, loc)) for _, loc in locality_cells[:-1]]
     everyone = line("All referrals", (TOTAL, TOTAL))
+
+    def placed(cells: list[Cell]) -> tuple[CellSource, ...]:
+        def at(key: str, cell: Cell) -> GridCell:
+            return GridCell(names[key], *cell)
+
+        found = []
+        for i, cell in enumerate(cells):
+            found += [CellSource(i, key, (at(key, cell),)) for key in REFERRAL_STAGES]
+            found += [
+                CellSource(i, f"{key}_pct", (at(key, cell), at("made", cell)))
+                for key in ("accepted", "attended")
+            ]
+        return tuple(found)
+
     note = (
         "Accepted, attended and declined are counted from the referral's history, so a "
         "referral later closed still counts at the stages it reached."
@@ -344,6 +351,7 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
             columns=(Column("need", "Need"), *columns),
             rows=(*by_domain, everyone),
             note=note,
+            grid_cells=placed(domain_cells),
         ),
         PlanTable(
             key="care_referrals_by_locality",
@@ -351,6 +359,7 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
             columns=(Column("locality", "Locality"), *columns),
             rows=(*by_locality, everyone),
             note=note,
+            grid_cells=placed(locality_cells),
         ),
     )
 
@@ -360,7 +369,8 @@ def unmet_table(ctx: PlanContext) -> PlanTable:
     demand exceeds supply."""
     units = f"""(SELECT coalesce(locality, '{NOT_KNOWN}') AS locality,
        coalesce(need_domain, '{NO_DOMAIN}') AS domain, reason FROM plan_unmet)"""
-    cells = _grids(ctx, units, ["locality", "domain"], "reason", {"unmet": "1"})["unmet"]
+    cells = grids(ctx, units, ["locality", "domain"], "reason", {"unmet": "1"})["unmet"]
+    name = register(ctx, "care_unmet", cells)
     grid = protect_grid(cells)
     pairs = sorted(
         {cell[0] for cell in grid.cells if cell[0] != TOTAL},
@@ -383,6 +393,11 @@ def unmet_table(ctx: PlanContext) -> PlanTable:
             grid.value(TOTAL, TOTAL),
         )
     )
+    placed = [
+        (i, column, (pair, reason))
+        for i, pair in enumerate([*pairs, TOTAL])
+        for column, reason in [*((str(r), r) for r in REASON_WORDS), ("all", TOTAL)]
+    ]
     return PlanTable(
         key="care_unmet",
         title="Unmet need by locality, need and reason: where demand exceeds supply",
@@ -398,6 +413,7 @@ def unmet_table(ctx: PlanContext) -> PlanTable:
             "full, or a service declined the referral; recorded by the people doing the "
             "referring, so needs nobody searched for are not here."
         ),
+        grid_cells=sources_of(name, placed),
     )
 
 

@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from houseofcare.commissioning.disclosure import TOTAL
 from houseofcare.commissioning.inequality import (
     InequalityMeasure,
     MeasureInequality,
@@ -38,9 +39,14 @@ from houseofcare.commissioning.inequality import (
     packaged_measures,
     report_frame,
 )
+from houseofcare.commissioning.inequality import _label as group_label
 from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_disclosure import grid_cells
+from houseofcare.commissioning.plan_grids import ALL, people_grids, register
 from houseofcare.commissioning.plan_model import (
+    CellSource,
     Column,
+    GridCell,
     PlanChart,
     PlanContext,
     PlanSection,
@@ -81,11 +87,15 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
     inverse = inverse_care(ctx.engine, FRAME, measures, rule=ctx.rule)
     projected = project(ctx.engine, FRAME, ctx.run_id, measures, policy, rule=ctx.rule)
     findings = [
-        *widest_gaps(found),
+        *widest_gaps(found),  # from the SII/RII: a complex statistic, as `hoc inequalities`
         *inverse.findings,
         *projection_findings(projected),
     ]
-    tables = [quintile_table(found), slope_table(found), *inverse.tables]
+    tables = [
+        replace(quintile_table(found), grid_cells=quintile_sources(ctx, found)),
+        slope_table(found),
+        *inverse_sources(ctx, measures, inverse.tables),
+    ]
     charts = []
     if inverse.tables:
         first = inverse.tables[0]
@@ -99,7 +109,24 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             )
         )
     if projected:
-        tables.append(projection_table(projected, policy))
+        table = projection_table(projected, policy)
+        tables.append(replace(table, grid_cells=projection_sources(ctx, projected)))
+    # the inverse-care sentences quote the most deprived quintile's row and the locality
+    # rows shown: should the plan hide any of their counts, the sentences go
+    quoted = {
+        c
+        for t in tables
+        if t.key.startswith("inverse_care_")
+        for source in t.grid_cells
+        if t.key.endswith("_by_locality") or source.row == 0
+        if t.rows[source.row][t.column(source.column)] is not None
+        for c in source.cells
+        if ctx.grids[c.grid].get((c.row, c.column), 0) is not None
+    }
+    first = len(widest_gaps(found))
+    finding_cells = tuple(
+        (first + i, tuple(sorted(quoted, key=str))) for i in range(len(inverse.findings))
+    )
     return [
         PlanSection(
             key="inequalities",
@@ -107,8 +134,108 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
             findings=tuple(findings),
             tables=tuple(tables),
             charts=tuple(charts),
+            finding_cells=finding_cells,
         )
     ]
+
+
+# --- Where the counts come from: the plan's people grids (`plan_grids`) ------------------------
+
+
+def _both(grid: str, row: Any) -> tuple[GridCell, GridCell]:
+    """A one-column grid's line: the count and its row total, one figure published twice."""
+    return (GridCell(grid, row, ALL), GridCell(grid, row, TOTAL))
+
+
+def quintile_sources(
+    ctx: PlanContext, found: Sequence[MeasureInequality]
+) -> tuple[CellSource, ...]:
+    """The quintile table's counts as cells of the people grids by IMD quintile (a measure's
+    numerator and denominator, each a count over `plan_people`), and its rates and limits
+    as worked out from them."""
+    expressions = [e for m in found for e in (m.measure.numerator, m.measure.denominator)]
+    names = people_grids(ctx, expressions, "imd_quintile")
+    placed, i = [], 0
+    for m in found:
+        num, den = names[m.measure.numerator], names[m.measure.denominator]
+        keys = {group_label("imd_quintile", q): q for q, _ in ctx.grids[num] if q != TOTAL}
+        for g in m.splits["imd_quintile"]:
+            q = keys[g.label]
+            placed += [
+                CellSource(i, "numerator", _both(num, q)),
+                CellSource(i, "denominator", _both(den, q)),
+                *(
+                    CellSource(i, key, (*_both(num, q), *_both(den, q)))
+                    for key in ("value", "lower", "upper")
+                ),
+            ]
+            i += 1
+    return tuple(placed)
+
+
+def inverse_sources(
+    ctx: PlanContext, measures: Sequence[InequalityMeasure], tables: Sequence[PlanTable]
+) -> list[PlanTable]:
+    """The inverse-care tables with each row's figures worked out from the counts of its
+    quintile or locality and of the least deprived quintile (every count the row uses)."""
+    if not tables:
+        return list(tables)
+    by_id = {m.id: m for m in measures}
+    cares = [m for m in measures if m.answers is not None and m.answers in by_id]
+    needs = list(dict.fromkeys(by_id[m.answers] for m in cares if m.answers))
+    expressions = [
+        *(e for n in needs for e in (n.numerator, n.denominator)),
+        *(c.numerator for c in cares),
+    ]
+    made = []
+    for table, split in zip(tables, ("imd_quintile", "locality"), strict=True):
+        names = people_grids(ctx, expressions, split)
+        reference_names = people_grids(ctx, expressions, "imd_quintile")
+        quintiles = sorted(
+            {q for q, _ in ctx.grids[reference_names[expressions[0]]] if q not in (None, TOTAL)}
+        )
+        reference = [c for e in expressions for c in _both(reference_names[e], quintiles[-1])]
+        keys = sorted(
+            {k for k, _ in ctx.grids[names[expressions[0]]] if k not in (None, TOTAL)}, key=str
+        )
+        rows = quintiles if split == "imd_quintile" else keys
+        placed = [
+            CellSource(
+                i, column.key, (*(c for e in expressions for c in _both(names[e], row)), *reference)
+            )
+            for i, row in enumerate(rows)
+            for column in table.columns[1:]
+        ]
+        made.append(replace(table, grid_cells=tuple(placed)))
+    return made
+
+
+def projection_sources(ctx: PlanContext, projected: Sequence[Projected]) -> tuple[CellSource, ...]:
+    """The projection's counts, a grid of their own per measure: the people in the gap and
+    those a round of recalls reaches, each a count with no total published. (The people in
+    the gap are also the measure's denominator less its numerator, two totals the quintile
+    table does not publish: docs/commissioning.md names it a residual.) The SIIs are a
+    complex statistic of uncontrolled decile counts, as in `hoc inequalities`: not hidden
+    with them."""
+    placed = []
+    for i, p in enumerate(projected):
+        counts = {
+            "in_gap": p.in_gap,
+            "reached": p.reached,
+            "favoured_plain": p.favoured_plain,
+            "favoured_proportionate": p.favoured_proportionate,
+        }
+        parts = list(counts.values())
+        total = None if None in parts else sum(v or 0 for v in parts)  # never published
+        recall = register(
+            ctx,
+            f"recall[{p.measure.id}]",
+            grid_cells(
+                {(key, ALL): v for key, v in counts.items()}, dict(counts), {ALL: total}, total
+            ),
+        )
+        placed += [CellSource(i, key, _both(recall, key)) for key in counts]
+    return tuple(placed)
 
 
 # --- The measures by IMD quintile, and their SII and RII ---------------------------------------

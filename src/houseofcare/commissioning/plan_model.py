@@ -10,6 +10,7 @@ disagree and none can show a count the others suppress.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -30,14 +31,40 @@ class Column:
 
 
 @dataclass(frozen=True)
+class GridCell:
+    """One cell of one of the plan's count grids (`PlanContext.grids`): the grid's name, its
+    row and column keys (`disclosure.TOTAL` for a margin)."""
+
+    grid: str
+    row: Hashable
+    column: Hashable
+
+
+@dataclass(frozen=True)
+class CellSource:
+    """Which grid cells a table's value at (`row` index, `column` key) shows or is worked out
+    from: a count shows its cell(s), a percentage, rate, need or cost is worked out from
+    them. The plan's joint disclosure control (`plan_disclosure.protect_plan`) treats every
+    cell named here as published, and hides the value (None) when any of them is hidden."""
+
+    row: int
+    column: str
+    cells: tuple[GridCell, ...]
+
+
+@dataclass(frozen=True)
 class PlanTable:
-    """One table of the plan. A suppressed count is None (shown as the rule's symbol)."""
+    """One table of the plan. A suppressed count is None (shown as the rule's symbol).
+
+    `grid_cells` (optional, additive) says where the table's figures come from, so the plan
+    can protect every table cut from the same counts together, across sections."""
 
     key: str
     title: str
     columns: tuple[Column, ...]
     rows: tuple[tuple[Any, ...], ...]
     note: str = ""
+    grid_cells: tuple[CellSource, ...] = ()
 
     def column(self, key: str) -> int:
         """The position of a column by key (a renderer's or a test's lookup)."""
@@ -75,6 +102,9 @@ class PlanSection:
     charts: tuple[PlanChart, ...] = ()
     message: str | None = None
     sources: tuple[Source, ...] = ()
+    #: finding index → the grid cells whose values it states or adds up: the plan leaves the
+    #: finding out when joint disclosure control hides any of them (optional, additive).
+    finding_cells: tuple[tuple[int, tuple[GridCell, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -147,3 +177,10 @@ class PlanContext:
     as_of: dt.date
     area: Area
     rule: Any
+    #: The plan's count grids by name (`plan_grids`): every cell of each, margins included,
+    #: each a controlled count (None: suppressed by the rule). Sections add to it; the plan
+    #: protects every grid jointly with the tables that publish its cells.
+    grids: dict[str, dict[Any, int | None]] = field(default_factory=dict)
+    #: Pairs of cells of two grids that count the same people (or events), so hiding one
+    #: hides the other (`plan_grids.link`).
+    links: list[tuple[GridCell, GridCell]] = field(default_factory=list)

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Final
 
-from houseofcare.commissioning.disclosure import packaged_rule
+from houseofcare.commissioning.disclosure import TOTAL, packaged_rule
 from houseofcare.commissioning.inequality import EMERGENCY_ADMISSION
 from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_grids import EVERYONE, grids, link, people_grid, register
 from houseofcare.commissioning.plan_model import (
+    CellSource,
     Column,
+    GridCell,
     PlanChart,
     PlanContext,
     PlanSection,
@@ -41,6 +44,12 @@ LEVELS: Final = {
 NOT_BEFORE: Final = -1
 NOT_BEFORE_WORDS: Final = "Not on the triangle at the previous run"
 TITLE: Final = "Trends across runs: movement between levels, emergency admissions, achievement"
+#: The trends' count grids (`plan_grids`): level before × level now; people and emergency
+#: admissions by run × level; care gaps by indicator × run and outcome.
+MOVEMENT: Final = "trend_movement"
+PEOPLE: Final = "trend_people"
+ADMISSIONS: Final = "trend_admissions"
+ACHIEVEMENT: Final = "trend_achievement"
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,9 @@ def _shown(value: int | None, rule: Any) -> str:
     return f"fewer than {rule.suppress_at_or_below + 1}" if value is None else f"{value:,}"
 
 
-def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, list[str]]:
+def movement(
+    ctx: PlanContext, previous: Run, current: Run
+) -> tuple[PlanTable, list[str], tuple[tuple[int, tuple[GridCell, ...]], ...]]:
     """Level at the previous run × level now, for the people on this run's triangle."""
     units = f"""(
     SELECT coalesce(prev.level, {NOT_BEFORE}) AS level_from, cur.level AS level_to
@@ -118,17 +129,22 @@ def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, 
       ON prev.run_id = {sql_literal(previous.run_id)} AND prev.patient_id = cur.patient_id
     WHERE cur.run_id = {sql_literal(current.run_id)}{in_area(ctx, "cur.patient_id")}
 )"""
-    counted = measure_sql(
-        units, keys=["level_from", "level_to"], counts={"people": "1"}, rule=ctx.rule
-    )
-    cells = {
-        (int(f), int(t)): _count(n)
-        for f, t, n in ctx.engine.rows(f"SELECT level_from, level_to, people FROM {counted} c")
-    }
+    grid = grids(ctx, units, ["level_from"], "level_to", {"people": "1"})["people"]
+    register(ctx, MOVEMENT, {(_level(f), _level(t)): n for (f, t), n in grid.items()})
+    cells = ctx.grids[MOVEMENT]
+    befores = [*LEVELS.items(), (NOT_BEFORE, NOT_BEFORE_WORDS)]
     rows = tuple(
-        (words, *(cells.get((level_from, to), 0) for to in LEVELS))
-        for level_from, words in [*LEVELS.items(), (NOT_BEFORE, NOT_BEFORE_WORDS)]
+        (words, *(cells.get((level_from, to), 0) for to in LEVELS)) for level_from, words in befores
     )
+    placed = tuple(
+        CellSource(i, f"to_{to}", (GridCell(MOVEMENT, level_from, to),))
+        for i, (level_from, _) in enumerate(befores)
+        for to in LEVELS
+    )
+    # the people on this run's triangle at each level are the plan's people at that level
+    everyone = people_grid(ctx, EVERYONE, "locality", "level")
+    for level in LEVELS:
+        link(ctx, GridCell(MOVEMENT, TOTAL, level), GridCell(everyone, TOTAL, level))
     table = PlanTable(
         key="trend_movement",
         title=f"Movement between levels: {previous.label} to {current.label}",
@@ -141,6 +157,7 @@ def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, 
             "People on this run's triangle, by their level at the previous run (rows) and now "
             "(columns); people who left the area or died since are not in it."
         ),
+        grid_cells=placed,
     )
     moves = measure_sql(
         units,
@@ -164,12 +181,24 @@ def movement(ctx: PlanContext, previous: Run, current: Run) -> tuple[PlanTable, 
         f"{_shown(new3, rule).capitalize()} people are at level 3 (case management) now who "
         "were not at the previous run: each needs a case manager's first assessment.",
     ]
-    return table, findings
+    # each sentence adds up cells of the table: a hidden one would come back by difference
+    moved = tuple(GridCell(MOVEMENT, f, t) for f, _ in befores for t in LEVELS if f != t)
+    into3 = tuple(GridCell(MOVEMENT, f, 3) for f, _ in befores if f != 3)
+    return table, findings, ((0, moved), (1, into3))
+
+
+def _stated(ctx: PlanContext, cells: Sequence[GridCell]) -> tuple[GridCell, ...]:
+    """The cells a finding states that the rule shows (a suppressed one it says is not)."""
+    return tuple(c for c in cells if ctx.grids[c.grid].get((c.row, c.column), 0) is not None)
+
+
+def _level(value: Any) -> Any:
+    return value if value == TOTAL or value is None else int(value)
 
 
 def emergency_admissions(
     ctx: PlanContext, runs: Sequence[Run]
-) -> tuple[PlanTable, PlanTable, list[str]]:
+) -> tuple[PlanTable, PlanTable, list[str], tuple[tuple[int, tuple[GridCell, ...]], ...]]:
     """Emergency admissions in the 12 months to each run's date per 1,000 people at each level
     of that run's triangle (the risk model's emergency admission, `inequality`)."""
     parts = []
@@ -186,8 +215,17 @@ LEFT JOIN (SELECT e.patient_id, count(*) AS admissions FROM encounter e
            GROUP BY e.patient_id) a ON a.patient_id = t.patient_id
 WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
         )
+    units = "(" + "\nUNION ALL\n".join(parts) + ")"
+    made = grids(ctx, units, ["run_id"], "level", {"people": "1", "admissions": "admissions"})
+    for name, key in ((PEOPLE, "people"), (ADMISSIONS, "admissions")):
+        register(ctx, name, {(r, _level(c)): n for (r, c), n in made[key].items()})
+    current = runs[-1].run_id
+    admitted = people_grid(ctx, "emergency_admissions", "locality", "level")
+    for level in LEVELS:
+        link(ctx, GridCell(PEOPLE, current, level), GridCell(MOVEMENT, TOTAL, level))
+        link(ctx, GridCell(ADMISSIONS, current, level), GridCell(admitted, TOTAL, level))
     counted = measure_sql(
-        "(" + "\nUNION ALL\n".join(parts) + ")",
+        units,
         keys=["run_id", "level"],
         counts={"people": "1", "admissions": "admissions"},
         rule=ctx.rule,
@@ -199,12 +237,22 @@ WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
         )
     }
     long_rows, wide_rows = [], []
-    for run in runs:
+    long_cells: list[CellSource] = []
+    wide_cells: list[CellSource] = []
+    for j, run in enumerate(runs):
         rates = []
         for level, words in LEVELS.items():
             people, admissions = found.get((run.run_id, level), (0, 0))
             rate = _per(admissions, people, 1000)
             rates.append(rate)
+            i = len(long_rows)
+            both = (GridCell(PEOPLE, run.run_id, level), GridCell(ADMISSIONS, run.run_id, level))
+            long_cells += [
+                CellSource(i, "people", both[:1]),
+                CellSource(i, "admissions", both[1:]),
+                CellSource(i, "per_1000", both),
+            ]
+            wide_cells.append(CellSource(j, f"rate_{level}", both))
             long_rows.append((run.label, words, people, admissions, rate))
         wide_rows.append((run.label, *rates))
     long_table = PlanTable(
@@ -222,6 +270,7 @@ WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
             "Each run's people at each level of its own triangle, and their emergency "
             "admissions in the 12 months to that run's date; rates from the controlled counts."
         ),
+        grid_cells=tuple(long_cells),
     )
     wide_table = PlanTable(
         key="trend_emergency_rates",
@@ -231,6 +280,7 @@ WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
             *(Column(f"rate_{level}", words, "rate") for level, words in LEVELS.items()),
         ),
         rows=tuple(wide_rows),
+        grid_cells=tuple(wide_cells),
     )
     first, last = wide_rows[0], wide_rows[-1]
     findings = [
@@ -238,10 +288,17 @@ WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
         f"{'not shown' if first[1] is None else first[1]} at {first[0]}, "
         f"{'not shown' if last[1] is None else last[1]} at {last[0]}."
     ]
-    return long_table, wide_table, findings
+    stated = tuple(
+        GridCell(name, run.run_id, 3)
+        for run in (runs[0], runs[-1])
+        for name in (PEOPLE, ADMISSIONS)
+    )
+    return long_table, wide_table, findings, ((0, stated),)
 
 
-def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanTable, list[str]]:
+def achievement(
+    ctx: PlanContext, runs: Sequence[Run]
+) -> tuple[PlanTable, PlanTable, list[str], tuple[tuple[int, tuple[GridCell, ...]], ...]]:
     """Each indicator's achievement (met / (met + not met)) run by run, and all indicators
     together."""
     units = (
@@ -257,6 +314,11 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
         "met": "CASE WHEN outcome = 'met' THEN 1 ELSE 0 END",
         "not_met": "CASE WHEN outcome = 'not met' THEN 1 ELSE 0 END",
     }
+    # indicators × (run, outcome): each run's overall met and not met are column totals
+    outcomes = (
+        f"(SELECT u.indicator, concat(u.run_id, '|', u.outcome) AS run_outcome FROM {units} u)"
+    )
+    register(ctx, ACHIEVEMENT, grids(ctx, outcomes, ["indicator"], "run_outcome", {"n": "1"})["n"])
     per_indicator = measure_sql(units, keys=["run_id", "indicator"], counts=counts, rule=ctx.rule)
     overall = measure_sql(units, keys=["run_id"], counts=counts, rule=ctx.rule)
     found = {
@@ -276,6 +338,7 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
         return _per(met, met + not_met, 100)
 
     indicators = sorted({i for _, i in found})
+    pairs = [(i, run) for i in indicators for run in runs if (run.run_id, i) in found]
     rows = [
         (
             indicator,
@@ -283,10 +346,26 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
             *found[(run.run_id, indicator)],
             pct(*found[(run.run_id, indicator)]),
         )
-        for indicator in indicators
-        for run in runs
-        if (run.run_id, indicator) in found
+        for indicator, run in pairs
     ]
+
+    def outcome_cells(row: Any, run: Run) -> tuple[GridCell, GridCell]:
+        return (
+            GridCell(ACHIEVEMENT, row, f"{run.run_id}|met"),
+            GridCell(ACHIEVEMENT, row, f"{run.run_id}|not met"),
+        )
+
+    def placed(lines: Sequence[tuple[Any, Run]]) -> tuple[CellSource, ...]:
+        found = []
+        for i, (row, run) in enumerate(lines):
+            met, not_met = outcome_cells(row, run)
+            found += [
+                CellSource(i, "met", (met,)),
+                CellSource(i, "not_met", (not_met,)),
+                CellSource(i, "achievement_pct", (met, not_met)),
+            ]
+        return tuple(found)
+
     columns = (
         Column("met", "Met", "count"),
         Column("not_met", "Not met", "count"),
@@ -301,6 +380,7 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
             "Achievement = met ÷ (met + not met), from the controlled counts; people excluded "
             "(personalised care adjustments) are in neither."
         ),
+        grid_cells=placed(pairs),
     )
     overall_rows = [
         (run.label, *totals.get(run.run_id, (0, 0)), pct(*totals.get(run.run_id, (0, 0))))
@@ -311,6 +391,7 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
         title="Achievement across all indicators, run by run",
         columns=(Column("run", "Run date"), *columns),
         rows=tuple(overall_rows),
+        grid_cells=placed([(TOTAL, run) for run in runs]),
     )
     first, last = overall_rows[0], overall_rows[-1]
     findings = [
@@ -318,7 +399,8 @@ def achievement(ctx: PlanContext, runs: Sequence[Run]) -> tuple[PlanTable, PlanT
         f"{'not shown' if first[3] is None else f'{first[3]}%'} at {first[0]}, "
         f"{'not shown' if last[3] is None else f'{last[3]}%'} at {last[0]}."
     ]
-    return by_indicator, all_table, findings
+    stated = _stated(ctx, [*outcome_cells(TOTAL, runs[0]), *outcome_cells(TOTAL, runs[-1])])
+    return by_indicator, all_table, findings, ((0, stated),)
 
 
 def rules_changed(ctx: PlanContext, runs: Sequence[Run]) -> str | None:
@@ -361,10 +443,19 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
                 ),
             )
         ]
-    moved, moved_findings = movement(ctx, runs[-2], runs[-1])
-    admissions, rates, admission_findings = emergency_admissions(ctx, runs)
-    by_indicator, overall, achievement_findings = achievement(ctx, runs)
+    moved, moved_findings, moved_cells = movement(ctx, runs[-2], runs[-1])
+    admissions, rates, admission_findings, admission_cells = emergency_admissions(ctx, runs)
+    by_indicator, overall, achievement_findings, achievement_cells = achievement(ctx, runs)
     changed = rules_changed(ctx, runs)
+    first = 1 + (1 if changed else 0)  # the findings below follow the runs' and the rules'
+    finding_cells = []
+    for said, cells in (
+        (moved_findings, moved_cells),
+        (admission_findings, admission_cells),
+        (achievement_findings, achievement_cells),
+    ):
+        finding_cells += [(first + i, found) for i, found in cells]
+        first += len(said)
     return [
         PlanSection(
             key="trends",
@@ -393,5 +484,6 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
                     title="Achievement across all indicators (%)",
                 ),
             ),
+            finding_cells=tuple(finding_cells),
         )
     ]
