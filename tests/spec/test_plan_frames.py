@@ -315,3 +315,9 @@ def test_the_whole_plan_from_both_stores(engine: Engine, record: Record, store: 
     assert plan.disclosure == (
         "counts of 1 to 7 are shown as *; others are rounded to the nearest 5"
     )
+    # the plan at a glance: each section's first finding that joint protection kept
+    from houseofcare.commissioning.plan_disclosure import LEFT_OUT
+
+    findings = [[f for f in s.findings if f != LEFT_OUT] for s in plan.sections]
+    assert list(plan.headlines) == [kept[0] for kept in findings if kept]
+    assert LEFT_OUT not in plan.headlines

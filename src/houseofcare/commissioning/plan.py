@@ -24,7 +24,7 @@ from houseofcare.commissioning import (
     plan_trends,
 )
 from houseofcare.commissioning.disclosure import DisclosureRule, packaged_rule
-from houseofcare.commissioning.plan_disclosure import protect_plan
+from houseofcare.commissioning.plan_disclosure import LEFT_OUT, protect_plan
 from houseofcare.commissioning.plan_model import (
     Area,
     CommissioningPlan,
@@ -72,5 +72,18 @@ def plan_from_frames(ctx: PlanContext) -> CommissioningPlan:
             f"others are rounded to the nearest {chosen.round_to}"
         ),
         sections=tuple(sections),
+        headlines=headlines(sections),
         sources=tuple({s.key: s for section in sections for s in section.sources}.values()),
     )
+
+
+def headlines(sections: list[PlanSection]) -> tuple[str, ...]:
+    """The plan at a glance: each section's first finding (each part puts its most important
+    first: who the figures are about, the widest inequality, the first trend), left out where
+    joint protection dropped the section's findings."""
+    found = []
+    for section in sections:
+        first = next((f for f in section.findings if f != LEFT_OUT), None)
+        if first is not None:
+            found.append(first)
+    return tuple(found)
