@@ -89,6 +89,9 @@ PAGES: list[tuple[str, str]] = [
     ("/services", "bench.nurse"),
     ("/people/{person}/support", "bench.nurse"),
     ("/people/{person}/referrals", "bench.nurse"),
+    # --- issue 14: the commissioners' page (the plan kept while neither store changes; the
+    # first view builds it: the p99)
+    ("/commissioning", "bench.commissioner"),
 ]
 TARGET_P95_MS = 100.0
 PORT = 8775

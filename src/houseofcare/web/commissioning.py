@@ -18,6 +18,8 @@ from typing import Any
 
 import duckdb
 from markupsafe import Markup
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from houseofcare.api.deps import Services
 from houseofcare.careplan.policy import Action
@@ -34,9 +36,11 @@ from houseofcare.commissioning.plan_output.layout import lay_out
 from houseofcare.commissioning.population import Practice
 from houseofcare.results import AnalyticResults, ResultsUnavailable
 from houseofcare.store.database import transaction
+from houseofcare.store.models import CarePlan, Person, Referral, UnmetNeed
 from houseofcare.web.page import guard as page_guard
 from houseofcare.web.runs import RunStatus
 from houseofcare.web.session import PageSession
+from houseofcare.web.store_memo import StoreMemo
 
 
 @dataclass
@@ -145,12 +149,40 @@ def commissioning_view(
     return view
 
 
+#: Plans kept per server process while neither store has changed (`operational_stamp` and
+#: the analytic store's stamp): building one reads the whole population, and a board's members
+#: open the same area's plan many times. Every view is still decided and audited.
+_PLANS: StoreMemo[CommissioningPlan] = StoreMemo(kept=8)
+
+
+def operational_stamp(session: Session) -> tuple[Any, ...]:
+    """What changes whenever a figure of the plan could: every change to a care plan, its
+    goals, needs or actions bumps the plan's version (`careplan.versioning`), every referral
+    move bumps the referral's, unmet need is only ever added, and a person linked to the
+    analytic record changes who is counted. One round trip of aggregates."""
+    parts = (
+        select(func.count(CarePlan.id)),
+        select(func.coalesce(func.sum(CarePlan.version), 0)),
+        select(func.count(Referral.id)),
+        select(func.coalesce(func.sum(Referral.version), 0)),
+        select(func.coalesce(func.max(UnmetNeed.id), 0)),
+        select(func.count(Person.patient_id)),
+    )
+    return tuple(session.execute(select(*(p.scalar_subquery() for p in parts))).one())
+
+
 def _build(
     services: Services, results: AnalyticResults, run_id: str, as_of: dt.date, area: Area
 ) -> CommissioningPlan:
-    """The plan, over the store's read-only connection and the operational store."""
+    """The plan, over the store's read-only connection and the operational store; kept while
+    neither store changes."""
     from houseofcare.commissioning.plan import build_plan
     from houseofcare.engine import DuckDBEngine
+    from houseofcare.store.analytic import store_stamp
 
+    path = services.settings.analytic_db_path
     with services.factory() as session:
-        return build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)
+        key = (str(path), store_stamp(path), operational_stamp(session), run_id, area)
+        return _PLANS.get(
+            key, lambda: build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)
+        )
