@@ -35,6 +35,7 @@ from houseofcare.commissioning.plan_output.html import sections_html
 from houseofcare.commissioning.plan_output.layout import lay_out
 from houseofcare.commissioning.population import Practice
 from houseofcare.results import AnalyticResults, ResultsUnavailable
+from houseofcare.store.analytic import store_stamp
 from houseofcare.store.database import transaction
 from houseofcare.store.models import CarePlan, Person, Referral, UnmetNeed
 from houseofcare.web.page import guard as page_guard
@@ -117,7 +118,10 @@ def commissioning_view(
     view = CommissioningView(run=RunStatus(missing="No pipeline run yet: run `hoc run`."))
     try:
         with AnalyticResults.open(services.settings) as results:
-            view.practices = results.practices()
+            path = services.settings.analytic_db_path
+            view.practices = _PRACTICES.get(
+                (str(path), store_stamp(path)), lambda: list(results.practices())
+            )
             try:
                 view.area = resolve_area(area, view.practices)
             except UnknownArea:
@@ -127,13 +131,14 @@ def commissioning_view(
                 view.run = RunStatus(
                     run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at
                 )
-                view.plan = _build(services, results, run.run_id, run.as_of, view.area)
+                kept = _build(services, results, run.run_id, run.as_of, view.area)
+                view.plan = kept.plan
     except ResultsUnavailable as exc:
         view.run = RunStatus(missing=str(exc))
     except duckdb.IOException:  # the file held by a writer; a query's own error is not this
         view.run = RunStatus(missing="The analytic store cannot be read now; try again shortly.")
     if view.plan is not None and fmt is None:  # a download lays the plan out its own way
-        view.body = sections_html(lay_out(view.plan))
+        view.body = kept.page_body()
     _audit(
         services,
         signed_in,
@@ -152,7 +157,24 @@ def commissioning_view(
 #: Plans kept per server process while neither store has changed (`operational_stamp` and
 #: the analytic store's stamp): building one reads the whole population, and a board's members
 #: open the same area's plan many times. Every view is still decided and audited.
-_PLANS: StoreMemo[CommissioningPlan] = StoreMemo(kept=8)
+_PLANS: StoreMemo[KeptPlan] = StoreMemo(kept=8)
+#: The practices and their localities (the area chooser), kept while the analytic store is
+#: unchanged, as the population page keeps them.
+_PRACTICES: StoreMemo[list[Practice]] = StoreMemo(kept=4)
+
+
+@dataclass(eq=False)
+class KeptPlan:
+    """A kept plan and, once a page has shown it, its sections laid out as the page shows
+    them (laying out a whole plan's tables costs more than the rest of a view)."""
+
+    plan: CommissioningPlan
+    body: Markup | None = None
+
+    def page_body(self) -> Markup:
+        if self.body is None:
+            self.body = sections_html(lay_out(self.plan))
+        return self.body
 
 
 def operational_stamp(session: Session) -> tuple[Any, ...]:
@@ -173,16 +195,16 @@ def operational_stamp(session: Session) -> tuple[Any, ...]:
 
 def _build(
     services: Services, results: AnalyticResults, run_id: str, as_of: dt.date, area: Area
-) -> CommissioningPlan:
+) -> KeptPlan:
     """The plan, over the store's read-only connection and the operational store; kept while
     neither store changes."""
     from houseofcare.commissioning.plan import build_plan
     from houseofcare.engine import DuckDBEngine
-    from houseofcare.store.analytic import store_stamp
 
     path = services.settings.analytic_db_path
     with services.factory() as session:
         key = (str(path), store_stamp(path), operational_stamp(session), run_id, area)
         return _PLANS.get(
-            key, lambda: build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)
+            key,
+            lambda: KeptPlan(build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)),
         )
