@@ -4,11 +4,13 @@ Core20PLUS5 order on the gaps (issue 14; docs/inequalities.md).
 
 Tackling health inequalities is a central aim of the house of care's commissioning plan, so
 the section shows each key measure (`inequality_measures.toml`, over the plan's `plan_people`
-frame) the way OHID's Fingertips does: the rate by IMD quintile with 95% limits, and the
+frame) the way OHID's Fingertips does: the rate by IMD quintile, ethnic group, sex and age
+band with 95% limits, the directly age-standardised rate by IMD quintile (ESP 2013), and the
 slope and relative indices of inequality (SII, RII) across IMD deciles. Counts come out
-through `measure_sql` under the plan's rule and every rate and ratio is worked out from the
-controlled counts; the SII's inputs, a complex statistic never shown, are the deciles'
-uncontrolled counts, as `hoc inequalities` takes them (`inequality.decile_slope`).
+through `measure_sql` under the plan's rule, each a cell of the plan's people grid by its
+split (protected with the whole plan), and every rate and ratio is worked out from the
+controlled counts; the inputs of the SII and the DSR, complex statistics never shown, are the
+deciles' and age bands' uncontrolled counts, as `hoc inequalities` takes them.
 
 Three readings turn the figures into findings a board can act on, each by a rule written
 here and in the docs:
