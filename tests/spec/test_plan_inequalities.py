@@ -480,3 +480,29 @@ def test_the_age_standardised_rate_by_quintile_is_the_dsr_of_the_same_counts(
         measure_name = table.rows[source.row][0]
         measure = next(m for m in packaged_measures("plan_people") if m.name == measure_name)
         assert all(c.grid.startswith(f"people[{measure.denominator}]") for c in source.cells)
+
+
+def test_a_quintile_whose_population_the_plan_hides_shows_no_age_standardised_rate(
+    engine: Engine,
+) -> None:
+    from houseofcare.commissioning.plan_disclosure import protect_plan
+    from houseofcare.commissioning.plan_grids import links
+
+    split_frame(engine)
+    ctx = context(engine)
+    built = sections(ctx)
+    care_plan = next(m for m in packaged_measures("plan_people") if m.id == "care_plan")
+    # as if the rule had suppressed quintile 1's people with a condition (a count of 1-7)
+    grid = f"people[{care_plan.denominator}] by imd_quintile × all"
+    ctx.grids[grid] = {**ctx.grids[grid], (1, "all"): None}
+    (section,) = protect_plan(built, ctx.grids, links(ctx))
+    table = next(t for t in section.tables if t.key == "inequality_standardised")
+    rows = {r[1]: r for r in table.rows if r[0] == care_plan.name}
+    assert all(rows["1 (most deprived)"][table.column(k)] is None for k in ("value", "lower"))
+    assert rows["3"][table.column("value")] is not None
+    quintiles = next(t for t in section.tables if t.key == "inequality_by_quintile")
+    first = next(
+        r for r in quintiles.rows if r[0] == care_plan.name and r[1] == "1 (most deprived)"
+    )
+    assert first[quintiles.column("denominator")] is None
+    assert first[quintiles.column("value")] is None
