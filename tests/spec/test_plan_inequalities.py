@@ -6,15 +6,28 @@ Core20PLUS5 order's projected SII against a hand calculation of who the next rec
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
 import pytest
 
 from houseofcare.commissioning.disclosure import DisclosureRule, controlled_count
-from houseofcare.commissioning.inequalities import Quantile, ValueType, sii, wilson
+from houseofcare.commissioning.inequalities import (
+    Quantile,
+    ValueType,
+    dsr,
+    esp2013,
+    sii,
+    wilson,
+)
 from houseofcare.commissioning.inequality import packaged_measures, report_frame
-from houseofcare.commissioning.plan_inequalities import FRAME, project, sections
+from houseofcare.commissioning.plan_inequalities import (
+    FRAME,
+    SPLIT_TABLES,
+    project,
+    sections,
+)
 from houseofcare.commissioning.plan_model import Area, PlanContext
 from houseofcare.engine import Engine
 from houseofcare.tiers.proportionate import Projection, packaged_proportionate_policy
@@ -82,55 +95,52 @@ def people() -> list[Person]:
     return found
 
 
-def frame(engine: Engine) -> None:
-    """`plan_people` with the documented columns, and the run's `care_gap` and `register`."""
+def frame(engine: Engine, overrides: dict[str, list] | None = None) -> None:
+    """`plan_people` with the documented columns (`overrides`: some of them given instead),
+    and the run's `care_gap` and `register`."""
     everyone = people()
     n = [int(p.patient_id.split("-")[1]) for p in everyone]
     deciles = [p.decile for p in everyone]
-    engine.register(
-        FRAME,
-        pa.table(
-            {
-                "patient_id": [p.patient_id for p in everyone],
-                "practice_id": ["P1" if d <= 5 else "P2" for d in deciles],
-                "locality": ["Leeds" if d <= 5 else "York" for d in deciles],
-                "imd_decile": pa.array(deciles, pa.int64()),
-                "imd_quintile": pa.array([(d + 1) // 2 for d in deciles], pa.int64()),
-                "ethnic_group": ["White"] * len(everyone),
-                "sex": ["female" if i % 2 else "male" for i in n],
-                "age": pa.array([60] * len(everyone), pa.int64()),
-                "age_band": ["40-64"] * len(everyone),
-                "esp_band": ["60-64"] * len(everyone),
-                "registers": pa.array([p.registers for p in everyone], pa.int64()),
-                "level": pa.array([3 if i < 2 else 1 for i in n], pa.int64()),
-                "risk": pa.array([0.1] * len(everyone), pa.float64()),
-                "gaps": pa.array([1 if p.registers else 0 for p in everyone], pa.int64()),
-                "open_gaps": pa.array(
-                    [1 if p.registers and not p.has_plan else 0 for p in everyone], pa.int64()
-                ),
-                "emergency_admissions": pa.array(
-                    [1 if i < 11 - d else 0 for i, d in zip(n, deciles, strict=True)], pa.int64()
-                ),
-                "core20": [d <= 2 for d in deciles],
-                "has_plan": [p.has_plan for p in everyone],
-                "plan_reviewed": [p.has_plan and i >= 2 for p, i in zip(everyone, n, strict=True)],
-                "referrals": pa.array(
-                    [
-                        1 if p.registers and i < d else 0
-                        for p, i, d in zip(everyone, n, deciles, strict=True)
-                    ],
-                    pa.int64(),
-                ),
-                "unmet": pa.array(
-                    [
-                        1 if p.registers and i < 11 - d else 0
-                        for p, i, d in zip(everyone, n, deciles, strict=True)
-                    ],
-                    pa.int64(),
-                ),
-            }
+    columns = {
+        "patient_id": [p.patient_id for p in everyone],
+        "practice_id": ["P1" if d <= 5 else "P2" for d in deciles],
+        "locality": ["Leeds" if d <= 5 else "York" for d in deciles],
+        "imd_decile": pa.array(deciles, pa.int64()),
+        "imd_quintile": pa.array([(d + 1) // 2 for d in deciles], pa.int64()),
+        "ethnic_group": ["White"] * len(everyone),
+        "sex": ["female" if i % 2 else "male" for i in n],
+        "age": pa.array([60] * len(everyone), pa.int64()),
+        "age_band": ["40-64"] * len(everyone),
+        "esp_band": ["60-64"] * len(everyone),
+        "registers": pa.array([p.registers for p in everyone], pa.int64()),
+        "level": pa.array([3 if i < 2 else 1 for i in n], pa.int64()),
+        "risk": pa.array([0.1] * len(everyone), pa.float64()),
+        "gaps": pa.array([1 if p.registers else 0 for p in everyone], pa.int64()),
+        "open_gaps": pa.array(
+            [1 if p.registers and not p.has_plan else 0 for p in everyone], pa.int64()
         ),
-    )
+        "emergency_admissions": pa.array(
+            [1 if i < 11 - d else 0 for i, d in zip(n, deciles, strict=True)], pa.int64()
+        ),
+        "core20": [d <= 2 for d in deciles],
+        "has_plan": [p.has_plan for p in everyone],
+        "plan_reviewed": [p.has_plan and i >= 2 for p, i in zip(everyone, n, strict=True)],
+        "referrals": pa.array(
+            [
+                1 if p.registers and i < d else 0
+                for p, i, d in zip(everyone, n, deciles, strict=True)
+            ],
+            pa.int64(),
+        ),
+        "unmet": pa.array(
+            [
+                1 if p.registers and i < 11 - d else 0
+                for p, i, d in zip(everyone, n, deciles, strict=True)
+            ],
+            pa.int64(),
+        ),
+    }
+    engine.register(FRAME, pa.table({**columns, **(overrides or {})}))
     listed = [p for p in everyone if p.on_list]
     engine.register(
         "care_gap",
@@ -333,3 +343,166 @@ def test_an_area_too_small_for_any_figure_says_so_instead_of_empty_tables(engine
     (section,) = sections(context(engine))
     assert section.tables == ()
     assert section.message is not None and "too small" in section.message
+
+
+# --- Every measure by ethnic group, sex and age band, and age-standardised by IMD quintile ------
+
+
+def ethnic_group(p: Person) -> str:
+    return "Asian" if p.decile <= 3 else "Black" if p.decile <= 5 else "White"
+
+
+def sex(p: Person) -> str:
+    return "female" if int(p.patient_id.split("-")[1]) % 2 else "male"
+
+
+#: By a person's place in their decile: (below, age band, ESP 2013 band): the first in each
+#: decile (more likely to have a care plan) younger, so age confounds deprivation little here
+AGES = ((10, "18-39", "35-39"), (20, "40-64", "60-64"), (PEOPLE, "75+", "80-84"))
+
+
+def ages(p: Person) -> tuple[str, str]:
+    n = int(p.patient_id.split("-")[1])
+    return next((band, esp) for below, band, esp in AGES if n < below)
+
+
+def split_frame(engine: Engine) -> None:
+    everyone = people()
+    frame(
+        engine,
+        {
+            "ethnic_group": [ethnic_group(p) for p in everyone],
+            "age_band": [ages(p)[0] for p in everyone],
+            "esp_band": [ages(p)[1] for p in everyone],
+        },
+    )
+
+
+def care_plans_by_hand(
+    group: Callable[[Person], str],
+) -> dict[str, tuple[int, int, float, float, float]]:
+    """Care-plan coverage per group of `group(person)`, by hand: the controlled numerator and
+    denominator, and the percentage with Wilson limits worked out from them."""
+    found: dict[str, list[int]] = {}
+    for p in people():
+        counts = found.setdefault(group(p), [0, 0])
+        if p.registers:
+            counts[1] += 1
+            counts[0] += p.has_plan
+    rule = DisclosureRule()
+    expected = {}
+    for label, (n, d) in found.items():
+        cn, cd = controlled_count(n, rule), controlled_count(d, rule)
+        assert cn is not None and cd is not None
+        low, high = wilson(cn, cd)
+        expected[label] = (
+            cn,
+            cd,
+            round(100 * cn / cd, 2),
+            round(100 * low, 2),
+            round(100 * high, 2),
+        )
+    return expected
+
+
+def test_every_measure_by_sex_ethnic_group_and_age_band_as_by_hand(engine: Engine) -> None:
+    split_frame(engine)
+    ctx = context(engine)
+    (section,) = sections(ctx)
+    tables = {t.key: t for t in section.tables}
+    care_plan = next(m for m in packaged_measures("plan_people") if m.id == "care_plan")
+    for split, group in (
+        ("sex", sex),
+        ("ethnic_group", ethnic_group),
+        ("age_band", lambda p: ages(p)[0]),
+    ):
+        table = tables[SPLIT_TABLES[split][0]]
+        rows = {r[1]: r for r in table.rows if r[0] == care_plan.name}
+        expected = care_plans_by_hand(group)
+        assert set(rows) == set(expected), split
+        for label, (n, d, value, lower, upper) in expected.items():
+            row = rows[label]
+            assert row[table.column("numerator")] == n, (split, label)
+            assert row[table.column("denominator")] == d, (split, label)
+            assert row[table.column("value")] == value, (split, label)
+            assert row[table.column("lower")] == lower, (split, label)
+            assert row[table.column("upper")] == upper, (split, label)
+        # every count is a cell of one of the plan's grids by this split, so the plan protects
+        # it with every other table that counts the same people
+        declared = {(c.row, c.column): c.cells for c in table.grid_cells}
+        for i, _ in enumerate(table.rows):
+            for key in ("numerator", "denominator"):
+                cells = declared[(i, key)]
+                assert cells and all(f"by {split} ×" in c.grid for c in cells)
+                assert all(c.grid in ctx.grids for c in cells)
+    # the rates differ by ethnic group as the deciles they live in do
+    ethnic = tables["inequality_by_ethnic_group"]
+    coverage = {r[1]: r[ethnic.column("value")] for r in ethnic.rows if r[0] == care_plan.name}
+    # Asian: deciles 1-3, 6 + 7 + 8 = 21 -> 20 of 29 + 28 + 27 = 84 -> 85
+    assert coverage["Asian"] == round(100 * 20 / 85, 2)
+    assert coverage["Asian"] < coverage["Black"] < coverage["White"]
+
+
+def test_the_age_standardised_rate_by_quintile_is_the_dsr_of_the_same_counts(
+    engine: Engine,
+) -> None:
+    split_frame(engine)
+    ctx = context(engine)
+    (section,) = sections(ctx)
+    table = next(t for t in section.tables if t.key == "inequality_standardised")
+    # its inputs are never shown: no count column
+    assert not [c for c in table.columns if c.kind == "count"]
+    care_plan = next(m for m in packaged_measures("plan_people") if m.id == "care_plan")
+    by_quintile: dict[int, tuple[dict[str, int], dict[str, int]]] = {}
+    for p in people():
+        events, population = by_quintile.setdefault((p.decile + 1) // 2, ({}, {}))
+        esp = ages(p)[1]
+        if p.registers:
+            population[esp] = population.get(esp, 0) + 1
+            events[esp] = events.get(esp, 0) + p.has_plan
+    rows = {r[1]: r for r in table.rows if r[0] == care_plan.name}
+    assert len(rows) == 5
+    for quintile, (events, population) in by_quintile.items():
+        # the same age-band counts, uncontrolled, as `hoc inequalities` takes them
+        bands = [b for b in esp2013() if population.get(b.band, 0) > 0]
+        expected = dsr(events, population, multiplier=100, standard=bands)
+        assert expected.value is not None and expected.lower is not None
+        assert expected.upper is not None
+        row = rows[{1: "1 (most deprived)", 5: "5 (least deprived)"}.get(quintile, str(quintile))]
+        assert row[table.column("value")] == round(expected.value, 2)
+        assert row[table.column("lower")] == round(expected.lower, 2)
+        assert row[table.column("upper")] == round(expected.upper, 2)
+    # each rate is tied to its quintile's population, the measure's denominator in the quintile
+    # grid: should the plan hide that count, the rate goes too
+    for source in table.grid_cells:
+        assert source.cells
+        assert all("by imd_quintile ×" in c.grid for c in source.cells)
+        measure_name = table.rows[source.row][0]
+        measure = next(m for m in packaged_measures("plan_people") if m.name == measure_name)
+        assert all(c.grid.startswith(f"people[{measure.denominator}]") for c in source.cells)
+
+
+def test_a_quintile_whose_population_the_plan_hides_shows_no_age_standardised_rate(
+    engine: Engine,
+) -> None:
+    from houseofcare.commissioning.plan_disclosure import protect_plan
+    from houseofcare.commissioning.plan_grids import links
+
+    split_frame(engine)
+    ctx = context(engine)
+    built = sections(ctx)
+    care_plan = next(m for m in packaged_measures("plan_people") if m.id == "care_plan")
+    # as if the rule had suppressed quintile 1's people with a condition (a count of 1-7)
+    grid = f"people[{care_plan.denominator}] by imd_quintile × all"
+    ctx.grids[grid] = {**ctx.grids[grid], (1, "all"): None}
+    (section,) = protect_plan(built, ctx.grids, links(ctx))
+    table = next(t for t in section.tables if t.key == "inequality_standardised")
+    rows = {r[1]: r for r in table.rows if r[0] == care_plan.name}
+    assert all(rows["1 (most deprived)"][table.column(k)] is None for k in ("value", "lower"))
+    assert rows["3"][table.column("value")] is not None
+    quintiles = next(t for t in section.tables if t.key == "inequality_by_quintile")
+    first = next(
+        r for r in quintiles.rows if r[0] == care_plan.name and r[1] == "1 (most deprived)"
+    )
+    assert first[quintiles.column("denominator")] is None
+    assert first[quintiles.column("value")] is None

@@ -4,11 +4,13 @@ Core20PLUS5 order on the gaps (issue 14; docs/inequalities.md).
 
 Tackling health inequalities is a central aim of the house of care's commissioning plan, so
 the section shows each key measure (`inequality_measures.toml`, over the plan's `plan_people`
-frame) the way OHID's Fingertips does: the rate by IMD quintile with 95% limits, and the
+frame) the way OHID's Fingertips does: the rate by IMD quintile, ethnic group, sex and age
+band with 95% limits, the directly age-standardised rate by IMD quintile (ESP 2013), and the
 slope and relative indices of inequality (SII, RII) across IMD deciles. Counts come out
-through `measure_sql` under the plan's rule and every rate and ratio is worked out from the
-controlled counts; the SII's inputs, a complex statistic never shown, are the deciles'
-uncontrolled counts, as `hoc inequalities` takes them (`inequality.decile_slope`).
+through `measure_sql` under the plan's rule, each a cell of the plan's people grid by its
+split (protected with the whole plan), and every rate and ratio is worked out from the
+controlled counts; the inputs of the SII and the DSR, complex statistics never shown, are the
+deciles' and age bands' uncontrolled counts, as `hoc inequalities` takes them.
 
 Three readings turn the figures into findings a board can act on, each by a rule written
 here and in the docs:
@@ -71,7 +73,7 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
     measures = packaged_measures("plan_people")
     policy = packaged_proportionate_policy()
     found = report_frame(
-        ctx.engine, FRAME, measures, splits=("imd_quintile",), standardise=False, rule=ctx.rule
+        ctx.engine, FRAME, measures, splits=tuple(SPLIT_TABLES), standardise=True, rule=ctx.rule
     )
     if not any(g.estimate.value is not None for m in found for g in m.splits["imd_quintile"]):
         return [
@@ -92,7 +94,11 @@ def sections(ctx: PlanContext) -> list[PlanSection]:
         *projection_findings(projected),
     ]
     tables = [
-        replace(quintile_table(found), grid_cells=quintile_sources(ctx, found)),
+        *(
+            replace(split_table(found, split), grid_cells=split_sources(ctx, found, split))
+            for split in SPLIT_TABLES
+        ),
+        replace(standardised_table(found), grid_cells=standardised_sources(ctx, found)),
         slope_table(found),
         *inverse_sources(ctx, measures, inverse.tables),
     ]
@@ -147,28 +153,56 @@ def _both(grid: str, row: Any) -> tuple[GridCell, GridCell]:
     return (GridCell(grid, row, ALL), GridCell(grid, row, TOTAL))
 
 
-def quintile_sources(
-    ctx: PlanContext, found: Sequence[MeasureInequality]
+def split_sources(
+    ctx: PlanContext, found: Sequence[MeasureInequality], split: str = "imd_quintile"
 ) -> tuple[CellSource, ...]:
-    """The quintile table's counts as cells of the people grids by IMD quintile (a measure's
+    """A split's table's counts as cells of the people grids by `split` (a measure's
     numerator and denominator, each a count over `plan_people`), and its rates and limits
-    as worked out from them."""
+    as worked out from them. Grids of one count split different ways share their grand
+    total (`plan_grids.links`), so the plan protects the splits together."""
     expressions = [e for m in found for e in (m.measure.numerator, m.measure.denominator)]
-    names = people_grids(ctx, expressions, "imd_quintile")
+    names = people_grids(ctx, expressions, split)
     placed, i = [], 0
     for m in found:
         num, den = names[m.measure.numerator], names[m.measure.denominator]
-        keys = {group_label("imd_quintile", q): q for q, _ in ctx.grids[num] if q != TOTAL}
-        for g in m.splits["imd_quintile"]:
-            q = keys[g.label]
+        keys = {group_label(split, k): k for k, _ in ctx.grids[num] if k != TOTAL}
+        for g in m.splits[split]:
+            k = keys[g.label]
             placed += [
-                CellSource(i, "numerator", _both(num, q)),
-                CellSource(i, "denominator", _both(den, q)),
+                CellSource(i, "numerator", _both(num, k)),
+                CellSource(i, "denominator", _both(den, k)),
                 *(
-                    CellSource(i, key, (*_both(num, q), *_both(den, q)))
+                    CellSource(i, key, (*_both(num, k), *_both(den, k)))
                     for key in ("value", "lower", "upper")
                 ),
             ]
+            i += 1
+    return tuple(placed)
+
+
+def quintile_sources(
+    ctx: PlanContext, found: Sequence[MeasureInequality]
+) -> tuple[CellSource, ...]:
+    """The quintile table's counts and figures (`split_sources` by IMD quintile)."""
+    return split_sources(ctx, found, "imd_quintile")
+
+
+def standardised_sources(
+    ctx: PlanContext, found: Sequence[MeasureInequality]
+) -> tuple[CellSource, ...]:
+    """The age-standardised table's rates and limits, each tied to its quintile's population
+    (the measure's denominator in the quintile grid): the DSR's inputs are uncontrolled
+    age-band counts, a complex statistic, but a quintile whose population the plan hides
+    shows no rate of it either."""
+    names = people_grids(ctx, [m.measure.denominator for m in found], "imd_quintile")
+    placed, i = [], 0
+    for m in found:
+        den = names[m.measure.denominator]
+        keys = {group_label("imd_quintile", k): k for k, _ in ctx.grids[den] if k != TOTAL}
+        for label, _ in m.standardised:
+            # a quintile with no cell in the grid is a count of 0: nothing to hide with
+            cells = _both(den, keys[label]) if label in keys else ()
+            placed += [CellSource(i, key, cells) for key in ("value", "lower", "upper")]
             i += 1
     return tuple(placed)
 
@@ -245,11 +279,22 @@ def _round(value: float | None, places: int = 2) -> float | None:
     return None if value is None else round(value, places)
 
 
-def quintile_table(found: Sequence[MeasureInequality]) -> PlanTable:
-    """Each measure's rate by IMD quintile with 95% limits, from the controlled counts."""
+#: The splits the plan shows every measure by: table key, its title's words, the group heading.
+SPLIT_TABLES: Final = {
+    "imd_quintile": ("inequality_by_quintile", "IMD quintile", "IMD quintile"),
+    "ethnic_group": ("inequality_by_ethnic_group", "ethnic group", "Ethnic group"),
+    "sex": ("inequality_by_sex", "sex", "Sex"),
+    "age_band": ("inequality_by_age_band", "age band", "Age band"),
+}
+
+
+def split_table(found: Sequence[MeasureInequality], split: str = "imd_quintile") -> PlanTable:
+    """Each measure's rate by `split` (one of `SPLIT_TABLES`) with 95% limits, from the
+    controlled counts: one row per measure and group."""
+    key, words, heading = SPLIT_TABLES[split]
     rows = []
     for m in found:
-        for g in m.splits["imd_quintile"]:
+        for g in m.splits[split]:
             e = g.estimate
             rows.append(
                 (
@@ -264,11 +309,11 @@ def quintile_table(found: Sequence[MeasureInequality]) -> PlanTable:
                 )
             )
     return PlanTable(
-        key="inequality_by_quintile",
-        title="The key measures by IMD quintile, with 95% confidence limits",
+        key=key,
+        title=f"The key measures by {words}, with 95% confidence limits",
         columns=(
             Column("measure", "Measure"),
-            Column("group", "IMD quintile"),
+            Column("group", heading),
             Column("numerator", "Numerator", "count"),
             Column("denominator", "Denominator", "count"),
             Column("unit", "Unit"),
@@ -280,6 +325,45 @@ def quintile_table(found: Sequence[MeasureInequality]) -> PlanTable:
         note=(
             "Rates are worked out from the disclosure-controlled counts shown; Wilson limits for "
             "percentages, Byar's or exact Poisson limits for rates."
+        ),
+    )
+
+
+def quintile_table(found: Sequence[MeasureInequality]) -> PlanTable:
+    """Each measure's rate by IMD quintile with 95% limits, from the controlled counts."""
+    return split_table(found, "imd_quintile")
+
+
+def standardised_table(found: Sequence[MeasureInequality]) -> PlanTable:
+    """Each measure's directly age-standardised rate by IMD quintile (European Standard
+    Population 2013) with 95% limits; its age-band counts are inputs, never shown."""
+    rows = [
+        (m.measure.name, label, m.unit, _round(e.value), _round(e.lower), _round(e.upper))
+        for m in found
+        for label, e in m.standardised
+    ]
+    return PlanTable(
+        key="inequality_standardised",
+        title=(
+            "The key measures by IMD quintile, directly age-standardised to the European "
+            "Standard Population 2013, with 95% confidence limits"
+        ),
+        columns=(
+            Column("measure", "Measure"),
+            Column("group", "IMD quintile"),
+            Column("unit", "Unit"),
+            Column("value", "Age-standardised value", "number"),
+            Column("lower", "Lower 95% limit", "number"),
+            Column("upper", "Upper 95% limit", "number"),
+        ),
+        rows=tuple(rows),
+        note=(
+            "Worked out, as OHID's Fingertips does (Dobson limits), from the measure's counts "
+            "by quintile and five-year age band (ESP 2013, 19 bands), which are taken before "
+            "disclosure control: a complex statistic from which no count can be read back, as "
+            "in hoc inequalities; the age-band counts are never shown. A quintile with fewer "
+            "than 10 events has no rate, nor does one whose population the plan does not show. "
+            "For percentages the value is per 100 of the age-standardised population."
         ),
     )
 
