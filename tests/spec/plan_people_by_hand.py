@@ -11,33 +11,11 @@ from typing import Any
 import pyarrow as pa
 
 from houseofcare.engine import Engine
+from tests.spec.plan_frames_by_hand import PEOPLE
 
-#: `plan_people`'s columns and types, as `PlanContext` lists them.
-PLAN_PEOPLE = pa.schema(
-    [
-        ("patient_id", pa.string()),
-        ("practice_id", pa.string()),
-        ("locality", pa.string()),
-        ("imd_decile", pa.int64()),
-        ("imd_quintile", pa.int64()),
-        ("ethnic_group", pa.string()),
-        ("sex", pa.string()),
-        ("age", pa.int64()),
-        ("age_band", pa.string()),
-        ("esp_band", pa.string()),
-        ("registers", pa.int64()),
-        ("level", pa.int64()),
-        ("risk", pa.float64()),
-        ("gaps", pa.int64()),
-        ("open_gaps", pa.int64()),
-        ("emergency_admissions", pa.int64()),
-        ("core20", pa.bool_()),
-        ("has_plan", pa.bool_()),
-        ("plan_reviewed", pa.bool_()),
-        ("referrals", pa.int64()),
-        ("unmet", pa.int64()),
-    ]
-)
+#: `plan_people`'s columns and types, as `PlanContext` lists them (one schema for every
+#: hand-made frame of the plan's spec cases).
+PLAN_PEOPLE = PEOPLE
 
 _DEFAULTS: dict[str, Any] = {
     "practice_id": "P1",
