@@ -20,6 +20,7 @@ from houseofcare.commissioning.goal_themes import packaged_goal_themes
 from houseofcare.commissioning.plan_disclosure import (
     ProtectedGrid,
     protect_grid,
+    rate_of,
     unless_too_small,
 )
 from houseofcare.commissioning.plan_grids import ALL, grids, people_grids, register
@@ -127,13 +128,6 @@ def _domain_words(domain: Any) -> str:
     return NEED_WORDS.get(str(domain), str(domain).replace("_", " ").capitalize())
 
 
-def _percent(part: int | None, whole: int | None) -> float | None:
-    """A percentage from two controlled counts (None when either is not shown or 0)."""
-    if part is None or not whole:
-        return None
-    return round(100 * part / whole, 1)
-
-
 # --- The tables --------------------------------------------------------------------------------
 
 _LOCALITY = f"coalesce(p.locality, '{NOT_KNOWN}')"
@@ -156,9 +150,7 @@ def coverage_table(ctx: PlanContext) -> PlanTable:
     for i, row in enumerate([*localities, TOTAL]):
         ltc, planned, reviewed = (protected[k].value(row, TOTAL) for k in counts)
         label = "All localities" if row == TOTAL else str(row if row is not None else NOT_KNOWN)
-        rows.append(
-            (label, ltc, planned, _percent(planned, ltc), reviewed, _percent(reviewed, ltc))
-        )
+        rows.append((label, ltc, planned, rate_of(planned, ltc), reviewed, rate_of(reviewed, ltc)))
         cell = {k: (GridCell(g, row, ALL), GridCell(g, row, TOTAL)) for k, g in counts.items()}
         placed += [
             CellSource(i, "ltc", cell["ltc"]),
@@ -316,8 +308,8 @@ FROM plan_referrals r JOIN plan_people p ON p.patient_id = r.patient_id)"""
             accepted,
             attended,
             declined,
-            _percent(accepted, made),
-            _percent(attended, made),
+            rate_of(accepted, made),
+            rate_of(attended, made),
         )
 
     made = protected["made"]

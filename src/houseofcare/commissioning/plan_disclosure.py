@@ -259,6 +259,15 @@ def protect_plan(
     return tuple(protected)
 
 
+def rate_of(part: int | None, whole: int | None, per: int = 100) -> float | None:
+    """A percentage (or a rate `per` people) worked out from two controlled counts, to one
+    decimal place: None when either is not shown or the whole is 0, so a figure never rests
+    on a count the plan hides."""
+    if part is None or not whole:
+        return None
+    return round(per * part / whole, 1)
+
+
 def too_small_message(area: Area, why: str) -> str:
     """The plain words a section shows instead of its tables when nothing in it survives."""
     return f"{TOO_SMALL.format(area=area.name)}: {why}"

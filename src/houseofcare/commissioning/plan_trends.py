@@ -22,6 +22,7 @@ from typing import Any, Final
 from houseofcare.commissioning.disclosure import TOTAL, packaged_rule
 from houseofcare.commissioning.inequality import EMERGENCY_ADMISSION
 from houseofcare.commissioning.measures import measure_sql
+from houseofcare.commissioning.plan_disclosure import rate_of
 from houseofcare.commissioning.plan_grids import EVERYONE, grids, link, people_grid, register
 from houseofcare.commissioning.plan_model import (
     CellSource,
@@ -106,12 +107,6 @@ def in_area(ctx: PlanContext, patient_id: str) -> str:
 
 def _count(value: Any) -> int | None:
     return None if value is None else int(value)
-
-
-def _per(numerator: int | None, denominator: int | None, per: int) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return round(per * numerator / denominator, 1)
 
 
 def _shown(value: int | None, rule: Any) -> str:
@@ -243,7 +238,7 @@ WHERE t.run_id = {sql_literal(run.run_id)}{in_area(ctx, "t.patient_id")}"""
         rates = []
         for level, words in LEVELS.items():
             people, admissions = found.get((run.run_id, level), (0, 0))
-            rate = _per(admissions, people, 1000)
+            rate = rate_of(admissions, people, 1000)
             rates.append(rate)
             i = len(long_rows)
             both = (GridCell(PEOPLE, run.run_id, level), GridCell(ADMISSIONS, run.run_id, level))
@@ -335,7 +330,7 @@ def achievement(
     def pct(met: int | None, not_met: int | None) -> float | None:
         if met is None or not_met is None:
             return None
-        return _per(met, met + not_met, 100)
+        return rate_of(met, met + not_met)
 
     indicators = sorted({i for _, i in found})
     pairs = [(i, run) for i in indicators for run in runs if (run.run_id, i) in found]
