@@ -119,9 +119,8 @@ def commissioning_view(
     try:
         with AnalyticResults.open(services.settings) as results:
             path = services.settings.analytic_db_path
-            view.practices = _PRACTICES.get(
-                (str(path), store_stamp(path)), lambda: list(results.practices())
-            )
+            stored = (str(path), store_stamp(path))
+            view.practices = _PRACTICES.get(stored, lambda: list(results.practices()))
             try:
                 view.area = resolve_area(area, view.practices)
             except UnknownArea:
@@ -131,7 +130,7 @@ def commissioning_view(
                 view.run = RunStatus(
                     run_id=run.run_id, as_of=run.as_of, finished_at=run.finished_at
                 )
-                kept = _build(services, results, run.run_id, run.as_of, view.area)
+                kept = _build(services, results, stored, run.run_id, run.as_of, view.area)
                 view.plan = kept.plan
     except ResultsUnavailable as exc:
         view.run = RunStatus(missing=str(exc))
@@ -194,16 +193,20 @@ def operational_stamp(session: Session) -> tuple[Any, ...]:
 
 
 def _build(
-    services: Services, results: AnalyticResults, run_id: str, as_of: dt.date, area: Area
+    services: Services,
+    results: AnalyticResults,
+    stored: tuple[str, Any],
+    run_id: str,
+    as_of: dt.date,
+    area: Area,
 ) -> KeptPlan:
     """The plan, over the store's read-only connection and the operational store; kept while
-    neither store changes."""
+    neither store changes (`stored`: the analytic store's path and stamp, read once a view)."""
     from houseofcare.commissioning.plan import build_plan
     from houseofcare.engine import DuckDBEngine
 
-    path = services.settings.analytic_db_path
     with services.factory() as session:
-        key = (str(path), store_stamp(path), operational_stamp(session), run_id, area)
+        key = (*stored, operational_stamp(session), run_id, area)
         return _PLANS.get(
             key,
             lambda: KeptPlan(build_plan(DuckDBEngine(results.con), session, run_id, as_of, area)),
