@@ -29,10 +29,13 @@ import duckdb
 import pyarrow as pa
 import sqlglot
 
+from houseofcare.spark_session import spark_session
 from houseofcare.sql_text import sql_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+__all__ = ["DuckDBEngine", "Engine", "Query", "SparkEngine", "spark_session", "sql_literal"]
 
 Row = tuple[Any, ...]
 
@@ -171,29 +174,3 @@ class SparkEngine:
     def read_parquet(self, name: str, path: Path) -> None:
         self._pending.pop(name, None)
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
-
-
-def spark_session(master: str = "local[2]", **config: str) -> SparkSession:
-    """A local Spark session tuned for this kind of machine (no UI, few shuffle partitions).
-
-    Start-up takes about 8-10 s, so make one per process and reuse it. Extra `config` entries
-    (e.g. ``{"spark.driver.memory": "4g"}``) override the defaults.
-    """
-    from pyspark.sql import SparkSession
-
-    settings = {
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.default.parallelism": "2",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        **config,
-    }
-    builder = SparkSession.builder.master(master).appName("houseofcare")
-    for key, value in settings.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session

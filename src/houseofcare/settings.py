@@ -48,6 +48,19 @@ class Settings(BaseSettings):
     #: The headless browser that prints the plan's HTML to PDF (HOC_CHROMIUM): Debian's
     #: Chromium, which `scripts/setup` installs for the browser tests too.
     chromium: Path = Path("/usr/bin/chromium")
+    # --- issue 15: Apache Spark (houseofcare/spark_session.py, docs/scaling.md)
+    #: Where `--engine spark` runs (HOC_SPARK_MASTER): `local[N]` on this machine, or a
+    #: cluster's master URL such as `spark://host:7077`.
+    spark_master: str = "local[2]"
+    #: The Spark driver's memory (HOC_SPARK_DRIVER_MEMORY), e.g. "4g"; in local mode the
+    #: executors live in the driver's JVM, so this is all the memory Spark has.
+    spark_driver_memory: str = "4g"
+    #: Further Spark settings (HOC_SPARK_CONFIG as JSON, or a `[spark_config]` table in
+    #: hoc.toml), e.g. {"spark.local.dir": "/scratch"}; they override the defaults.
+    spark_config: dict[str, str] = Field(default_factory=dict)
+    #: The Parquet lake (HOC_LAKE_DIR): clinical tables for Spark to read, and run results
+    #: laid out by table and run. Relative paths are inside `data_dir`.
+    lake_dir: Path = Path("lake")
 
     @model_validator(mode="after")
     def _capacity(self) -> Settings:
@@ -64,6 +77,12 @@ class Settings(BaseSettings):
     def analytic_db_path(self) -> Path:
         """The DuckDB file, resolved against the project folder."""
         path = self.analytic_db.expanduser()
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def lake_path(self) -> Path:
+        """The Parquet lake, resolved against the project folder."""
+        path = self.lake_dir.expanduser()
         return path if path.is_absolute() else self.data_dir / path
 
     @property

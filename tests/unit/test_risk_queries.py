@@ -36,8 +36,8 @@ def queries() -> dict[str, str]:
     return {
         "features": features,
         "phrases": PHRASE_SQL.replace("{factors}", "risk_factor_rows"),
-        "tiers": tier_sql(packaged_policy(), "run-1", D, people=100_000, has_risk=True),
-        "tiers without a model": tier_sql(packaged_policy(), "run-1", D, people=10, has_risk=False),
+        "tiers": tier_sql(packaged_policy(), D, people=100_000, has_risk=True),
+        "tiers without a model": tier_sql(packaged_policy(), D, people=10, has_risk=False),
     }
 
 

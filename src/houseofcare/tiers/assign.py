@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Final
 
 import duckdb
 
@@ -28,12 +29,14 @@ def _in_list(values: tuple[str, ...]) -> str:
     return ", ".join(sql_literal(v) for v in values) if values else "NULL"
 
 
-def tier_sql(
-    policy: TieringPolicy, run_id: str, as_of: dt.date, *, people: int, has_risk: bool
-) -> str:
-    """patient_id, level, reason for everyone living at the run's as-of date."""
+#: The run's own rows that the triangle reads, as the pipeline names them on any engine: the
+#: tables of `hoc run` without their run_id column, holding this run's rows only.
+RUN_INPUTS: Final = ("run_multimorbidity", "run_register", "run_care_gap", "run_risk_score")
+
+
+def tier_sql(policy: TieringPolicy, as_of: dt.date, *, people: int, has_risk: bool) -> str:
+    """patient_id, level, reason for everyone living at the run's as-of date (`RUN_INPUTS`)."""
     l3, l2, l1 = policy.level3, policy.level2, policy.level1
-    run = sql_literal(run_id)
     year_ago = _months_before(as_of, 12)
     # exactly the top N% by risk (ties broken by patient id), so a coarse score with many
     # tied values cannot empty or flood the list
@@ -72,7 +75,7 @@ def tier_sql(
     risk_ranked = (
         f"""risk_ranked AS (
     SELECT patient_id, risk, row_number() OVER (ORDER BY risk DESC, patient_id) AS risk_rank
-    FROM risk_score WHERE run_id = {run}
+    FROM run_risk_score
 ),
 """
         if has_risk
@@ -93,14 +96,14 @@ WITH {risk_ranked}admissions AS (
 ),
 complex AS (
     SELECT patient_id, string_agg(register, ', ' ORDER BY register) AS registers
-    FROM register
-    WHERE run_id = {run} AND register IN ({_in_list(l2.complex_registers)})
+    FROM run_register
+    WHERE register IN ({_in_list(l2.complex_registers)})
     GROUP BY patient_id
 ),
 uncontrolled AS (
     SELECT patient_id, string_agg(DISTINCT indicator, ', ' ORDER BY indicator) AS indicators
-    FROM care_gap
-    WHERE run_id = {run} AND outcome = 'not met' AND evidence_value IS NOT NULL
+    FROM run_care_gap
+    WHERE outcome = 'not met' AND evidence_value IS NOT NULL
       AND indicator IN ({_in_list(l2.uncontrolled_indicators)})
     GROUP BY patient_id
 ),
@@ -109,12 +112,11 @@ person AS (
            coalesce(u.admissions, 0) AS admissions,
            {by_risk} AS by_risk, {by_use} AS by_use, {candidate} AS candidate,
            cx.registers AS complex_registers, un.indicators AS uncontrolled
-    FROM multimorbidity m
+    FROM run_multimorbidity m
     {risk_join}
     LEFT JOIN admissions u ON u.patient_id = m.patient_id
     LEFT JOIN complex cx ON cx.patient_id = m.patient_id
     LEFT JOIN uncontrolled un ON un.patient_id = m.patient_id
-    WHERE m.run_id = {run}
 ),
 ranked AS (
     SELECT p.*, row_number() OVER (
@@ -162,7 +164,6 @@ FROM placed
 def tier_query(
     engine: Engine,
     *,
-    run_id: str,
     as_of: dt.date,
     people: int,
     has_risk: bool,
@@ -170,7 +171,7 @@ def tier_query(
 ) -> Query:
     policy = policy or packaged_policy()
     engine.register("risk_encounter_kind", encounter_kinds_table(packaged_feature_spec()))
-    return Query(engine, tier_sql(policy, run_id, as_of, people=people, has_risk=has_risk))
+    return Query(engine, tier_sql(policy, as_of, people=people, has_risk=has_risk))
 
 
 def write_tiers(
@@ -186,9 +187,15 @@ def write_tiers(
     ((people,),) = con.execute(
         "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
     ).fetchall()
+    run = sql_literal(run_id)
+    for name in RUN_INPUTS:
+        stored = name.removeprefix("run_")
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS "
+            f"SELECT * EXCLUDE (run_id) FROM {stored} WHERE run_id = {run}"
+        )
     query = tier_query(
         DuckDBEngine(con),
-        run_id=run_id,
         as_of=as_of,
         people=people,
         has_risk=has_risk,
