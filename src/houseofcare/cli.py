@@ -197,21 +197,57 @@ def _print_ingest_report(report: object, settings: Settings) -> None:
             console.print(f"  {file}:{line}: {reason}")
 
 
+class RunEngine(str, Enum):
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+class RunResults(str, Enum):
+    store = "store"
+    lake = "lake"
+
+
 @app.command("run")
 def run_command(
     as_of: Annotated[
         str, typer.Option("--as-of", help="Compute everything as at this date (YYYY-MM-DD).")
     ] = "2026-03-31",
+    engine: Annotated[
+        RunEngine,
+        typer.Option(
+            "--engine",
+            help="duckdb: embedded, on this machine; spark: Apache Spark at HOC_SPARK_MASTER "
+            "(docs/scaling.md).",
+        ),
+    ] = RunEngine.duckdb,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="A folder of clinical tables as Parquet (`hoc synth --format parquet`, "
+            "`hoc ingest --engine spark`). Default: the analytic store on duckdb, the lake's "
+            "clinical tables on spark (copied from the analytic store if the lake has none).",
+        ),
+    ] = None,
+    results: Annotated[
+        RunResults,
+        typer.Option(
+            "--results",
+            help="store: the analytic store the pages read; lake: Parquet by table and run "
+            "under HOC_LAKE_DIR/results, for either engine to read.",
+        ),
+    ] = RunResults.store,
     data_dir: DataDirOption = None,
 ) -> None:
     """Run the pipeline at a date: registers, multimorbidity, frailty, care gaps, risk scores
     (when a model is trained) and triangle levels, recorded as a run."""
-    from houseofcare.pipeline import run_pipeline
+    from houseofcare.pipeline import run_with
     from houseofcare.progress import rich_progress
+    from houseofcare.spark_session import SparkStartError
 
     settings = _settings(data_dir)
     as_of_date = _parse_date(as_of, "--as-of")
-    if not settings.analytic_db_path.exists():
+    if source is None and not settings.analytic_db_path.exists():
         err.print(
             f"[red]error:[/red] no analytic store at {settings.analytic_db_path}; "
             "run `hoc ingest` first"
@@ -219,7 +255,20 @@ def run_command(
         raise typer.Exit(2)
     try:
         with rich_progress() as progress:
-            summary = run_pipeline(settings=settings, as_of=as_of_date, progress=progress)
+            summary = run_with(
+                settings=settings,
+                as_of=as_of_date,
+                engine=engine.value,
+                source=source,
+                results=results.value,
+                progress=progress,
+            )
+    except SparkStartError as exc:  # started before any store is opened: nothing changed
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except FileNotFoundError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
     except ValueError as exc:  # a rule, policy or model that cannot be used; nothing was written
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None

@@ -1,12 +1,15 @@
-"""The analytic engine seam: the level-2 analytics run on DuckDB or on Apache Spark.
+"""The analytic engine seam: the pipeline's analytics run on DuckDB or on Apache Spark.
 
 The registers, scores, care gaps and prevalence are written once, as set-based SQL in DuckDB's
-dialect over named tables. An engine is what runs them; it does five things:
+dialect over named tables. An engine is what runs them; it does these things:
 
 - ``register``: take a small parameter table (Arrow) under a name (codes of a rule, weights);
 - ``view`` / ``materialise``: keep a query under a name, lazily or computed once;
 - ``rows`` / ``arrow`` / ``columns``: run a query and hand back its result;
-- ``read_parquet``: name a Parquet file (``hoc synth --format parquet``) as a table.
+- ``read_parquet``: name a Parquet file (``hoc synth --format parquet``) as a table;
+- ``write_parquet``: write a query's rows as Parquet (the result writers' hand-over);
+- ``map_batches``: run a Python function over a query's Arrow batches where the rows are (the
+  risk model), keeping the result under a name.
 
 DuckDB (the embedded default, inside `hoc run`'s one transaction) runs the SQL as written.
 Spark runs it after SQLGlot transpiles it from DuckDB's dialect to Spark SQL, so the queries keep
@@ -20,10 +23,11 @@ PySpark is imported only when a Spark engine is made, so the DuckDB path never n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -58,6 +62,21 @@ class Engine(Protocol):
     def columns(self, sql: str) -> list[str]: ...
 
     def read_parquet(self, name: str, path: Path) -> None: ...
+
+    def map_batches(
+        self, name: str, sql: str, function: BatchFunction, schema: pa.Schema
+    ) -> None: ...
+
+    def write_parquet(self, sql: str, folder: Path) -> None: ...
+
+
+#: A function over Arrow record batches (e.g. applying the risk model), run where the rows are:
+#: in this process on DuckDB, inside Spark's Python workers (`mapInArrow`) on Spark.
+BatchFunction = Callable[[pa.RecordBatch], pa.RecordBatch]
+
+#: Rows per batch handed to a `BatchFunction` on DuckDB: big enough that the function's fixed
+#: cost is small, small enough that a model's working memory stays bounded.
+BATCH_ROWS: Final = 200_000
 
 
 @dataclass(frozen=True)
@@ -112,7 +131,21 @@ class DuckDBEngine:
         return list(self.con.sql(sql).columns)
 
     def read_parquet(self, name: str, path: Path) -> None:
-        self.view(name, f"SELECT * FROM read_parquet({sql_literal(str(path))})")
+        """A Parquet file, or a folder of parts (as Spark writes them), as a view."""
+        files = path / "*.parquet" if path.is_dir() else path
+        self.view(name, f"SELECT * FROM read_parquet({sql_literal(str(files))})")
+
+    def map_batches(self, name: str, sql: str, function: BatchFunction, schema: pa.Schema) -> None:
+        """`function` over the query's rows, batch by batch; the result is kept under `name`."""
+        reader = self.con.sql(sql).fetch_record_batch(BATCH_ROWS)
+        batches = [function(batch) for batch in reader]
+        self.register(name, pa.Table.from_batches(batches, schema=schema))
+
+    def write_parquet(self, sql: str, folder: Path) -> None:
+        """The query's rows as Parquet file(s) in `folder` (made if need be)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        target = sql_literal(str(folder / "part-0.parquet"))
+        self.con.execute(f"COPY ({sql}) TO {target} (FORMAT parquet)")
 
     def relation(self, sql: str) -> duckdb.DuckDBPyRelation:
         """The query as a DuckDB relation, for DuckDB-only output such as `write_csv`."""
@@ -174,3 +207,19 @@ class SparkEngine:
     def read_parquet(self, name: str, path: Path) -> None:
         self._pending.pop(name, None)
         self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+
+    def map_batches(self, name: str, sql: str, function: BatchFunction, schema: pa.Schema) -> None:
+        """`function` over the query's rows inside Spark's Python workers (`mapInArrow`): the
+        rows never come to the driver. Kept under `name`, computed once (a local checkpoint)."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        def each(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in batches:
+                yield function(batch)
+
+        frame = self.dataframe(sql).mapInArrow(each, from_arrow_schema(schema))
+        frame.localCheckpoint().createOrReplaceTempView(name)
+
+    def write_parquet(self, sql: str, folder: Path) -> None:
+        """The query's rows as Parquet files in `folder`, written by the executors."""
+        self.dataframe(sql).write.mode("overwrite").parquet(str(folder))

@@ -1,13 +1,17 @@
 """`hoc run`: one dated pipeline run over the whole population, recorded and reproducible.
 
-A run computes registers and multimorbidity at its as-of date and writes them, tagged with the
-run id, in one transaction: a failed or interrupted run leaves no partial results, and earlier
-runs stay readable for comparison.
+A run computes, at its as-of date: registers, multimorbidity, care gaps, each person's
+readings, risk scores (when a model is trained) and the triangle's levels. Every step is a
+query through the engine seam, so the same run goes on DuckDB (the embedded default) or on
+Apache Spark (`--engine spark`, docs/scaling.md). Each step's rows are kept on the engine as
+``run_<table>`` and handed to one result writer (`run_results.py`), which stores them tagged
+with the run id: in the analytic store, in one transaction, or in a Parquet lake, moved into
+place only when the whole run is written. A failed or interrupted run leaves no partial
+results, and earlier runs stay readable for comparison.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import time
@@ -17,10 +21,11 @@ from pathlib import Path
 from typing import Final
 
 import duckdb
+import pyarrow as pa
 
 from houseofcare import __version__
 from houseofcare.careplan.measures import measure_codes
-from houseofcare.engine import DuckDBEngine
+from houseofcare.engine import DuckDBEngine, Engine
 from houseofcare.interrupts import is_interrupt
 from houseofcare.population.indicators import (
     CARE_GAP_COLUMNS,
@@ -36,34 +41,19 @@ from houseofcare.population.readings import UnusableReadings, unusable_readings
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.progress import NullProgress, Progress
+from houseofcare.risk.model import load_model, threads
+from houseofcare.risk.scoring import score_query
+from houseofcare.run_results import (
+    RESULT_TABLES,
+    AnalyticStoreWriter,
+    ResultWriter,
+)
 from houseofcare.settings import Settings
-from houseofcare.store.analytic import connect, index_by_person
+from houseofcare.store.analytic import connect
 from houseofcare.terminology.codelist import packaged_codelists
-from houseofcare.tiers.run import stratify_run
+from houseofcare.tiers.assign import tier_query
 
-RESULT_TABLES = {
-    "run": """CREATE TABLE IF NOT EXISTS run (
-        run_id VARCHAR PRIMARY KEY, as_of DATE, started_at TIMESTAMP, finished_at TIMESTAMP,
-        code_version VARCHAR, rules_digest VARCHAR, people BIGINT)""",
-    "register": """CREATE TABLE IF NOT EXISTS register (
-        run_id VARCHAR, patient_id VARCHAR, register VARCHAR,
-        first_recorded DATE, latest_recorded DATE)""",
-    "multimorbidity": """CREATE TABLE IF NOT EXISTS multimorbidity (
-        run_id VARCHAR, patient_id VARCHAR, ltc_count BIGINT, cms_score DOUBLE,
-        efi_deficits BIGINT, efi_score DOUBLE, frailty_category VARCHAR)""",
-    "care_gap": """CREATE TABLE IF NOT EXISTS care_gap (
-        run_id VARCHAR, patient_id VARCHAR, indicator VARCHAR, outcome VARCHAR,
-        evidence_code VARCHAR, evidence_date DATE, evidence_value VARCHAR, overdue_since DATE)""",
-    # each person's readings of careplan/measures.toml's measures in the years before the
-    # run (population/person_readings.py); the latest run's only
-    "person_reading": """CREATE TABLE IF NOT EXISTS person_reading (
-        run_id VARCHAR, patient_id VARCHAR, measure_id VARCHAR, event_date DATE,
-        value_number DOUBLE, value_problem VARCHAR)""",
-    # readings no rule could use at the run's date (population/readings.py)
-    "unusable_reading": """CREATE TABLE IF NOT EXISTS unusable_reading (
-        run_id VARCHAR, quantity VARCHAR, problem VARCHAR, readings BIGINT, people BIGINT)""",
-}
-
+__all__ = ["PERSON_RESULT_TABLES", "RESULT_TABLES", "RunSummary", "run_on", "run_pipeline"]
 
 #: The run's tables with a row per person (the pages read them one person at a time).
 PERSON_RESULT_TABLES: Final = (
@@ -100,8 +90,37 @@ def rules_digest() -> str:
     return digest.hexdigest()[:16]
 
 
+#: The steps of a run, in order (for progress bars and the benchmark's per-step table).
+STEPS: Final = (
+    "registers",
+    "multimorbidity",
+    "care gaps",
+    "readings",
+    "risk scores",
+    "tiers",
+    "write",
+)
+
+#: Empty risk scores for a run without a trained model (the triangle then ignores risk).
+NO_RISK: Final = pa.schema(
+    [
+        ("patient_id", pa.string()),
+        ("risk", pa.float64()),
+        ("percentile", pa.float64()),
+        ("factor_1", pa.string()),
+        ("factor_2", pa.string()),
+        ("factor_3", pa.string()),
+        ("model_version", pa.string()),
+    ]
+)
+
 #: DuckDB memory limit for a run unless `HOC_MEMORY_LIMIT` (or hoc.toml) sets one.
 RUN_MEMORY_LIMIT: Final[str] = "4GB"
+
+
+def new_run_id(as_of: dt.date) -> tuple[str, dt.datetime]:
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}", started_at
 
 
 def run_pipeline(
@@ -111,109 +130,227 @@ def run_pipeline(
     progress: Progress | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
 ) -> RunSummary:
-    """Registers, multimorbidity and care gaps for everyone at `as_of`, under a new run id."""
-    progress = progress or NullProgress()
-    started = time.perf_counter()
-    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    run_id = f"{as_of.isoformat()}T{started_at:%Y%m%d%H%M%S%f}"
+    """The embedded run: DuckDB over the analytic store, results into the same store."""
     own = con is None
     # DuckDB's own default memory limit (80% of RAM) lets a million-person run grow past
     # 8 GB; with RUN_MEMORY_LIMIT it spills instead (docs/performance.md).
     con = con or connect(settings, memory_limit=RUN_MEMORY_LIMIT)
-    engine = DuckDBEngine(con)
-    step = progress.task("pipeline run", total=3)
     try:
-        for ddl in RESULT_TABLES.values():
-            con.execute(ddl)
-        con.execute("BEGIN TRANSACTION")
-        registers = compute_registers(
-            engine, packaged_register_rules(), packaged_codelists(), as_of
-        )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_register_view AS {registers.sql}")
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE run_register_result AS SELECT * FROM run_register_view"
-        )
-        con.execute(
-            "INSERT INTO register SELECT ?, patient_id, register, first_recorded, latest_recorded "
-            "FROM run_register_result",
-            [run_id],
-        )
-        progress.advance(step)
-        scores = compute_multimorbidity(
-            engine, packaged_multimorbidity_rules(), as_of, "run_register_result"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_scores_view AS {scores.sql}")
-        con.execute(
-            "INSERT INTO multimorbidity SELECT ?, patient_id, ltc_count, cms_score, efi_deficits, "
-            "efi_score, frailty_category FROM run_scores_view",
-            [run_id],
-        )
-        progress.advance(step)
-        gaps = compute_indicators(
-            engine, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register_result"
-        )
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_care_gap_view AS {gaps.sql}")
-        con.execute(
-            f"INSERT INTO care_gap SELECT ?, {CARE_GAP_COLUMNS} FROM run_care_gap_view", [run_id]
-        )
-        # each person's readings of the measures the pages chart: read by key per page view
-        readings = compute_person_readings(engine, measure_codes(), as_of)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW run_person_reading_view AS {readings.sql}")
-        con.execute("DELETE FROM person_reading")  # the latest run's only: what pages show
-        con.execute(
-            "INSERT INTO person_reading SELECT ?, patient_id, measure_id, event_date, "
-            "value_number, value_problem FROM run_person_reading_view ORDER BY patient_id",
-            [run_id],
-        )
-        unusable = unusable_readings(engine, as_of)
-        if unusable:
-            con.executemany(
-                "INSERT INTO unusable_reading VALUES (?, ?, ?, ?, ?)",
-                [[run_id, u.quantity, u.problem, u.readings, u.people] for u in unusable],
-            )
-        # risk scores (latest trained model, if any) and triangle levels: docs/triangle.md
-        stratification = stratify_run(con, settings=settings, run_id=run_id, as_of=as_of)
-        ((people,),) = con.execute(
-            "SELECT count(*) FROM multimorbidity WHERE run_id = ?", [run_id]
-        ).fetchall()
-        con.execute(
-            "INSERT INTO run VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                run_id,
-                as_of,
-                started_at,
-                dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                __version__,
-                rules_digest(),
-                people,
-            ],
-        )
-        # the run's tables are read one person at a time by the pages
-        index_by_person(con, PERSON_RESULT_TABLES)
-        counts = dict(
-            con.execute(
-                "SELECT register, count(*) FROM register WHERE run_id = ? GROUP BY register",
-                [run_id],
-            ).fetchall()
-        )
-        con.execute("COMMIT")
-        progress.advance(step)
-    except BaseException as exc:
-        with contextlib.suppress(duckdb.Error):
-            con.execute("ROLLBACK")
-        if is_interrupt(exc) and not isinstance(exc, KeyboardInterrupt):
-            raise KeyboardInterrupt from exc
-        raise
+        writer = AnalyticStoreWriter(con, settings.lake_path / "_handover")
+        return run_on(DuckDBEngine(con), writer, settings=settings, as_of=as_of, progress=progress)
     finally:
         if own:
             con.close()
+
+
+def run_on(
+    engine: Engine,
+    writer: ResultWriter,
+    *,
+    settings: Settings,
+    as_of: dt.date,
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> RunSummary:
+    """Every step of a run on `engine` (its clinical tables named), stored by `writer`.
+
+    `timings`, when given, receives each step's seconds (benchmarks/bench_scale.py).
+    """
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    run_id, started_at = new_run_id(as_of)
+    step = progress.task(f"pipeline run ({engine.name})", total=len(STEPS))
+    clock = _Clock(timings)
+    model = load_model(settings)
+    try:
+        writer.begin(run_id)
+        registers = compute_registers(
+            engine, packaged_register_rules(), packaged_codelists(), as_of
+        )
+        engine.materialise("run_register", registers.sql)
+        writer.write("register", engine, "run_register")
+        clock.lap("registers")
+        progress.advance(step)
+        scores = compute_multimorbidity(
+            engine, packaged_multimorbidity_rules(), as_of, "run_register"
+        )
+        engine.materialise("run_multimorbidity", scores.sql)
+        writer.write("multimorbidity", engine, "run_multimorbidity")
+        clock.lap("multimorbidity")
+        progress.advance(step)
+        gaps = compute_indicators(
+            engine, packaged_indicator_rules(), packaged_codelists(), as_of, "run_register"
+        )
+        engine.materialise("run_care_gap", f"SELECT {CARE_GAP_COLUMNS} FROM ({gaps.sql}) AS g")
+        writer.write("care_gap", engine, "run_care_gap")
+        clock.lap("care gaps")
+        progress.advance(step)
+        # each person's readings of the measures the pages chart: read by key per page view
+        readings = compute_person_readings(engine, measure_codes(), as_of)
+        engine.view("run_person_reading", readings.sql)
+        writer.write("person_reading", engine, "run_person_reading", order_by="patient_id")
+        unusable = unusable_readings(engine, as_of)
+        writer.write_rows(
+            "unusable_reading",
+            pa.table(
+                {
+                    "run_id": pa.array([run_id] * len(unusable), pa.string()),
+                    "quantity": pa.array([u.quantity for u in unusable], pa.string()),
+                    "problem": pa.array([u.problem for u in unusable], pa.string()),
+                    "readings": pa.array([u.readings for u in unusable], pa.int64()),
+                    "people": pa.array([u.people for u in unusable], pa.int64()),
+                }
+            ),
+        )
+        clock.lap("readings")
+        progress.advance(step)
+        # risk scores (latest trained model, if any) and triangle levels: docs/triangle.md
+        if model is None:
+            engine.register("run_risk_score", NO_RISK.empty_table())
+        else:
+            scored = score_query(engine, model, as_of, num_threads=threads(settings))
+            engine.materialise("run_risk_score", scored.sql)
+            writer.write("risk_score", engine, "run_risk_score")
+        clock.lap("risk scores")
+        progress.advance(step)
+        ((people,),) = engine.rows("SELECT count(*) FROM run_multimorbidity")
+        tiers = tier_query(engine, as_of=as_of, people=people, has_risk=model is not None)
+        engine.materialise("run_tier", tiers.sql)
+        writer.write("tier", engine, "run_tier")
+        levels = {
+            int(level): int(n)
+            for level, n in engine.rows(
+                "SELECT level, count(*) FROM run_tier GROUP BY level ORDER BY level"
+            )
+        }
+        counts = {
+            str(name): int(n)
+            for name, n in engine.rows(
+                "SELECT register, count(*) FROM run_register GROUP BY register"
+            )
+        }
+        clock.lap("tiers")
+        progress.advance(step)
+        writer.write_rows(
+            "run",
+            pa.table(
+                {
+                    "run_id": [run_id],
+                    "as_of": pa.array([as_of], pa.date32()),
+                    "started_at": pa.array([started_at], pa.timestamp("us")),
+                    "finished_at": pa.array(
+                        [dt.datetime.now(dt.UTC).replace(tzinfo=None)], pa.timestamp("us")
+                    ),
+                    "code_version": [__version__],
+                    "rules_digest": [rules_digest()],
+                    "people": pa.array([people], pa.int64()),
+                }
+            ),
+        )
+        writer.commit()
+        clock.lap("write")
+        progress.advance(step)
+    except BaseException as exc:
+        writer.abort()
+        if is_interrupt(exc) and not isinstance(exc, KeyboardInterrupt):
+            raise KeyboardInterrupt from exc
+        raise
     return RunSummary(
         run_id=run_id,
         as_of=as_of,
         people=people,
         register_entries=counts,
         seconds=time.perf_counter() - started,
-        model_version=stratification.model_version,
-        levels=stratification.levels,
+        model_version=None if model is None else model.version,
+        levels=levels,
         unusable_readings=unusable,
     )
+
+
+class _Clock:
+    """Seconds per step, when asked for."""
+
+    def __init__(self, timings: dict[str, float] | None) -> None:
+        self.timings = timings
+        self.last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        if self.timings is not None:
+            self.timings[name] = now - self.last
+        self.last = now
+
+
+def run_with(
+    *,
+    settings: Settings,
+    as_of: dt.date,
+    engine: str = "duckdb",
+    source: Path | None = None,
+    results: str = "store",
+    progress: Progress | None = None,
+    timings: dict[str, float] | None = None,
+) -> RunSummary:
+    """`hoc run` with its choices: the engine, where the clinical tables come from, and where
+    the results go (docs/scaling.md).
+
+    - `engine`: "duckdb" (embedded) or "spark" (`settings.spark_master`);
+    - `source`: a folder of clinical tables as Parquet; by default the analytic store on
+      DuckDB, and the lake's clinical tables on Spark (exported from the analytic store first
+      when the lake has none);
+    - `results`: "store" (the analytic store the pages read) or "lake" (``<lake>/results``).
+
+    Spark is started before any store is opened: a Spark that cannot start changes nothing.
+    """
+    if engine not in ("duckdb", "spark") or results not in ("store", "lake"):
+        raise ValueError(f"unknown engine {engine!r} or results {results!r}")
+    if engine == "duckdb" and source is None and results == "store":
+        return run_pipeline(settings=settings, as_of=as_of, progress=progress)
+    from houseofcare.clinical_lake import (
+        clinical_folder,
+        export_clinical,
+        has_clinical_tables,
+        read_clinical,
+    )
+    from houseofcare.run_results import ParquetLakeWriter
+
+    chosen: Engine
+    own: list[duckdb.DuckDBPyConnection] = []
+    if engine == "spark":
+        from houseofcare.engine import SparkEngine
+        from houseofcare.spark_session import start_spark
+
+        chosen = SparkEngine(start_spark(settings))
+        if source is None:
+            source = clinical_folder(settings)
+            if not has_clinical_tables(source) and settings.analytic_db_path.exists():
+                export_clinical(settings, source)
+    elif source is None:
+        own.append(connect(settings, memory_limit=RUN_MEMORY_LIMIT))
+        chosen = DuckDBEngine(own[-1])
+    else:
+        own.append(
+            duckdb.connect(config={"memory_limit": settings.memory_limit or RUN_MEMORY_LIMIT})
+        )
+        chosen = DuckDBEngine(own[-1])
+    try:
+        if source is not None:
+            read_clinical(chosen, source)
+        writer: ResultWriter
+        if results == "lake":
+            writer = ParquetLakeWriter(settings.lake_path / "results")
+        else:
+            store = (
+                own[0]
+                if own and engine == "duckdb" and source is None
+                else connect(settings, memory_limit=RUN_MEMORY_LIMIT)
+            )
+            if store not in own:
+                own.append(store)
+            writer = AnalyticStoreWriter(store, settings.lake_path / "_handover")
+        return run_on(
+            chosen, writer, settings=settings, as_of=as_of, progress=progress, timings=timings
+        )
+    finally:
+        for con in own:
+            con.close()

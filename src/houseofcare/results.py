@@ -2,8 +2,8 @@
 
 A pipeline run writes its results into the analytic store, every row tagged with its run id:
 `run` (one row per run), `register`, `multimorbidity`, `care_gap` and `unusable_reading`
-(`pipeline.RESULT_TABLES`), `risk_score` when a trained model scored the run
-(`risk.scoring.RISK_SCORE_DDL`) and `tier`, the triangle (`tiers.assign.TIER_DDL`); one
+(`run_results.RESULT_COLUMNS`), `risk_score` when a trained model scored the run
+and `tier`, the triangle; one
 person's record over time (readings through the unit-aware event layer, medicines, contacts)
 is read from the clinical tables here too. Every
 reader of those results (the API's RiskAssessment and lists, the Year of Care preparation,

@@ -6,10 +6,14 @@ needs Java or PySpark.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from houseofcare.settings import Settings
 
 
 def spark_session(master: str = "local[2]", **config: str) -> SparkSession:
@@ -30,9 +34,25 @@ def spark_session(master: str = "local[2]", **config: str) -> SparkSession:
         "spark.driver.bindAddress": "127.0.0.1",
         **config,
     }
+    # Spark's Python workers (the risk model's `mapInArrow`) run this interpreter, with this
+    # environment's packages, not whatever `python3` is first on the PATH (PySpark reads the
+    # variable, not the `spark.pyspark.python` setting, when it starts in this process)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = SparkSession.builder.master(master).appName("houseofcare")
     for key, value in settings.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+class SparkStartError(RuntimeError):
+    """Spark could not start; the message names the setting to change."""
+
+
+def start_spark(settings: Settings) -> SparkSession:
+    """Spark as the settings say (master, driver memory, further config)."""
+    return spark_session(
+        settings.spark_master,
+        **{"spark.driver.memory": settings.spark_driver_memory, **settings.spark_config},
+    )

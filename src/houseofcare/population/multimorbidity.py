@@ -225,7 +225,7 @@ WITH living AS (
       AND (p.death_date IS NULL OR p.death_date > CAST(:as_of AS DATE))
 ),
 ltc AS (
-    SELECT patient_id, count(DISTINCT register) AS ltc_count FROM run_register GROUP BY patient_id
+    SELECT patient_id, count(DISTINCT register) AS ltc_count FROM mm_register GROUP BY patient_id
 ),
 coded_event AS ({CODED_EVENT_SQL}),
 event_to_date AS (
@@ -234,7 +234,7 @@ event_to_date AS (
 ),
 cms_condition AS (
     SELECT r.patient_id, w.condition, w.weight
-    FROM run_register r JOIN cms_weight w ON w.register = r.register
+    FROM mm_register r JOIN cms_weight w ON w.register = r.register
     WHERE w.diagnosed_since IS NULL OR r.latest_recorded > w.diagnosed_since
     UNION
     SELECT e.patient_id, c.condition, c.weight
@@ -253,7 +253,7 @@ cms AS (
 ),
 register_deficit AS (
     SELECT r.patient_id, d.deficit
-    FROM run_register r JOIN efi_deficit_register d ON d.register = r.register
+    FROM mm_register r JOIN efi_deficit_register d ON d.register = r.register
     UNION
     SELECT e.patient_id, d.deficit
     FROM event_to_date e JOIN efi_deficit_code d ON d.code = e.code
@@ -303,5 +303,5 @@ def compute_multimorbidity(
     codelists = packaged_codelists() if codelists is None else codelists
     for name, table in score_tables(rules, codelists, as_of).items():
         engine.register(name, table)
-    engine.view("run_register", f"SELECT * FROM {registers}")
+    engine.view("mm_register", f"SELECT * FROM {registers}")
     return Query(engine, multimorbidity_sql(rules, as_of))

@@ -159,16 +159,24 @@ def top_factor_rows(
     )
 
 
-PHRASE_SQL = """
+#: A factor's value rounded to its phrase's decimals (0-3, the schema's bound). Spark's
+#: round() takes only a constant scale, so each scale is its own branch.
+ROUNDED = (
+    "CASE t.decimals "
+    + " ".join(f"WHEN {d} THEN round(f.value, {d})" for d in range(3))
+    + " ELSE round(f.value, 3) END"
+)
+
+PHRASE_SQL = f"""
 SELECT f.patient_id, f.rank,
        CASE WHEN f.value IS NULL THEN coalesce(t.missing, f.feature || ' not recorded')
             WHEN v.phrase IS NOT NULL THEN v.phrase
-            ELSE replace(replace(t.template, '{value}',
+            ELSE replace(replace(t.template, '{{value}}',
                      CASE WHEN t.decimals = 0 THEN CAST(CAST(round(f.value) AS BIGINT) AS VARCHAR)
-                          ELSE CAST(round(f.value, t.decimals) AS VARCHAR) END),
-                 '{s}', CASE WHEN round(f.value, t.decimals) = 1 THEN '' ELSE 's' END)
+                          ELSE CAST({ROUNDED} AS VARCHAR) END),
+                 '{{s}}', CASE WHEN {ROUNDED} = 1 THEN '' ELSE 's' END)
        END AS phrase
-FROM {factors} f
+FROM {{factors}} f
 JOIN risk_phrase t ON t.feature = f.feature
 LEFT JOIN risk_phrase_value v ON v.feature = f.feature AND v.value = f.value
 """

@@ -19,10 +19,10 @@ import duckdb
 from houseofcare.engine import DuckDBEngine, Engine, Query, sql_literal
 from houseofcare.population.registers import _months_before
 from houseofcare.risk.features import encounter_kinds_table, packaged_feature_spec
+from houseofcare.run_results import result_ddl
 from houseofcare.tiers.policy import TieringPolicy, packaged_policy
 
-TIER_DDL = """CREATE TABLE IF NOT EXISTS tier (
-    run_id VARCHAR, patient_id VARCHAR, level INTEGER, reason VARCHAR)"""
+TIER_DDL = result_ddl("tier")
 
 
 def _in_list(values: tuple[str, ...]) -> str:
@@ -73,7 +73,7 @@ def tier_sql(policy: TieringPolicy, as_of: dt.date, *, people: int, has_risk: bo
         "CAST(NULL AS BIGINT) AS risk_rank) r ON r.patient_id = m.patient_id"
     )
     risk_ranked = (
-        f"""risk_ranked AS (
+        """risk_ranked AS (
     SELECT patient_id, risk, row_number() OVER (ORDER BY risk DESC, patient_id) AS risk_rank
     FROM run_risk_score
 ),
