@@ -468,9 +468,10 @@ def _java_messages(lines: list[str]) -> list[str]:
     and timestamps, which say nothing to the person who has to change a setting.
     """
     thrown, logged, rest = [], [], []
-    for line in (line.strip() for line in lines):
+    for raw in lines:
+        line = raw.strip()
         level = _LOG_LINE.match(line)
-        if _NOISE.match(line) or (level and level.group(1) != "ERROR"):
+        if _NOISE.match(raw) or (level and level.group(1) != "ERROR"):
             continue
         if _THROWN.match(line):
             thrown.append(_THROWN.sub("", line))
