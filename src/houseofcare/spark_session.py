@@ -43,6 +43,17 @@ SPARK_DEFAULTS: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
 }
 
+#: Defaults that hold only when Spark runs on this machine: on a cluster the executors must
+#: reach the driver by a routable address, and a cluster has more than two cores to share.
+LOCAL_ONLY = frozenset(
+    {
+        "spark.driver.host",
+        "spark.driver.bindAddress",
+        "spark.default.parallelism",
+        "spark.sql.shuffle.partitions",
+    }
+)
+
 #: How long a cluster master's host:port has to answer before we give up on it.
 MASTER_CONNECT_TIMEOUT_S = 5.0
 
@@ -54,14 +65,7 @@ def spark_session(master: str = "local[2]", **config: str) -> SparkSession:
     (e.g. ``{"spark.driver.memory": "4g"}``) override the defaults. Errors are PySpark's own;
     the commands use `start_spark`, which explains them.
     """
-    from pyspark.sql import SparkSession
-
-    builder = SparkSession.builder.master(master).appName("houseofcare")
-    for key, value in {**SPARK_DEFAULTS, **config}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
-    return session
+    return _session(master, {**SPARK_DEFAULTS, **config})
 
 
 class SparkStartError(RuntimeError):
@@ -148,7 +152,9 @@ def spark_plan(settings: Settings) -> SparkPlan:
     check_config_keys(user_config)
     memory = settings.spark_driver_memory.strip()
     check_driver_memory(memory)
-    config = {**SPARK_DEFAULTS, "spark.driver.memory": memory, **user_config}
+    local = master.startswith("local")
+    defaults = {k: v for k, v in SPARK_DEFAULTS.items() if local or k not in LOCAL_ONLY}
+    config = {**defaults, "spark.driver.memory": memory, **user_config}
     return SparkPlan(master=master, config=config, user_config=user_config, driver_memory=memory)
 
 
@@ -331,7 +337,7 @@ def _launch(plan: SparkPlan) -> SparkSession:
             read_end, write_end = os.pipe()
             output = _JavaOutput(read_end)
             _launch_gateway(conf, write_end)
-        session = spark_session(plan.master, **{**plan.config})
+        session = _session(plan.master, plan.config)
         _check_session(session, plan)
     except Exception as error:
         # explained before the JVM is stopped: PySpark's errors ask the JVM for their text
@@ -341,6 +347,18 @@ def _launch(plan: SparkPlan) -> SparkSession:
         raise SparkStartError(message) from error
     if output is not None:
         output.release()
+    return session
+
+
+def _session(master: str, config: dict[str, str]) -> SparkSession:
+    """The session with exactly this config (PySpark's own errors, unexplained)."""
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName("houseofcare")
+    for key, value in config.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
     return session
 
 
