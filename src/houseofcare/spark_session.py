@@ -433,12 +433,18 @@ def explain(error: BaseException, java_said: list[str], plan: SparkPlan) -> str:
     Java's own words come first when it said any (PySpark's "gateway exited" says nothing of
     why); the setting is the user's config key Java names, else the one its words point at.
     """
-    java = _java_messages(java_said)
+    thrown, other = _java_messages(java_said)
     pyspark = _first_line(error)
-    if isinstance(error, SparkStartError) and not java:
+    if isinstance(error, SparkStartError) and not (thrown or other):
         return str(error)
-    reason = "; ".join(java[:2]) if java else pyspark
-    setting = _setting_named([*java, pyspark], plan)
+    if thrown:
+        reason = thrown[0]
+    elif "JAVA_GATEWAY_EXITED" not in pyspark:
+        reason = pyspark
+    else:  # Java died before Spark could say why: Java's own last words
+        reason = "; ".join(other[:2]) or pyspark
+    words = [*thrown, *other, pyspark]
+    setting = _setting_named(words, plan)
     if setting is None:
         return (
             f"Spark could not start: {reason}. Check {_describe(MASTER, plan)}; "
@@ -473,31 +479,32 @@ def _describe(setting: str, plan: SparkPlan) -> str:
 
 _NOISE = re.compile(
     r"^(\s+at |\s*\.\.\. \d+ more|WARNING: |Using Spark's default log4j|\s*$"
-    r"|.*Error initializing SparkContext)"
+    r"|.*Error initializing SparkContext|Setting default log level|To adjust logging level)"
 )
 _THROWN = re.compile(r'^(Exception in thread "[^"]*" )?(Caused by: )?([\w$.]+(Exception|Error): )')
 _LOG_LINE = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (\w+) [\w$.]+: ")
 
 
-def _java_messages(lines: list[str]) -> list[str]:
-    """Java's meaningful lines: exceptions first, then errors logged, then the rest.
+def _java_messages(lines: list[str]) -> tuple[list[str], list[str]]:
+    """Java's meaningful lines: exceptions and errors logged, then anything else it said.
 
     Stack frames, warnings and routine log lines are left out, and so are the class names
     and timestamps, which say nothing to the person who has to change a setting.
     """
-    thrown, logged, rest = [], [], []
+    thrown: list[str] = []
+    other: list[str] = []
     for raw in lines:
         line = raw.strip()
         level = _LOG_LINE.match(line)
         if _NOISE.match(raw) or (level and level.group(1) != "ERROR"):
             continue
         if _THROWN.match(line):
-            thrown.append(_THROWN.sub("", line))
+            thrown.append(_THROWN.sub("", line).rstrip("."))
         elif level:
-            logged.append(_LOG_LINE.sub("", line))
+            thrown.append(_LOG_LINE.sub("", line).rstrip("."))
         else:
-            rest.append(line)
-    return [line.rstrip(".") for line in dict.fromkeys([*thrown, *logged, *rest])][:6]
+            other.append(line.rstrip("."))
+    return list(dict.fromkeys(thrown)), list(dict.fromkeys(other))
 
 
 def _first_line(error: BaseException) -> str:
