@@ -76,7 +76,7 @@ class SparkStartError(RuntimeError):
 
 MASTER = "HOC_SPARK_MASTER (spark_master in hoc.toml)"
 DRIVER_MEMORY = "HOC_SPARK_DRIVER_MEMORY (spark_driver_memory in hoc.toml)"
-CONFIG = "HOC_SPARK_CONFIG (the [spark_config] table in hoc.toml)"
+CONFIG = "HOC_SPARK_CONFIG (spark_config in hoc.toml)"
 INSTALL = "pip install 'houseofcare[spark]'"
 
 #: Spark settings that have a setting of their own, so a run has one answer for each.
