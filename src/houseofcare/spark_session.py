@@ -82,8 +82,8 @@ INSTALL = "pip install 'houseofcare[spark]'"
 #: Spark settings that have a setting of their own, so a run has one answer for each.
 OWN_SETTINGS = {"spark.master": MASTER, "spark.driver.memory": DRIVER_MEMORY}
 
-_LOCAL = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?")
-_LOCAL_CLUSTER = re.compile(r"local-cluster\[[1-9][0-9]*,[1-9][0-9]*,[1-9][0-9]*\]")
+_LOCAL = re.compile(r"local(\[(\*|[1-9][0-9]*)(\s*,\s*[1-9][0-9]*)?\])?")
+_LOCAL_CLUSTER = re.compile(r"local-cluster\[\s*[1-9][0-9]*(\s*,\s*[1-9][0-9]*){2}\s*\]")
 _STANDALONE = re.compile(r"spark://[^,/\s]+(,[^,/\s]+)*")
 _KUBERNETES = re.compile(r"k8s://\S+")
 _MEMORY = re.compile(r"([1-9][0-9]*)([kmgt])", re.IGNORECASE)
@@ -168,7 +168,7 @@ def check_master_url(master: str) -> None:
     """A master URL Spark understands; Spark's own message for a bad one names no setting."""
     if any(
         pattern.fullmatch(master) for pattern in (_LOCAL, _LOCAL_CLUSTER, _STANDALONE, _KUBERNETES)
-    ) or master in ("yarn", "yarn-client"):
+    ) or master == "yarn":
         return
     raise SparkStartError(
         f"{MASTER} is {master!r}, which is not a Spark master URL; {_MASTER_FORMS}"
