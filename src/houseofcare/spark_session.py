@@ -166,9 +166,13 @@ _MASTER_FORMS = (
 
 def check_master_url(master: str) -> None:
     """A master URL Spark understands; Spark's own message for a bad one names no setting."""
-    if any(
-        pattern.fullmatch(master) for pattern in (_LOCAL, _LOCAL_CLUSTER, _STANDALONE, _KUBERNETES)
-    ) or master == "yarn":
+    if (
+        any(
+            pattern.fullmatch(master)
+            for pattern in (_LOCAL, _LOCAL_CLUSTER, _STANDALONE, _KUBERNETES)
+        )
+        or master == "yarn"
+    ):
         return
     raise SparkStartError(
         f"{MASTER} is {master!r}, which is not a Spark master URL; {_MASTER_FORMS}"
