@@ -241,6 +241,8 @@ def run_command(
 ) -> None:
     """Run the pipeline at a date: registers, multimorbidity, frailty, care gaps, risk scores
     (when a model is trained) and triangle levels, recorded as a run."""
+    from rich.markup import escape
+
     from houseofcare.pipeline import run_with
     from houseofcare.progress import rich_progress
     from houseofcare.spark_session import SparkStartError
@@ -264,7 +266,7 @@ def run_command(
                 progress=progress,
             )
     except SparkStartError as exc:  # started before any store is opened: nothing changed
-        err.print(f"[red]error:[/red] {exc}")
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except FileNotFoundError as exc:
         err.print(f"[red]error:[/red] {exc}")
