@@ -50,9 +50,7 @@ class Forbidden(_Entry):
 
     def found_in(self, sql: str) -> list[str]:
         """The fragments of `sql` (string literals and comments blanked) this entry forbids."""
-        return [
-            m.group(0) for m in re.finditer(self.pattern, code_only(sql), flags=re.IGNORECASE)
-        ]
+        return [m.group(0) for m in re.finditer(self.pattern, code_only(sql), flags=re.IGNORECASE)]
 
 
 class Carried(_Entry):

@@ -174,9 +174,7 @@ def _analytics(engine: RecordingEngine) -> None:
     )
     engine.keep("houseofcare.population.multimorbidity", scores.sql)
     engine.materialise("run_multimorbidity", scores.sql)
-    gaps = compute_indicators(
-        engine, packaged_indicator_rules(), codelists, AS_OF, "run_register"
-    )
+    gaps = compute_indicators(engine, packaged_indicator_rules(), codelists, AS_OF, "run_register")
     engine.keep("houseofcare.population.indicators", gaps.sql)
     engine.materialise("run_care_gap", f"SELECT {CARE_GAP_COLUMNS} FROM ({gaps.sql}) AS g")
     readings = compute_person_readings(engine, measure_codes(), AS_OF)
