@@ -26,8 +26,8 @@ from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.careplan.caseload import candidates_in_order
 from houseofcare.careplan.measures import measure_codes
 from houseofcare.commissioning.disclosure import packaged_rule
-from houseofcare.commissioning.inequality import report_frame
 from houseofcare.commissioning.inequality import packaged_measures as inequality_measures
+from houseofcare.commissioning.inequality import report_frame
 from houseofcare.commissioning.plan import build_plan
 from houseofcare.commissioning.plan_inequalities import FRAME, inverse_care, project
 from houseofcare.commissioning.plan_model import Area
