@@ -27,10 +27,12 @@ from houseofcare.careplan.caseload import candidates_in_order
 from houseofcare.careplan.measures import measure_codes
 from houseofcare.commissioning.disclosure import packaged_rule
 from houseofcare.commissioning.inequality import packaged_measures as inequality_measures
+from houseofcare.commissioning.inequality import report as inequality_report
 from houseofcare.commissioning.inequality import report_frame
 from houseofcare.commissioning.plan import build_plan
 from houseofcare.commissioning.plan_inequalities import FRAME, inverse_care, project
 from houseofcare.commissioning.plan_model import Area
+from houseofcare.commissioning.population import practices
 from houseofcare.engine import DuckDBEngine, Row, spark_sql
 from houseofcare.engine_dialect import (
     DialectError,
@@ -57,6 +59,7 @@ from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.risk.explain import factor_phrases, packaged_phrases
 from houseofcare.risk.features import compute_features, model_features, packaged_feature_spec
+from houseofcare.risk.scoring import SCORED_SQL
 from houseofcare.store.analytic import arrow_schema
 from houseofcare.terminology.codelist import packaged_codelists
 from houseofcare.tiers.assign import tier_query
@@ -78,6 +81,7 @@ BUILDERS = (
     "houseofcare.population.prevalence",
     "houseofcare.risk.features",
     "houseofcare.risk.explain",
+    "houseofcare.risk.scoring",
     "houseofcare.tiers.assign",
     "houseofcare.tiers.report",
     "houseofcare.careplan.caseload",
@@ -203,7 +207,10 @@ def _analytics(engine: RecordingEngine) -> None:
         engine, "factor_rows", packaged_phrases(), names, packaged_register_rules()
     )
     engine.keep("houseofcare.risk.explain", phrases.sql)
-    engine.rows(phrases.sql)
+    engine.materialise("risk_factor_phrases", phrases.sql)
+    engine.register("risk_prediction", risk)
+    engine.keep("houseofcare.risk.scoring", SCORED_SQL)
+    engine.rows(SCORED_SQL)
 
     for has_risk in (True, False):
         tiers = tier_query(engine, as_of=AS_OF, people=3, has_risk=has_risk)
@@ -232,6 +239,7 @@ def _analytics(engine: RecordingEngine) -> None:
 
     plan = build_plan(engine, None, RUN, AS_OF, Area("all", None, "Everyone"))
     assert plan.sections
+    inequality_report(engine, RUN, practices(engine.con))
     # a plan of three people is too small for its inequalities' figures: ask for them anyway
     measures = inequality_measures("plan_people")
     report_frame(engine, FRAME, measures, rule=packaged_rule())

@@ -36,6 +36,17 @@ def explained_people(risk: np.ndarray, top_percent: float) -> np.ndarray:
     return np.flatnonzero(risk >= cut)
 
 
+#: Everyone scored (`risk_prediction`), with their percentile and factors in words
+#: (`risk_factor_phrases`): the score's last step, on either engine.
+SCORED_SQL = """
+SELECT s.patient_id, s.risk,
+       round(100 * percent_rank() OVER (ORDER BY s.risk), 2) AS percentile,
+       f.factor_1, f.factor_2, f.factor_3
+FROM risk_prediction s
+LEFT JOIN risk_factor_phrases f ON f.patient_id = s.patient_id
+"""
+
+
 def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads: int) -> Query:
     """patient_id, risk, percentile (0-100, share of people with lower risk), factor_1..3."""
     cohort = build_cohort(engine, as_of, with_label=False)
@@ -70,16 +81,7 @@ def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads
         engine, "risk_factor_rows", packaged_phrases(), cohort.features, packaged_register_rules()
     )
     engine.materialise("risk_factor_phrases", phrases.sql)
-    return Query(
-        engine,
-        """
-SELECT s.patient_id, s.risk,
-       round(100 * percent_rank() OVER (ORDER BY s.risk), 2) AS percentile,
-       f.factor_1, f.factor_2, f.factor_3
-FROM risk_prediction s
-LEFT JOIN risk_factor_phrases f ON f.patient_id = s.patient_id
-""",
-    )
+    return Query(engine, SCORED_SQL)
 
 
 def write_risk_scores(
