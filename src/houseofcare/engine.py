@@ -154,7 +154,10 @@ class DuckDBEngine:
 
 @lru_cache(maxsize=256)
 def spark_sql(sql: str) -> str:
-    """DuckDB-dialect SQL as Spark SQL (SQLGlot); a construct it cannot carry fails here."""
+    """DuckDB-dialect SQL as Spark SQL (SQLGlot); a construct it cannot carry fails here.
+
+    SQLGlot's transpile alone, with no rewrite of ours: what the queries keep to so that it
+    means the same on both engines is declared in `engine_dialect.toml`."""
     statements = sqlglot.transpile(
         sql, read="duckdb", write="spark", unsupported_level=sqlglot.ErrorLevel.RAISE
     )

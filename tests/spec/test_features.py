@@ -187,3 +187,20 @@ def test_label_window_cohort_and_day_before_registers(engine: Engine, record: Re
     assert hf["cms_score"] == pytest.approx(1.18)
     assert hf["age"] == 85.0
     assert hf["frailty_level"] == 0
+
+
+def test_stays_are_measured_to_the_microsecond_alike(engine: Engine, record: Record) -> None:
+    """Bed days and days since an admission from time spans in microseconds: DuckDB's epoch()
+    kept fractions of a second and Spark's whole seconds (engine_dialect.toml, `epoch`)."""
+    record.patient("short", birth_date="1950-01-01")
+    encounter(record, "short", "emergency", "2025-03-01 00:00:00.500000", "2025-03-02 00:00:00")
+    encounter(record, "short", "emergency", "2025-03-10 06:00:00.250000", "2025-03-10 18:00:00")
+    record.patient("late", birth_date="1950-01-01")
+    encounter(record, "late", "emergency", "2025-03-30 18:00:00.000001", "2025-03-30 20:00:00")
+    rows = features(engine)
+    stays = (86_400_000_000 - 500_000) + (12 * 3_600_000_000 - 250_000)
+    assert rows["short"]["emergency_bed_days_12m"] == stays / 86_400_000_000
+    assert rows["short"]["days_since_emergency_admission"] == 20.0
+    # six hours before D is not a whole day
+    assert rows["late"]["days_since_emergency_admission"] == 0.0
+    assert isinstance(rows["late"]["days_since_emergency_admission"], float)

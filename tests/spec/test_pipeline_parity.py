@@ -53,7 +53,9 @@ class Runs:
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, spark: SparkSession) -> Iterator[Runs]:
     root = tmp_path_factory.mktemp("parity")
-    generate_population(patients=PEOPLE, seed=7, as_of=AS_OF, out=root / "population", fmt="parquet")
+    generate_population(
+        patients=PEOPLE, seed=7, as_of=AS_OF, out=root / "population", fmt="parquet"
+    )
     settings = Settings(data_dir=root)
     con = duckdb.connect()
     duck = DuckDBEngine(con)

@@ -55,10 +55,12 @@ def packaged_rule() -> DisclosureRule:
 def controlled_count_sql(column: str, rule: DisclosureRule | None = None) -> str:
     """SQL for the disclosure-controlled value of an integer count column (NULL = suppressed)."""
     rule = rule or packaged_rule()
+    # `/ 5`, not `/ 5.0`: `/` is float division on both engines, and a decimal literal would
+    # make the quotient DECIMAL on Spark only (engine_dialect.toml, decimal-literal)
     return (
         f"CASE WHEN {column} = 0 THEN 0 "
         f"WHEN {column} <= {rule.suppress_at_or_below} THEN NULL "
-        f"ELSE CAST(round({column} / {float(rule.round_to)}) * {rule.round_to} AS BIGINT) END"
+        f"ELSE CAST(round({column} / {rule.round_to}) * {rule.round_to} AS BIGINT) END"
     )
 
 

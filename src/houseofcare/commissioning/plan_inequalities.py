@@ -661,14 +661,16 @@ def ranked_gap_sql(
     run = sql_literal(run_id)
     favoured = policy.frame_favoured_sql("g")
     days = int(policy.recall.head_start_days)
-    share = float(policy.projection.capacity_share)
+    # an exact decimal on both engines, typed: a bare 0.2 is DECIMAL on Spark (and a DOUBLE
+    # share would floor 100 * 0.29 to 28); engine_dialect.toml, decimal-literal
+    share = f"CAST({float(policy.projection.capacity_share)!r} AS DECIMAL(10, 9))"
     return f"""(
     SELECT c.patient_id, c.favoured,
            row_number() OVER (ORDER BY c.off_list, c.due NULLS FIRST, c.patient_id) AS plain_rank,
            row_number() OVER (
                ORDER BY c.off_list, c.favoured_due NULLS FIRST, c.favoured DESC, c.patient_id
            ) AS favoured_rank,
-           floor(count(*) OVER () * {share}) AS reach
+           CAST(floor(count(*) OVER () * {share}) AS BIGINT) AS reach
     FROM (
         SELECT g.patient_id,
                CASE WHEN {favoured} THEN 1 ELSE 0 END AS favoured,

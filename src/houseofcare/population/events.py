@@ -213,7 +213,7 @@ UNION ALL
     return _canonical_value(readings, _quantity_rows_sql(codes), _unit_rows_sql(quantities))
 
 
-_NO_VALUE = "NULL::DOUBLE AS value_number, CAST(NULL AS VARCHAR) AS value_problem, " + (
+_NO_VALUE = "CAST(NULL AS DOUBLE) AS value_number, CAST(NULL AS VARCHAR) AS value_problem, " + (
     "CAST(NULL AS VARCHAR) AS quantity"
 )
 

@@ -25,6 +25,8 @@ from houseofcare.population.rules import RegisterRule
 
 PHRASES_FILE = Path(__file__).with_name("phrases.toml")
 FACTORS = 3
+#: The most decimals a phrase may show its value with (`decimals` in phrases.toml).
+MAX_DECIMALS = 3
 REGISTER_PREFIX = "register_"
 
 
@@ -40,7 +42,7 @@ class FeaturePhrase(_Frozen):
     template: str = Field(min_length=1)
     values: dict[str, str] = Field(default_factory=dict)
     missing: str | None = None
-    decimals: int = Field(default=0, ge=0, le=3)
+    decimals: int = Field(default=0, ge=0, le=MAX_DECIMALS)
 
 
 class Phrases(_Frozen):
@@ -159,27 +161,27 @@ def top_factor_rows(
     )
 
 
-#: A factor's value rounded to its phrase's decimals (0-3, the schema's bound). Spark's
-#: round() takes only a constant scale, so each scale is its own branch.
-ROUNDED = (
+#: The value rounded to its phrase's `decimals`, one branch per number of decimals a phrase
+#: may ask for: Spark's round() takes only a constant scale (engine_dialect.toml, round-scale).
+_ROUNDED = (
     "CASE t.decimals "
-    + " ".join(f"WHEN {d} THEN round(f.value, {d})" for d in range(3))
-    + " ELSE round(f.value, 3) END"
+    + " ".join(f"WHEN {n} THEN round(f.value, {n})" for n in range(MAX_DECIMALS + 1))
+    + " END"
 )
 
-PHRASE_SQL = f"""
+PHRASE_SQL = """
 SELECT f.patient_id, f.rank,
        CASE WHEN f.value IS NULL THEN coalesce(t.missing, f.feature || ' not recorded')
             WHEN v.phrase IS NOT NULL THEN v.phrase
-            ELSE replace(replace(t.template, '{{value}}',
+            ELSE replace(replace(t.template, '{value}',
                      CASE WHEN t.decimals = 0 THEN CAST(CAST(round(f.value) AS BIGINT) AS VARCHAR)
-                          ELSE CAST({ROUNDED} AS VARCHAR) END),
-                 '{{s}}', CASE WHEN {ROUNDED} = 1 THEN '' ELSE 's' END)
+                          ELSE CAST({rounded} AS VARCHAR) END),
+                 '{s}', CASE WHEN {rounded} = 1 THEN '' ELSE 's' END)
        END AS phrase
-FROM {{factors}} f
+FROM {factors} f
 JOIN risk_phrase t ON t.feature = f.feature
 LEFT JOIN risk_phrase_value v ON v.feature = f.feature AND v.value = f.value
-"""
+""".replace("{rounded}", _ROUNDED)
 
 
 def factor_phrases(

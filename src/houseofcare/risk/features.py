@@ -279,6 +279,11 @@ def encounter_kinds_table(spec: FeatureSpec) -> pa.Table:
     return _parameter_tables(spec, packaged_codelists())["risk_encounter_kind"]
 
 
+#: A day in microseconds, the unit time spans are counted in (`date_diff('microsecond', …)`
+#: means the same on both engines; engine_dialect.toml, `epoch`).
+MICROSECONDS_PER_DAY: Final = 86_400_000_000
+
+
 def _ts(day: dt.date) -> str:
     return f"TIMESTAMP '{day.isoformat()} 00:00:00'"
 
@@ -377,10 +382,13 @@ past_encounter AS (
 utilisation AS (
     SELECT patient_id,
            {count_aggregates},
+           -- whole microseconds summed, then divided once: exact and in any order, so both
+           -- engines give the same days (epoch() is whole seconds on Spark; engine_dialect.toml)
            sum(CASE WHEN kind = 'emergency_admission' AND seen_end > {_ts(year_ago)}
-                    THEN greatest(epoch(seen_end) - epoch(greatest(period_start, {_ts(year_ago)})),
-                                  0) / 86400
-                    ELSE 0 END) AS emergency_bed_days_12m,
+                    THEN greatest(date_diff('microsecond',
+                                            greatest(period_start, {_ts(year_ago)}), seen_end),
+                                  0)
+                    ELSE 0 END) / {MICROSECONDS_PER_DAY} AS emergency_bed_days_12m,
            max(period_start) FILTER (WHERE kind = 'emergency_admission') AS last_emergency
     FROM past_encounter
     GROUP BY patient_id
@@ -450,8 +458,8 @@ SELECT c.patient_id,
        coalesce(ff.frailty_findings, 0) AS frailty_findings,
        {count_columns},
        coalesce(u.emergency_bed_days_12m, 0) AS emergency_bed_days_12m,
-       floor((epoch({_ts(d)}) - epoch(u.last_emergency)) / 86400)
-           AS days_since_emergency_admission,
+       CAST(floor(date_diff('microsecond', u.last_emergency, {_ts(d)}) / {MICROSECONDS_PER_DAY})
+            AS DOUBLE) AS days_since_emergency_admission,
        coalesce(rx.medicines_12m, 0) AS medicines_12m,
        CASE WHEN coalesce(rx.medicines_12m, 0) >= {spec.polypharmacy_min_medicines} THEN 1 ELSE 0
             END AS polypharmacy{measure_columns}{label_column}

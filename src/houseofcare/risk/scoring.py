@@ -103,6 +103,17 @@ def explained_from(engine: Engine, top_percent: float) -> str:
     return f"p.risk >= CAST({sql_literal(repr(float(cut)))} AS DOUBLE)"
 
 
+#: Everyone scored (`risk_prediction`), with their percentile and factors in words
+#: (`risk_factor_phrases`): the score's last step, on either engine.
+SCORED_SQL = """
+SELECT s.patient_id, s.risk,
+       round(100 * percent_rank() OVER (ORDER BY s.risk), 2) AS percentile,
+       f.factor_1, f.factor_2, f.factor_3, :model_version AS model_version
+FROM risk_prediction s
+LEFT JOIN risk_factor_phrases f ON f.patient_id = s.patient_id
+"""
+
+
 def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads: int) -> Query:
     """patient_id, risk, percentile (0-100, share of people with lower risk), factor_1..3,
     model_version, for everyone alive at the start of `as_of`."""
@@ -132,13 +143,4 @@ def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads
         engine, "risk_factor_rows", packaged_phrases(), features, packaged_register_rules()
     )
     engine.materialise("risk_factor_phrases", phrases.sql)
-    return Query(
-        engine,
-        f"""
-SELECT s.patient_id, s.risk,
-       round(100 * percent_rank() OVER (ORDER BY s.risk), 2) AS percentile,
-       f.factor_1, f.factor_2, f.factor_3, {sql_literal(model.version)} AS model_version
-FROM risk_prediction s
-LEFT JOIN risk_factor_phrases f ON f.patient_id = s.patient_id
-""",
-    )
+    return Query(engine, SCORED_SQL.replace(":model_version", sql_literal(model.version)))

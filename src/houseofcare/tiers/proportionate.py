@@ -88,7 +88,7 @@ class ProportionatePolicy(_Strict):
     def weighted_risk_sql(self, patient: str, risk: str) -> str:
         """The caseload's candidate order: a favoured person's `risk` weighted by
         `caseload.risk_weight` (with `favoured_joins`); nobody's risk is lowered."""
-        weight = float(self.caseload.risk_weight)
+        weight = sql_literal(float(self.caseload.risk_weight))  # DOUBLE: not a DECIMAL literal
         return f"CASE WHEN {self.favoured_sql(patient)} THEN {risk} * {weight} ELSE {risk} END"
 
     def frame_joins(self, frame: str, run_id: str) -> str:
