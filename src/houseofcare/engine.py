@@ -137,7 +137,7 @@ class DuckDBEngine:
 
     def map_batches(self, name: str, sql: str, function: BatchFunction, schema: pa.Schema) -> None:
         """`function` over the query's rows, batch by batch; the result is kept under `name`."""
-        reader = self.con.sql(sql).fetch_record_batch(BATCH_ROWS)
+        reader = self.con.sql(sql).to_arrow_reader(BATCH_ROWS)
         batches = [function(batch) for batch in reader]
         self.register(name, pa.Table.from_batches(batches, schema=schema))
 
