@@ -129,6 +129,7 @@ def run_pipeline(
     as_of: dt.date,
     progress: Progress | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
+    timings: dict[str, float] | None = None,
 ) -> RunSummary:
     """The embedded run: DuckDB over the analytic store, results into the same store."""
     own = con is None
@@ -137,7 +138,14 @@ def run_pipeline(
     con = con or connect(settings, memory_limit=RUN_MEMORY_LIMIT)
     try:
         writer = AnalyticStoreWriter(con, settings.lake_path / "_handover")
-        return run_on(DuckDBEngine(con), writer, settings=settings, as_of=as_of, progress=progress)
+        return run_on(
+            DuckDBEngine(con),
+            writer,
+            settings=settings,
+            as_of=as_of,
+            progress=progress,
+            timings=timings,
+        )
     finally:
         if own:
             con.close()
@@ -305,7 +313,7 @@ def run_with(
     if engine not in ("duckdb", "spark") or results not in ("store", "lake"):
         raise ValueError(f"unknown engine {engine!r} or results {results!r}")
     if engine == "duckdb" and source is None and results == "store":
-        return run_pipeline(settings=settings, as_of=as_of, progress=progress)
+        return run_pipeline(settings=settings, as_of=as_of, progress=progress, timings=timings)
     from houseofcare.clinical_lake import (
         clinical_folder,
         export_clinical,
