@@ -40,6 +40,23 @@ def has_clinical_tables(folder: Path) -> bool:
     return table_path(folder, "patient") is not None
 
 
+def stale(folder: Path, store: Path) -> bool:
+    """Whether the lake's clinical tables must be (re)made from the analytic store: the store
+    exists and the lake has none, or older ones. A run on Spark must never read a population
+    older than the one the embedded run and the pages see (hazard H-094): whichever of the
+    two was written last is the population."""
+    if not store.exists():
+        return False
+    if not has_clinical_tables(folder):
+        return True
+    return store.stat().st_mtime > written_at(folder)
+
+
+def written_at(folder: Path) -> float:
+    """When the clinical tables in `folder` were last written (their newest file)."""
+    return max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
+
+
 def read_clinical(engine: Engine, folder: Path) -> list[str]:
     """Name every clinical table on `engine` from `folder`; the tables it lacks are named
     empty (a population without, say, procedures) and returned, so the caller can say so."""

@@ -314,12 +314,7 @@ def run_with(
         raise ValueError(f"unknown engine {engine!r} or results {results!r}")
     if engine == "duckdb" and source is None and results == "store":
         return run_pipeline(settings=settings, as_of=as_of, progress=progress, timings=timings)
-    from houseofcare.clinical_lake import (
-        clinical_folder,
-        export_clinical,
-        has_clinical_tables,
-        read_clinical,
-    )
+    from houseofcare.clinical_lake import clinical_folder, export_clinical, read_clinical, stale
     from houseofcare.run_results import ParquetLakeWriter
 
     chosen: Engine
@@ -331,7 +326,7 @@ def run_with(
         chosen = SparkEngine(start_spark(settings))
         if source is None:
             source = clinical_folder(settings)
-            if not has_clinical_tables(source) and settings.analytic_db_path.exists():
+            if stale(source, settings.analytic_db_path):
                 export_clinical(settings, source)
     elif source is None:
         own.append(connect(settings, memory_limit=RUN_MEMORY_LIMIT))
