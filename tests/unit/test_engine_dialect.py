@@ -173,10 +173,10 @@ def _analytics(engine: RecordingEngine) -> None:
     codelists = packaged_codelists()
     registers = compute_registers(engine, packaged_register_rules(), codelists, AS_OF)
     engine.keep("houseofcare.population.registers", registers.sql)
-    engine.materialise("dialect_register", registers.sql)
-    # makes `run_register` a view of the registers, as the triangle reads them
+    # the run's registers, as `hoc run` keeps them for the steps after (and the triangle)
+    engine.materialise("run_register", registers.sql)
     scores = compute_multimorbidity(
-        engine, packaged_multimorbidity_rules(), AS_OF, "dialect_register", codelists
+        engine, packaged_multimorbidity_rules(), AS_OF, "run_register", codelists
     )
     engine.keep("houseofcare.population.multimorbidity", scores.sql)
     engine.materialise("run_multimorbidity", scores.sql)
