@@ -415,11 +415,21 @@ def indicator_sql(rules: IndicatorRules, registers: str) -> str:
     first_eligible = _plus_months_sql("d.first_recorded", "d.min_months", on_register)
     return f"""
 WITH coded_event AS ({CODED_EVENT_SQL}),
+eligible AS (
+    -- who each indicator can be about: every later step joins its rows to the denominator,
+    -- which is people on the indicator's register, so events of anyone else are dropped here
+    -- (at a million people, 40M medicine and reading rows would otherwise be kept and spilled)
+    SELECT DISTINCT r.patient_id, i.indicator
+    FROM {registers} r JOIN ind_rule i ON i.register = r.register
+),
 ev AS (
     SELECT e.patient_id, ic.indicator, ic.role, ic.part, e.code, e.event_date, e.value_number
     FROM coded_event e
     JOIN ind_code ic ON ic.code = e.code AND ic.source = e.source
     WHERE e.event_date <= CAST(:as_of AS DATE)
+      AND EXISTS (
+          SELECT 1 FROM eligible el
+          WHERE el.patient_id = e.patient_id AND el.indicator = ic.indicator)
 ),
 person AS (
     SELECT patient_id, gender, {age} AS age
