@@ -30,10 +30,10 @@ import gzip
 import shutil
 import time
 import uuid
-from functools import partial
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 from urllib.parse import unquote, urlparse
