@@ -375,7 +375,9 @@ class _SparkIngest:
             f"AND line RLIKE '{_java_regex(checks._CONTROL_ESCAPE)}')"
         )
         flagged = F.expr(f"r.{CORRUPT} IS NOT NULL OR {control}")
-        problem_udf = F.udf(partial(checks.problem, structure=view.structure), StringType())
+        problem_udf = F.udf(
+            partial(checks.problem, structure=view.structure), StringType(), useArrow=False
+        )
         suspects = typed.where(flagged).select(
             "seq", "r", "line", problem_udf("line").alias("reason")
         )
