@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pytest
+from typer.testing import CliRunner
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
+from houseofcare.cli import app
 from houseofcare.ingest import IngestReport, ingest_paths
 from houseofcare.ingest.spark import ingest_to_lake, lake_clinical
 from houseofcare.settings import Settings
@@ -160,4 +162,66 @@ def test_bad_records_are_reported_alike(
     assert on_spark.quarantined == on_duckdb.quarantined == len(store)
     assert {t: c.quarantined for t, c in on_spark.by_type.items()} == {
         t: c.quarantined for t, c in on_duckdb.by_type.items()
+    }
+
+
+def test_the_staged_tables_are_renamed_into_place(
+    ingested: tuple[Settings, IngestReport, IngestReport],
+) -> None:
+    settings = ingested[0]
+    assert sorted(p.name for p in settings.lake_path.iterdir()) == ["clinical"]
+    assert sorted(p.name for p in lake_clinical(settings).iterdir()) == sorted(
+        [*CLINICAL_TABLES, "_quarantine"]
+    )
+
+
+def test_a_failed_ingest_leaves_the_lake_as_it_was(
+    ingested: tuple[Settings, IngestReport, IngestReport],
+    spark: SparkSession,
+    tmp_path: Path,
+) -> None:
+    settings = ingested[0]
+    before = _lake_files(settings)
+    broken = tmp_path / "Observation.ndjson.gz"
+    broken.write_bytes(b"\x1f\x8b this is not gzip data at all")
+    with pytest.raises(Exception, match=r"(?i)gzip|header|corrupt|not in"):
+        ingest_to_lake(paths=[FIXTURES / "Patient.ndjson", broken], settings=settings, spark=spark)
+    assert _lake_files(settings) == before
+
+
+def test_hoc_ingest_engine_spark(spark: SparkSession, tmp_path: Path) -> None:
+    """The command replaces the lake's tables with the files given, and says what it loaded."""
+    runner = CliRunner()
+    data = tmp_path / "data"
+    result = runner.invoke(
+        app,
+        ["ingest", "--engine", "spark", "--data-dir", str(data), str(FIXTURES / "Patient.ndjson")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "ingest into the lake" in result.output
+    assert "Patient" in result.output
+    con = duckdb.connect()
+    clinical = data / "lake" / "clinical"
+    [(patients,)] = con.execute(f"SELECT count(*) FROM '{clinical}/patient/*.parquet'").fetchall()
+    [(conditions,)] = con.execute(
+        f"SELECT count(*) FROM '{clinical}/condition/*.parquet'"
+    ).fetchall()
+    assert (patients, conditions) == (2, 0)
+
+
+def test_hoc_ingest_engine_spark_refuses_what_it_does_not_read(tmp_path: Path) -> None:
+    xml = Path(__file__).parents[1] / "fixtures" / "fhir" / "ukcore-xml" / "Patient-Okafor.xml"
+    result = CliRunner().invoke(
+        app, ["ingest", "--engine", "spark", "--data-dir", str(tmp_path), str(xml)]
+    )
+    assert result.exit_code == 2
+    assert "NDJSON only" in result.output
+    assert not (tmp_path / "lake").exists()
+
+
+def _lake_files(settings: Settings) -> dict[str, int]:
+    return {
+        str(p.relative_to(settings.lake_path)): p.stat().st_size
+        for p in settings.lake_path.rglob("*")
+        if p.is_file()
     }
