@@ -192,6 +192,8 @@ class _SparkIngest:
         self.files = files
         self.names = [str(p) for p in files]
         self.ingested_at = ingested_at
+        #: DataFrames persisted during `write`, released at its end.
+        self.cached: list[DataFrame] = []
 
     def write(
         self, staging: Path
@@ -200,7 +202,7 @@ class _SparkIngest:
         from pyspark.sql import functions as F
 
         classified = self._classified().persist(StorageLevel.MEMORY_AND_DISK)
-        cached: list[DataFrame] = [classified]
+        self.cached = [classified]
         try:
             present = {
                 str(rt): int(n)
@@ -223,7 +225,7 @@ class _SparkIngest:
                     continue
                 staged, unfit = self._stage(classified, view)
                 staged = staged.persist(StorageLevel.MEMORY_AND_DISK)
-                cached.append(staged)
+                self.cached.append(staged)
                 key = KEY_COLUMN[table]
                 bad = (
                     staged.where("__error IS NOT NULL")
@@ -263,7 +265,7 @@ class _SparkIngest:
             examples = self._examples(written)
             coded = self._coded(staging)
         finally:
-            for frame in cached:
+            for frame in self.cached:
                 frame.unpersist()
         return (
             {t: c for t, c in counts.items() if c != ResourceCounts()},
@@ -359,6 +361,7 @@ class _SparkIngest:
 
     def _stage(self, classified: DataFrame, view: SparkView) -> tuple[DataFrame, DataFrame]:
         """The view's rows (seq, columns, __error) and the lines unfit to load (seq, reason)."""
+        from pyspark import StorageLevel
         from pyspark.sql import functions as F
         from pyspark.sql.types import StringType
 
@@ -378,9 +381,14 @@ class _SparkIngest:
         problem_udf = F.udf(
             partial(checks.problem, structure=view.structure), StringType(), useArrow=False
         )
-        suspects = typed.where(flagged).select(
-            "seq", "r", "line", problem_udf("line").alias("reason")
+        # Few lines, but finding them parses every line: kept, so that staging the fit lines
+        # and writing the quarantine do not parse them all again.
+        suspects = (
+            typed.where(flagged)
+            .select("seq", "r", "line", problem_udf("line").alias("reason"))
+            .persist(StorageLevel.MEMORY_AND_DISK)
         )
+        self.cached.append(suspects)
         unfit = suspects.where("reason IS NOT NULL").select(
             "seq",
             F.lit(resource).alias("resource_type"),

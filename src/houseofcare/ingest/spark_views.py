@@ -75,6 +75,7 @@ def compile_for_spark(view: CompiledView) -> SparkView:
 def spark_view_sql(duckdb_sql: str) -> str:
     """A view's DuckDB SQL as Spark SQL (see the module docstring for the rewrites)."""
     tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+    tree = tree.transform(_leaf_idioms)
     # Children first, so that a rewritten node holds its children's rewrites.
     for node in reversed(list(tree.dfs())):
         new = _rewrite(node)
@@ -84,6 +85,49 @@ def spark_view_sql(duckdb_sql: str) -> str:
             else:
                 node.replace(new)
     return tree.sql(dialect="spark", unsupported_level=sqlglot.ErrorLevel.RAISE)
+
+
+def _json_text_of(node: exp.Expression) -> exp.Expression | None:
+    """`x` of `x::VARCHAR`, a JSON leaf's text in the DuckDB SQL (else None)."""
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.TEXT:
+        return node.this
+    return None
+
+
+def _leaf_idioms(node: exp.Expression) -> exp.Expression:
+    """Two idioms of the compiler on JSON leaves, said directly on a VARIANT (several times
+    cheaper than printing the leaf as JSON text to look at it, once per leaf per row):
+
+    - the string inside a leaf (`fhirtypes._text`: NULL unless the text starts with a quote)
+      is `variant_get` of a leaf whose type is STRING;
+    - `x::VARCHAR = 'null'` (a JSON null) is `is_variant_null(x)`.
+    """
+    if isinstance(node, exp.Case) and node.args.get("ifs"):
+        first = node.args["ifs"][0].this
+        if (
+            isinstance(first, exp.Not)
+            and isinstance(first.this, exp.StartsWith)
+            and first.this.expression == exp.Literal.string('"')
+        ):
+            leaf = _json_text_of(first.this.this)
+            if leaf is not None:
+                is_string = exp.EQ(
+                    this=_call("SCHEMA_OF_VARIANT", leaf.copy()),
+                    expression=exp.Literal.string("STRING"),
+                )
+                text = _call(
+                    "VARIANT_GET",
+                    leaf.copy(),
+                    exp.Literal.string("$"),
+                    exp.Literal.string("string"),
+                )
+                return exp.Case(ifs=[exp.If(this=is_string, true=text)])
+    if isinstance(node, (exp.EQ, exp.NEQ)) and node.expression == exp.Literal.string("null"):
+        leaf = _json_text_of(node.this)
+        if leaf is not None:
+            null = _call("IS_VARIANT_NULL", leaf.copy())
+            return null if isinstance(node, exp.EQ) else exp.Not(this=null)
+    return node
 
 
 def _call(name: str, *args: exp.Expression) -> exp.Expression:
