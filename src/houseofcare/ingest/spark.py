@@ -366,25 +366,36 @@ class _SparkIngest:
         from pyspark.sql.types import StringType
 
         resource = view.view.resource
-        typed = (
-            classified.where(F.col("rt") == resource)
-            .where("reason IS NULL")
-            .select("seq", "line", F.from_json("line", view.schema, _CORRUPT_OPTIONS).alias("r"))
-        )
         # A line that does not fit the structure, or may hold an escaped control character:
         # `checks.problem` decides, and says why (the DuckDB path's own words).
         control = (
             f"(line RLIKE '{_java_regex(checks._CONTROL_ESCAPE_LOOSE)}' "
             f"AND line RLIKE '{_java_regex(checks._CONTROL_ESCAPE)}')"
         )
-        flagged = F.expr(f"r.{CORRUPT} IS NOT NULL OR {control}")
+        flagged = f"r.{CORRUPT} IS NOT NULL OR {control}"
+        # Parsed once and kept: staging the fit lines and judging the flagged ones both read it
+        # (the text is kept only for the flagged lines, which are few).
+        typed = (
+            classified.where(F.col("rt") == resource)
+            .where("reason IS NULL")
+            .select("seq", "line", F.from_json("line", view.schema, _CORRUPT_OPTIONS).alias("r"))
+            .selectExpr("seq", "r", "line", f"{flagged} AS flagged")
+            .selectExpr("seq", "r", "flagged", "CASE WHEN flagged THEN line END AS line")
+            .persist(StorageLevel.MEMORY_AND_DISK)
+        )
+        self.cached.append(typed)
+        if not typed.where("flagged").limit(1).count():
+            # The usual bulk export: no line to judge, so no Python worker to start.
+            typed.select("seq", "r").createOrReplaceTempView("parsed")
+            none = self.spark.createDataFrame(
+                [], "seq BIGINT, resource_type STRING, rid STRING, reason STRING"
+            )
+            return self.spark.sql(view.rows_sql), none
         problem_udf = F.udf(
             partial(checks.problem, structure=view.structure), StringType(), useArrow=False
         )
-        # Few lines, but finding them parses every line: kept, so that staging the fit lines
-        # and writing the quarantine do not parse them all again.
         suspects = (
-            typed.where(flagged)
+            typed.where("flagged")
             .select("seq", "r", "line", problem_udf("line").alias("reason"))
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
@@ -396,7 +407,7 @@ class _SparkIngest:
             "reason",
         )
         fit = (
-            typed.where(~flagged)
+            typed.where("NOT flagged")
             .select("seq", "r")
             .unionByName(suspects.where("reason IS NULL").select("seq", "r"))
         )
@@ -435,7 +446,7 @@ class _SparkIngest:
             "reason",
         ).join(F.broadcast(names), "file_id")
         ingested = self.ingested_at.isoformat(sep=" ")
-        return rows.orderBy("file_id", "line_number").selectExpr(
+        return rows.selectExpr(
             *(
                 f"CAST({name if name != 'ingested_at' else repr(ingested)} AS "
                 f"{SPARK_TYPES[kind]}) AS `{name}`"
