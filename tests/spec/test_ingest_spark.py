@@ -85,7 +85,7 @@ OBSERVATIONS = [
 @pytest.fixture(scope="module")
 def export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("export")
-    for path in FIXTURES.glob("*.ndjson"):
+    for path in FIXTURES.glob("*.ndjson*"):
         shutil.copy(path, folder / path.name)
     with (folder / "Patient.ndjson").open("a") as out:
         out.write("\n".join(BAD_PATIENTS) + "\n")
