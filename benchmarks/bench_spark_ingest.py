@@ -33,12 +33,13 @@ import psutil
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _common import AS_OF, load_average, markdown_table, synthetic_export
-from houseofcare.analytic_tables import CLINICAL_TABLES
+from houseofcare.clinical_lake import clinical_folder, read_clinical
 from houseofcare.engine import SparkEngine
-from houseofcare.ingest.spark import ingest_to_lake, lake_clinical, start_spark_for
+from houseofcare.ingest.spark import ingest_to_lake
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.settings import Settings
+from houseofcare.spark_session import start_spark
 from houseofcare.terminology.codelist import packaged_codelists
 
 #: The three resource types Pathling was measured on.
@@ -115,8 +116,7 @@ def three_files(export: Path) -> list[Path]:
 def registers_on_spark(engine: SparkEngine, clinical: Path) -> tuple[int, float]:
     """The QOF registers over the lake's tables: (register rows, seconds)."""
     started = time.perf_counter()
-    for table in CLINICAL_TABLES:
-        engine.read_parquet(table, clinical / table)
+    read_clinical(engine, clinical)
     registers = compute_registers(engine, packaged_register_rules(), packaged_codelists(), AS_OF)
     engine.materialise("run_register_result", registers.sql)
     [(rows,)] = engine.rows("SELECT count(*) FROM run_register_result")
@@ -155,13 +155,13 @@ def main() -> None:
         settings = Settings(data_dir=Path(scratch) / "data")
         with PeakMemory(os.getpid()) as memory:
             started = time.perf_counter()
-            spark = start_spark_for(settings)
+            spark = start_spark(settings)
             startup = time.perf_counter() - started
             cpu_before = cpu_seconds(os.getpid())
             report = ingest_to_lake(paths=files, settings=settings, spark=spark)
             ingest_cpu = cpu_seconds(os.getpid()) - cpu_before
             ingest_peak = memory.gb
-            rows, register_s = registers_on_spark(SparkEngine(spark), lake_clinical(settings))
+            rows, register_s = registers_on_spark(SparkEngine(spark), clinical_folder(settings))
             register_cpu = cpu_seconds(os.getpid()) - cpu_before - ingest_cpu
         spark_peak = memory.gb
         spark.stop()

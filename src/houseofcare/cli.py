@@ -178,12 +178,16 @@ def ingest(
 
 def _ingest_on_spark(paths: list[Path], settings: Settings) -> object:
     """`hoc ingest --engine spark`: the lake's clinical tables replaced, or nothing changed."""
+    from rich.markup import escape
+
     from houseofcare.ingest.spark import SparkIngestError, ingest_to_lake
+    from houseofcare.spark_session import SparkStartError
 
     try:
         return ingest_to_lake(paths=paths, settings=settings)
-    except (FileNotFoundError, SparkIngestError) as exc:
-        err.print(f"[red]error:[/red] {exc}")
+    except (FileNotFoundError, SparkIngestError, SparkStartError) as exc:
+        # all found before anything is written: the lake is as it was
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         err.print("[yellow]interrupted:[/yellow] nothing was written; the lake is as it was.")

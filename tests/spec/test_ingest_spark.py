@@ -21,8 +21,9 @@ from typer.testing import CliRunner
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.cli import app
+from houseofcare.clinical_lake import clinical_folder
 from houseofcare.ingest import IngestReport, ingest_paths
-from houseofcare.ingest.spark import ingest_to_lake, lake_clinical
+from houseofcare.ingest.spark import ingest_to_lake
 from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def _both(settings: Settings, table: str) -> tuple[list[Any], list[Any]]:
     con = duckdb.connect(str(settings.analytic_db_path), read_only=True)
     try:
         store = con.execute(f'SELECT * FROM "{table}" ORDER BY ALL').fetchall()
-        folder = lake_clinical(settings) / table
+        folder = clinical_folder(settings) / table
         lake = con.execute(
             f"SELECT * FROM read_parquet('{folder}/*.parquet') ORDER BY ALL"
         ).fetchall()
@@ -127,7 +128,7 @@ def test_the_lake_holds_what_the_store_holds(
     store, lake = _both(settings, table)
     assert lake == store
     con = duckdb.connect()
-    folder = lake_clinical(settings) / table
+    folder = clinical_folder(settings) / table
     types = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{folder}/*.parquet')").fetchall()
     assert [(name, kind) for name, kind, *_ in types] == CLINICAL_TABLES[table]
 
@@ -135,7 +136,7 @@ def test_the_lake_holds_what_the_store_holds(
 def test_the_newest_version_wins(ingested: tuple[Settings, IngestReport, IngestReport]) -> None:
     settings = ingested[0]
     con = duckdb.connect()
-    folder = lake_clinical(settings) / "patient"
+    folder = clinical_folder(settings) / "patient"
     rows = con.execute(
         f"SELECT gender, birth_date::VARCHAR FROM read_parquet('{folder}/*.parquet') "
         "WHERE patient_id = 'hoc-p2'"
@@ -150,7 +151,7 @@ def test_bad_records_are_reported_alike(
     con = duckdb.connect(str(settings.analytic_db_path), read_only=True)
     columns = "source_file, line_number, resource_type, resource_id, trim(reason, chr(10))"
     store = con.execute(f"SELECT {columns} FROM quarantine ORDER BY ALL").fetchall()
-    folder = lake_clinical(settings) / "_quarantine"
+    folder = clinical_folder(settings) / "_quarantine"
     lake = con.execute(
         f"SELECT {columns} FROM read_parquet('{folder}/*.parquet') ORDER BY ALL"
     ).fetchall()
@@ -170,7 +171,7 @@ def test_the_staged_tables_are_renamed_into_place(
 ) -> None:
     settings = ingested[0]
     assert sorted(p.name for p in settings.lake_path.iterdir()) == ["clinical"]
-    assert sorted(p.name for p in lake_clinical(settings).iterdir()) == sorted(
+    assert sorted(p.name for p in clinical_folder(settings).iterdir()) == sorted(
         [*CLINICAL_TABLES, "_quarantine"]
     )
 

@@ -43,19 +43,20 @@ from houseofcare.analytic_tables import (
     KEY_COLUMN,
     QUARANTINE_TABLE,
 )
+from houseofcare.clinical_lake import clinical_folder
 from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.loader import IngestReport, ResourceCounts
 from houseofcare.ingest.sources import discover, is_ndjson_name, is_xml_name
 from houseofcare.ingest.spark_views import CORRUPT, SparkView, compile_for_spark
 from houseofcare.ingest.viewdef import load_views
 from houseofcare.settings import Settings
+from houseofcare.spark_session import start_spark
 from houseofcare.terminology.code_maps import unknown_systems
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-#: The lake's folder of clinical tables, and the quarantine's folder inside it.
-CLINICAL_FOLDER: Final[str] = "clinical"
+#: The quarantine's folder, beside the tables in the lake's `clinical/` (`clinical_lake`).
 QUARANTINE_FOLDER: Final[str] = "_quarantine"
 #: A line's `seq`: its file's place in the input, then its line number, in one BIGINT, so that
 #: a larger seq is a later line (the tie-break between versions) and the line is recoverable.
@@ -80,25 +81,6 @@ class SparkIngestError(ValueError):
     """Input the Spark ingest does not read (named, with what to do instead)."""
 
 
-def lake_clinical(settings: Settings) -> Path:
-    """The lake's folder of clinical tables: `<lake>/clinical/<table>/` (Parquet)."""
-    return settings.lake_path / CLINICAL_FOLDER
-
-
-def start_spark_for(settings: Settings) -> SparkSession:
-    """Spark as the settings say (master, driver memory, further config)."""
-    from houseofcare import spark_session as sessions
-
-    start = getattr(sessions, "start_spark", None)
-    if start is not None:
-        session: SparkSession = start(settings)
-        return session
-    return sessions.spark_session(
-        settings.spark_master,
-        **{"spark.driver.memory": settings.spark_driver_memory, **settings.spark_config},
-    )
-
-
 def ingest_to_lake(
     *, paths: Sequence[Path], settings: Settings, spark: SparkSession | None = None
 ) -> IngestReport:
@@ -113,10 +95,10 @@ def ingest_to_lake(
     discovery = discover([Path(p) for p in paths])
     files = discovery.files
     _check_ndjson(files)
-    spark = spark or start_spark_for(settings)
-    clinical = lake_clinical(settings)
+    spark = spark or start_spark(settings)
+    clinical = clinical_folder(settings)
     clinical.parent.mkdir(parents=True, exist_ok=True)
-    staging = clinical.parent / f".{CLINICAL_FOLDER}-staging-{uuid.uuid4().hex}"
+    staging = clinical.parent / f".{clinical.name}-staging-{uuid.uuid4().hex}"
     try:
         run = _SparkIngest(spark, views, files, datetime.now().replace(microsecond=0))
         by_type, unknown, examples, coded = run.write(staging)
@@ -166,7 +148,7 @@ def _swap_into_place(staging: Path, clinical: Path) -> None:
     Between the renames `clinical/` is briefly absent; the previous tables are then in
     `.clinical-previous-*` beside it (never half-written), and are removed only afterwards.
     """
-    previous = clinical.parent / f".{CLINICAL_FOLDER}-previous-{uuid.uuid4().hex}"
+    previous = clinical.parent / f".{clinical.name}-previous-{uuid.uuid4().hex}"
     if clinical.exists():
         clinical.rename(previous)
     staging.rename(clinical)
