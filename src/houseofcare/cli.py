@@ -123,6 +123,13 @@ def synth(
     console.print(f"done in {summary.seconds:.1f} s")
 
 
+class IngestEngine(str, Enum):
+    """Where `hoc ingest` loads: the DuckDB analytic store, or the Parquet lake on Spark."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
 @app.command()
 def ingest(
     paths: Annotated[
@@ -135,6 +142,14 @@ def ingest(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit with status 1 if any record was quarantined.")
     ] = False,
+    engine: Annotated[
+        IngestEngine,
+        typer.Option(
+            "--engine",
+            help="duckdb: merge into the analytic store. spark: replace the Parquet lake's "
+            "clinical tables (<lake>/clinical/<table>/) with these NDJSON files, on Apache Spark.",
+        ),
+    ] = IngestEngine.duckdb,
     data_dir: DataDirOption = None,
 ) -> None:
     """Load FHIR R4 resources into the analytic store; bad records go to quarantine."""
@@ -142,26 +157,48 @@ def ingest(
     from houseofcare.progress import rich_progress
 
     settings = _settings(data_dir)
-    try:
-        with rich_progress() as progress:
-            report = ingest_paths(paths=paths, settings=settings, progress=progress)
-    except FileNotFoundError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted:[/yellow] nothing was written; the store is as it was.")
-        raise typer.Exit(130) from None
-    _print_ingest_report(report, settings)
+    if engine is IngestEngine.spark:
+        report = _ingest_on_spark(paths, settings)
+        _print_ingest_report(report, settings, into=f"the lake {settings.lake_path}")
+    else:
+        try:
+            with rich_progress() as progress:
+                report = ingest_paths(paths=paths, settings=settings, progress=progress)
+        except FileNotFoundError as exc:
+            err.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted:[/yellow] nothing was written; the store is as it was.")
+            raise typer.Exit(130) from None
+        _print_ingest_report(report, settings)
     if strict and report.quarantined:
         err.print(f"[red]--strict:[/red] {report.quarantined:,} record(s) quarantined")
         raise typer.Exit(1)
 
 
-def _print_ingest_report(report: object, settings: Settings) -> None:
+def _ingest_on_spark(paths: list[Path], settings: Settings) -> object:
+    """`hoc ingest --engine spark`: the lake's clinical tables replaced, or nothing changed."""
+    from rich.markup import escape
+
+    from houseofcare.ingest.spark import SparkIngestError, ingest_to_lake
+    from houseofcare.spark_session import SparkStartError
+
+    try:
+        return ingest_to_lake(paths=paths, settings=settings)
+    except (FileNotFoundError, SparkIngestError, SparkStartError) as exc:
+        # all found before anything is written: the lake is as it was
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted:[/yellow] nothing was written; the lake is as it was.")
+        raise typer.Exit(130) from None
+
+
+def _print_ingest_report(report: object, settings: Settings, *, into: str | None = None) -> None:
     from houseofcare.ingest import IngestReport
 
     assert isinstance(report, IngestReport)
-    table = Table(title=f"ingest into {settings.analytic_db_path}")
+    table = Table(title=f"ingest into {into or settings.analytic_db_path}")
     for column in ("resource type", "loaded", "updated", "unchanged", "quarantined"):
         table.add_column(column, justify="left" if column == "resource type" else "right")
     for rtype, counts in sorted(report.by_type.items()):
@@ -191,7 +228,8 @@ def _print_ingest_report(report: object, settings: Settings) -> None:
     if report.quarantined:
         console.print(
             f"[yellow]{report.quarantined:,} record(s) quarantined[/yellow] "
-            "(see the `quarantine` table); first ones:"
+            f"(see {'the `quarantine` table' if into is None else 'clinical/_quarantine/'}); "
+            "first ones:"
         )
         for file, line, reason in report.quarantine_examples:
             console.print(f"  {file}:{line}: {reason}")
