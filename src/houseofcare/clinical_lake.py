@@ -13,8 +13,12 @@ Spark cannot open the DuckDB analytic store, so a Spark run reads the clinical t
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.engine import Engine, sql_literal
@@ -40,21 +44,59 @@ def has_clinical_tables(folder: Path) -> bool:
     return table_path(folder, "patient") is not None
 
 
-def stale(folder: Path, store: Path) -> bool:
-    """Whether the lake's clinical tables must be (re)made from the analytic store: the store
-    exists and the lake has none, or older ones. A run on Spark must never read a population
-    older than the one the embedded run and the pages see (hazard H-094): whichever of the
-    two was written last is the population."""
-    if not store.exists():
+#: Written beside the clinical tables: what the analytic store held when the lake was made.
+MARKER = "_made.json"
+
+
+def store_fingerprint(settings: Settings) -> dict[str, list[Any]] | None:
+    """What the analytic store's clinical tables hold, cheaply: rows and the latest
+    `last_updated` per table (a run's results do not change it; an ingest that changes
+    anything does). None when there is no store or it holds nobody."""
+    if not settings.analytic_db_path.exists():
+        return None
+    con = connect(settings, read_only=True)
+    try:
+        found = {
+            table: [
+                str(v)
+                for v in con.execute(
+                    f'SELECT count(*), max(last_updated) FROM "{table}"'
+                ).fetchall()[0]
+            ]
+            for table in CLINICAL_TABLES
+        }
+    except duckdb.CatalogException:
+        return None
+    finally:
+        con.close()
+    return found if found["patient"][0] != "0" else None
+
+
+def mark(folder: Path, settings: Settings, made_by: str) -> None:
+    """Record, in the lake's clinical folder, what the store held when the folder was made."""
+    marker = {"made_by": made_by, "store": store_fingerprint(settings)}
+    (folder / MARKER).write_text(json.dumps(marker, indent=1))
+
+
+def stale(folder: Path, settings: Settings) -> bool:
+    """Whether the lake's clinical tables must be made again from the analytic store.
+
+    A run on Spark must never read an older population than the one the embedded run and
+    the pages see (hazard H-094). The lake is made again when the store holds people and
+    the lake has no clinical tables, or the store's clinical tables have changed since the
+    lake was made (by this export or by `hoc ingest --engine spark`, which both record the
+    store's fingerprint). A lake whose store has not changed, including one ingested on Spark
+    with no store at all, is kept: results written to the store do not count as a change.
+    """
+    now = store_fingerprint(settings)
+    if now is None:
         return False
     if not has_clinical_tables(folder):
         return True
-    return store.stat().st_mtime > written_at(folder)
-
-
-def written_at(folder: Path) -> float:
-    """When the clinical tables in `folder` were last written (their newest file)."""
-    return max(p.stat().st_mtime for p in folder.rglob("*") if p.is_file())
+    marker = folder / MARKER
+    if not marker.is_file():
+        return False  # made by hand or by an older version: an explicit choice, kept
+    return json.loads(marker.read_text()).get("store") != now
 
 
 def read_clinical(engine: Engine, folder: Path) -> list[str]:
@@ -99,6 +141,7 @@ def export_clinical(settings: Settings, folder: Path | None = None) -> dict[str,
             ((rows[table],),) = con.execute(f'SELECT count(*) FROM "{table}"').fetchall()
     finally:
         con.close()
+    mark(staging, settings, "export from the analytic store")
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():

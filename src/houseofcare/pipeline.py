@@ -326,7 +326,7 @@ def run_with(
         chosen = SparkEngine(start_spark(settings))
         if source is None:
             source = clinical_folder(settings)
-            if stale(source, settings.analytic_db_path):
+            if stale(source, settings):
                 export_clinical(settings, source)
     elif source is None:
         own.append(connect(settings, memory_limit=RUN_MEMORY_LIMIT))

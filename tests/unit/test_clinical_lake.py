@@ -1,14 +1,14 @@
-"""Which population a Spark run reads: the newer of the analytic store and the lake (H-094)."""
+"""Which population a Spark run reads: the lake's, unless the analytic store's clinical tables
+changed since the lake was made (H-094)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from houseofcare.clinical_lake import export_clinical, read_clinical, stale
+from houseofcare.clinical_lake import export_clinical, mark, read_clinical, stale
 from houseofcare.engine import DuckDBEngine
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
@@ -23,25 +23,41 @@ def _store(tmp_path: Path) -> Settings:
 
 
 def test_without_a_store_the_lake_is_read_as_it_is(tmp_path: Path) -> None:
-    assert not stale(tmp_path / "lake" / "clinical", tmp_path / "analytic.duckdb")
+    assert not stale(tmp_path / "lake" / "clinical", Settings(data_dir=tmp_path))
 
 
 def test_a_store_and_no_lake_means_export(tmp_path: Path) -> None:
     settings = _store(tmp_path)
-    assert stale(tmp_path / "lake" / "clinical", settings.analytic_db_path)
+    assert stale(tmp_path / "lake" / "clinical", settings)
 
 
-def test_a_lake_older_than_the_store_is_made_again_and_a_newer_one_is_kept(
+def test_the_lake_is_made_again_only_when_the_stores_clinical_tables_change(
     tmp_path: Path,
 ) -> None:
     settings = _store(tmp_path)
     folder = tmp_path / "lake" / "clinical"
     rows = export_clinical(settings, folder)
     assert rows["patient"] == 1
-    assert not stale(folder, settings.analytic_db_path)
-    later = folder.stat().st_mtime + 60
-    os.utime(settings.analytic_db_path, (later, later))
-    assert stale(folder, settings.analytic_db_path)
+    assert not stale(folder, settings)
+    # a run's results written to the store are not a new population
+    con = connect(settings)
+    con.execute("CREATE TABLE IF NOT EXISTS tier (run_id VARCHAR, patient_id VARCHAR)")
+    con.execute("INSERT INTO tier VALUES ('r1', 'p1')")
+    con.close()
+    assert not stale(folder, settings)
+    # an ingest that adds or updates anyone is
+    con = connect(settings)
+    con.execute("INSERT INTO patient (patient_id, gender) VALUES ('p2', 'male')")
+    con.close()
+    assert stale(folder, settings)
+
+
+def test_a_lake_ingested_on_spark_with_no_store_is_kept(tmp_path: Path) -> None:
+    lake_only = Settings(data_dir=tmp_path / "elsewhere")
+    folder = tmp_path / "lake" / "clinical"
+    export_clinical(_store(tmp_path), folder)
+    mark(folder, lake_only, "hoc ingest --engine spark")
+    assert not stale(folder, lake_only)
 
 
 def test_the_export_is_read_back_with_every_clinical_table(tmp_path: Path) -> None:

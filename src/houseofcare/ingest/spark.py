@@ -43,7 +43,7 @@ from houseofcare.analytic_tables import (
     KEY_COLUMN,
     QUARANTINE_TABLE,
 )
-from houseofcare.clinical_lake import clinical_folder
+from houseofcare.clinical_lake import clinical_folder, mark
 from houseofcare.ingest import checks, quarantine
 from houseofcare.ingest.loader import IngestReport, ResourceCounts
 from houseofcare.ingest.sources import discover, is_ndjson_name, is_xml_name
@@ -102,6 +102,7 @@ def ingest_to_lake(
     try:
         run = _SparkIngest(spark, views, files, datetime.now().replace(microsecond=0))
         by_type, unknown, examples, coded = run.write(staging)
+        mark(staging, settings, "hoc ingest --engine spark")
         _swap_into_place(staging, clinical)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
