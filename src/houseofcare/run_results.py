@@ -110,6 +110,20 @@ class AnalyticStoreWriter:
         self.con.execute(
             f'INSERT INTO "{table}" BY NAME SELECT {run} AS run_id, * FROM ({rows}) AS r{order}'
         )
+        if isinstance(engine, DuckDBEngine) and engine.con is self.con:
+            # later steps read the stored rows, not a second copy held in memory: at five
+            # million people the run's temporary tables left too little for the risk features
+            # within the run's memory limit
+            kept = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?",
+                [source],
+            ).fetchall()
+            if kept[0][0]:
+                self.con.execute(f'DROP TABLE temp."{source}"')
+            self.con.execute(
+                f'CREATE OR REPLACE TEMP VIEW "{source}" AS '
+                f'SELECT * EXCLUDE (run_id) FROM "{table}" WHERE run_id = {run}'
+            )
 
     def write_rows(self, table: str, rows: pa.Table) -> None:
         self.con.register("run_result_rows", rows)

@@ -124,6 +124,9 @@ def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads
             "now computes; retrain it with `hoc model train`"
         )
     engine.materialise("risk_features", compute_features(engine, as_of, with_label=False).sql)
+    # the features' own registers and scores (at the day before) are done with
+    for done in ("risk_register", "risk_scores"):
+        engine.materialise(done, "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE FALSE")
     columns = ", ".join(["patient_id", *features])
     engine.map_batches(
         "risk_prediction",
