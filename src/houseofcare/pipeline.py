@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -114,8 +115,24 @@ NO_RISK: Final = pa.schema(
     ]
 )
 
-#: DuckDB memory limit for a run unless `HOC_MEMORY_LIMIT` (or hoc.toml) sets one.
-RUN_MEMORY_LIMIT: Final[str] = "4GB"
+def run_memory_limit() -> str:
+    """DuckDB's memory limit for a run unless `HOC_MEMORY_LIMIT` (or hoc.toml) sets one: half
+    the machine's memory, and at least 4 GB.
+
+    DuckDB's own default (80% of RAM) lets a million-person run grow past 8 GB, with the
+    web app and the operational store on the same machine. With half, the run spills instead
+    (docs/performance.md); a million people use about 3.3 GB of it, and five million, whose
+    features and scores cannot all be spilled, about 12 GB on a 24 GB machine (4 GB failed
+    there: docs/scaling.md).
+    """
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return "4GB"
+    return f"{max(4, total // 2**30 // 2)}GB"
+
+
+RUN_MEMORY_LIMIT: Final[str] = run_memory_limit()
 
 
 def new_run_id(as_of: dt.date) -> tuple[str, dt.datetime]:
@@ -133,8 +150,8 @@ def run_pipeline(
 ) -> RunSummary:
     """The embedded run: DuckDB over the analytic store, results into the same store."""
     own = con is None
-    # DuckDB's own default memory limit (80% of RAM) lets a million-person run grow past
-    # 8 GB; with RUN_MEMORY_LIMIT it spills instead (docs/performance.md).
+    # DuckDB's own default memory limit (80% of RAM) lets a run grow over everything else
+    # on the machine; with RUN_MEMORY_LIMIT it spills instead (docs/performance.md).
     con = con or connect(settings, memory_limit=RUN_MEMORY_LIMIT)
     try:
         writer = AnalyticStoreWriter(con, settings.lake_path / "_handover")

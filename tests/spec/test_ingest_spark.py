@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from houseofcare.analytic_tables import CLINICAL_TABLES
 from houseofcare.cli import app
-from houseofcare.clinical_lake import clinical_folder
+from houseofcare.clinical_lake import MARKER, clinical_folder
 from houseofcare.ingest import IngestReport, ingest_paths
 from houseofcare.ingest.spark import ingest_to_lake
 from houseofcare.settings import Settings
@@ -172,7 +172,7 @@ def test_the_staged_tables_are_renamed_into_place(
     settings = ingested[0]
     assert sorted(p.name for p in settings.lake_path.iterdir()) == ["clinical"]
     assert sorted(p.name for p in clinical_folder(settings).iterdir()) == sorted(
-        [*CLINICAL_TABLES, "_quarantine"]
+        [*CLINICAL_TABLES, "_quarantine", MARKER]
     )
 
 
