@@ -115,6 +115,7 @@ NO_RISK: Final = pa.schema(
     ]
 )
 
+
 def run_memory_limit() -> str:
     """DuckDB's memory limit for a run unless `HOC_MEMORY_LIMIT` (or hoc.toml) sets one: half
     the machine's memory, and at least 4 GB.
