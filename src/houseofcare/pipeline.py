@@ -48,6 +48,7 @@ from houseofcare.run_results import (
     RESULT_TABLES,
     AnalyticStoreWriter,
     ResultWriter,
+    run_schema,
 )
 from houseofcare.settings import Settings
 from houseofcare.store.analytic import connect
@@ -100,19 +101,6 @@ STEPS: Final = (
     "risk scores",
     "tiers",
     "write",
-)
-
-#: Empty risk scores for a run without a trained model (the triangle then ignores risk).
-NO_RISK: Final = pa.schema(
-    [
-        ("patient_id", pa.string()),
-        ("risk", pa.float64()),
-        ("percentile", pa.float64()),
-        ("factor_1", pa.string()),
-        ("factor_2", pa.string()),
-        ("factor_3", pa.string()),
-        ("model_version", pa.string()),
-    ]
 )
 
 
@@ -232,7 +220,8 @@ def run_on(
         progress.advance(step)
         # risk scores (latest trained model, if any) and triangle levels: docs/triangle.md
         if model is None:
-            engine.register("run_risk_score", NO_RISK.empty_table())
+            # empty: the triangle then ignores risk
+            engine.register("run_risk_score", run_schema("risk_score").empty_table())
         else:
             scored = score_query(engine, model, as_of, num_threads=threads(settings))
             engine.materialise("run_risk_score", scored.sql)

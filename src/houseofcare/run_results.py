@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from houseofcare.engine import DuckDBEngine, Engine, sql_literal
+from houseofcare.store.analytic import ARROW_TYPES
 
 #: Every result table a run writes, with its columns (DuckDB types); the run id comes first.
 RESULT_COLUMNS: Final[dict[str, str]] = {
@@ -61,6 +62,13 @@ def result_ddl(table: str) -> str:
 
 #: Each result table's DDL, by name.
 RESULT_TABLES: Final[dict[str, str]] = {name: result_ddl(name) for name in RESULT_COLUMNS}
+
+
+def run_schema(table: str) -> pa.Schema:
+    """A result table's rows for one run (no run_id) as Arrow, e.g. an empty `run_<table>`."""
+    columns = [column.split()[:2] for column in RESULT_COLUMNS[table].split(",")]
+    types = {**ARROW_TYPES, "INTEGER": pa.int32()}
+    return pa.schema([(name, types[kind]) for name, kind in columns if name != "run_id"])
 
 
 def ensure_result_tables(con: duckdb.DuckDBPyConnection) -> None:

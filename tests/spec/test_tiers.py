@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from houseofcare.engine import Engine
+from houseofcare.run_results import run_schema
 from houseofcare.tiers.assign import RUN_INPUTS, tier_query
 from houseofcare.tiers.policy import Capacity, Level1, Level2, Level3, TieringPolicy
 from tests.spec.conftest import Record
@@ -21,46 +22,8 @@ AS_OF = dt.date(2026, 3, 31)
 
 #: The run's tables as `hoc run` stores them, without their run_id column.
 RUN_SCHEMAS = {
-    "run_multimorbidity": pa.schema(
-        [
-            ("patient_id", pa.string()),
-            ("ltc_count", pa.int64()),
-            ("cms_score", pa.float64()),
-            ("efi_deficits", pa.int64()),
-            ("efi_score", pa.float64()),
-            ("frailty_category", pa.string()),
-        ]
-    ),
-    "run_register": pa.schema(
-        [
-            ("patient_id", pa.string()),
-            ("register", pa.string()),
-            ("first_recorded", pa.date32()),
-            ("latest_recorded", pa.date32()),
-        ]
-    ),
-    "run_care_gap": pa.schema(
-        [
-            ("patient_id", pa.string()),
-            ("indicator", pa.string()),
-            ("outcome", pa.string()),
-            ("evidence_code", pa.string()),
-            ("evidence_date", pa.date32()),
-            ("evidence_value", pa.string()),
-            ("overdue_since", pa.date32()),
-        ]
-    ),
-    "run_risk_score": pa.schema(
-        [
-            ("patient_id", pa.string()),
-            ("risk", pa.float64()),
-            ("percentile", pa.float64()),
-            ("factor_1", pa.string()),
-            ("factor_2", pa.string()),
-            ("factor_3", pa.string()),
-            ("model_version", pa.string()),
-        ]
-    ),
+    f"run_{table}": run_schema(table)
+    for table in ("multimorbidity", "register", "care_gap", "risk_score")
 }
 assert set(RUN_SCHEMAS) == set(RUN_INPUTS)
 
