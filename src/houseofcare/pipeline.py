@@ -223,7 +223,13 @@ def run_on(
             # empty: the triangle then ignores risk
             engine.register("run_risk_score", run_schema("risk_score").empty_table())
         else:
-            scored = score_query(engine, model, as_of, num_threads=threads(settings))
+            scored = score_query(
+                engine,
+                model,
+                as_of,
+                num_threads=threads(settings),
+                registers=("run_register", "run_multimorbidity"),
+            )
             engine.materialise("run_risk_score", scored.sql)
             writer.write("risk_score", engine, "run_risk_score")
         clock.lap("risk scores")

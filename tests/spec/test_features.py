@@ -13,6 +13,11 @@ from typing import Any
 import pytest
 
 from houseofcare.engine import Engine
+from houseofcare.population.multimorbidity import (
+    compute_multimorbidity,
+    packaged_multimorbidity_rules,
+)
+from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
 from houseofcare.risk.features import compute_features, model_features, packaged_feature_spec
 from houseofcare.terminology.codelist import packaged_codelists
@@ -204,3 +209,23 @@ def test_stays_are_measured_to_the_microsecond_alike(engine: Engine, record: Rec
     # six hours before D is not a whole day
     assert rows["late"]["days_since_emergency_admission"] == 0.0
     assert isinstance(rows["late"]["days_since_emergency_admission"], float)
+
+
+def test_a_runs_own_registers_give_the_same_features(engine: Engine, record: Record) -> None:
+    """`hoc run` scores the day after its as-of date with its own registers and scores at the
+    as-of date (`day_before`), not computed a second time: same features to the last column."""
+    history(record, "full")
+    record.patient("hf", birth_date="1940-01-01")
+    record.condition("hf", code("hf_cod"), "2020-01-01")
+    record.condition("hf", code("copd_cod"), "2025-03-30")  # on the day before D
+    record.patient("died_the_day_before", birth_date="1950-01-01", death_date="2025-03-30")
+    as_of = D - dt.timedelta(days=1)
+    registers = compute_registers(engine, packaged_register_rules(), packaged_codelists(), as_of)
+    engine.materialise("run_register", registers.sql)
+    scores = compute_multimorbidity(engine, packaged_multimorbidity_rules(), as_of, "run_register")
+    engine.materialise("run_multimorbidity", scores.sql)
+    given = compute_features(engine, D, day_before=("run_register", "run_multimorbidity"))
+    own = features(engine, with_label=False)
+    assert {row["patient_id"]: row for row in given.arrow().to_pylist()} == own
+    assert own["hf"]["register_copd"] == 1 and own["full"]["register_hf"] == 1
+    assert "died_the_day_before" not in own

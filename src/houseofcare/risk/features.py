@@ -483,31 +483,37 @@ def compute_features(
     spec: FeatureSpec | None = None,
     register_rules: Sequence[RegisterRule] | None = None,
     codelists: Mapping[str, Codelist] | None = None,
+    day_before: tuple[str, str] | None = None,
 ) -> Query:
     """Features (and optionally the label) for every person alive at the start of `index_date`.
 
     Registers and scores are the population rules evaluated on the day before the index date,
     whose windows end on that day inclusive: so they, too, see only what was recorded before D.
-    The relation has `PERSON_COLUMNS`, then `model_features(...)`, then `label` if asked.
+    `day_before` names tables that already hold them (registers, then multimorbidity scores,
+    on that day: a run's own, when it scores the day after its as-of date), so they are not
+    computed a second time. The relation has `PERSON_COLUMNS`, then `model_features(...)`,
+    then `label` if asked.
     """
     spec = spec or packaged_feature_spec()
     register_rules = register_rules or packaged_register_rules()
     codelists = codelists or packaged_codelists()
-    day_before = index_date - dt.timedelta(days=1)
-    registers = compute_registers(engine, register_rules, codelists, day_before)
-    engine.materialise("risk_register", registers.sql)
-    scores = compute_multimorbidity(
-        engine, packaged_multimorbidity_rules(), day_before, "risk_register", codelists
-    )
-    engine.materialise("risk_scores", scores.sql)
+    if day_before is None:
+        on = index_date - dt.timedelta(days=1)
+        registers = compute_registers(engine, register_rules, codelists, on)
+        engine.materialise("risk_register", registers.sql)
+        scores = compute_multimorbidity(
+            engine, packaged_multimorbidity_rules(), on, "risk_register", codelists
+        )
+        engine.materialise("risk_scores", scores.sql)
+        day_before = ("risk_register", "risk_scores")
     for name, table in _parameter_tables(spec, codelists).items():
         engine.register(name, table)
     sql = feature_sql(
         spec,
         [r.id for r in register_rules],
         index_date,
-        register_table="risk_register",
-        scores_table="risk_scores",
+        register_table=day_before[0],
+        scores_table=day_before[1],
         with_label=with_label,
     )
     return Query(engine, sql)

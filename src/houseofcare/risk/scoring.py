@@ -114,19 +114,37 @@ LEFT JOIN risk_factor_phrases f ON f.patient_id = s.patient_id
 """
 
 
-def score_query(engine: Engine, model: RiskModel, as_of: dt.date, *, num_threads: int) -> Query:
+def score_query(
+    engine: Engine,
+    model: RiskModel,
+    as_of: dt.date,
+    *,
+    num_threads: int,
+    registers: tuple[str, str] | None = None,
+) -> Query:
     """patient_id, risk, percentile (0-100, share of people with lower risk), factor_1..3,
-    model_version, for everyone alive at the start of `as_of`."""
+    model_version, for everyone alive at the end of `as_of` (the run's population).
+
+    A run's results read everything recorded up to and including its as-of date, so the
+    features' index date is the day after it (features read what was recorded strictly
+    before their index date): then the features' registers and scores are the run's own,
+    `registers` (register table, multimorbidity table at `as_of`) when the run has them.
+    """
     features = model_features(packaged_feature_spec(), [r.id for r in packaged_register_rules()])
     if features != model.features:
         raise ModelError(
             f"model {model.version} was trained on different features from the ones the code "
             "now computes; retrain it with `hoc model train`"
         )
-    engine.materialise("risk_features", compute_features(engine, as_of, with_label=False).sql)
-    # the features' own registers and scores (at the day before) are done with
-    for done in ("risk_register", "risk_scores"):
-        engine.materialise(done, "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE FALSE")
+    index_date = as_of + dt.timedelta(days=1)
+    engine.materialise(
+        "risk_features",
+        compute_features(engine, index_date, with_label=False, day_before=registers).sql,
+    )
+    if registers is None:
+        # the features' own registers and scores are done with
+        for done in ("risk_register", "risk_scores"):
+            engine.materialise(done, "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE FALSE")
     columns = ", ".join(["patient_id", *features])
     engine.map_batches(
         "risk_prediction",
