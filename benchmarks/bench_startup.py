@@ -18,6 +18,7 @@ import argparse
 import functools
 import importlib.util
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,18 +56,24 @@ def _env(src: Path | None, *, write_bytecode: bool = False) -> dict[str, str]:
     return env
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _seconds(
     command: list[str], env: dict[str, str], before_each: Callable[[], None] | None = None
-) -> float:
-    """Wall-clock seconds of one whole process; a failure stops the benchmark."""
+) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (user + system) of one whole process; a failure stops the
+    benchmark. CPU seconds hardly change when other jobs share the machine; wall-clock does."""
     if before_each is not None:
         before_each()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), _children_cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - start_cpu
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr}")
-    return seconds
+    return seconds, cpu
 
 
 def _empty_folder(folder: Path) -> None:
@@ -104,7 +111,7 @@ def main() -> None:
     if args.warm:  # as `pip install` leaves a package: every module compiled once
         for src in checkouts.values():
             _seconds([python, "-m", "compileall", "-q", str(src)], _env(None, write_bytecode=True))
-    timings: dict[str, list[float]] = {}
+    timings: dict[str, list[tuple[float, float]]] = {}
 
     def measure(
         label: str,
@@ -145,10 +152,17 @@ def main() -> None:
         for name, src in checkouts.items()
     )
     rows = [
-        [label, len(runs), f"{statistics.median(runs):.3f}", f"{min(runs):.3f}"]
+        [
+            label,
+            len(runs),
+            f"{statistics.median(wall for wall, _ in runs):.3f}",
+            f"{min(wall for wall, _ in runs):.3f}",
+            f"{statistics.median(cpu for _, cpu in runs):.3f}",
+        ]
         for label, runs in timings.items()
     ]
-    print(markdown_table(["whole process", "runs", "median s", "fastest s"], rows))
+    header = ["whole process", "runs", "median s", "fastest s", "median CPU s"]
+    print(markdown_table(header, rows))
     busy = " (busy: another job shares the 2 cores)" if max(load, end_load) > BUSY_LOAD else ""
     print(f"\n1-minute load average {load:.2f} before, {end_load:.2f} after{busy}; "
           f"houseofcare bytecode: {bytecode}.")  # fmt: skip
