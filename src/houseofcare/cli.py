@@ -13,13 +13,13 @@ from rich.table import Table
 
 from houseofcare import __version__
 from houseofcare.cli_access import DataDirOption, TokenOption, UserOption
-from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from houseofcare.engine import DuckDBEngine, Query
     from houseofcare.population.readings import UnusableReadings
+    from houseofcare.settings import Settings
 
 app = typer.Typer(
     name="hoc",
@@ -40,6 +40,8 @@ class OutputFormat(str, Enum):
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from houseofcare.settings import Settings
+
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 

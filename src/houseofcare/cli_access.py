@@ -26,13 +26,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from houseofcare.settings import Settings
-
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
     from houseofcare.api.credentials import SignedIn
     from houseofcare.people_scope import PeopleScope
+    from houseofcare.settings import Settings
 
 #: What each identifiable command discloses, as an action of the access policy.
 COMMAND_ACTIONS: Mapping[str, str] = {
@@ -311,6 +310,7 @@ def create_token_command(
     """Make a personal access token (asks for your password). It is shown once: keep it like
     a password; `hoc token revoke` ends it."""
     from houseofcare.api.credentials import CredentialKind, issue
+    from houseofcare.settings import Settings
     from houseofcare.store.audit import record_audit, record_audit_now
     from houseofcare.store.database import engine_for, session_factory, transaction
     from houseofcare.store.models import AuditOutcome
@@ -368,6 +368,7 @@ def revoke_token_command(
 ) -> None:
     """End a personal access token at once."""
     from houseofcare.api.credentials import revoke
+    from houseofcare.settings import Settings
     from houseofcare.store.database import engine_for, session_factory, transaction
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()

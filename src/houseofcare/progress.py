@@ -6,20 +6,13 @@ the CLI passes a rich progress bar, tests pass `NullProgress`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import (
-    Progress as RichProgressBar,
-)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rich.progress import Progress as RichProgressBar
 
 
 class Progress(Protocol):
@@ -55,7 +48,19 @@ class RichProgress:
 
 @contextmanager
 def rich_progress() -> Iterator[RichProgress]:
-    """A progress bar for the terminal; transient so summaries print cleanly after it."""
+    """A progress bar for the terminal; transient so summaries print cleanly after it.
+
+    rich's progress module is imported here, by the commands that show a bar, not by every
+    `hoc` start-up (issue 16)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgressBar
+
     bar = RichProgressBar(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),

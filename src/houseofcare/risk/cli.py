@@ -2,22 +2,25 @@
 
 The work is in `risk.model`, `risk.evaluate`, `risk.fhir` and `tiers.report`, which tests call
 directly. Heavy imports (LightGBM, scikit-learn) happen inside the commands, so `hoc --help`
-stays fast.
+stays fast; so do DuckDB and the settings (issue 16).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from houseofcare.cli_access import DataDirOption, TokenOption, UserOption, authorise_or_exit
-from houseofcare.settings import Settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from houseofcare.settings import Settings
 
 model_app = typer.Typer(
     name="model",
@@ -32,6 +35,8 @@ RunOption = Annotated[str | None, typer.Option("--run", help="A run id (default:
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from houseofcare.settings import Settings
+
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 

@@ -7,13 +7,15 @@ tests call directly. Heavy imports stay inside the commands so `hoc --help` stay
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from houseofcare.cli_access import DataDirOption
-from houseofcare.settings import Settings
+
+if TYPE_CHECKING:
+    from houseofcare.settings import Settings
 
 services_app = typer.Typer(
     name="services",
@@ -28,6 +30,8 @@ SHOWN_REJECTIONS = 50
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from houseofcare.settings import Settings
+
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 

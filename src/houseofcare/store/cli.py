@@ -8,14 +8,16 @@ Parsing and printing only; the work is in `houseofcare.store.migrate` and
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from houseofcare.cli_access import DataDirOption
-from houseofcare.settings import Settings
+
+if TYPE_CHECKING:
+    from houseofcare.settings import Settings
 
 db_app = typer.Typer(
     name="db",
@@ -27,6 +29,8 @@ err = Console(stderr=True)
 
 
 def _settings(data_dir: Path | None) -> Settings:
+    from houseofcare.settings import Settings
+
     return Settings(data_dir=data_dir) if data_dir else Settings()
 
 

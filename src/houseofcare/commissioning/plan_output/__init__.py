@@ -14,34 +14,45 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from houseofcare.commissioning.plan_model import CommissioningPlan
-from houseofcare.commissioning.plan_output.html import plan_html
-from houseofcare.commissioning.plan_output.long_csv import plan_csv
-from houseofcare.commissioning.plan_output.pdf import PdfUnavailable, html_to_pdf
-from houseofcare.commissioning.plan_output.xlsx import plan_xlsx
-from houseofcare.progress import NullProgress, Progress
+from houseofcare.commissioning.plan_output.pdf import PdfUnavailable
+from houseofcare.progress import NullProgress
+
+if TYPE_CHECKING:
+    from houseofcare.commissioning.plan_model import CommissioningPlan
+    from houseofcare.progress import Progress
 
 #: A writer puts the plan into the (temporary) file it is given.
-Writer = Callable[[CommissioningPlan, Path, Path], None]
+Writer = Callable[["CommissioningPlan", Path, Path], None]
 
 DEFAULT_CHROMIUM: Final = Path("/usr/bin/chromium")
 
 
+# Each writer imports its format's module when it writes, so `hoc` starts without openpyxl
+# and the HTML templates (issue 16).
 def _write_html(plan: CommissioningPlan, out: Path, chromium: Path) -> None:
+    from houseofcare.commissioning.plan_output.html import plan_html
+
     out.write_text(plan_html(plan), encoding="utf-8")
 
 
 def _write_pdf(plan: CommissioningPlan, out: Path, chromium: Path) -> None:
+    from houseofcare.commissioning.plan_output.html import plan_html
+    from houseofcare.commissioning.plan_output.pdf import html_to_pdf
+
     html_to_pdf(plan_html(plan), out, chromium=chromium)
 
 
 def _write_xlsx(plan: CommissioningPlan, out: Path, chromium: Path) -> None:
+    from houseofcare.commissioning.plan_output.xlsx import plan_xlsx
+
     out.write_bytes(plan_xlsx(plan))
 
 
 def _write_csv(plan: CommissioningPlan, out: Path, chromium: Path) -> None:
+    from houseofcare.commissioning.plan_output.long_csv import plan_csv
+
     out.write_bytes(plan_csv(plan))
 
 

@@ -4,22 +4,22 @@ CSV (the file's suffix chooses). Parsing and printing only; the work is `make_pl
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from houseofcare.cli_access import DataDirOption, TokenOption, UserOption
-from houseofcare.progress import RichProgress
-from houseofcare.settings import Settings
 
 if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Iterator
+
     from houseofcare.commissioning.plan_model import Area, CommissioningPlan
+    from houseofcare.progress import RichProgress
+    from houseofcare.settings import Settings
 
 err = Console(stderr=True)
 console = Console()
@@ -28,6 +28,10 @@ console = Console()
 @contextmanager
 def _progress_on_stderr() -> Iterator[RichProgress]:
     """A progress bar on standard error, so standard output holds only the summary."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from houseofcare.progress import RichProgress
+
     bar = Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -95,6 +99,7 @@ def commission_command(
     from houseofcare.commissioning.plan_output.cells import too_small
     from houseofcare.commissioning.population import practices
     from houseofcare.results import AnalyticResults
+    from houseofcare.settings import Settings
 
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     try:
