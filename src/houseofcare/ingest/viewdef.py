@@ -26,9 +26,11 @@ from houseofcare.ingest.fhirpath import (
     Call,
     Constant,
     FHIRPathError,
+    Index,
     Literal,
     Member,
     Node,
+    NumberLiteral,
     This,
     TypeName,
 )
@@ -98,9 +100,19 @@ def is_array_element(resource: str, name: str, at_root: bool) -> bool:
     return name in ARRAY_ELEMENTS and not single
 
 
-_CONSTANT_KEYS: Final[tuple[str, ...]] = (
-    "valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
+#: Constant types (`value[x]` of a view's `constant`) compared as text. Dates, times and
+#: instants are compared as written: equal only when written alike (see docs/ingest.md).
+_TEXT_CONSTANTS: Final[frozenset[str]] = frozenset(
+    {
+        "String", "Code", "Uri", "Url", "Canonical", "Id", "Oid", "Uuid", "Markdown",
+        "Base64Binary", "Date", "DateTime", "Instant", "Time",
+    }
 )  # fmt: skip
+#: Constant types that are numbers: compared as numbers, usable as an index.
+_NUMBER_CONSTANTS: Final[frozenset[str]] = frozenset(
+    {"Integer", "Decimal", "PositiveInt", "UnsignedInt", "Integer64"}
+)
+_ORDER_OPS: Final[frozenset[str]] = frozenset({"<", ">", "<=", ">="})
 _LOG_PREFIX: Final[str] = "houseofcare ingest"
 
 
@@ -144,6 +156,10 @@ class _Value:
     #: For a value taken from a list (getReferenceKey() of a repeating reference): SQL, true
     #: when the list held more than one, which the spec makes an error.
     many: str | None = None
+    #: A computed number (a literal, a number constant, %rowIndex), not JSON.
+    number: bool = False
+    #: For a number known when the view is compiled (a literal or constant): its value.
+    known: float | None = None
 
 
 @dataclass(frozen=True)
@@ -192,8 +208,30 @@ class CompiledView:
         return self.columns[0][0]
 
 
+def _constant_value(const: dict[str, Any]) -> _Value:
+    """A view's `constant` as a computed value: text, a number or a boolean."""
+    keys = [k for k in const if k.startswith("value")]
+    if not isinstance(const.get("name"), str) or len(keys) != 1:
+        raise ViewDefinitionError(f"constant {const!r} needs a name and one value[x]")
+    kind, value = keys[0][len("value") :], const[keys[0]]
+    if kind in _TEXT_CONSTANTS and isinstance(value, str):
+        return _Value(_quote(value), False, None)
+    if kind == "Boolean" and isinstance(value, bool):
+        return _Value("true" if value else "false", False, None, boolean=True)
+    number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in _NUMBER_CONSTANTS and number_ok and (kind == "Decimal" or float(value).is_integer()):
+        return _number(str(value))
+    raise ViewDefinitionError(f"constant {const['name']!r}: {keys[0]} is not supported")
+
+
+def _number(text: str) -> _Value:
+    """A number known when the view is compiled, as SQL of the right type."""
+    sql = text if "." not in text else f"{text}::DOUBLE"
+    return _Value(sql, False, None, number=True, known=float(text))
+
+
 class _Compiler:
-    def __init__(self, resource: str, constants: dict[str, str], where_label: str) -> None:
+    def __init__(self, resource: str, constants: dict[str, _Value], where_label: str) -> None:
         self.resource = resource
         self.constants = constants
         self.root_shape = Shape()
@@ -213,7 +251,11 @@ class _Compiler:
                 raise FHIRPathError("%resource is not supported")
             if node.name not in self.constants:
                 raise FHIRPathError(f"unknown constant %{node.name}")
-            return _Value(_quote(self.constants[node.name]), False, None)
+            return self.constants[node.name]
+        if isinstance(node, NumberLiteral):
+            return _number(node.text)
+        if isinstance(node, Index):
+            return self.index(self.eval(node.base, ctx), self.eval(node.index, ctx))
         if isinstance(node, Member):
             base = self.eval(node.base, ctx) if node.base is not None else ctx
             return self.member(base, node.name)
@@ -240,6 +282,17 @@ class _Compiler:
                 f"lambda {var}: {var} IS NOT NULL)"
             )
         return _Value(sql, True, child)
+
+    def index(self, base: _Value, position: _Value) -> _Value:
+        """`base[n]`: the n-th (from 0) element, or nothing past the end."""
+        known = position.known
+        if known is None or known < 0 or not known.is_integer():
+            raise FHIRPathError("an index must be a whole number from 0, written in the view")
+        if base.is_list:
+            return _Value(f"{base.sql}[{int(known) + 1}]", False, base.shape)
+        if known == 0:
+            return base
+        return _Value("NULL", False, base.shape)
 
     def where(self, base: _Value, criteria: Node) -> _Value:
         var = f"v{next(self.vars)}"
@@ -326,6 +379,12 @@ class _Compiler:
             if not same and not (leaves and not left.shape.children and not right.shape.children):  # type: ignore[union-attr]
                 raise FHIRPathError("both sides of | must be the same element, or both values")
             return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
+        if node.op in _ORDER_OPS or left.number or right.number:
+            if not (left.number or right.number):
+                raise FHIRPathError(f"{node.op} is supported only with a number on one side")
+            op = {"=": "=", "!=": "<>"}.get(node.op, node.op)
+            sql = f"({self.numeric(left)} {op} {self.numeric(right)})"
+            return _Value(sql, False, None, boolean=True)
         op = "=" if node.op == "=" else "<>"
         if left.boolean or right.boolean:
             sql = f"({self.truth(left)} {op} {self.truth(right)})"
@@ -346,6 +405,14 @@ class _Compiler:
                 raise FHIRPathError("= and != cannot compare an element that has children")
             return text_sql(value.sql)
         return value.sql
+
+    def numeric(self, value: _Value) -> str:
+        """A single value as a number (a JSON string or boolean gives NULL: no match)."""
+        if value.number:
+            return value.sql
+        if value.is_list or value.boolean or value.shape is None or value.shape.children:
+            raise FHIRPathError("a number compares only with a single number element")
+        return f"try_cast({value.sql}::VARCHAR AS DOUBLE)"
 
     def truth(self, value: _Value) -> str:
         """A single value as a boolean, for = and != against true, false or a condition."""
@@ -532,12 +599,7 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
         raise ViewDefinitionError("a view needs a string 'resource'")
     if not isinstance(table, str):
         raise ViewDefinitionError("a view's 'name' must be a string")
-    constants: dict[str, str] = {}
-    for const in doc.get("constant", []):
-        values = [const[k] for k in _CONSTANT_KEYS if k in const]
-        if "name" not in const or len(values) != 1:
-            raise ViewDefinitionError(f"constant {const!r} needs a name and one string value")
-        constants[const["name"]] = str(values[0])
+    constants = {const.get("name"): _constant_value(const) for const in doc.get("constant", [])}
     compiler = _Compiler(resource, constants, source_file)
     root = _Value("r", False, compiler.root_shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())

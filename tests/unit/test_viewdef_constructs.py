@@ -1,0 +1,198 @@
+"""Each SQL-on-FHIR v2 construct the view compiler supports, on small inline views and resources.
+
+The rows come from the same path ingest takes (`compile_view`, `from_json` into the view's
+structure, quarantine of bad rows), through `run_view` of `benchmarks/sof_conformance.py`, so
+these tests need nothing outside the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from houseofcare.ingest.viewdef import ViewDefinitionError, compile_view
+
+RUNNER = Path(__file__).parents[2] / "benchmarks" / "sof_conformance.py"
+
+PATIENTS: list[dict[str, Any]] = [
+    {
+        "resourceType": "Patient",
+        "id": "p1",
+        "gender": "female",
+        "birthDate": "1978-03-12",
+        "deceasedBoolean": True,
+        "name": [
+            {"use": "official", "family": "Smith", "given": ["Ada", "Mary"]},
+            {"family": "Jones", "given": ["Ann"]},
+        ],
+        "contact": [
+            {"telecom": [{"value": "111"}, {"value": "222"}]},
+            {"telecom": [{"value": "333"}]},
+        ],
+    },
+    {"resourceType": "Patient", "id": "p2", "gender": "male", "name": [{"family": "Brown"}]},
+    {"resourceType": "Patient", "id": "p3"},
+]
+OBSERVATIONS: list[dict[str, Any]] = [
+    {"resourceType": "Observation", "id": "o1", "valueInteger": 12},
+    {"resourceType": "Observation", "id": "o2", "valueInteger": 10},
+    {"resourceType": "Observation", "id": "o3", "valueQuantity": {"value": 1.1}},
+    {"resourceType": "Observation", "id": "o4", "valueQuantity": {"value": 7}},
+    {"resourceType": "Observation", "id": "o5", "valueString": "12"},
+]
+
+
+def _runner() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("sof_conformance", RUNNER)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(view: dict[str, Any], resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return _runner().run_view(view, resources)[1]
+
+
+def _same(got: list[dict[str, Any]], expected: list[dict[str, Any]]) -> bool:
+    return Counter(map(repr, map(sorted, map(dict.items, got)))) == Counter(
+        map(repr, map(sorted, map(dict.items, expected)))
+    )
+
+
+def _view(resource: str, *select: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"resourceType": "ViewDefinition", "resource": resource, "select": list(select), **extra}
+
+
+def _col(name: str, path: str, fhir_type: str = "string", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "path": path, "type": fhir_type, **extra}
+
+
+# -- typed constants ------------------------------------------------------------------------
+def test_code_and_date_constants_compare_as_text() -> None:
+    view = _view(
+        "Patient",
+        {"column": [_col("id", "id", "id"), _col("f", "gender = %g", "boolean")]},
+        {"column": [_col("born", "birthDate = %bd", "boolean")]},
+        constant=[{"name": "g", "valueCode": "female"}, {"name": "bd", "valueDate": "1978-03-12"}],
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"id": "p1", "f": True, "born": True},
+            {"id": "p2", "f": False, "born": None},
+            {"id": "p3", "f": None, "born": None},
+        ],
+    )
+
+
+def test_boolean_constant_compares_with_a_boolean_element() -> None:
+    view = _view(
+        "Patient",
+        {"column": [_col("id", "id", "id")]},
+        constant=[{"name": "dead", "valueBoolean": True}],
+        where=[{"path": "deceased.ofType(boolean) = %dead"}],
+    )
+    assert _rows(view, PATIENTS) == [{"id": "p1"}]
+
+
+def test_number_constants_compare_as_numbers_and_a_string_never_matches() -> None:
+    view = _view(
+        "Observation",
+        {"column": [_col("id", "id", "id"), _col("is12", "value.ofType(integer) = %n", "boolean")]},
+        constant=[{"name": "n", "valueUnsignedInt": 12}],
+    )
+    got = {row["id"]: row["is12"] for row in _rows(view, OBSERVATIONS)}
+    assert got == {"o1": True, "o2": False, "o3": None, "o4": None, "o5": None}
+
+
+def test_decimal_constant_with_less_than() -> None:
+    view = _view(
+        "Observation",
+        {"column": [_col("id", "id", "id")]},
+        constant=[{"name": "v", "valueDecimal": 1.2}],
+        where=[{"path": "value.ofType(Quantity).value < %v"}],
+    )
+    assert _rows(view, OBSERVATIONS) == [{"id": "o3"}]
+
+
+@pytest.mark.parametrize(
+    ("op", "ids"),
+    [(">", {"o1"}), ("<", {"o2"}), (">=", {"o1"}), ("<=", {"o2"}), ("!=", {"o1", "o2"})],
+)
+def test_ordering_against_a_number_literal(op: str, ids: set[str]) -> None:
+    view = _view(
+        "Observation",
+        {"column": [_col("id", "id", "id")]},
+        where=[{"path": f"where(value.ofType(integer) {op} 11).exists()"}],
+    )
+    assert {row["id"] for row in _rows(view, OBSERVATIONS)} == ids
+
+
+@pytest.mark.parametrize(
+    "constant",
+    [
+        {"name": "x", "valueInteger": "1"},
+        {"name": "x", "valueBoolean": "true"},
+        {"name": "x", "valueInteger": 1.5},
+        {"name": "x", "valueQuantity": {"value": 1}},
+        {"name": "x"},
+    ],
+)
+def test_malformed_or_unsupported_constants_are_refused(constant: dict[str, Any]) -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id")]}, constant=[constant])
+    with pytest.raises(ViewDefinitionError, match="constant"):
+        compile_view(view, "v.json")
+
+
+def test_ordering_without_a_number_is_refused() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id"), _col("b", "id < 'x'", "boolean")]})
+    with pytest.raises(ViewDefinitionError, match="number"):
+        compile_view(view, "v.json")
+
+
+# -- indexing -------------------------------------------------------------------------------
+def test_index_from_zero_past_the_end_gives_null() -> None:
+    view = _view(
+        "Patient",
+        {
+            "column": [
+                _col("id", "id", "id"),
+                _col("first", "name[0].family"),
+                _col("second", "name[%i].family"),
+                _col("third", "name[2].family"),
+            ]
+        },
+        constant=[{"name": "i", "valueInteger": 1}],
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"id": "p1", "first": "Smith", "second": "Jones", "third": None},
+            {"id": "p2", "first": "Brown", "second": None, "third": None},
+            {"id": "p3", "first": None, "second": None, "third": None},
+        ],
+    )
+
+
+def test_index_in_for_each() -> None:
+    view = _view("Patient", {"forEach": "contact.telecom[0]", "column": [_col("tel", "value")]})
+    assert _rows(view, PATIENTS) == [{"tel": "111"}]
+
+
+@pytest.mark.parametrize("index", ["name[-1]", "name[1.5]", "name[%s]"])
+def test_index_must_be_a_whole_number_known_in_the_view(index: str) -> None:
+    view = _view(
+        "Patient",
+        {"column": [_col("f", f"{index}.family")]},
+        constant=[{"name": "s", "valueString": "1"}],
+    )
+    with pytest.raises(ViewDefinitionError, match=r"index|unexpected"):
+        compile_view(view, "v.json")
