@@ -196,3 +196,74 @@ def test_index_must_be_a_whole_number_known_in_the_view(index: str) -> None:
     )
     with pytest.raises(ViewDefinitionError, match=r"index|unexpected"):
         compile_view(view, "v.json")
+
+
+# -- %rowIndex ------------------------------------------------------------------------------
+def test_row_index_is_zero_at_the_top_level() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id"), _col("i", "%rowIndex", "integer")]})
+    assert _same(
+        _rows(view, PATIENTS),
+        [{"id": "p1", "i": 0}, {"id": "p2", "i": 0}, {"id": "p3", "i": 0}],
+    )
+
+
+def test_row_index_counts_each_for_each_from_zero_nested_and_or_null() -> None:
+    view = _view(
+        "Patient",
+        {"column": [_col("id", "id", "id")]},
+        {
+            "forEachOrNull": "contact",
+            "column": [_col("c", "%rowIndex", "integer")],
+            "select": [
+                {
+                    "forEach": "telecom",
+                    "column": [_col("t", "%rowIndex", "integer"), _col("tel", "value")],
+                }
+            ],
+        },
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"id": "p1", "c": 0, "t": 0, "tel": "111"},
+            {"id": "p1", "c": 0, "t": 1, "tel": "222"},
+            {"id": "p1", "c": 1, "t": 0, "tel": "333"},
+        ],
+    )
+
+
+def test_row_index_of_a_union_option_without_for_each_is_the_enclosing_one() -> None:
+    view = _view(
+        "Patient",
+        {
+            "forEach": "name",
+            "unionAll": [
+                {
+                    "forEach": "given",
+                    "column": [_col("i", "%rowIndex", "integer"), _col("v", "$this")],
+                },
+                {"column": [_col("i", "%rowIndex", "integer"), _col("v", "family")]},
+            ],
+        },
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"i": 0, "v": "Ada"},
+            {"i": 1, "v": "Mary"},
+            {"i": 0, "v": "Smith"},
+            {"i": 0, "v": "Ann"},
+            {"i": 1, "v": "Jones"},
+            {"i": 0, "v": "Brown"},
+        ],
+    )
+
+
+def test_row_index_is_computed_only_when_read() -> None:
+    plain = _view("Patient", {"forEach": "name", "column": [_col("f", "family")]})
+    indexed = _view(
+        "Patient",
+        {"forEach": "name", "column": [_col("f", "family"), _col("i", "%rowIndex", "integer")]},
+    )
+    assert "range(" not in compile_view(plain, "v.json").rows_sql
+    assert "range(" in compile_view(indexed, "v.json").rows_sql

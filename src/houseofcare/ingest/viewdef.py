@@ -180,12 +180,16 @@ class Column:
         return FHIR_TYPES[self.fhir_type].duckdb_type
 
 
+_Join = tuple[str, str, bool, str | None]
+
+
 @dataclass(frozen=True)
 class _Branch:
-    #: (SQL, variable, unnest?) in order; later ones may use earlier variables. A list is
-    #: unnested (one row per element); a single value is bound once, so the columns that
-    #: read it do not each recompute it.
-    joins: tuple[tuple[str, str, bool], ...]
+    #: (SQL, variable, unnest?, position variable) in order; later ones may use earlier
+    #: variables. A list is unnested (one row per element, its position from 0 in the
+    #: position variable when `%rowIndex` reads it); a single value is bound once, so the
+    #: columns that read it do not each recompute it.
+    joins: tuple[_Join, ...]
     columns: tuple[Column, ...]
     filters: tuple[str, ...] = ()
 
@@ -237,6 +241,10 @@ class _Compiler:
         self.root_shape = Shape()
         self.vars = itertools.count(1)
         self.where_label = where_label
+        #: SQL of `%rowIndex` where the compiler is: the innermost forEach's position.
+        self.row_index = "0"
+        #: The forEach position variables some `%rowIndex` read (only those are computed).
+        self.used_indexes: set[str] = set()
 
     # -- FHIRPath expressions -------------------------------------------------------------
     def eval(self, node: Node, ctx: _Value) -> _Value:
@@ -249,6 +257,9 @@ class _Compiler:
         if isinstance(node, Constant):
             if node.name in ("resource", "rootResource"):
                 raise FHIRPathError("%resource is not supported")
+            if node.name == "rowIndex":
+                self.used_indexes.add(self.row_index)
+                return _Value(self.row_index, False, None, number=True)
             if node.name not in self.constants:
                 raise FHIRPathError(f"unknown constant %{node.name}")
             return self.constants[node.name]
@@ -431,9 +442,16 @@ class _Compiler:
         return value.sql
 
     # -- ViewDefinition select tree ------------------------------------------------------
-    def select(
-        self, node: dict[str, Any], ctx: _Value, joins: tuple[tuple[str, str, bool], ...]
-    ) -> list[_Branch]:
+    def select(self, node: dict[str, Any], ctx: _Value, joins: tuple[_Join, ...]) -> list[_Branch]:
+        """The rows of one select node as branches (UNION ALL of them); `%rowIndex` inside
+        is the position in this node's forEach, or else the enclosing one's."""
+        outer_index = self.row_index
+        try:
+            return self._select(node, ctx, joins)
+        finally:
+            self.row_index = outer_index
+
+    def _select(self, node: dict[str, Any], ctx: _Value, joins: tuple[_Join, ...]) -> list[_Branch]:
         for key in node:
             if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull"):
                 raise ViewDefinitionError(f"select key {key!r} is not supported")
@@ -441,6 +459,7 @@ class _Compiler:
             raise ViewDefinitionError("a select may have forEach or forEachOrNull, not both")
         each = node.get("forEach") or node.get("forEachOrNull")
         filters: tuple[str, ...] = ()
+        unnested: tuple[str, str] | None = None
         if each:
             try:
                 value = self.eval(_parse(each), ctx)
@@ -456,25 +475,34 @@ class _Compiler:
                     bound = value.sql
                     if "(" in bound:  # computed, not a plain path: bind it once
                         bound = f"e{next(self.vars)}"
-                        joins = (*joins, (value.sql, bound, False))
+                        joins = (*joins, (value.sql, bound, False, None))
                     ctx = _Value(bound, False, value.shape)
                     filters = () if or_null else (f"{bound} IS NOT NULL",)
+                self.row_index = "0"
             else:
                 listed = _as_list(value)
                 var = f"e{next(self.vars)}"
                 if or_null:
                     listed = f"CASE WHEN len({listed}) > 0 THEN {listed} ELSE [NULL] END"
-                joins = (*joins, (listed, var, True))
+                unnested = (listed, var)
                 ctx = _Value(var, False, value.shape)
+                self.row_index = f"i{next(self.vars)}"
         columns = tuple(self.column(c, ctx) for c in node.get("column", []))
-        branches = [_Branch(joins, columns, filters)]
-        for child in node.get("select", []):
-            branches = _product(branches, self.select(child, ctx, ()))
+        children = [self.select(child, ctx, ()) for child in node.get("select", [])]
+        options: list[_Branch] | None = None
         if "unionAll" in node:
             options = [b for option in node["unionAll"] for b in self.select(option, ctx, ())]
             names = {tuple(c.name for c in b.columns) for b in options}
             if len(names) > 1:
                 raise ViewDefinitionError("every unionAll option must have the same columns")
+        if unnested is not None:
+            # Known only now: whether a column below read this forEach's %rowIndex.
+            index = self.row_index if self.row_index in self.used_indexes else None
+            joins = (*joins, (*unnested, True, index))
+        branches = [_Branch(joins, columns, filters)]
+        for child_branches in children:
+            branches = _product(branches, child_branches)
+        if options is not None:
             branches = _product(branches, options)
         return branches
 
@@ -652,9 +680,14 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         # Unnest in the select list of nested subqueries: much faster in DuckDB than a
         # lateral CROSS JOIN unnest(), and the optimiser drops whatever is not used.
         source = "parsed"
-        for sql, var, unnest in branch.joins:
+        for sql, var, unnest, index in branch.joins:
             value = f"unnest({sql})" if unnest else sql
-            source = f"(SELECT *, {value} AS {var} FROM {source})"
+            if index is not None:
+                # Two unnests in one select list run side by side: element and position.
+                value = f"{value} AS {var}, unnest(range(len({sql}))) AS {index}"
+            else:
+                value = f"{value} AS {var}"
+            source = f"(SELECT *, {value} FROM {source})"
         conditions = [*filters, *branch.filters]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         parts.append(f"SELECT seq, {cols} FROM {source}{where}")
