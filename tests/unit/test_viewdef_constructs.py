@@ -7,6 +7,7 @@ these tests need nothing outside the repository.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import sys
 from collections import Counter
@@ -267,3 +268,143 @@ def test_row_index_is_computed_only_when_read() -> None:
     )
     assert "range(" not in compile_view(plain, "v.json").rows_sql
     assert "range(" in compile_view(indexed, "v.json").rows_sql
+
+
+# -- join() ---------------------------------------------------------------------------------
+def test_join_with_and_without_separator_and_empty_gives_empty_text() -> None:
+    view = _view(
+        "Patient",
+        {
+            "column": [
+                _col("id", "id", "id"),
+                _col("comma", "name.given.join(', ')"),
+                _col("plain", "name.given.join()"),
+            ]
+        },
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"id": "p1", "comma": "Ada, Mary, Ann", "plain": "AdaMaryAnn"},
+            {"id": "p2", "comma": "", "plain": ""},
+            {"id": "p3", "comma": "", "plain": ""},
+        ],
+    )
+
+
+def test_join_of_elements_with_children_is_refused_or_quarantined() -> None:
+    read = _view("Patient", {"column": [_col("n", "name.join(',')"), _col("f", "name.family")]})
+    with pytest.raises(ViewDefinitionError, match="join"):
+        compile_view(read, "v.json")
+    unread = _view("Patient", {"column": [_col("id", "id", "id"), _col("n", "name.join(',')")]})
+    _, rows, errors = _runner().run_view_with_errors(unread, PATIENTS)
+    assert rows == [{"id": "p3", "n": ""}]
+    assert "expected a string" in errors[0]
+
+
+# -- collection: true -----------------------------------------------------------------------
+def test_collection_column_lists_every_value_and_empty_list_when_none() -> None:
+    view = _view(
+        "Patient",
+        {
+            "column": [
+                _col("id", "id", "id"),
+                _col("given", "name.given", collection=True),
+                _col("born", "birthDate", "date", collection=True),
+            ]
+        },
+    )
+    got = {row["id"]: (row["given"], row["born"]) for row in _rows(view, PATIENTS)}
+    assert got == {
+        "p1": (["Ada", "Mary", "Ann"], [dt.date(1978, 3, 12)]),
+        "p2": ([], []),
+        "p3": ([], []),
+    }
+
+
+def test_collection_column_with_a_bad_element_quarantines_the_row() -> None:
+    view = _view(
+        "Patient", {"column": [_col("id", "id", "id"), _col("g", "name.given", collection=True)]}
+    )
+    resources = [{"resourceType": "Patient", "id": "bad", "name": [{"given": ["Ok", 12]}]}]
+    _, rows, errors = _runner().run_view_with_errors(view, resources)
+    assert rows == []
+    assert "name.given (g) has 12, expected a string" in errors[0]
+
+
+def test_several_values_without_collection_is_an_error_per_row() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id"), _col("g", "name.given")]})
+    _, rows, errors = _runner().run_view_with_errors(view, PATIENTS)
+    assert [row["id"] for row in rows] == ["p2", "p3"]
+    assert "gives several values" in errors[0]
+
+
+# -- comparisons and arithmetic -------------------------------------------------------------
+def test_a_collection_equals_a_value_only_when_it_holds_that_one_value() -> None:
+    view = _view(
+        "Patient",
+        {
+            "column": [
+                _col("id", "id", "id"),
+                _col("is_brown", "name.family = 'Brown'", "boolean"),
+                _col("not_brown", "name.family != 'Brown'", "boolean"),
+            ]
+        },
+    )
+    assert _same(
+        _rows(view, PATIENTS),
+        [
+            {"id": "p1", "is_brown": False, "not_brown": True},  # two families
+            {"id": "p2", "is_brown": True, "not_brown": False},
+            {"id": "p3", "is_brown": None, "not_brown": None},  # none: empty
+        ],
+    )
+
+
+RANGE: dict[str, Any] = {
+    "resourceType": "Observation",
+    "id": "r1",
+    "valueRange": {"low": {"value": 2}, "high": {"value": 3.0}},
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "fhir_type", "expected"),
+    [
+        ("low.value + high.value", "decimal", 5),
+        ("high.value - low.value", "decimal", 1),
+        ("low.value * high.value", "decimal", 6),
+        ("high.value / low.value", "decimal", 1.5),
+        ("high.value / (low.value - 2)", "decimal", None),
+        ("low.value + 1", "integer", 3),
+        ("low.value = 2.0", "boolean", True),
+        ("high.value = low.value", "boolean", False),
+        ("high.value = 3", "boolean", True),
+        ("high.value > low.value", "boolean", True),
+        ("high.value <= low.value", "boolean", False),
+        ("low.unit + 'x'", "string", None),
+    ],
+)
+def test_arithmetic_and_comparison_of_numbers(path: str, fhir_type: str, expected: Any) -> None:
+    view = _view(
+        "Observation",
+        {"forEach": "value.ofType(Range)", "column": [_col("x", path, fhir_type)]},
+    )
+    assert _rows(view, [RANGE]) == [{"x": expected}]
+
+
+def test_plus_joins_text_and_two_string_elements() -> None:
+    view = _view(
+        "Patient",
+        {"forEach": "name", "column": [_col("s", "family + '!'"), _col("u", "use + family")]},
+    )
+    assert _rows(view, PATIENTS[:1]) == [
+        {"s": "Smith!", "u": "officialSmith"},
+        {"s": "Jones!", "u": None},
+    ]
+
+
+def test_arithmetic_with_a_boolean_is_refused() -> None:
+    view = _view("Patient", {"column": [_col("x", "birthDate - true", "decimal")]})
+    with pytest.raises(ViewDefinitionError, match="number"):
+        compile_view(view, "v.json")

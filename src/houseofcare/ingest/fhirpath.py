@@ -6,7 +6,7 @@ and the path in the message, instead of producing wrong rows in the middle of an
 
 Supported: member navigation (`code.coding.code`), `$this`, string, boolean and number
 literals, `%constant`, indexing (`name[0]`), `=`, `!=`, `<`, `>`, `<=`, `>=`, `and`, `or`,
-`|` (union, order kept) and parentheses, and the functions in `FUNCTIONS`.
+`+`, `-`, `*`, `/`, `|` (union, order kept) and parentheses, and the functions in `FUNCTIONS`.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ Node = (
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<const>%[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<this>\$this)|(?P<num>\d+(?:\.\d+)?)|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>!=|<=|>=|[.()=|,<>\[\]]))"
+    r"|(?P<op>!=|<=|>=|[.()=|,<>\[\]+*/-]))"
 )
 
 
@@ -195,10 +195,22 @@ class _Parser:
         return node
 
     def union_expr(self) -> Node:
-        node = self.path_expr()
+        node = self.additive_expr()
         while self.peek() == ("op", "|"):
             self.take()
-            node = Binary("|", node, self.path_expr())
+            node = Binary("|", node, self.additive_expr())
+        return node
+
+    def additive_expr(self) -> Node:
+        node = self.multiplicative_expr()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            node = Binary(self.take()[1], node, self.multiplicative_expr())
+        return node
+
+    def multiplicative_expr(self) -> Node:
+        node = self.path_expr()
+        while self.peek() in (("op", "*"), ("op", "/")):
+            node = Binary(self.take()[1], node, self.path_expr())
         return node
 
     def path_expr(self) -> Node:

@@ -113,6 +113,7 @@ _NUMBER_CONSTANTS: Final[frozenset[str]] = frozenset(
     {"Integer", "Decimal", "PositiveInt", "UnsignedInt", "Integer64"}
 )
 _ORDER_OPS: Final[frozenset[str]] = frozenset({"<", ">", "<=", ">="})
+_ARITHMETIC_OPS: Final[frozenset[str]] = frozenset({"+", "-", "*", "/"})
 _LOG_PREFIX: Final[str] = "houseofcare ingest"
 
 
@@ -174,10 +175,13 @@ class Column:
     reference_type: str | None = None  # set when the column is a getReferenceKey()
     check: str | None = None  # a `VALUE_CHECKS` name: the value must also pass it
     many_sql: str = "false"  # true when the path gave several values (an error)
+    #: `collection: true`: every value, as a list (`raw_sql` is then a list of raw JSON).
+    collection: bool = False
 
     @property
     def duckdb_type(self) -> str:
-        return FHIR_TYPES[self.fhir_type].duckdb_type
+        single = FHIR_TYPES[self.fhir_type].duckdb_type
+        return f"{single}[]" if self.collection else single
 
 
 _Join = tuple[str, str, bool, str | None]
@@ -359,6 +363,8 @@ class _Compiler:
             )
             sql = present if name == "exists" else f"(NOT {present})"
             return _Value(sql, False, None, boolean=True)
+        if name == "join":
+            return self.join(base, node.args)
         if name == "not":
             return _Value(f"(NOT {self.truth(base)})", False, None, boolean=True)
         if name == "getResourceKey":
@@ -378,6 +384,32 @@ class _Compiler:
             return _Value(f"{refs}[1]", False, reference.shape, reference_type=wanted, many=many)
         raise FHIRPathError(f"function {name}() is not supported")
 
+    def join(self, base: _Value, args: tuple[Node, ...]) -> _Value:
+        """`join(sep)`: the values as text, `sep` between (none by default); "" when empty.
+
+        A string gives its text; a number or boolean its JSON text (as FHIRPath's string
+        conversion writes them). An element with children cannot be joined: refused when the
+        view reads its children, else (an object in the data) the result is that list as
+        JSON, which a column sees as the wrong type and quarantines the row for.
+        """
+        separator = "''"
+        if args:
+            sep = self.eval(args[0], base)
+            if sep.shape is not None or sep.boolean or sep.number or sep.is_list:
+                raise FHIRPathError("join() takes a text literal or text constant")
+            separator = sep.sql
+        if base.shape is None or base.shape.children:
+            raise FHIRPathError("join() joins elements without children (strings, numbers)")
+        var, listed = f"v{next(self.vars)}", _as_list(base)
+        texts = f"list_transform({listed}, lambda {var}: {_leaf_text(var)})"
+        joined = f"to_json(coalesce(array_to_string({texts}, {separator}), ''))"
+        objects = (
+            f"list_filter({listed}, lambda {var}: starts_with({var}::VARCHAR, '{{') "
+            f"OR starts_with({var}::VARCHAR, '['))"
+        )
+        sql = f"(CASE WHEN len({objects}) > 0 THEN to_json({listed}) ELSE {joined} END)"
+        return _Value(sql, False, Shape())
+
     def binary(self, node: Binary, ctx: _Value) -> _Value:
         left, right = self.eval(node.left, ctx), self.eval(node.right, ctx)
         if node.op in ("and", "or"):
@@ -390,18 +422,77 @@ class _Compiler:
             if not same and not (leaves and not left.shape.children and not right.shape.children):  # type: ignore[union-attr]
                 raise FHIRPathError("both sides of | must be the same element, or both values")
             return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
-        if node.op in _ORDER_OPS or left.number or right.number:
-            if not (left.number or right.number):
-                raise FHIRPathError(f"{node.op} is supported only with a number on one side")
-            op = {"=": "=", "!=": "<>"}.get(node.op, node.op)
-            sql = f"({self.numeric(left)} {op} {self.numeric(right)})"
-            return _Value(sql, False, None, boolean=True)
-        op = "=" if node.op == "=" else "<>"
+        if node.op in _ARITHMETIC_OPS:
+            return self.arithmetic(node.op, left, right)
+        if left.is_list != right.is_list and node.op in ("=", "!="):
+            return self.list_equality(node.op, left, right)
+        return _Value(self.comparison(node.op, left, right), False, None, boolean=True)
+
+    def comparison(self, op: str, left: _Value, right: _Value) -> str:
+        """`=`, `!=`, `<`, ... of two single values, as SQL (NULL when either is missing).
+
+        Numbers compare as numbers (with a number on one side, or two JSON numbers); else
+        booleans as booleans and the rest as text. Ordering needs numbers.
+        """
+        sql_op = {"=": "=", "!=": "<>"}.get(op, op)
+        if left.number or right.number:
+            return f"({self.numeric(left)} {sql_op} {self.numeric(right)})"
+        if op in _ORDER_OPS:
+            if not (_is_leaf(left) and _is_leaf(right)):
+                raise FHIRPathError(f"{op} is supported only between numbers")
+            return f"({self.numeric(left)} {sql_op} {self.numeric(right)})"
         if left.boolean or right.boolean:
-            sql = f"({self.truth(left)} {op} {self.truth(right)})"
-        else:
-            sql = f"({self.text(left)} {op} {self.text(right)})"
+            return f"({self.truth(left)} {sql_op} {self.truth(right)})"
+        as_text = f"({self.text(left)} {sql_op} {self.text(right)})"
+        if (
+            _is_leaf(left)
+            and _is_leaf(right)
+            and left.reference_type is None is right.reference_type
+        ):
+            # Two JSON leaves: two numbers compare as numbers (2 = 2.0), else as text.
+            return f"coalesce({self.numeric(left)} {sql_op} {self.numeric(right)}, {as_text})"
+        return as_text
+
+    def list_equality(self, op: str, left: _Value, right: _Value) -> _Value:
+        """`=`/`!=` of a collection and a single value (FHIRPath compares collections: equal
+        when both hold the same one item): empty when the collection is, unequal when it
+        holds several."""
+        many, one = (left, right) if left.is_list else (right, left)
+        if many.shape is None or many.shape.children:
+            raise FHIRPathError("= and != compare a collection only of elements without children")
+        first = _Value(f"{many.sql}[1]", False, many.shape)
+        inner = self.comparison(op, first, one)
+        several = "false" if op == "=" else "true"
+        sql = (
+            f"(CASE coalesce(len({many.sql}), 0) WHEN 0 THEN NULL WHEN 1 THEN {inner} "
+            f"ELSE {several} END)"
+        )
         return _Value(sql, False, None, boolean=True)
+
+    def arithmetic(self, op: str, left: _Value, right: _Value) -> _Value:
+        """`+ - * /` of two single numbers (as DOUBLE); `+` of text is concatenation.
+
+        Two JSON leaves are added as numbers when both are numbers, else joined when both
+        are strings (the result is then a JSON leaf, typed by the column like any leaf).
+        """
+        text_operand = (left.shape is None and not (left.number or left.boolean)) or (
+            right.shape is None and not (right.number or right.boolean)
+        )
+        if op == "+" and text_operand:
+            return _Value(f"({self.text(left)} || {self.text(right)})", False, None)
+        if left.boolean or right.boolean or left.is_list or right.is_list:
+            raise FHIRPathError(f"{op} needs a single number on each side")
+        number = f"({self.numeric(left)} {op} {self.numeric(right)})"
+        if op == "/":  # FHIRPath: division by zero gives nothing
+            number = f"(CASE WHEN {self.numeric(right)} <> 0 THEN {number} END)"
+        if left.number or right.number or op != "+":
+            return _Value(number, False, None, number=True)
+        joined = f"({self.text(left)} || {self.text(right)})"
+        sql = (
+            f"(CASE WHEN {number} IS NOT NULL THEN {number}::VARCHAR::JSON "
+            f"WHEN {joined} IS NOT NULL THEN to_json({joined}) END)"
+        )
+        return _Value(sql, False, Shape())
 
     def text(self, value: _Value) -> str:
         """A single value as text, for = and != (a reference key is compared as the key)."""
@@ -513,8 +604,6 @@ class _Compiler:
             raise ViewDefinitionError(f"column {spec!r} has no {err.args[0]!r}") from err
         if fhir_type not in FHIR_TYPES:
             raise ViewDefinitionError(f"column {name!r}: type {fhir_type!r} is not supported")
-        if spec.get("collection"):
-            raise ViewDefinitionError(f"column {name!r}: collection columns are not supported")
         check = spec.get("check")
         if check is not None and check not in VALUE_CHECKS:
             raise ViewDefinitionError(f"column {name!r}: check {check!r} is not supported")
@@ -522,6 +611,8 @@ class _Compiler:
             value = self.eval(_parse(path), ctx)
         except FHIRPathError as err:
             raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
+        if spec.get("collection"):
+            return self.collection_column(spec, value)
         raw, many = value.sql, value.many
         if value.is_list:
             # A path giving several values is an error (spec: `collection` is not true).
@@ -538,6 +629,31 @@ class _Compiler:
             value.reference_type,
             check,
             many or "false",
+        )
+
+    def collection_column(self, spec: dict[str, Any], value: _Value) -> Column:
+        """A `collection: true` column: a list of the path's values, in order ([] if none).
+
+        Only elements without children (strings, codes, dates, numbers, booleans): each
+        element is converted and checked as a single column's value is.
+        """
+        name = spec["name"]
+        plain = value.shape is not None and not value.shape.children
+        if not plain or value.reference_type is not None or spec.get("check") is not None:
+            raise ViewDefinitionError(
+                f"column {name!r}: a collection column holds elements without children, "
+                "with no getReferenceKey() or check"
+            )
+        var = f"v{next(self.vars)}"
+        present = f"lambda {var}: {var} IS NOT NULL AND {var}::VARCHAR <> 'null'"
+        raw = f"list_filter({_as_list(value)}, {present})"
+        return Column(
+            name,
+            spec["path"],
+            spec["type"],
+            bool(spec.get("required")),
+            raw,
+            collection=True,
         )
 
 
@@ -580,6 +696,16 @@ def reference_key_sql(text: str, resource_type: str) -> str:
         f"CASE WHEN starts_with({text}, '{prefix}') AND NOT contains({rest}, '/') "
         f"AND NOT contains({text}, '?') THEN {rest} ELSE {general} END"
     )
+
+
+def _is_leaf(value: _Value) -> bool:
+    """A single JSON element without children (a string, number or boolean as written)."""
+    return not value.is_list and value.shape is not None and not value.shape.children
+
+
+def _leaf_text(raw: str) -> str:
+    """A JSON leaf as text: a string's content, else the JSON as written (`12.5`, `true`)."""
+    return f"coalesce({text_sql(raw)}, {raw}::VARCHAR)"
 
 
 def _quote(text: str) -> str:
@@ -700,6 +826,14 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         name = _ident(c.name)
         rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
         manycol = _ident("many_" + c.name)
+        if c.collection:
+            text, value, test, error = _collection_sql(c)
+            texts.append(text)
+            typed.append(value)
+            outputs.append(name)
+            tests.append(test)
+            errors.append(error)
+            continue
         texts.append(f"{rawcol}, {manycol}, {text_sql(rawcol)} AS {textcol}")
         if c.reference_type is not None:
             # The error check is on the reference text; the key is derived from it.
@@ -746,6 +880,33 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         f"FROM (SELECT seq, {', '.join(typed)} "
         f"FROM (SELECT seq, {', '.join(texts)} FROM ({raw}) AS raw_rows) AS text_rows) "
         "AS typed_rows"
+    )
+
+
+def _collection_sql(c: Column) -> tuple[str, str, str, str]:
+    """A collection column's four layers (text, typed, test, error): each element is
+    converted like a single value; one that does not convert makes the row an error."""
+    rawcol, name = _ident("raw_" + c.name), _ident(c.name)
+    element = "element"
+    converted = value_sql(c.fhir_type, element, text_sql(element))
+    values = f"list_transform({rawcol}, lambda {element}: {converted})"
+    bad = f"list_filter({rawcol}, lambda {element}: {is_bad_sql(element, converted)})"
+    tests = [f"(len({bad}) > 0)"]
+    label = f"{c.path} ({c.name})"
+    errors = [
+        f"CASE WHEN len({bad}) > 0 THEN {_quote(label + ' has ')} || {shown_sql(bad + '[1]')} "
+        f"|| {_quote(', expected ' + FHIR_TYPES[c.fhir_type].expected)} END"
+    ]
+    if c.required:
+        tests.append(f"(len({rawcol}) = 0)")
+        errors.append(
+            f"CASE WHEN len({rawcol}) = 0 THEN {_quote(label + ' is required but missing')} END"
+        )
+    return (
+        rawcol,
+        f"{rawcol}, {values} AS {name}",
+        f"({' OR '.join(tests)})",
+        f"concat_ws('; ', {', '.join(errors)})",
     )
 
 
