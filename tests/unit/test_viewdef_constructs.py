@@ -408,3 +408,30 @@ def test_arithmetic_with_a_boolean_is_refused() -> None:
     view = _view("Patient", {"column": [_col("x", "birthDate - true", "decimal")]})
     with pytest.raises(ViewDefinitionError, match="number"):
         compile_view(view, "v.json")
+
+
+# -- a view `where` on a boolean element ----------------------------------------------------
+ACTIVE: list[dict[str, Any]] = [
+    {"resourceType": "Patient", "id": "yes", "active": True},
+    {"resourceType": "Patient", "id": "no", "active": False},
+    {"resourceType": "Patient", "id": "unknown"},
+]
+
+
+def test_where_on_a_boolean_element_keeps_the_true_ones() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id")]}, where=[{"path": "active"}])
+    assert _rows(view, ACTIVE) == [{"id": "yes"}]
+
+
+def test_where_on_an_element_that_is_not_boolean_quarantines_the_resource() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id")]}, where=[{"path": "gender"}])
+    _, rows, errors = _runner().run_view_with_errors(view, PATIENTS)
+    assert rows == []  # p3 has no gender: not kept, no error
+    assert len(errors) == 2
+    assert all("gender" in e and "expected true or false" in e for e in errors)
+
+
+def test_where_on_a_collection_is_refused() -> None:
+    view = _view("Patient", {"column": [_col("id", "id", "id")]}, where=[{"path": "name.family"}])
+    with pytest.raises(ViewDefinitionError, match="boolean"):
+        compile_view(view, "v.json")

@@ -177,6 +177,8 @@ class Column:
     many_sql: str = "false"  # true when the path gave several values (an error)
     #: `collection: true`: every value, as a list (`raw_sql` is then a list of raw JSON).
     collection: bool = False
+    #: Checked like a column but not output: a view `where` reading a boolean element.
+    hidden: bool = False
 
     @property
     def duckdb_type(self) -> str:
@@ -524,6 +526,20 @@ class _Compiler:
             raise FHIRPathError("= and != compare a boolean only with a single boolean element")
         return f"(CASE {value.sql}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END)"
 
+    def view_filter(self, path: Any, root: _Value, number: int) -> tuple[str, Column | None]:
+        """A view `where` as SQL keeping the resource's rows, and, when the path is a single
+        element (`active`), a hidden boolean column: a value other than true or false there
+        is the resource's error (quarantined), not a silent filter."""
+        try:
+            value = self.eval(_parse(path), root)
+            if value.boolean or not _is_leaf(value) or value.reference_type is not None:
+                return self.boolean(value), None
+        except FHIRPathError as err:
+            raise ViewDefinitionError(f"where path {path!r}: {err}") from err
+        present = f"({value.sql} IS NOT NULL AND {value.sql}::VARCHAR <> 'null')"
+        keep = f"coalesce({self.truth(value)}, {present})"
+        return keep, Column(f"__where_{number}", path, "boolean", False, value.sql, hidden=True)
+
     def boolean(self, value: _Value) -> str:
         if not value.boolean:
             raise FHIRPathError(
@@ -757,12 +773,8 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     compiler = _Compiler(resource, constants, source_file)
     root = _Value("r", False, compiler.root_shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())
-    filters: list[str] = []
-    for item in doc.get("where", []):
-        try:
-            filters.append(compiler.boolean(compiler.eval(_parse(item["path"]), root)))
-        except FHIRPathError as err:
-            raise ViewDefinitionError(f"where path {item.get('path')!r}: {err}") from err
+    for number, item in enumerate(doc.get("where", [])):
+        compiler.view_filter(item.get("path"), root, number)
     # Compile a second time now that the shape is complete: a node's SQL depends on whether
     # it ended up an object (struct) or a leaf (JSON), which only the whole view decides.
     shape = compiler.root_shape
@@ -774,9 +786,12 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     compiler.root_shape = shape
     root = _Value("r", False, shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())
-    filters = [
-        compiler.boolean(compiler.eval(_parse(item["path"]), root)) for item in doc.get("where", [])
+    wheres = [
+        compiler.view_filter(item.get("path"), root, number)
+        for number, item in enumerate(doc.get("where", []))
     ]
+    filters = [sql for sql, _ in wheres]
+    hidden = [column for _, column in wheres if column is not None]
     first = branches[0].columns
     if not first:
         raise ViewDefinitionError("the view has no columns")
@@ -790,7 +805,9 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
         source_file=source_file,
         columns=tuple((c.name, c.duckdb_type) for c in first),
         structure=json.dumps(structure),
-        rows_sql=_rows_sql(branches, filters),
+        rows_sql=_rows_sql(
+            [_Branch(b.joins, (*b.columns, *hidden), b.filters) for b in branches], filters
+        ),
         suspect_sql=checks.shape_suspect_sql(structure),
     )
 
@@ -844,7 +861,8 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
             typed.append(
                 f"{rawcol}, {manycol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}"
             )
-            outputs.append(name)
+            if not c.hidden:
+                outputs.append(name)
             checked = name
         expected = FHIR_TYPES[c.fhir_type].expected
         label = _quote(f"{c.path} ({c.name}) is ")
