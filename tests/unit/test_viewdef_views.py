@@ -155,7 +155,9 @@ def test_reference_key_of_a_type_skips_references_of_other_types() -> None:
     assert _run(view, [{"id": "a", "generalPractitioner": gps}]) == [("o1", None)]
 
 
-def test_boolean_element_alone_is_refused_naming_the_view() -> None:
-    view = {**_columns(("id", "id", "id")), "where": [{"path": "active"}]}
-    with pytest.raises(ViewDefinitionError, match=r"test\.json.*'active'"):
+def test_boolean_element_alone_inside_an_expression_is_refused_naming_the_view() -> None:
+    # A view `where` of the element alone is accepted (a non-boolean value quarantines the
+    # resource: tests/unit/test_viewdef_constructs.py); inside `and`, it needs `= true`.
+    view = {**_columns(("id", "id", "id")), "where": [{"path": "active and id = 'a'"}]}
+    with pytest.raises(ViewDefinitionError, match=r"test\.json.*active and id.*= true"):
         compile_view({"resource": "Patient", **view}, "test.json")
