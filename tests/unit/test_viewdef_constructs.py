@@ -435,3 +435,102 @@ def test_where_on_a_collection_is_refused() -> None:
     view = _view("Patient", {"column": [_col("id", "id", "id")]}, where=[{"path": "name.family"}])
     with pytest.raises(ViewDefinitionError, match="boolean"):
         compile_view(view, "v.json")
+
+
+# -- repeat ---------------------------------------------------------------------------------
+def _item(link: str, *children: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"linkId": link, **({"item": list(children)} if children else {}), **extra}
+
+
+ANSWERED = _item("1.1", answer=[{"valueString": "yes", "item": [_item("1.1.1")]}])
+RESPONSES: list[dict[str, Any]] = [
+    {
+        "resourceType": "QuestionnaireResponse",
+        "id": "q1",
+        "item": [_item("1", ANSWERED, _item("1.2", _item("1.2.1", _item("1.2.1.1")))), _item("2")],
+    },
+    {"resourceType": "QuestionnaireResponse", "id": "q2"},
+]
+
+
+def test_repeat_descends_to_any_depth_depth_first_with_row_index() -> None:
+    view = _view(
+        "QuestionnaireResponse",
+        {"column": [_col("id", "id", "id")]},
+        {
+            "repeat": ["item"],
+            "column": [_col("link", "linkId"), _col("i", "%rowIndex", "integer")],
+        },
+    )
+    assert _rows(view, RESPONSES) == [
+        {"id": "q1", "link": link, "i": i}
+        for i, link in enumerate(["1", "1.1", "1.2", "1.2.1", "1.2.1.1", "2"])
+    ]
+
+
+def test_repeat_follows_several_paths() -> None:
+    view = _view(
+        "QuestionnaireResponse",
+        {"repeat": ["item", "answer.item"], "column": [_col("link", "linkId")]},
+    )
+    links = sorted(row["link"] for row in _rows(view, RESPONSES))
+    assert links == ["1", "1.1", "1.1.1", "1.2", "1.2.1", "1.2.1.1", "2"]
+
+
+def test_repeat_with_for_each_or_null_below_it() -> None:
+    view = _view(
+        "QuestionnaireResponse",
+        {
+            "repeat": ["item"],
+            "select": [
+                {"column": [_col("link", "linkId")]},
+                {"forEachOrNull": "answer", "column": [_col("a", "value.ofType(string)")]},
+            ],
+        },
+    )
+    got = {row["link"]: row["a"] for row in _rows(view, RESPONSES)}
+    assert got == {"1": None, "1.1": "yes", "1.2": None, "1.2.1": None, "1.2.1.1": None, "2": None}
+
+
+def test_repeat_element_of_the_wrong_shape_quarantines_the_resource() -> None:
+    view = _view(
+        "QuestionnaireResponse",
+        {
+            "repeat": ["item"],
+            "select": [{"forEach": "answer", "column": [_col("a", "value.ofType(string)")]}],
+        },
+    )
+    bad = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "bad",
+        "item": [_item("1", _item("1.1", answer={"valueString": "not in a list"}))],
+    }
+    _, rows, errors = _runner().run_view_with_errors(view, [*RESPONSES, bad])
+    assert sorted(row["a"] for row in rows) == ["yes"]
+    assert "wrong shape" in errors[0] and "not in a list" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("select", "message"),
+    [
+        ({"repeat": ["item.where(linkId = '1')"]}, "chain of repeating elements"),
+        ({"repeat": ["status"]}, "chain of repeating elements"),
+        ({"repeat": []}, "list of paths"),
+        ({"repeat": ["item"], "forEach": "item"}, "one of forEach"),
+        ({"forEach": "item", "select": [{"repeat": ["item"]}]}, "not in a forEach"),
+    ],
+)
+def test_repeat_outside_the_supported_form_is_refused(select: dict[str, Any], message: str) -> None:
+    view = _view("QuestionnaireResponse", {**select, "column": [_col("link", "linkId")]})
+    with pytest.raises(ViewDefinitionError, match=message):
+        compile_view(view, "v.json")
+
+
+def test_repeat_of_an_element_the_view_also_reads_elsewhere_is_refused() -> None:
+    view = _view(
+        "QuestionnaireResponse",
+        {"column": [_col("first", "item.linkId.first()")]},
+        {"repeat": ["item"], "column": [_col("link", "linkId")]},
+    )
+    with pytest.raises(ViewDefinitionError, match="read elsewhere"):
+        compile_view(view, "v.json")

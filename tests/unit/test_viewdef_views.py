@@ -65,9 +65,9 @@ def test_unknown_column_type_and_select_keys_fail(tmp_path: Path) -> None:
     with pytest.raises(ViewDefinitionError, match="type 'Quantity' is not supported"):
         load_view(target)
     doc = json.loads((views_folder() / "practitioner.json").read_text())
-    doc["select"][0]["repeat"] = ["item"]
+    doc["select"][0]["forEachAll"] = "name"
     target.write_text(json.dumps(doc))
-    with pytest.raises(ViewDefinitionError, match="'repeat' is not supported"):
+    with pytest.raises(ViewDefinitionError, match="'forEachAll' is not supported"):
         load_view(target)
 
 

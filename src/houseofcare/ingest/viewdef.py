@@ -179,6 +179,8 @@ class Column:
     collection: bool = False
     #: Checked like a column but not output: a view `where` reading a boolean element.
     hidden: bool = False
+    #: A hidden column whose value (`raw_sql`, JSON text) is the row's error, or NULL.
+    problem: bool = False
 
     @property
     def duckdb_type(self) -> str:
@@ -251,6 +253,13 @@ class _Compiler:
         self.row_index = "0"
         #: The forEach position variables some `%rowIndex` read (only those are computed).
         self.used_indexes: set[str] = set()
+        #: The elements each `repeat` select reads (by the select's id), kept from the first
+        #: compilation to the second like the resource's shape.
+        self.repeat_shapes: dict[int, Shape] = {}
+        #: Per repeat, a hidden column: the resource's error when one of its elements has the
+        #: wrong shape. It gets a branch of its own (one row per resource with the error),
+        #: as the repeat's own rows may be none for that very reason.
+        self.problems: list[Column] = []
 
     # -- FHIRPath expressions -------------------------------------------------------------
     def eval(self, node: Node, ctx: _Value) -> _Value:
@@ -560,14 +569,21 @@ class _Compiler:
 
     def _select(self, node: dict[str, Any], ctx: _Value, joins: tuple[_Join, ...]) -> list[_Branch]:
         for key in node:
-            if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull"):
+            if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull", "repeat"):
                 raise ViewDefinitionError(f"select key {key!r} is not supported")
-        if "forEach" in node and "forEachOrNull" in node:
-            raise ViewDefinitionError("a select may have forEach or forEachOrNull, not both")
+        if sum(key in node for key in ("forEach", "forEachOrNull", "repeat")) > 1:
+            raise ViewDefinitionError("a select may have one of forEach, forEachOrNull, repeat")
         each = node.get("forEach") or node.get("forEachOrNull")
         filters: tuple[str, ...] = ()
         unnested: tuple[str, str] | None = None
-        if each:
+        repeat_problem: Column | None = None
+        if "repeat" in node:
+            value, repeat_problem = self.repeat(node, ctx)
+            var = f"e{next(self.vars)}"
+            unnested = (value.sql, var)
+            ctx = _Value(var, False, value.shape)
+            self.row_index = f"i{next(self.vars)}"
+        elif each:
             try:
                 value = self.eval(_parse(each), ctx)
             except FHIRPathError as err:
@@ -595,11 +611,13 @@ class _Compiler:
                 ctx = _Value(var, False, value.shape)
                 self.row_index = f"i{next(self.vars)}"
         columns = tuple(self.column(c, ctx) for c in node.get("column", []))
+        if repeat_problem is not None:
+            self.problems.append(repeat_problem)
         children = [self.select(child, ctx, ()) for child in node.get("select", [])]
         options: list[_Branch] | None = None
         if "unionAll" in node:
             options = [b for option in node["unionAll"] for b in self.select(option, ctx, ())]
-            names = {tuple(c.name for c in b.columns) for b in options}
+            names = {tuple(c.name for c in b.columns if not c.hidden) for b in options}
             if len(names) > 1:
                 raise ViewDefinitionError("every unionAll option must have the same columns")
         if unnested is not None:
@@ -612,6 +630,68 @@ class _Compiler:
         if options is not None:
             branches = _product(branches, options)
         return branches
+
+    def repeat(self, node: dict[str, Any], ctx: _Value) -> tuple[_Value, Column | None]:
+        """`repeat: [paths]`: the elements the paths reach from `ctx`, then from each of
+        those, and so on to any depth, in depth-first order (an element before those below
+        it), as a list of structs of the elements the view reads.
+
+        The first step is ordinary navigation to raw JSON (`item` is read whole); the
+        descent is DuckDB's `json_tree` over it, keeping the nodes whose JSON path is a
+        chain of the repeat paths. Each path must be a chain of repeating elements.
+        """
+        paths = node["repeat"]
+        if not isinstance(paths, list) or not paths:
+            raise ViewDefinitionError("repeat needs a list of paths")
+        if not ctx.at_root:
+            raise ViewDefinitionError("repeat is supported from the resource, not in a forEach")
+        starts, steps = [], []
+        for path in paths:
+            try:
+                parsed = _parse(path)
+            except FHIRPathError as err:
+                raise ViewDefinitionError(f"repeat path {path!r}: {err}") from err
+            names = _member_chain(parsed)
+            if names is None or not all(is_array_element(self.resource, n, False) for n in names):
+                raise ViewDefinitionError(
+                    f"repeat path {path!r}: a chain of repeating elements is supported "
+                    "(item, answer.item)"
+                )
+            value = self.eval(parsed, ctx)
+            if value.shape is None or value.shape.children:
+                raise ViewDefinitionError(
+                    f"repeat path {path!r}: its elements are read elsewhere in the view"
+                )
+            starts.append(_as_list(value))
+            steps.append("".join(rf"\.{name}\[\d+\]" for name in names))
+        shape = self.repeat_shapes.setdefault(id(node), Shape())
+        pattern = rf"\$\[\d+\]({'|'.join(steps)})*"
+        found = (
+            f"(SELECT coalesce(list(value ORDER BY id), []) "
+            f"FROM json_tree(to_json(list_concat({', '.join(starts)}, []))) "
+            f"WHERE regexp_full_match(fullkey, {_quote(pattern)}))"
+        )
+        if not shape.children:
+            return _Value(found, True, shape), None
+        var = f"v{next(self.vars)}"
+        structure = shape.structure()
+        parsed = f"from_json({var}, {_quote(json.dumps(structure))})"
+        parsed_list = f"list_transform({found}, lambda {var}: {parsed})"
+        # `from_json` gives NULL for an element of the wrong shape (an object where an array
+        # belongs): the same check as ingest's on whole lines makes it the resource's error.
+        suspect = checks.shape_suspect_sql(structure, row=f"rp_{var}", line=var)
+        wrong = f"list_filter({found}, lambda {var}: {suspect.replace(f'rp_{var}', parsed)})"
+        message = _quote(f"repeat {paths!r}: an element of the wrong shape: ")
+        problem = Column(
+            f"__repeat_{var}",
+            str(paths),
+            "string",
+            False,
+            f"(CASE WHEN len({wrong}) > 0 THEN {message} || left({wrong}[1]::VARCHAR, 80) END)",
+            hidden=True,
+            problem=True,
+        )
+        return _Value(parsed_list, True, shape), problem
 
     def column(self, spec: dict[str, Any], ctx: _Value) -> Column:
         try:
@@ -714,6 +794,16 @@ def reference_key_sql(text: str, resource_type: str) -> str:
     )
 
 
+def _member_chain(node: Node) -> list[str] | None:
+    """`answer.item` as ["answer", "item"]; None for anything but plain navigation."""
+    if not isinstance(node, Member):
+        return None
+    if node.base is None:
+        return [node.name]
+    base = _member_chain(node.base)
+    return None if base is None else [*base, node.name]
+
+
 def _is_leaf(value: _Value) -> bool:
     """A single JSON element without children (a string, number or boolean as written)."""
     return not value.is_list and value.shape is not None and not value.shape.children
@@ -782,8 +872,10 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     for element in ("resourceType", "id"):
         shape.child(resource, element, True)
     shape.child(resource, "meta", True).child(resource, "lastUpdated", False)
+    repeat_shapes = compiler.repeat_shapes
     compiler = _Compiler(resource, constants, source_file)
     compiler.root_shape = shape
+    compiler.repeat_shapes = repeat_shapes
     root = _Value("r", False, shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())
     wheres = [
@@ -792,7 +884,7 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     ]
     filters = [sql for sql, _ in wheres]
     hidden = [column for _, column in wheres if column is not None]
-    first = branches[0].columns
+    first = tuple(c for c in branches[0].columns if not c.hidden)
     if not first:
         raise ViewDefinitionError("the view has no columns")
     names = [c.name for c in first]
@@ -806,10 +898,32 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
         columns=tuple((c.name, c.duckdb_type) for c in first),
         structure=json.dumps(structure),
         rows_sql=_rows_sql(
-            [_Branch(b.joins, (*b.columns, *hidden), b.filters) for b in branches], filters
+            _with_hidden([*branches, *_problem_branches(compiler)], hidden), filters
         ),
         suspect_sql=checks.shape_suspect_sql(structure),
     )
+
+
+def _problem_branches(compiler: _Compiler) -> list[_Branch]:
+    """One branch per repeat: a row for each resource that has an element of the wrong shape."""
+    return [_Branch((), (c,), (f"{c.raw_sql} IS NOT NULL",)) for c in compiler.problems]
+
+
+def _with_hidden(branches: list[_Branch], hidden: list[Column]) -> list[_Branch]:
+    """Every branch with the view's columns, then the same hidden columns in the same order:
+    the where checks, and each branch's own problem checks (NULL in the other branches)."""
+    problems = {c.name: c for b in branches for c in b.columns if c.problem}
+    padded = []
+    for b in branches:
+        own = {c.name: c for c in b.columns if c.problem}
+        fill = [
+            own.get(name)
+            or Column(name, c.path, "string", False, "NULL", hidden=True, problem=True)
+            for name, c in problems.items()
+        ]
+        shown = tuple(c for c in b.columns if not c.hidden)
+        padded.append(_Branch(b.joins, (*shown, *hidden, *fill), b.filters))
+    return padded
 
 
 def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
@@ -850,6 +964,12 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
             outputs.append(name)
             tests.append(test)
             errors.append(error)
+            continue
+        if c.problem:
+            texts.append(f"{rawcol}, {manycol}")
+            typed.append(f"{rawcol}, {manycol}")
+            tests.append(f"({rawcol} IS NOT NULL)")
+            errors.append(f"{rawcol}::VARCHAR")
             continue
         texts.append(f"{rawcol}, {manycol}, {text_sql(rawcol)} AS {textcol}")
         if c.reference_type is not None:
