@@ -4,10 +4,9 @@ Only parsing lives here; `viewdef.py` turns the tree into DuckDB SQL. Keeping th
 and explicit means an unsupported expression fails when the view is loaded, with the view file
 and the path in the message, instead of producing wrong rows in the middle of an ingest.
 
-Supported: member navigation (`code.coding.code`), `$this`, string and boolean literals,
-`%constant`,
-`=`, `!=`, `and`, `or`, `|` (union, order kept) and parentheses, and the functions in
-`FUNCTIONS`.
+Supported: member navigation (`code.coding.code`), `$this`, string, boolean and number
+literals, `%constant`, indexing (`name[0]`), `=`, `!=`, `<`, `>`, `<=`, `>=`, `and`, `or`,
+`+`, `-`, `*`, `/`, `|` (union, order kept) and parentheses, and the functions in `FUNCTIONS`.
 """
 
 from __future__ import annotations
@@ -32,6 +31,7 @@ FUNCTIONS: Final[dict[str, tuple[int, int]]] = {
     "extension": (1, 1),
     "getResourceKey": (0, 0),
     "getReferenceKey": (0, 1),
+    "join": (0, 1),
 }
 
 
@@ -57,6 +57,21 @@ class Literal:
     """A string literal."""
 
     value: str
+
+
+@dataclass(frozen=True)
+class NumberLiteral:
+    """An integer or decimal literal, kept as written (`1`, `1.5`)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Index:
+    """`base[index]`: the element at a 0-based position of a collection."""
+
+    base: Node
+    index: Node
 
 
 @dataclass(frozen=True)
@@ -87,18 +102,30 @@ class TypeName:
 
 @dataclass(frozen=True)
 class Binary:
-    """`=`, `!=`, `and`, `or` or `|`."""
+    """`=`, `!=`, `<`, `>`, `<=`, `>=`, `and`, `or` or `|`."""
 
     op: str
     left: Node
     right: Node
 
 
-Node = Member | Call | Literal | BooleanLiteral | Constant | This | TypeName | Binary
+Node = (
+    Member
+    | Call
+    | Literal
+    | NumberLiteral
+    | BooleanLiteral
+    | Constant
+    | This
+    | TypeName
+    | Binary
+    | Index
+)
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<str>'(?:[^'\\]|\\.)*')|(?P<const>%[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<this>\$this)|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)|(?P<op>!=|[.()=|,]))"
+    r"|(?P<this>\$this)|(?P<num>\d+(?:\.\d+)?)|(?P<ident>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|(?P<op>!=|<=|>=|[.()=|,<>\[\]+*/-]))"
 )
 
 
@@ -152,25 +179,48 @@ class _Parser:
         return node
 
     def eq_expr(self) -> Node:
+        node = self.order_expr()
+        token = self.peek()
+        if token and token[0] == "op" and token[1] in ("=", "!="):
+            self.take()
+            node = Binary(token[1], node, self.order_expr())
+        return node
+
+    def order_expr(self) -> Node:
         node = self.union_expr()
         token = self.peek()
-        if token and token[1] in ("=", "!="):
+        if token and token[0] == "op" and token[1] in ("<", ">", "<=", ">="):
             self.take()
             node = Binary(token[1], node, self.union_expr())
         return node
 
     def union_expr(self) -> Node:
-        node = self.path_expr()
+        node = self.additive_expr()
         while self.peek() == ("op", "|"):
             self.take()
-            node = Binary("|", node, self.path_expr())
+            node = Binary("|", node, self.additive_expr())
+        return node
+
+    def additive_expr(self) -> Node:
+        node = self.multiplicative_expr()
+        while self.peek() in (("op", "+"), ("op", "-")):
+            node = Binary(self.take()[1], node, self.multiplicative_expr())
+        return node
+
+    def multiplicative_expr(self) -> Node:
+        node = self.path_expr()
+        while self.peek() in (("op", "*"), ("op", "/")):
+            node = Binary(self.take()[1], node, self.path_expr())
         return node
 
     def path_expr(self) -> Node:
         node = self.term()
-        while self.peek() == ("op", "."):
-            self.take()
-            node = self.invocation(node)
+        while self.peek() in (("op", "."), ("op", "[")):
+            if self.take()[1] == "[":
+                node = Index(node, self.or_expr())
+                self.take("]")
+            else:
+                node = self.invocation(node)
         return node
 
     def term(self) -> Node:
@@ -184,6 +234,9 @@ class _Parser:
         if kind == "const":
             self.take()
             return Constant(value[1:])
+        if kind == "num":
+            self.take()
+            return NumberLiteral(value)
         if kind == "this":
             self.take()
             return This()

@@ -26,9 +26,11 @@ from houseofcare.ingest.fhirpath import (
     Call,
     Constant,
     FHIRPathError,
+    Index,
     Literal,
     Member,
     Node,
+    NumberLiteral,
     This,
     TypeName,
 )
@@ -98,9 +100,20 @@ def is_array_element(resource: str, name: str, at_root: bool) -> bool:
     return name in ARRAY_ELEMENTS and not single
 
 
-_CONSTANT_KEYS: Final[tuple[str, ...]] = (
-    "valueString", "valueCode", "valueUri", "valueUrl", "valueCanonical", "valueId",
+#: Constant types (`value[x]` of a view's `constant`) compared as text. Dates, times and
+#: instants are compared as written: equal only when written alike (see docs/ingest.md).
+_TEXT_CONSTANTS: Final[frozenset[str]] = frozenset(
+    {
+        "String", "Code", "Uri", "Url", "Canonical", "Id", "Oid", "Uuid", "Markdown",
+        "Base64Binary", "Date", "DateTime", "Instant", "Time",
+    }
 )  # fmt: skip
+#: Constant types that are numbers: compared as numbers, usable as an index.
+_NUMBER_CONSTANTS: Final[frozenset[str]] = frozenset(
+    {"Integer", "Decimal", "PositiveInt", "UnsignedInt", "Integer64"}
+)
+_ORDER_OPS: Final[frozenset[str]] = frozenset({"<", ">", "<=", ">="})
+_ARITHMETIC_OPS: Final[frozenset[str]] = frozenset({"+", "-", "*", "/"})
 _LOG_PREFIX: Final[str] = "houseofcare ingest"
 
 
@@ -144,6 +157,10 @@ class _Value:
     #: For a value taken from a list (getReferenceKey() of a repeating reference): SQL, true
     #: when the list held more than one, which the spec makes an error.
     many: str | None = None
+    #: A computed number (a literal, a number constant, %rowIndex), not JSON.
+    number: bool = False
+    #: For a number known when the view is compiled (a literal or constant): its value.
+    known: float | None = None
 
 
 @dataclass(frozen=True)
@@ -158,18 +175,29 @@ class Column:
     reference_type: str | None = None  # set when the column is a getReferenceKey()
     check: str | None = None  # a `VALUE_CHECKS` name: the value must also pass it
     many_sql: str = "false"  # true when the path gave several values (an error)
+    #: `collection: true`: every value, as a list (`raw_sql` is then a list of raw JSON).
+    collection: bool = False
+    #: Checked like a column but not output: a view `where` reading a boolean element.
+    hidden: bool = False
+    #: A hidden column whose value (`raw_sql`, JSON text) is the row's error, or NULL.
+    problem: bool = False
 
     @property
     def duckdb_type(self) -> str:
-        return FHIR_TYPES[self.fhir_type].duckdb_type
+        single = FHIR_TYPES[self.fhir_type].duckdb_type
+        return f"{single}[]" if self.collection else single
+
+
+_Join = tuple[str, str, bool, str | None]
 
 
 @dataclass(frozen=True)
 class _Branch:
-    #: (SQL, variable, unnest?) in order; later ones may use earlier variables. A list is
-    #: unnested (one row per element); a single value is bound once, so the columns that
-    #: read it do not each recompute it.
-    joins: tuple[tuple[str, str, bool], ...]
+    #: (SQL, variable, unnest?, position variable) in order; later ones may use earlier
+    #: variables. A list is unnested (one row per element, its position from 0 in the
+    #: position variable when `%rowIndex` reads it); a single value is bound once, so the
+    #: columns that read it do not each recompute it.
+    joins: tuple[_Join, ...]
     columns: tuple[Column, ...]
     filters: tuple[str, ...] = ()
 
@@ -192,13 +220,46 @@ class CompiledView:
         return self.columns[0][0]
 
 
+def _constant_value(const: dict[str, Any]) -> _Value:
+    """A view's `constant` as a computed value: text, a number or a boolean."""
+    keys = [k for k in const if k.startswith("value")]
+    if not isinstance(const.get("name"), str) or len(keys) != 1:
+        raise ViewDefinitionError(f"constant {const!r} needs a name and one value[x]")
+    kind, value = keys[0][len("value") :], const[keys[0]]
+    if kind in _TEXT_CONSTANTS and isinstance(value, str):
+        return _Value(_quote(value), False, None)
+    if kind == "Boolean" and isinstance(value, bool):
+        return _Value("true" if value else "false", False, None, boolean=True)
+    number_ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind in _NUMBER_CONSTANTS and number_ok and (kind == "Decimal" or float(value).is_integer()):
+        return _number(str(value))
+    raise ViewDefinitionError(f"constant {const['name']!r}: {keys[0]} is not supported")
+
+
+def _number(text: str) -> _Value:
+    """A number known when the view is compiled, as SQL of the right type."""
+    sql = text if "." not in text else f"{text}::DOUBLE"
+    return _Value(sql, False, None, number=True, known=float(text))
+
+
 class _Compiler:
-    def __init__(self, resource: str, constants: dict[str, str], where_label: str) -> None:
+    def __init__(self, resource: str, constants: dict[str, _Value], where_label: str) -> None:
         self.resource = resource
         self.constants = constants
         self.root_shape = Shape()
         self.vars = itertools.count(1)
         self.where_label = where_label
+        #: SQL of `%rowIndex` where the compiler is: the innermost forEach's position.
+        self.row_index = "0"
+        #: The forEach position variables some `%rowIndex` read (only those are computed).
+        self.used_indexes: set[str] = set()
+        #: The elements each `repeat` select reads (by the select's id), kept from the first
+        #: compilation to the second like the resource's shape.
+        self.repeat_shapes: dict[int, Shape] = {}
+        #: Per repeat, a hidden column: the resource's error when one of its elements has the
+        #: wrong shape. It gets a branch of its own (one row per resource with the error),
+        #: as the repeat's own rows may be none for that very reason.
+        self.problems: list[Column] = []
 
     # -- FHIRPath expressions -------------------------------------------------------------
     def eval(self, node: Node, ctx: _Value) -> _Value:
@@ -211,9 +272,16 @@ class _Compiler:
         if isinstance(node, Constant):
             if node.name in ("resource", "rootResource"):
                 raise FHIRPathError("%resource is not supported")
+            if node.name == "rowIndex":
+                self.used_indexes.add(self.row_index)
+                return _Value(self.row_index, False, None, number=True)
             if node.name not in self.constants:
                 raise FHIRPathError(f"unknown constant %{node.name}")
-            return _Value(_quote(self.constants[node.name]), False, None)
+            return self.constants[node.name]
+        if isinstance(node, NumberLiteral):
+            return _number(node.text)
+        if isinstance(node, Index):
+            return self.index(self.eval(node.base, ctx), self.eval(node.index, ctx))
         if isinstance(node, Member):
             base = self.eval(node.base, ctx) if node.base is not None else ctx
             return self.member(base, node.name)
@@ -240,6 +308,17 @@ class _Compiler:
                 f"lambda {var}: {var} IS NOT NULL)"
             )
         return _Value(sql, True, child)
+
+    def index(self, base: _Value, position: _Value) -> _Value:
+        """`base[n]`: the n-th (from 0) element, or nothing past the end."""
+        known = position.known
+        if known is None or known < 0 or not known.is_integer():
+            raise FHIRPathError("an index must be a whole number from 0, written in the view")
+        if base.is_list:
+            return _Value(f"{base.sql}[{int(known) + 1}]", False, base.shape)
+        if known == 0:
+            return base
+        return _Value("NULL", False, base.shape)
 
     def where(self, base: _Value, criteria: Node) -> _Value:
         var = f"v{next(self.vars)}"
@@ -295,6 +374,8 @@ class _Compiler:
             )
             sql = present if name == "exists" else f"(NOT {present})"
             return _Value(sql, False, None, boolean=True)
+        if name == "join":
+            return self.join(base, node.args)
         if name == "not":
             return _Value(f"(NOT {self.truth(base)})", False, None, boolean=True)
         if name == "getResourceKey":
@@ -314,6 +395,32 @@ class _Compiler:
             return _Value(f"{refs}[1]", False, reference.shape, reference_type=wanted, many=many)
         raise FHIRPathError(f"function {name}() is not supported")
 
+    def join(self, base: _Value, args: tuple[Node, ...]) -> _Value:
+        """`join(sep)`: the values as text, `sep` between (none by default); "" when empty.
+
+        A string gives its text; a number or boolean its JSON text (as FHIRPath's string
+        conversion writes them). An element with children cannot be joined: refused when the
+        view reads its children, else (an object in the data) the result is that list as
+        JSON, which a column sees as the wrong type and quarantines the row for.
+        """
+        separator = "''"
+        if args:
+            sep = self.eval(args[0], base)
+            if sep.shape is not None or sep.boolean or sep.number or sep.is_list:
+                raise FHIRPathError("join() takes a text literal or text constant")
+            separator = sep.sql
+        if base.shape is None or base.shape.children:
+            raise FHIRPathError("join() joins elements without children (strings, numbers)")
+        var, listed = f"v{next(self.vars)}", _as_list(base)
+        texts = f"list_transform({listed}, lambda {var}: {_leaf_text(var)})"
+        joined = f"to_json(coalesce(array_to_string({texts}, {separator}), ''))"
+        objects = (
+            f"list_filter({listed}, lambda {var}: starts_with({var}::VARCHAR, '{{') "
+            f"OR starts_with({var}::VARCHAR, '['))"
+        )
+        sql = f"(CASE WHEN len({objects}) > 0 THEN to_json({listed}) ELSE {joined} END)"
+        return _Value(sql, False, Shape())
+
     def binary(self, node: Binary, ctx: _Value) -> _Value:
         left, right = self.eval(node.left, ctx), self.eval(node.right, ctx)
         if node.op in ("and", "or"):
@@ -326,12 +433,77 @@ class _Compiler:
             if not same and not (leaves and not left.shape.children and not right.shape.children):  # type: ignore[union-attr]
                 raise FHIRPathError("both sides of | must be the same element, or both values")
             return _Value(f"list_concat({_as_list(left)}, {_as_list(right)})", True, left.shape)
-        op = "=" if node.op == "=" else "<>"
+        if node.op in _ARITHMETIC_OPS:
+            return self.arithmetic(node.op, left, right)
+        if left.is_list != right.is_list and node.op in ("=", "!="):
+            return self.list_equality(node.op, left, right)
+        return _Value(self.comparison(node.op, left, right), False, None, boolean=True)
+
+    def comparison(self, op: str, left: _Value, right: _Value) -> str:
+        """`=`, `!=`, `<`, ... of two single values, as SQL (NULL when either is missing).
+
+        Numbers compare as numbers (with a number on one side, or two JSON numbers); else
+        booleans as booleans and the rest as text. Ordering needs numbers.
+        """
+        sql_op = {"=": "=", "!=": "<>"}.get(op, op)
+        if left.number or right.number:
+            return f"({self.numeric(left)} {sql_op} {self.numeric(right)})"
+        if op in _ORDER_OPS:
+            if not (_is_leaf(left) and _is_leaf(right)):
+                raise FHIRPathError(f"{op} is supported only between numbers")
+            return f"({self.numeric(left)} {sql_op} {self.numeric(right)})"
         if left.boolean or right.boolean:
-            sql = f"({self.truth(left)} {op} {self.truth(right)})"
-        else:
-            sql = f"({self.text(left)} {op} {self.text(right)})"
+            return f"({self.truth(left)} {sql_op} {self.truth(right)})"
+        as_text = f"({self.text(left)} {sql_op} {self.text(right)})"
+        if (
+            _is_leaf(left)
+            and _is_leaf(right)
+            and left.reference_type is None is right.reference_type
+        ):
+            # Two JSON leaves: two numbers compare as numbers (2 = 2.0), else as text.
+            return f"coalesce({self.numeric(left)} {sql_op} {self.numeric(right)}, {as_text})"
+        return as_text
+
+    def list_equality(self, op: str, left: _Value, right: _Value) -> _Value:
+        """`=`/`!=` of a collection and a single value (FHIRPath compares collections: equal
+        when both hold the same one item): empty when the collection is, unequal when it
+        holds several."""
+        many, one = (left, right) if left.is_list else (right, left)
+        if many.shape is None or many.shape.children:
+            raise FHIRPathError("= and != compare a collection only of elements without children")
+        first = _Value(f"{many.sql}[1]", False, many.shape)
+        inner = self.comparison(op, first, one)
+        several = "false" if op == "=" else "true"
+        sql = (
+            f"(CASE coalesce(len({many.sql}), 0) WHEN 0 THEN NULL WHEN 1 THEN {inner} "
+            f"ELSE {several} END)"
+        )
         return _Value(sql, False, None, boolean=True)
+
+    def arithmetic(self, op: str, left: _Value, right: _Value) -> _Value:
+        """`+ - * /` of two single numbers (as DOUBLE); `+` of text is concatenation.
+
+        Two JSON leaves are added as numbers when both are numbers, else joined when both
+        are strings (the result is then a JSON leaf, typed by the column like any leaf).
+        """
+        text_operand = (left.shape is None and not (left.number or left.boolean)) or (
+            right.shape is None and not (right.number or right.boolean)
+        )
+        if op == "+" and text_operand:
+            return _Value(f"({self.text(left)} || {self.text(right)})", False, None)
+        if left.boolean or right.boolean or left.is_list or right.is_list:
+            raise FHIRPathError(f"{op} needs a single number on each side")
+        number = f"({self.numeric(left)} {op} {self.numeric(right)})"
+        if op == "/":  # FHIRPath: division by zero gives nothing
+            number = f"(CASE WHEN {self.numeric(right)} <> 0 THEN {number} END)"
+        if left.number or right.number or op != "+":
+            return _Value(number, False, None, number=True)
+        joined = f"({self.text(left)} || {self.text(right)})"
+        sql = (
+            f"(CASE WHEN {number} IS NOT NULL THEN {number}::VARCHAR::JSON "
+            f"WHEN {joined} IS NOT NULL THEN to_json({joined}) END)"
+        )
+        return _Value(sql, False, Shape())
 
     def text(self, value: _Value) -> str:
         """A single value as text, for = and != (a reference key is compared as the key)."""
@@ -347,6 +519,14 @@ class _Compiler:
             return text_sql(value.sql)
         return value.sql
 
+    def numeric(self, value: _Value) -> str:
+        """A single value as a number (a JSON string or boolean gives NULL: no match)."""
+        if value.number:
+            return value.sql
+        if value.is_list or value.boolean or value.shape is None or value.shape.children:
+            raise FHIRPathError("a number compares only with a single number element")
+        return f"try_cast({value.sql}::VARCHAR AS DOUBLE)"
+
     def truth(self, value: _Value) -> str:
         """A single value as a boolean, for = and != against true, false or a condition."""
         if value.boolean:
@@ -354,6 +534,20 @@ class _Compiler:
         if value.is_list or value.shape is None or value.shape.children:
             raise FHIRPathError("= and != compare a boolean only with a single boolean element")
         return f"(CASE {value.sql}::VARCHAR WHEN 'true' THEN true WHEN 'false' THEN false END)"
+
+    def view_filter(self, path: Any, root: _Value, number: int) -> tuple[str, Column | None]:
+        """A view `where` as SQL keeping the resource's rows, and, when the path is a single
+        element (`active`), a hidden boolean column: a value other than true or false there
+        is the resource's error (quarantined), not a silent filter."""
+        try:
+            value = self.eval(_parse(path), root)
+            if value.boolean or not _is_leaf(value) or value.reference_type is not None:
+                return self.boolean(value), None
+        except FHIRPathError as err:
+            raise ViewDefinitionError(f"where path {path!r}: {err}") from err
+        present = f"({value.sql} IS NOT NULL AND {value.sql}::VARCHAR <> 'null')"
+        keep = f"coalesce({self.truth(value)}, {present})"
+        return keep, Column(f"__where_{number}", path, "boolean", False, value.sql, hidden=True)
 
     def boolean(self, value: _Value) -> str:
         if not value.boolean:
@@ -364,17 +558,32 @@ class _Compiler:
         return value.sql
 
     # -- ViewDefinition select tree ------------------------------------------------------
-    def select(
-        self, node: dict[str, Any], ctx: _Value, joins: tuple[tuple[str, str, bool], ...]
-    ) -> list[_Branch]:
+    def select(self, node: dict[str, Any], ctx: _Value, joins: tuple[_Join, ...]) -> list[_Branch]:
+        """The rows of one select node as branches (UNION ALL of them); `%rowIndex` inside
+        is the position in this node's forEach, or else the enclosing one's."""
+        outer_index = self.row_index
+        try:
+            return self._select(node, ctx, joins)
+        finally:
+            self.row_index = outer_index
+
+    def _select(self, node: dict[str, Any], ctx: _Value, joins: tuple[_Join, ...]) -> list[_Branch]:
         for key in node:
-            if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull"):
+            if key not in ("column", "select", "unionAll", "forEach", "forEachOrNull", "repeat"):
                 raise ViewDefinitionError(f"select key {key!r} is not supported")
-        if "forEach" in node and "forEachOrNull" in node:
-            raise ViewDefinitionError("a select may have forEach or forEachOrNull, not both")
+        if sum(key in node for key in ("forEach", "forEachOrNull", "repeat")) > 1:
+            raise ViewDefinitionError("a select may have one of forEach, forEachOrNull, repeat")
         each = node.get("forEach") or node.get("forEachOrNull")
         filters: tuple[str, ...] = ()
-        if each:
+        unnested: tuple[str, str] | None = None
+        repeat_problem: Column | None = None
+        if "repeat" in node:
+            value, repeat_problem = self.repeat(node, ctx)
+            var = f"e{next(self.vars)}"
+            unnested = (value.sql, var)
+            ctx = _Value(var, False, value.shape)
+            self.row_index = f"i{next(self.vars)}"
+        elif each:
             try:
                 value = self.eval(_parse(each), ctx)
             except FHIRPathError as err:
@@ -389,27 +598,100 @@ class _Compiler:
                     bound = value.sql
                     if "(" in bound:  # computed, not a plain path: bind it once
                         bound = f"e{next(self.vars)}"
-                        joins = (*joins, (value.sql, bound, False))
+                        joins = (*joins, (value.sql, bound, False, None))
                     ctx = _Value(bound, False, value.shape)
                     filters = () if or_null else (f"{bound} IS NOT NULL",)
+                self.row_index = "0"
             else:
                 listed = _as_list(value)
                 var = f"e{next(self.vars)}"
                 if or_null:
                     listed = f"CASE WHEN len({listed}) > 0 THEN {listed} ELSE [NULL] END"
-                joins = (*joins, (listed, var, True))
+                unnested = (listed, var)
                 ctx = _Value(var, False, value.shape)
+                self.row_index = f"i{next(self.vars)}"
         columns = tuple(self.column(c, ctx) for c in node.get("column", []))
-        branches = [_Branch(joins, columns, filters)]
-        for child in node.get("select", []):
-            branches = _product(branches, self.select(child, ctx, ()))
+        if repeat_problem is not None:
+            self.problems.append(repeat_problem)
+        children = [self.select(child, ctx, ()) for child in node.get("select", [])]
+        options: list[_Branch] | None = None
         if "unionAll" in node:
             options = [b for option in node["unionAll"] for b in self.select(option, ctx, ())]
-            names = {tuple(c.name for c in b.columns) for b in options}
+            names = {tuple(c.name for c in b.columns if not c.hidden) for b in options}
             if len(names) > 1:
                 raise ViewDefinitionError("every unionAll option must have the same columns")
+        if unnested is not None:
+            # Known only now: whether a column below read this forEach's %rowIndex.
+            index = self.row_index if self.row_index in self.used_indexes else None
+            joins = (*joins, (*unnested, True, index))
+        branches = [_Branch(joins, columns, filters)]
+        for child_branches in children:
+            branches = _product(branches, child_branches)
+        if options is not None:
             branches = _product(branches, options)
         return branches
+
+    def repeat(self, node: dict[str, Any], ctx: _Value) -> tuple[_Value, Column | None]:
+        """`repeat: [paths]`: the elements the paths reach from `ctx`, then from each of
+        those, and so on to any depth, in depth-first order (an element before those below
+        it), as a list of structs of the elements the view reads.
+
+        The first step is ordinary navigation to raw JSON (`item` is read whole); the
+        descent is DuckDB's `json_tree` over it, keeping the nodes whose JSON path is a
+        chain of the repeat paths. Each path must be a chain of repeating elements.
+        """
+        paths = node["repeat"]
+        if not isinstance(paths, list) or not paths:
+            raise ViewDefinitionError("repeat needs a list of paths")
+        if not ctx.at_root:
+            raise ViewDefinitionError("repeat is supported from the resource, not in a forEach")
+        starts, steps = [], []
+        for path in paths:
+            try:
+                parsed = _parse(path)
+            except FHIRPathError as err:
+                raise ViewDefinitionError(f"repeat path {path!r}: {err}") from err
+            names = _member_chain(parsed)
+            if names is None or not all(is_array_element(self.resource, n, False) for n in names):
+                raise ViewDefinitionError(
+                    f"repeat path {path!r}: a chain of repeating elements is supported "
+                    "(item, answer.item)"
+                )
+            value = self.eval(parsed, ctx)
+            if value.shape is None or value.shape.children:
+                raise ViewDefinitionError(
+                    f"repeat path {path!r}: its elements are read elsewhere in the view"
+                )
+            starts.append(_as_list(value))
+            steps.append("".join(rf"\.{name}\[\d+\]" for name in names))
+        shape = self.repeat_shapes.setdefault(id(node), Shape())
+        pattern = rf"\$\[\d+\]({'|'.join(steps)})*"
+        found = (
+            f"(SELECT coalesce(list(value ORDER BY id), []) "
+            f"FROM json_tree(to_json(list_concat({', '.join(starts)}, []))) "
+            f"WHERE regexp_full_match(fullkey, {_quote(pattern)}))"
+        )
+        if not shape.children:
+            return _Value(found, True, shape), None
+        var = f"v{next(self.vars)}"
+        structure = shape.structure()
+        parsed = f"from_json({var}, {_quote(json.dumps(structure))})"
+        parsed_list = f"list_transform({found}, lambda {var}: {parsed})"
+        # `from_json` gives NULL for an element of the wrong shape (an object where an array
+        # belongs): the same check as ingest's on whole lines makes it the resource's error.
+        suspect = checks.shape_suspect_sql(structure, row=f"rp_{var}", line=var)
+        wrong = f"list_filter({found}, lambda {var}: {suspect.replace(f'rp_{var}', parsed)})"
+        message = _quote(f"repeat {paths!r}: an element of the wrong shape: ")
+        problem = Column(
+            f"__repeat_{var}",
+            str(paths),
+            "string",
+            False,
+            f"(CASE WHEN len({wrong}) > 0 THEN {message} || left({wrong}[1]::VARCHAR, 80) END)",
+            hidden=True,
+            problem=True,
+        )
+        return _Value(parsed_list, True, shape), problem
 
     def column(self, spec: dict[str, Any], ctx: _Value) -> Column:
         try:
@@ -418,8 +700,6 @@ class _Compiler:
             raise ViewDefinitionError(f"column {spec!r} has no {err.args[0]!r}") from err
         if fhir_type not in FHIR_TYPES:
             raise ViewDefinitionError(f"column {name!r}: type {fhir_type!r} is not supported")
-        if spec.get("collection"):
-            raise ViewDefinitionError(f"column {name!r}: collection columns are not supported")
         check = spec.get("check")
         if check is not None and check not in VALUE_CHECKS:
             raise ViewDefinitionError(f"column {name!r}: check {check!r} is not supported")
@@ -427,6 +707,8 @@ class _Compiler:
             value = self.eval(_parse(path), ctx)
         except FHIRPathError as err:
             raise ViewDefinitionError(f"column {name!r}, path {path!r}: {err}") from err
+        if spec.get("collection"):
+            return self.collection_column(spec, value)
         raw, many = value.sql, value.many
         if value.is_list:
             # A path giving several values is an error (spec: `collection` is not true).
@@ -443,6 +725,31 @@ class _Compiler:
             value.reference_type,
             check,
             many or "false",
+        )
+
+    def collection_column(self, spec: dict[str, Any], value: _Value) -> Column:
+        """A `collection: true` column: a list of the path's values, in order ([] if none).
+
+        Only elements without children (strings, codes, dates, numbers, booleans): each
+        element is converted and checked as a single column's value is.
+        """
+        name = spec["name"]
+        plain = value.shape is not None and not value.shape.children
+        if not plain or value.reference_type is not None or spec.get("check") is not None:
+            raise ViewDefinitionError(
+                f"column {name!r}: a collection column holds elements without children, "
+                "with no getReferenceKey() or check"
+            )
+        var = f"v{next(self.vars)}"
+        present = f"lambda {var}: {var} IS NOT NULL AND {var}::VARCHAR <> 'null'"
+        raw = f"list_filter({_as_list(value)}, {present})"
+        return Column(
+            name,
+            spec["path"],
+            spec["type"],
+            bool(spec.get("required")),
+            raw,
+            collection=True,
         )
 
 
@@ -485,6 +792,26 @@ def reference_key_sql(text: str, resource_type: str) -> str:
         f"CASE WHEN starts_with({text}, '{prefix}') AND NOT contains({rest}, '/') "
         f"AND NOT contains({text}, '?') THEN {rest} ELSE {general} END"
     )
+
+
+def _member_chain(node: Node) -> list[str] | None:
+    """`answer.item` as ["answer", "item"]; None for anything but plain navigation."""
+    if not isinstance(node, Member):
+        return None
+    if node.base is None:
+        return [node.name]
+    base = _member_chain(node.base)
+    return None if base is None else [*base, node.name]
+
+
+def _is_leaf(value: _Value) -> bool:
+    """A single JSON element without children (a string, number or boolean as written)."""
+    return not value.is_list and value.shape is not None and not value.shape.children
+
+
+def _leaf_text(raw: str) -> str:
+    """A JSON leaf as text: a string's content, else the JSON as written (`12.5`, `true`)."""
+    return f"coalesce({text_sql(raw)}, {raw}::VARCHAR)"
 
 
 def _quote(text: str) -> str:
@@ -532,21 +859,12 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
         raise ViewDefinitionError("a view needs a string 'resource'")
     if not isinstance(table, str):
         raise ViewDefinitionError("a view's 'name' must be a string")
-    constants: dict[str, str] = {}
-    for const in doc.get("constant", []):
-        values = [const[k] for k in _CONSTANT_KEYS if k in const]
-        if "name" not in const or len(values) != 1:
-            raise ViewDefinitionError(f"constant {const!r} needs a name and one string value")
-        constants[const["name"]] = str(values[0])
+    constants = {const.get("name"): _constant_value(const) for const in doc.get("constant", [])}
     compiler = _Compiler(resource, constants, source_file)
     root = _Value("r", False, compiler.root_shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())
-    filters: list[str] = []
-    for item in doc.get("where", []):
-        try:
-            filters.append(compiler.boolean(compiler.eval(_parse(item["path"]), root)))
-        except FHIRPathError as err:
-            raise ViewDefinitionError(f"where path {item.get('path')!r}: {err}") from err
+    for number, item in enumerate(doc.get("where", [])):
+        compiler.view_filter(item.get("path"), root, number)
     # Compile a second time now that the shape is complete: a node's SQL depends on whether
     # it ended up an object (struct) or a leaf (JSON), which only the whole view decides.
     shape = compiler.root_shape
@@ -554,14 +872,19 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
     for element in ("resourceType", "id"):
         shape.child(resource, element, True)
     shape.child(resource, "meta", True).child(resource, "lastUpdated", False)
+    repeat_shapes = compiler.repeat_shapes
     compiler = _Compiler(resource, constants, source_file)
     compiler.root_shape = shape
+    compiler.repeat_shapes = repeat_shapes
     root = _Value("r", False, shape, at_root=True)
     branches = compiler.select({"select": doc.get("select", [])}, root, ())
-    filters = [
-        compiler.boolean(compiler.eval(_parse(item["path"]), root)) for item in doc.get("where", [])
+    wheres = [
+        compiler.view_filter(item.get("path"), root, number)
+        for number, item in enumerate(doc.get("where", []))
     ]
-    first = branches[0].columns
+    filters = [sql for sql, _ in wheres]
+    hidden = [column for _, column in wheres if column is not None]
+    first = tuple(c for c in branches[0].columns if not c.hidden)
     if not first:
         raise ViewDefinitionError("the view has no columns")
     names = [c.name for c in first]
@@ -574,9 +897,33 @@ def _compile(doc: dict[str, Any], source_file: str) -> CompiledView:
         source_file=source_file,
         columns=tuple((c.name, c.duckdb_type) for c in first),
         structure=json.dumps(structure),
-        rows_sql=_rows_sql(branches, filters),
+        rows_sql=_rows_sql(
+            _with_hidden([*branches, *_problem_branches(compiler)], hidden), filters
+        ),
         suspect_sql=checks.shape_suspect_sql(structure),
     )
+
+
+def _problem_branches(compiler: _Compiler) -> list[_Branch]:
+    """One branch per repeat: a row for each resource that has an element of the wrong shape."""
+    return [_Branch((), (c,), (f"{c.raw_sql} IS NOT NULL",)) for c in compiler.problems]
+
+
+def _with_hidden(branches: list[_Branch], hidden: list[Column]) -> list[_Branch]:
+    """Every branch with the view's columns, then the same hidden columns in the same order:
+    the where checks, and each branch's own problem checks (NULL in the other branches)."""
+    problems = {c.name: c for b in branches for c in b.columns if c.problem}
+    padded = []
+    for b in branches:
+        own = {c.name: c for c in b.columns if c.problem}
+        fill = [
+            own.get(name)
+            or Column(name, c.path, "string", False, "NULL", hidden=True, problem=True)
+            for name, c in problems.items()
+        ]
+        shown = tuple(c for c in b.columns if not c.hidden)
+        padded.append(_Branch(b.joins, (*shown, *hidden, *fill), b.filters))
+    return padded
 
 
 def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
@@ -590,9 +937,14 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         # Unnest in the select list of nested subqueries: much faster in DuckDB than a
         # lateral CROSS JOIN unnest(), and the optimiser drops whatever is not used.
         source = "parsed"
-        for sql, var, unnest in branch.joins:
+        for sql, var, unnest, index in branch.joins:
             value = f"unnest({sql})" if unnest else sql
-            source = f"(SELECT *, {value} AS {var} FROM {source})"
+            if index is not None:
+                # Two unnests in one select list run side by side: element and position.
+                value = f"{value} AS {var}, unnest(range(len({sql}))) AS {index}"
+            else:
+                value = f"{value} AS {var}"
+            source = f"(SELECT *, {value} FROM {source})"
         conditions = [*filters, *branch.filters]
         where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         parts.append(f"SELECT seq, {cols} FROM {source}{where}")
@@ -605,6 +957,20 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         name = _ident(c.name)
         rawcol, textcol = _ident("raw_" + c.name), _ident("text_" + c.name)
         manycol = _ident("many_" + c.name)
+        if c.collection:
+            text, value, test, error = _collection_sql(c)
+            texts.append(text)
+            typed.append(value)
+            outputs.append(name)
+            tests.append(test)
+            errors.append(error)
+            continue
+        if c.problem:
+            texts.append(f"{rawcol}, {manycol}")
+            typed.append(f"{rawcol}, {manycol}")
+            tests.append(f"({rawcol} IS NOT NULL)")
+            errors.append(f"{rawcol}::VARCHAR")
+            continue
         texts.append(f"{rawcol}, {manycol}, {text_sql(rawcol)} AS {textcol}")
         if c.reference_type is not None:
             # The error check is on the reference text; the key is derived from it.
@@ -615,7 +981,8 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
             typed.append(
                 f"{rawcol}, {manycol}, {value_sql(c.fhir_type, rawcol, textcol)} AS {name}"
             )
-            outputs.append(name)
+            if not c.hidden:
+                outputs.append(name)
             checked = name
         expected = FHIR_TYPES[c.fhir_type].expected
         label = _quote(f"{c.path} ({c.name}) is ")
@@ -651,6 +1018,33 @@ def _rows_sql(branches: list[_Branch], filters: list[str]) -> str:
         f"FROM (SELECT seq, {', '.join(typed)} "
         f"FROM (SELECT seq, {', '.join(texts)} FROM ({raw}) AS raw_rows) AS text_rows) "
         "AS typed_rows"
+    )
+
+
+def _collection_sql(c: Column) -> tuple[str, str, str, str]:
+    """A collection column's four layers (text, typed, test, error): each element is
+    converted like a single value; one that does not convert makes the row an error."""
+    rawcol, name = _ident("raw_" + c.name), _ident(c.name)
+    element = "element"
+    converted = value_sql(c.fhir_type, element, text_sql(element))
+    values = f"list_transform({rawcol}, lambda {element}: {converted})"
+    bad = f"list_filter({rawcol}, lambda {element}: {is_bad_sql(element, converted)})"
+    tests = [f"(len({bad}) > 0)"]
+    label = f"{c.path} ({c.name})"
+    errors = [
+        f"CASE WHEN len({bad}) > 0 THEN {_quote(label + ' has ')} || {shown_sql(bad + '[1]')} "
+        f"|| {_quote(', expected ' + FHIR_TYPES[c.fhir_type].expected)} END"
+    ]
+    if c.required:
+        tests.append(f"(len({rawcol}) = 0)")
+        errors.append(
+            f"CASE WHEN len({rawcol}) = 0 THEN {_quote(label + ' is required but missing')} END"
+        )
+    return (
+        rawcol,
+        f"{rawcol}, {values} AS {name}",
+        f"({' OR '.join(tests)})",
+        f"concat_ws('; ', {', '.join(errors)})",
     )
 
 
