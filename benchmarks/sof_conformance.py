@@ -1,7 +1,8 @@
 """Run the official SQL-on-FHIR v2 test suite through our view compiler.
 
-Usage: ``python benchmarks/sof_conformance.py PATH`` where PATH is the suite's folder of
-``*.json`` test files (e.g. ``/work/shared/reference/sql-on-fhir-v2-tests``).
+Usage: ``python benchmarks/sof_conformance.py PATH [--engine duckdb|spark|both]`` where PATH
+is the suite's folder of ``*.json`` test files (e.g.
+``/work/shared/reference/sql-on-fhir-v2-tests``) and the engine is DuckDB unless said.
 
 Each test's view is compiled as ingest compiles it (`compile_view`), its resources are parsed
 as ingest parses them (``from_json`` into the view's structure) on a fresh in-memory DuckDB, and
@@ -16,25 +17,60 @@ out, as ingest quarantines it. Each test is one of:
 - ``WRONG``: rows differ, or we accepted a view the spec says is an error;
 - ``crash``: any other exception (a compiler bug).
 
-Prints a table per file and the totals for the tests tagged ``shareable``.
+On Spark (``--engine spark``), the compiled view is carried as ``hoc ingest --engine spark``
+carries it (`spark_views.compile_for_spark`), the resources are parsed with Spark's
+``from_json`` into the view's schema as that ingest parses them (a line that does not fit, or
+may hold an escaped control character, is judged by `checks.problem` and left out when unfit),
+and the rows are compared in the same way. One more outcome there:
+
+- ``refused (Spark)``: the view compiles but the carrier refused it (a construct Spark cannot
+  run, e.g. a DuckDB-only function), naming the view; it never runs.
+
+Prints a table per file and engine, and the totals for the tests tagged ``shareable``.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from houseofcare.ingest import checks
 from houseofcare.ingest.viewdef import ViewDefinitionError, compile_view
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 OUTCOMES = ("pass", "refused", "WRONG", "crash")
+#: On Spark, a view the carrier refuses is counted apart from one our compiler refuses.
+SPARK_OUTCOMES = ("pass", "refused", "refused (Spark)", "WRONG", "crash")
+#: One local session for the whole run, tuned for resources of a few lines (as the spec
+#: tests' `SPARK_TEST_CONFIG`), and small: the machine may be running other work.
+SPARK_CONFIG: dict[str, str] = {
+    "spark.driver.memory": "2g",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+}
+
+#: A runner of one view over some resources: (column names, rows, quarantine reasons).
+ViewRunner = Callable[[dict[str, Any], list[dict[str, Any]]], tuple[list[str], list, list[str]]]
+
+
+class SparkRefusal(ViewDefinitionError):
+    """The carrier to Spark (`spark_views`) refused a view our compiler accepts."""
 
 
 @dataclass(frozen=True)
@@ -87,11 +123,69 @@ def run_view_with_errors(
     return names, rows, errors
 
 
+def run_view_on_spark(
+    view: dict[str, Any], resources: list[dict[str, Any]], spark: SparkSession
+) -> tuple[list[str], list, list[str]]:
+    """As `run_view_with_errors`, on Spark, as ``hoc ingest --engine spark`` reads the lines.
+
+    Raises `SparkRefusal` when the carrier refuses the compiled view (before Spark runs it).
+    """
+    from pyspark.sql import functions as F
+
+    from houseofcare.ingest.spark import _CORRUPT_OPTIONS, _java_regex
+    from houseofcare.ingest.spark_views import CORRUPT, compile_for_spark
+
+    compiled = compile_view(view, "<test view>")
+    try:
+        carried = compile_for_spark(compiled)
+    except ViewDefinitionError as err:
+        raise SparkRefusal(str(err)) from err
+    lines = [
+        (i, json.dumps(r))
+        for i, r in enumerate(resources)
+        if r.get("resourceType") == compiled.resource
+    ]
+    names = [name for name, _ in compiled.columns]
+    frame = spark.createDataFrame(lines, "seq BIGINT, line STRING").select(
+        "seq", "line", F.from_json("line", carried.schema, _CORRUPT_OPTIONS).alias("r")
+    )
+    # As the Spark ingest does: a line that does not fit the schema, or may hold an escaped
+    # control character, is judged by `checks.problem`; an unfit one gives no rows.
+    flagged = (
+        f"r.{CORRUPT} IS NOT NULL OR (line RLIKE '{_java_regex(checks._CONTROL_ESCAPE_LOOSE)}' "
+        f"AND line RLIKE '{_java_regex(checks._CONTROL_ESCAPE)}')"
+    )
+    suspects = frame.where(flagged).select("seq", "line").collect()
+    unfit = [
+        int(seq) for seq, line in suspects if checks.problem(line, carried.structure) is not None
+    ]
+    frame.where(~F.col("seq").isin(unfit)).select("seq", "r").createOrReplaceTempView("parsed")
+    try:
+        got = [row.asDict(recursive=True) for row in spark.sql(carried.rows_sql).collect()]
+    finally:
+        spark.catalog.dropTempView("parsed")
+    bad = {row["seq"] for row in got if row["__error"] is not None}
+    rows = [{n: _plain(row[n]) for n in names} for row in got if row["seq"] not in bad]
+    errors = [row["__error"] for row in got if row["__error"] is not None]
+    return names, rows, errors
+
+
+def start_test_spark() -> SparkSession:
+    """The run's one Spark session (local, `SPARK_CONFIG`)."""
+    from houseofcare.spark_session import spark_session
+
+    return spark_session(**SPARK_CONFIG)
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
     return value
 
 
@@ -99,7 +193,13 @@ def _key(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=True, default=str)
 
 
-def run_test(file: str, resources: list[dict[str, Any]], test: dict[str, Any]) -> Result:
+def run_test(
+    file: str,
+    resources: list[dict[str, Any]],
+    test: dict[str, Any],
+    run: ViewRunner = run_view_with_errors,
+) -> Result:
+    """One test's outcome, its view run by `run` (DuckDB unless said)."""
     shareable = "shareable" in test.get("tags", [])
     title = test.get("title", "?")
 
@@ -107,7 +207,9 @@ def run_test(file: str, resources: list[dict[str, Any]], test: dict[str, Any]) -
         return Result(file, title, shareable, outcome, detail)
 
     try:
-        names, rows, errors = run_view_with_errors(test["view"], resources)
+        names, rows, errors = run(test["view"], resources)
+    except SparkRefusal as err:
+        return result("pass" if test.get("expectError") else "refused (Spark)", str(err))
     except ViewDefinitionError as err:
         return result("pass" if test.get("expectError") else "refused", str(err))
     except Exception as err:  # any other failure is a crash to report
@@ -126,37 +228,58 @@ def run_test(file: str, resources: list[dict[str, Any]], test: dict[str, Any]) -
     return result("WRONG", f"got {rows[:4]} expected {expected[:4]}")
 
 
-def run_suite(folder: Path) -> list[Result]:
-    """Every test of every ``*.json`` file in `folder`."""
+def run_suite(folder: Path, spark: SparkSession | None = None) -> list[Result]:
+    """Every test of every ``*.json`` file in `folder`: on DuckDB, or on `spark` if given."""
+    run: ViewRunner = run_view_with_errors
+    if spark is not None:
+
+        def run(view: dict[str, Any], resources: list[dict[str, Any]]) -> Any:
+            return run_view_on_spark(view, resources, spark)
+
     results = []
     for path in sorted(folder.glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
         for test in doc["tests"]:
-            results.append(run_test(path.name, doc.get("resources", []), test))
+            results.append(run_test(path.name, doc.get("resources", []), test, run))
     return results
 
 
-def table(results: list[Result]) -> str:
+def table(results: list[Result], outcomes: tuple[str, ...] = OUTCOMES) -> str:
     """A Markdown table: outcomes per file, then the shareable totals."""
-    lines = ["| file | " + " | ".join(OUTCOMES) + " |", "|---" * (len(OUTCOMES) + 1) + "|"]
+    lines = ["| file | " + " | ".join(outcomes) + " |", "|---" * (len(outcomes) + 1) + "|"]
     files = sorted({r.file for r in results})
     for file in files:
         counts = Counter(r.outcome for r in results if r.file == file)
-        lines.append(f"| {file} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+        lines.append(f"| {file} | " + " | ".join(str(counts[o]) for o in outcomes) + " |")
     shared = Counter(r.outcome for r in results if r.shareable)
-    lines.append("| **shareable** | " + " | ".join(str(shared[o]) for o in OUTCOMES) + " |")
+    lines.append("| **shareable** | " + " | ".join(str(shared[o]) for o in outcomes) + " |")
     return "\n".join(lines)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print(__doc__)
-        return 2
-    results = run_suite(Path(argv[1]))
-    print(table(results))
+def _report(results: list[Result], outcomes: tuple[str, ...]) -> None:
+    print(table(results, outcomes))
     for r in results:
         if r.outcome in ("WRONG", "crash"):
             print(f"{r.outcome}: {r.file}: {r.title}: {r.detail[:300]}")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("suite", type=Path, help="the suite's folder of *.json test files")
+    parser.add_argument("--engine", choices=("duckdb", "spark", "both"), default="duckdb")
+    args = parser.parse_args(argv[1:])
+    if args.engine in ("duckdb", "both"):
+        if args.engine == "both":
+            print("DuckDB:\n")
+        _report(run_suite(args.suite), OUTCOMES)
+    if args.engine in ("spark", "both"):
+        if args.engine == "both":
+            print("\nSpark:\n")
+        spark = start_test_spark()
+        try:
+            _report(run_suite(args.suite, spark), SPARK_OUTCOMES)
+        finally:
+            spark.stop()
     return 0
 
 

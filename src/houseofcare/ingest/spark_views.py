@@ -18,7 +18,11 @@ rewrites on its syntax tree, which say how the two engines hold what the views r
   columns in the same order); the one strptime format the compiler uses gets its Java pattern.
 
 A construct the rewrites and SQLGlot cannot carry fails when the view is compiled, naming the
-view, never silently at run time.
+view, never silently at run time: `repeat()` (DuckDB's ``json_tree`` / ``json_type``) and a
+``forEach`` numbered with ``%rowIndex`` (two unnests in one SELECT, which DuckDB runs side by
+side and Spark would cross). A computed value made JSON (``to_json`` of a boolean, a number, a
+text or an object) becomes a VARIANT through a one-field object, the one way Spark takes all
+of them.
 """
 
 from __future__ import annotations
@@ -35,6 +39,11 @@ from houseofcare.ingest.viewdef import CompiledView, ViewDefinitionError
 
 #: strptime / strftime formats the compiler writes, as Java date-time patterns.
 _JAVA_FORMATS: Final[dict[str, str]] = {"%Y-%m-%dT%H:%M:%SZ": "yyyy-MM-dd'T'HH:mm:ss'Z'"}
+#: DuckDB functions the compiler writes that Spark lacks, and the construct that uses them.
+_DUCKDB_ONLY: Final[dict[str, str]] = {
+    "json_tree": "repeat()'s descent through the resource",
+    "json_type": "repeat()'s test of a node's kind",
+}
 #: The column `from_json` fills with the whole line when the line does not fit the structure
 #: (not JSON, or an element of the wrong shape); `checks.problem` then says why.
 CORRUPT: Final[str] = "_corrupt_record"
@@ -122,6 +131,12 @@ def _leaf_idioms(node: exp.Expression) -> exp.Expression:
                     exp.Literal.string("string"),
                 )
                 return exp.Case(ifs=[exp.If(this=is_string, true=text)])
+    if isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.JSON:
+        # `number::VARCHAR::JSON`: a computed number as JSON (a number leaf).
+        text = _json_text_of(node.this)
+        if text is None:
+            raise ValueError(f"only text is cast to JSON on Spark, not {node.sql('duckdb')}")
+        return _as_variant(text)
     if isinstance(node, (exp.EQ, exp.NEQ)) and node.expression == exp.Literal.string("null"):
         leaf = _json_text_of(node.this)
         if leaf is not None:
@@ -134,7 +149,35 @@ def _call(name: str, *args: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this=name, expressions=list(args))
 
 
+def _as_variant(value: exp.Expression) -> exp.Expression:
+    """Any value (object, list, number, boolean, text) as a VARIANT, NULL staying NULL.
+
+    Spark casts only atomic values to VARIANT and `to_variant_object` takes only objects and
+    lists, and the SQL does not say which a computed value is: so the value is wrapped in an
+    object and taken out again, which takes both.
+    """
+    wrapped = _call(
+        "TO_VARIANT_OBJECT", _call("NAMED_STRUCT", exp.Literal.string("v"), value.copy())
+    )
+    variant = _call(
+        "VARIANT_GET", wrapped, exp.Literal.string("$.v"), exp.Literal.string("variant")
+    )
+    present = exp.Not(this=exp.Is(this=value, expression=exp.Null()))
+    return exp.Case(ifs=[exp.If(this=present, true=variant)])
+
+
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.JSONType) or (
+        isinstance(node, exp.Anonymous) and str(node.this).lower() in _DUCKDB_ONLY
+    ):
+        name = "json_type" if isinstance(node, exp.JSONType) else str(node.this).lower()
+        raise ValueError(f"{_DUCKDB_ONLY[name]} (DuckDB's {name}) has no Spark equivalent")
+    if isinstance(node, exp.Select) and _unnests(node) > 1:
+        # DuckDB runs the unnests of one SELECT side by side (%rowIndex: the elements beside
+        # their positions); Spark's explodes would pair every element with every position.
+        raise ValueError(
+            "several unnests in one SELECT (a forEach with %rowIndex): Spark would cross them"
+        )
     if isinstance(node, exp.Cast) and node.to.this in (exp.DataType.Type.TEXT,):
         return _call("TO_JSON", node.this)
     if isinstance(node, exp.JSONExtractScalar):
@@ -145,9 +188,10 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
             "VARIANT_GET", node.this, exp.Literal.string("$"), exp.Literal.string("string")
         )
     if isinstance(node, exp.Anonymous) and str(node.this).lower() == "to_json":
-        # DuckDB makes a struct JSON here; on Spark it becomes a variant, which the casts
-        # above then print as JSON text like any leaf.
-        return _call("TO_VARIANT_OBJECT", *node.expressions)
+        # DuckDB makes an object or a computed value JSON here; on Spark it becomes a
+        # variant, which the casts above then print as JSON text like any leaf.
+        (value,) = node.expressions
+        return _as_variant(value)
     if isinstance(node, exp.Bracket):
         (index,) = node.expressions
         # SQLGlot holds DuckDB's 1-based index 0-based; element_at is 1-based (and -1 = last).
@@ -178,6 +222,11 @@ def _rewrite(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Union) and node.args.get("by_name"):
         node.set("by_name", False)
     return node
+
+
+def _unnests(select: exp.Select) -> int:
+    """How many of the SELECT's columns are unnests (explodes, to SQLGlot)."""
+    return sum(isinstance(column.unalias(), exp.Explode) for column in select.expressions)
 
 
 def _constant(index: exp.Expression) -> int:
