@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 SNOMED = "http://snomed.info/sct"
 ENGINES = ("duckdb", "spark")
 SPARK_TEST_CONFIG = {
+    # the same heap as the SQL-on-FHIR conformance runner's session (a test process keeps one
+    # JVM, made by whichever comes first): with 1 GB the whole suite thrashed the collector
+    "spark.driver.memory": "2g",
     "spark.sql.adaptive.enabled": "false",
     "spark.sql.codegen.wholeStage": "false",
     "spark.sql.autoBroadcastJoinThreshold": "-1",
