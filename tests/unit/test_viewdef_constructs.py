@@ -7,7 +7,6 @@ these tests need nothing outside the repository.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import sys
 from collections import Counter
@@ -316,7 +315,7 @@ def test_collection_column_lists_every_value_and_empty_list_when_none() -> None:
     )
     got = {row["id"]: (row["given"], row["born"]) for row in _rows(view, PATIENTS)}
     assert got == {
-        "p1": (["Ada", "Mary", "Ann"], [dt.date(1978, 3, 12)]),
+        "p1": (["Ada", "Mary", "Ann"], ["1978-03-12"]),  # the runner compares plain values
         "p2": ([], []),
         "p3": ([], []),
     }
