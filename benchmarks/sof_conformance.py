@@ -53,17 +53,6 @@ if TYPE_CHECKING:
 OUTCOMES = ("pass", "refused", "WRONG", "crash")
 #: On Spark, a view the carrier refuses is counted apart from one our compiler refuses.
 SPARK_OUTCOMES = ("pass", "refused", "refused (Spark)", "WRONG", "crash")
-#: One local session for the whole run, tuned for resources of a few lines (as the spec
-#: tests' `SPARK_TEST_CONFIG`), and small: the machine may be running other work.
-SPARK_CONFIG: dict[str, str] = {
-    "spark.driver.memory": "2g",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.autoBroadcastJoinThreshold": "-1",
-    "spark.sql.shuffle.partitions": "1",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-}
 
 #: A runner of one view over some resources: (column names, rows, quarantine reasons).
 ViewRunner = Callable[[dict[str, Any], list[dict[str, Any]]], tuple[list[str], list, list[str]]]
@@ -171,10 +160,10 @@ def run_view_on_spark(
 
 
 def start_test_spark() -> SparkSession:
-    """The run's one Spark session (local, `SPARK_CONFIG`)."""
-    from houseofcare.spark_session import spark_session
+    """The run's one Spark session: local, tuned for resources of a few lines."""
+    from houseofcare.spark_session import SMALL_DATA_CONFIG, spark_session
 
-    return spark_session(**SPARK_CONFIG)
+    return spark_session(**SMALL_DATA_CONFIG)
 
 
 def _plain(value: Any) -> Any:

@@ -44,6 +44,21 @@ SPARK_DEFAULTS: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
 }
 
+#: For data of a few rows (the spec tests' records, the SQL-on-FHIR conformance suite), where
+#: Spark's fixed costs dominate: no adaptive re-planning, no code generation, no broadcast
+#: jobs, one shuffle partition, the quick JIT tier. A process keeps one JVM, made by whichever
+#: session starts first, so every small-data session asks for the same 2 GB heap (with 1 GB the
+#: conformance suite thrashed the collector).
+SMALL_DATA_CONFIG: dict[str, str] = {
+    "spark.driver.memory": "2g",
+    "spark.sql.adaptive.enabled": "false",
+    "spark.sql.codegen.wholeStage": "false",
+    "spark.sql.autoBroadcastJoinThreshold": "-1",
+    "spark.sql.shuffle.partitions": "1",
+    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+}
+
 #: Defaults that hold only when Spark runs on this machine: on a cluster the executors must
 #: reach the driver by a routable address, and a cluster has more than two cores to share.
 LOCAL_ONLY = frozenset(

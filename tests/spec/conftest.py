@@ -26,6 +26,7 @@ from houseofcare.population.indicators import (
 )
 from houseofcare.population.registers import compute_registers
 from houseofcare.population.rules import packaged_register_rules
+from houseofcare.spark_session import SMALL_DATA_CONFIG
 from houseofcare.store.analytic import arrow_schema
 from houseofcare.terminology.codelist import packaged_codelists
 
@@ -34,18 +35,7 @@ if TYPE_CHECKING:
 
 SNOMED = "http://snomed.info/sct"
 ENGINES = ("duckdb", "spark")
-SPARK_TEST_CONFIG = {
-    # the same heap as the SQL-on-FHIR conformance runner's session (a test process keeps one
-    # JVM, made by whichever comes first): with 1 GB the whole suite thrashed the collector
-    "spark.driver.memory": "2g",
-    "spark.sql.adaptive.enabled": "false",
-    "spark.sql.codegen.wholeStage": "false",
-    "spark.sql.autoBroadcastJoinThreshold": "-1",
-    "spark.sql.shuffle.partitions": "1",
-    "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-    # the JVM lives for one test run: the quick JIT tier is enough and costs less CPU
-    "spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-}
+SPARK_TEST_CONFIG = SMALL_DATA_CONFIG
 
 
 def _typed(kind: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from functools import cache
 from pathlib import Path
 from types import ModuleType
 
@@ -27,7 +28,9 @@ KNOWN_WRONG: frozenset[tuple[str, str]] = frozenset()
 MIN_PASSING = 123
 
 
+@cache
 def _runner() -> ModuleType:
+    """The conformance runner script as a module (loaded once per test process)."""
     spec = importlib.util.spec_from_file_location("sof_conformance", RUNNER)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -7,18 +7,13 @@ these tests need nothing outside the repository.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from houseofcare.ingest.viewdef import ViewDefinitionError, compile_view
-
-RUNNER = Path(__file__).parents[2] / "benchmarks" / "sof_conformance.py"
+from tests.unit.test_sof_conformance import _runner
 
 PATIENTS: list[dict[str, Any]] = [
     {
@@ -46,15 +41,6 @@ OBSERVATIONS: list[dict[str, Any]] = [
     {"resourceType": "Observation", "id": "o4", "valueQuantity": {"value": 7}},
     {"resourceType": "Observation", "id": "o5", "valueString": "12"},
 ]
-
-
-def _runner() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("sof_conformance", RUNNER)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def _rows(view: dict[str, Any], resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
