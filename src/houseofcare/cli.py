@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from houseofcare import __version__
-from houseofcare.cli_access import DataDirOption, TokenOption, UserOption
+from houseofcare.cli_access import DataDirOption, TokenOption, UserOption, settings_for
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -37,12 +37,6 @@ err = Console(stderr=True)
 class OutputFormat(str, Enum):
     ndjson = "ndjson"
     parquet = "parquet"
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from houseofcare.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
 def _parse_date(value: str, option: str) -> dt.date:
@@ -158,7 +152,7 @@ def ingest(
     from houseofcare.ingest import ingest_paths
     from houseofcare.progress import rich_progress
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     if engine is IngestEngine.spark:
         report = _ingest_on_spark(paths, settings)
         _print_ingest_report(report, settings, into=f"the lake {settings.lake_path}")
@@ -287,7 +281,7 @@ def run_command(
     from houseofcare.progress import rich_progress
     from houseofcare.spark_session import SparkStartError
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     as_of_date = _parse_date(as_of, "--as-of")
     if source is None and not settings.analytic_db_path.exists():
         err.print(
@@ -361,7 +355,7 @@ def prevalence(
     from houseofcare.population.prevalence import prevalence as prevalence_of
     from houseofcare.population.rules import packaged_register_rules
 
-    con, chosen = _open_run(_settings(data_dir), run_id)
+    con, chosen = _open_run(settings_for(data_dir), run_id)
     try:
         rel = prevalence_of(con, chosen, packaged_register_rules(), by_practice=by_practice)
     except LookupError as exc:
@@ -436,7 +430,7 @@ def inequalities(
             )
             raise typer.Exit(2)
         chosen_measures = tuple(m for m in chosen_measures if m.id in measure)
-    engine, chosen = _open_run(_settings(data_dir), run_id)
+    engine, chosen = _open_run(settings_for(data_dir), run_id)
     try:
         found = report(engine, chosen, practices(engine.con), chosen_measures)
     except LookupError as exc:
@@ -459,7 +453,7 @@ def achievement(
     """Care-gap indicator achievement per practice (disclosure-controlled counts)."""
     from houseofcare.population.indicators import achievement as achievement_of
 
-    con, chosen = _open_run(_settings(data_dir), run_id)
+    con, chosen = _open_run(settings_for(data_dir), run_id)
     rel = achievement_of(con, chosen)
     if csv:
         con.relation(rel.sql).write_csv(str(csv))
@@ -497,7 +491,7 @@ def recall(
     from houseofcare.population.indicators import export_recall_csv, recall_list
     from houseofcare.tiers.proportionate import packaged_proportionate_policy
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     con, chosen = _open_run(settings, run_id)
     scope = authorise_or_exit(
         settings,
@@ -531,7 +525,7 @@ def status(data_dir: DataDirOption = None) -> None:
     from houseofcare.results import AnalyticResults
     from houseofcare.store.analytic import connect
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     if not settings.analytic_db_path.exists():
         err.print(
             f"[red]error:[/red] no analytic store at {settings.analytic_db_path}; "
@@ -581,7 +575,7 @@ def quickstart(
     from houseofcare.progress import rich_progress
     from houseofcare.synth import generate_population
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     export = settings.data_dir / "synthetic"
     as_of_date = _parse_date(as_of, "--as-of")
     with rich_progress() as progress:

@@ -56,6 +56,16 @@ class ExportRefused(Exception):
     """The command may not produce identifiable output for this user; the message says why."""
 
 
+def settings_for(data_dir: Path | None) -> Settings:
+    """The settings for a command: its `--data-dir` when given, else the environment's.
+
+    The settings module (pydantic-settings) is imported here, when a command runs, not when
+    `hoc` starts (issue 16)."""
+    from houseofcare.settings import Settings
+
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
 def read_password(username: str) -> str:
     """The password, without echo at a terminal, or one line of standard input for a script."""
     if sys.stdin is not None and sys.stdin.isatty():
@@ -310,12 +320,11 @@ def create_token_command(
     """Make a personal access token (asks for your password). It is shown once: keep it like
     a password; `hoc token revoke` ends it."""
     from houseofcare.api.credentials import CredentialKind, issue
-    from houseofcare.settings import Settings
     from houseofcare.store.audit import record_audit, record_audit_now
     from houseofcare.store.database import engine_for, session_factory, transaction
     from houseofcare.store.models import AuditOutcome
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = settings_for(data_dir)
     err = Console(stderr=True)
     engine = engine_for(settings)
     try:
@@ -368,10 +377,9 @@ def revoke_token_command(
 ) -> None:
     """End a personal access token at once."""
     from houseofcare.api.credentials import revoke
-    from houseofcare.settings import Settings
     from houseofcare.store.database import engine_for, session_factory, transaction
 
-    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    settings = settings_for(data_dir)
     engine = engine_for(settings)
     try:
         with transaction(session_factory(engine)) as session:

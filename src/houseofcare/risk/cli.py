@@ -15,7 +15,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from houseofcare.cli_access import DataDirOption, TokenOption, UserOption, authorise_or_exit
+from houseofcare.cli_access import (
+    DataDirOption,
+    TokenOption,
+    UserOption,
+    authorise_or_exit,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,12 +38,6 @@ console = Console()
 err = Console(stderr=True)
 
 RunOption = Annotated[str | None, typer.Option("--run", help="A run id (default: the latest run).")]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from houseofcare.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
 def _date(value: str, option: str) -> dt.date:
@@ -78,7 +78,7 @@ def train_command(
     from houseofcare.progress import rich_progress
     from houseofcare.risk.model import ModelError, train_model
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     as_of_date = _date(as_of, "--as-of")
     con = _store(settings, read_only=True)
     try:
@@ -139,7 +139,7 @@ def evaluate_command(
     from houseofcare.risk.evaluate import EvaluationError, evaluate_model, write_report
     from houseofcare.risk.model import ModelError, load_model
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     when = _date(index_date, "--index-date") if index_date else None
     try:
         model = load_model(settings, version)
@@ -202,7 +202,7 @@ def tiers_command(
     from houseofcare.results import AnalyticResults
     from houseofcare.tiers.report import level_counts, movers
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     con = _store(settings, read_only=True)
     results = AnalyticResults(con)
     chosen = run_id or results.latest_run_id()
@@ -259,7 +259,7 @@ def risk_assessments_command(
     from houseofcare.results import AnalyticResults
     from houseofcare.risk.fhir import write_risk_assessments
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     con = _store(settings, read_only=True)
     results = AnalyticResults(con)
     chosen = run_id or results.latest_run_id()

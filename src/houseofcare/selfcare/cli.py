@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from houseofcare.cli_access import DataDirOption
+from houseofcare.cli_access import DataDirOption, settings_for
 
 if TYPE_CHECKING:
-    from houseofcare.settings import Settings
+    pass
 
 services_app = typer.Typer(
     name="services",
@@ -27,12 +27,6 @@ err = Console(stderr=True)
 
 #: Rejections printed one by one; past this many, how many more.
 SHOWN_REJECTIONS = 50
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from houseofcare.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
 @services_app.command("import")
@@ -63,7 +57,7 @@ def import_command(
     except ValueError:
         err.print(f"[red]error:[/red] --format must be one of {', '.join(FeedFormat)}")
         raise typer.Exit(2) from None
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     upgrade(settings)
     engine = engine_for(settings)
     try:
@@ -117,7 +111,7 @@ def export_command(
         raise typer.Exit(2)
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     engine = engine_for(settings)
     try:
         with session_factory(engine)() as session:

@@ -12,7 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from houseofcare.store.cli import DataDirOption, _settings, _shown_url
+from houseofcare.cli_access import settings_for
+from houseofcare.store.cli import DataDirOption, _shown_url
 
 audit_app = typer.Typer(
     name="audit",
@@ -38,7 +39,7 @@ def seal_command(
     from houseofcare.store.audit_seal import seal
     from houseofcare.store.database import engine_for
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     engine = engine_for(settings)
     try:
         result = seal(engine, wait_seconds=wait)
@@ -81,7 +82,7 @@ def verify_command(
     from houseofcare.store.audit_verify import verify
     from houseofcare.store.database import engine_for
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     expected = _head(head)
     engine = engine_for(settings)
     try:

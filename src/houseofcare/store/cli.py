@@ -7,14 +7,13 @@ Parsing and printing only; the work is in `houseofcare.store.migrate` and
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from houseofcare.cli_access import DataDirOption
+from houseofcare.cli_access import DataDirOption, settings_for
 
 if TYPE_CHECKING:
     from houseofcare.settings import Settings
@@ -26,12 +25,6 @@ db_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    from houseofcare.settings import Settings
-
-    return Settings(data_dir=data_dir) if data_dir else Settings()
 
 
 def _shown_url(settings: Settings, url: str | None = None) -> str:
@@ -49,7 +42,7 @@ def upgrade_command(data_dir: DataDirOption = None) -> None:
     from houseofcare.store.migrate import separate_app_role, upgrade
     from houseofcare.store.roles import RoleError
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         revision = upgrade(settings)
         role = separate_app_role(settings)
@@ -81,7 +74,7 @@ def current_command(data_dir: DataDirOption = None) -> None:
     from houseofcare.store.database import engine_for
     from houseofcare.store.migrate import current_revision, head_revision
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     engine = engine_for(settings)
     try:
         current = current_revision(engine)
@@ -114,7 +107,7 @@ def seed_demo_command(
     care plans at every stage. For a demo only, never for real records."""
     from houseofcare.store.demo import DemoError, seed_demo
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     try:
         summary = seed_demo(settings, people=people, plans=plans, caseload=caseload)
     except DemoError as exc:
@@ -158,7 +151,7 @@ def unlock_command(
     from houseofcare.store.database import engine_for, session_factory
     from houseofcare.store.models import User
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     api = ApiSettings()
     engine = engine_for(settings)
     try:
