@@ -120,7 +120,7 @@ def score_query(
     as_of: dt.date,
     *,
     num_threads: int,
-    registers: tuple[str, str] | None = None,
+    registers: tuple[str, str],
 ) -> Query:
     """patient_id, risk, percentile (0-100, share of people with lower risk), factor_1..3,
     model_version, for everyone alive at the end of `as_of` (the run's population).
@@ -128,7 +128,7 @@ def score_query(
     A run's results read everything recorded up to and including its as-of date, so the
     features' index date is the day after it (features read what was recorded strictly
     before their index date): then the features' registers and scores are the run's own,
-    `registers` (register table, multimorbidity table at `as_of`) when the run has them.
+    `registers` (its register table and multimorbidity table at `as_of`), not computed again.
     """
     features = model_features(packaged_feature_spec(), [r.id for r in packaged_register_rules()])
     if features != model.features:
@@ -141,10 +141,6 @@ def score_query(
         "risk_features",
         compute_features(engine, index_date, with_label=False, day_before=registers).sql,
     )
-    if registers is None:
-        # the features' own registers and scores are done with
-        for done in ("risk_register", "risk_scores"):
-            engine.materialise(done, "SELECT CAST(NULL AS VARCHAR) AS patient_id WHERE FALSE")
     columns = ", ".join(["patient_id", *features])
     engine.map_batches(
         "risk_prediction",
