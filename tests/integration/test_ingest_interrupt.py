@@ -18,7 +18,7 @@ SCT = "http://snomed.info/sct"
 
 
 def _big_export(folder: Path, resources: int = 200_000) -> Path:
-    """About 80 MB of Observations: several read blocks, so there is a 'mid-way'."""
+    """About 80 MB of Observations in two files, so there is a 'mid-way'."""
     template = json.dumps({
         "resourceType": "Observation", "id": "ID", "meta": {"lastUpdated": "2026-01-01T00:00:00Z"},
         "status": "final", "code": {"coding": [{"system": SCT, "code": "75367002"}]},
@@ -32,11 +32,20 @@ def _big_export(folder: Path, resources: int = 200_000) -> Path:
     })  # fmt: skip
     head, rest = template.split('"ID"', 1)
     mid, tail = rest.split("PID", 1)
-    path = folder / "Observation.ndjson"
-    with path.open("w") as out:
-        for i in range(resources):
-            out.write(f'{head}"big-{i}"{mid}p{i % 5000}{tail}\n')
-    return path
+    # Two files: a file read whole (ingest's fast path) reports its progress at once, and the
+    # second file is still to come, so a progress line means mid-way on either path.
+    export = folder / "export"
+    export.mkdir()
+    half = resources // 2
+    for part, ids in enumerate((range(half), range(half, resources)), start=1):
+        with (export / f"Observation-{part}.ndjson").open("w") as out:
+            for i in ids:
+                out.write(f'{head}"big-{i}"{mid}p{i % 5000}{tail}\n')
+    return export
+
+
+def _size(export: Path) -> int:
+    return sum(p.stat().st_size for p in export.iterdir())
 
 
 def _start(data_dir: Path, source: Path) -> subprocess.Popen[str]:
@@ -70,7 +79,7 @@ def test_kill_9_mid_ingest_leaves_the_store_unchanged(tmp_path: Path) -> None:
     source = _big_export(tmp_path)
     proc = _start(data_dir, source)
     progressed = _wait_for_progress(proc)
-    assert int(progressed.split()[1]) < source.stat().st_size  # really mid-way
+    assert int(progressed.split()[1]) < _size(source)  # really mid-way
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=30) == -signal.SIGKILL
     settings = settings_in(data_dir)

@@ -37,6 +37,7 @@ import pyarrow as pa
 
 from houseofcare.analytic_tables import CLINICAL_TABLES, KEY_COLUMN, create_table_sql
 from houseofcare.ingest import checks, quarantine
+from houseofcare.ingest.fast_path import FastFile, FastReader
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.sources import (
     BadLine,
@@ -46,6 +47,7 @@ from houseofcare.ingest.sources import (
     bundle_entries,
     discover,
     int64_array,
+    plain_ndjson_type,
     prefetch,
     read_blocks,
 )
@@ -121,16 +123,24 @@ class IngestReport:
     #: system no rule reads and no map translates, per canonical system URI: codes that can
     #: never reach a register or a care gap (hazard H-042).
     unknown_code_systems: dict[str, int] = field(default_factory=dict)
+    #: Files read whole by DuckDB's own reader (`ingest/fast_path.py`); the rest were read
+    #: block by block, line by line where needed.
+    fast_files: int = 0
 
 
 def ingest_paths(
-    *, paths: Sequence[Path], settings: Settings, progress: Progress | None = None
+    *,
+    paths: Sequence[Path],
+    settings: Settings,
+    progress: Progress | None = None,
+    fast: bool = True,
 ) -> IngestReport:
     """Load FHIR NDJSON / Bundle / XML files into the analytic store in one transaction.
 
     Raises `FileNotFoundError` before touching the store when a path is missing or a folder
     holds no FHIR files. On any exception, KeyboardInterrupt included, the transaction is
-    rolled back and the exception propagates.
+    rolled back and the exception propagates. `fast=False` reads every file block by block
+    (the exact path), as the tests that hold the two paths to the same tables need.
     """
     views = load_views()
     discovery = discover([Path(p) for p in paths])
@@ -140,14 +150,20 @@ def ingest_paths(
         # Row order inside the clinical tables carries no meaning; not keeping it lets DuckDB
         # stream the inserts instead of buffering them.
         con.execute("SET preserve_insertion_order = false")
-        con.execute("BEGIN TRANSACTION")
+        reader = FastReader(con) if fast else None
         try:
-            with interrupts_as_keyboard():
-                report = _Ingest(con, views, progress or NullProgress()).run(discovery)
-                con.execute("COMMIT")
-        except BaseException:
-            _rollback(con)
-            raise
+            con.execute("BEGIN TRANSACTION")
+            try:
+                with interrupts_as_keyboard():
+                    ingest = _Ingest(con, views, progress or NullProgress(), reader)
+                    report = ingest.run(discovery)
+                    con.execute("COMMIT")
+            except BaseException:
+                _rollback(con)
+                raise
+        finally:
+            if reader is not None:
+                reader.close()
     finally:
         con.close()
     return report
@@ -172,10 +188,15 @@ class _FileEvent:
     file_id: int
     block: Block | None = None
     error: SourceError | None = None
+    #: The file was read whole by the fast path: stage what it read.
+    fast: FastFile | None = None
 
 
-def _file_events(files: list[Path]) -> Iterator[_FileEvent]:
+def _file_events(files: list[Path], fast: dict[int, FastFile]) -> Iterator[_FileEvent]:
     for file_id, path in enumerate(files):
+        if file_id in fast:
+            yield _FileEvent(file_id, fast=fast[file_id])
+            continue
         try:
             for block in read_blocks(path):
                 yield _FileEvent(file_id, block=block)
@@ -210,8 +231,10 @@ class _Ingest:
         con: duckdb.DuckDBPyConnection,
         views: dict[str, CompiledView],
         progress: Progress,
+        reader: FastReader | None = None,
     ) -> None:
         self.con = con
+        self.reader = reader
         self.views_by_type = {v.resource: v for v in views.values()}
         self.progress = progress
         self.ingested_at = datetime.now()
@@ -272,11 +295,15 @@ class _Ingest:
         first_seq = {i: -1 for i in range(len(files))}
         counted: dict[int, Counter[str]] = {}
         unreadable: set[int] = set()
-        for event in prefetch(_file_events(files)):
+        fast = self._read_fast(files, task)
+        for event in prefetch(_file_events(files, fast)):
             fid = event.file_id
             if first_seq[fid] < 0:
                 first_seq[fid] = self.seq
                 counted[fid] = Counter()
+            if event.fast is not None:
+                self._stage_fast(event.fast)
+                continue
             if event.error is not None:
                 self._unstage(first_seq[fid], names[fid])
                 counted[fid].clear()
@@ -329,6 +356,41 @@ class _Ingest:
             ),
             skipped_files=sorted(skipped),
             unknown_code_systems=self._unknown_code_systems(),
+            fast_files=len(fast),
+        )
+
+    def _read_fast(self, files: list[Path], task: int) -> dict[int, FastFile]:
+        """Read every file that looks clean with DuckDB's own reader (`ingest/fast_path.py`),
+        before this transaction first looks at what was read."""
+        fast: dict[int, FastFile] = {}
+        if self.reader is None:
+            return fast
+        for file_id, path in enumerate(files):
+            view = self.views_by_type.get(plain_ndjson_type(path) or "")
+            if view is None:
+                continue
+            got = self.reader.read(
+                file_id, path, view, lambda done: self.progress.advance(task, done)
+            )
+            if got is not None:
+                fast[file_id] = got
+        return fast
+
+    def _stage_fast(self, got: FastFile) -> None:
+        """Stage a file the fast path read, numbered in file order like the exact path's."""
+        view = self.views_by_type[got.resource_type]
+        base = self.seq - 1  # the fast path numbers a file's resources from 1
+        self.seq += got.resources
+        self.resources[got.file_id] += got.resources
+        names = ", ".join(f'"{n}"' for n, _ in view.columns)
+        self.con.execute(
+            f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
+            f"SELECT seq + {base}, {names}, NULL FROM {got.rows_table}"
+        )
+        self.con.execute(
+            f"INSERT INTO {_KEYS} SELECT seq + {base}, ?, NULL, ?, resource_id, last_updated, "
+            f"NULL FROM {got.keys_table}",
+            [got.file_id, view.resource],
         )
 
     def _unknown_code_systems(self) -> dict[str, int]:

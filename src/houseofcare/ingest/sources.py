@@ -17,6 +17,7 @@ for the quarantine and left out of the block.
 from __future__ import annotations
 
 import gzip
+import mmap
 import re
 import threading
 import zlib
@@ -476,6 +477,58 @@ def _read(
         table, bad = _lines_table(view[: cut + 1], next_line)
         next_line += table.num_rows
         yield Block(table, progress(), recycler(buffer), bad, _has_escapes(buffer, cut + 1))
+
+
+def plain_ndjson_type(path: Path) -> str | None:
+    """The resourceType of the first line of a file DuckDB's own JSON reader can take whole.
+
+    That is a plain (not compressed) NDJSON file, by name or by its first lines, without a
+    byte order mark, whose first line is a resource, and which holds no JSON escape of a
+    control character anywhere (`_has_escapes`, in windows so that memory stays flat): the
+    checks the block reader makes per line that DuckDB's reader does not make. None for any
+    other file, which is read block by block. Whatever else could be wrong (a bad line, a
+    wrong shape, invalid UTF-8) makes DuckDB's reader fail, and the file is then read block
+    by block after all (see `ingest/fast_path.py`).
+    """
+    try:
+        with path.open("rb") as raw:
+            head = raw.read(1 << 20)
+            if not head or head.startswith((_GZIP_MAGIC, _UTF8_BOM, *_UTF16_BOMS)):
+                return None
+            if is_xml_name(path) or (not is_ndjson_name(path) and _is_xml(head)):
+                return None
+            if not is_ndjson_name(path) and _is_document(head):
+                return None
+            end = head.find(b"\n")
+            try:
+                first = orjson.loads(head if end < 0 else head[:end])
+            except orjson.JSONDecodeError:
+                return None
+            kind = first.get("resourceType") if isinstance(first, dict) else None
+            if not isinstance(kind, str) or _file_has_escapes(raw):
+                return None
+            return kind
+    except OSError:
+        return None
+
+
+def _file_has_escapes(raw: BinaryIO) -> bool:
+    """`_has_escapes` over a whole file, a window at a time (a window's last byte is looked at
+    again with the next window, so an escape across the boundary is found)."""
+    size = raw.seek(0, 2)
+    if size == 0:
+        return False
+    with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        if data.find(b"\\") < 0:  # at memory speed: most exports have no escapes at all
+            return False
+        start = 0
+        while start < size:
+            end = min(size, start + BLOCK_BYTES)
+            window = bytearray(data[start:end])
+            if _has_escapes(window, len(window)):
+                return True
+            start = end - 1 if end < size else end
+    return False
 
 
 def _has_escapes(buffer: bytearray, end: int) -> bool:
