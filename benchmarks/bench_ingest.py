@@ -2,6 +2,12 @@
 stay flat as the input grows), beside DuckDB's bare `read_json` of the same files into tables
 and fhiry on a small sample.
 
+Three bare DuckDB reads, each file into a table, for comparison: with the schema inferred over
+the whole file (the comparison kept from before issue 16); with the columns the views read
+(`read_json(columns=...)`, nested STRUCTs with raw JSON leaves: exactly the read ingest's fast
+path makes, so the rest of our time is the view's SQL, its checks and the store); and ingest
+on its exact path alone (`fast=False`, every file block by block, as before issue 16).
+
 Run: `.venv/bin/python benchmarks/bench_ingest.py [--sizes 10000,100000,250000]`.
 Exports come from `hoc synth` and are cached under benchmarks/.cache/. Each measurement runs in
 its own subprocess, so peak RSS and CPU time (user + system, all threads: less sensitive to
@@ -32,9 +38,10 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 start = cpu()
-report = ingest_paths(paths=[Path(sys.argv[1])], settings=Settings(data_dir=Path(sys.argv[2])))
+report = ingest_paths(paths=[Path(sys.argv[1])], settings=Settings(data_dir=Path(sys.argv[2])),
+                      fast=sys.argv[3] == "fast")
 print(json.dumps({"bytes": report.bytes, "seconds": report.seconds, "cpu": cpu() - start,
-                  "quarantined": report.quarantined,
+                  "quarantined": report.quarantined, "fast_files": report.fast_files,
                   "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
@@ -52,6 +59,29 @@ start, start_cpu = time.perf_counter(), cpu()
 for i, f in enumerate(files):
     con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
                 "format='newline_delimited', sample_size=-1, maximum_object_size=67108864)")
+seconds = time.perf_counter() - start
+print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
+                  "cpu": cpu() - start_cpu,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+_READ_VIEW_COLUMNS = """
+import json, resource, sys, time
+from pathlib import Path
+import duckdb
+from houseofcare.ingest.fast_path import read_json_columns
+from houseofcare.ingest.viewdef import load_views
+folder, db = Path(sys.argv[1]), sys.argv[2]
+views = {v.resource: v for v in load_views().values()}
+files = sorted(p for p in folder.glob("*.ndjson"))
+con = duckdb.connect(db)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+start, start_cpu = time.perf_counter(), cpu()
+for i, f in enumerate(files):
+    columns = read_json_columns(json.loads(views[f.stem].structure))
+    con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
+                f"format='newline_delimited', columns={columns}, maximum_object_size=67108864)")
 seconds = time.perf_counter() - start
 print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
                   "cpu": cpu() - start_cpu,
@@ -134,7 +164,7 @@ def compare(python: str, target: int, rounds: int) -> None:
     for round_ in range(1, rounds + 1):
         for name, interpreter in (("other", python), ("this", sys.executable)):
             shutil.rmtree(work, ignore_errors=True)
-            result = _run(_INGEST, str(export), str(work), python=interpreter)
+            result = _run(_INGEST, str(export), str(work), "fast", python=interpreter)
             rates[name].append(result["bytes"] / 1e6 / result["seconds"])
             label = f"{'other checkout' if name == 'other' else 'this checkout'}, round {round_}"
             rows.append(_row(label, f"{target:,}", result))
@@ -172,17 +202,27 @@ def main() -> None:
     rows: list[list[object]] = []
     ours: dict[int, dict[str, float]] = {}
     bare: dict[int, dict[str, float]] = {}
+    exact: dict[int, dict[str, float]] = {}
+    columns: dict[int, dict[str, float]] = {}
     for n in sizes:
-        ours[n] = _run(_INGEST, str(exports[n]), str(work / f"ours-{n}"))
+        ours[n] = _run(_INGEST, str(exports[n]), str(work / f"ours-{n}"), "fast")
         shutil.rmtree(work / f"ours-{n}", ignore_errors=True)
         rows.append(_row("houseofcare ingest", f"{n:,}", ours[n]))
+    for n in sizes:
+        exact[n] = _run(_INGEST, str(exports[n]), str(work / f"exact-{n}"), "exact")
+        shutil.rmtree(work / f"exact-{n}", ignore_errors=True)
+        rows.append(_row("houseofcare ingest, exact path only", f"{n:,}", exact[n]))
+    for n in sizes:
+        columns[n] = _run(_READ_VIEW_COLUMNS, str(exports[n]), str(work / f"cols-{n}.duckdb"))
+        (work / f"cols-{n}.duckdb").unlink(missing_ok=True)
+        rows.append(_row("DuckDB read_json, the views' columns", f"{n:,}", columns[n]))
     for n in sizes:
         bare[n] = _run(_READ_JSON, str(exports[n]), str(work / f"read_json-{n}.duckdb"))
         (work / f"read_json-{n}.duckdb").unlink(missing_ok=True)
         rows.append(_row("DuckDB bare read_json into tables", f"{n:,}", bare[n]))
     sample = _sample(exports[args.target], work / "fhiry-sample", args.fhiry_mb)
     fhiry = _run(_FHIRY, str(sample))
-    ours_sample = _run(_INGEST, str(sample), str(work / "sample"))
+    ours_sample = _run(_INGEST, str(sample), str(work / "sample"), "fast")
     rows.append(_row("houseofcare ingest", f"{args.fhiry_mb:g} MB sample", ours_sample))
     rows.append(_row("fhiry", f"{args.fhiry_mb:g} MB sample", fhiry))
 
@@ -201,7 +241,18 @@ def main() -> None:
     target, rate = args.target, ours[args.target]["bytes"] / ours[args.target]["seconds"]
     bare_rate = bare[target]["bytes"] / bare[target]["seconds"]
     fhiry_rate = fhiry["bytes"] / fhiry["seconds"]
+    columns_rate = columns[target]["bytes"] / columns[target]["seconds"]
+    exact_rate = exact[target]["bytes"] / exact[target]["seconds"]
+    print(
+        f"ours at {target:,} people: {rate / 1e6:.0f} MB/s ({int(ours[target]['fast_files'])} "
+        f"files on the fast path)"
+    )
+    print(
+        f"ours / DuckDB read_json of the views' columns at {target:,} people: "
+        f"{rate / columns_rate:.2f}x"
+    )
     print(f"ours / DuckDB bare read_json at {target:,} people: {rate / bare_rate:.2f}x")
+    print(f"ours / our exact path alone at {target:,} people: {rate / exact_rate:.2f}x")
     cpu_ratio = bare[target]["cpu"] / ours[target]["cpu"]
     print(f"CPU time, DuckDB bare read_json / ours at {target:,} people: {cpu_ratio:.2f}")
     print(f"ours at {target:,} people / fhiry on the sample: {rate / fhiry_rate:,.0f}x")

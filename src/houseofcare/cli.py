@@ -218,8 +218,9 @@ def _print_ingest_report(report: object, settings: Settings, *, into: str | None
             console.print(f"  {file}: {why}", markup=False)
     mb = report.bytes / 1e6
     rate = mb / report.seconds if report.seconds else 0.0
+    fast = f", {report.fast_files} read whole by DuckDB" if report.fast_files else ""
     console.print(
-        f"{report.files} file(s), {mb:,.1f} MB in {report.seconds:.1f} s ({rate:,.0f} MB/s)"
+        f"{report.files} file(s){fast}, {mb:,.1f} MB in {report.seconds:.1f} s ({rate:,.0f} MB/s)"
     )
     if report.quarantined:
         console.print(
