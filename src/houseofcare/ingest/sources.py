@@ -17,7 +17,6 @@ for the quarantine and left out of the block.
 from __future__ import annotations
 
 import gzip
-import mmap
 import re
 import threading
 import zlib
@@ -513,22 +512,22 @@ def plain_ndjson_type(path: Path) -> str | None:
 
 
 def _file_has_escapes(raw: BinaryIO) -> bool:
-    """`_has_escapes` over a whole file, a window at a time (a window's last byte is looked at
-    again with the next window, so an escape across the boundary is found)."""
-    size = raw.seek(0, 2)
-    if size == 0:
-        return False
-    with mmap.mmap(raw.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        if data.find(b"\\") < 0:  # at memory speed: most exports have no escapes at all
+    """`_has_escapes` over a whole file, a block at a time into one reused buffer (memory
+    stays flat; a memory map would count the whole file as the process's memory). The last
+    byte of each block starts the next, so an escape across the boundary is found."""
+    raw.seek(0)
+    buffer = bytearray(BLOCK_BYTES)
+    view = memoryview(buffer)
+    kept = 0
+    while True:
+        count = _read_into(raw, view[kept:])
+        if not count:
             return False
-        start = 0
-        while start < size:
-            end = min(size, start + BLOCK_BYTES)
-            window = bytearray(data[start:end])
-            if _has_escapes(window, len(window)):
-                return True
-            start = end - 1 if end < size else end
-    return False
+        end = kept + count
+        if _has_escapes(buffer, end):
+            return True
+        buffer[0] = buffer[end - 1]
+        kept = 1
 
 
 def _has_escapes(buffer: bytearray, end: int) -> bool:
