@@ -110,7 +110,8 @@ def test_one_bad_value_in_each_block_loses_only_those_lines(
     clean = _write(tmp_path / "clean.ndjson", [_observation(i) for i in range(3000, 3500)])
     assert dirty.stat().st_size > 10 * sources.BLOCK_BYTES
     fast_report, _, store = _both(tmp_path, [dirty, clean])
-    assert fast_report.fast_files == 1  # the clean file; the dirty one went the exact way
+    # Both went the fast way: a bad value needs only its line number found, not the exact path.
+    assert fast_report.fast_files == 2
     assert fast_report.by_type["Observation"].loaded == 3500 - len(bad_lines)
     assert fast_report.quarantined == len(bad_lines)
     quarantined = snapshot(store)["quarantine"]
@@ -132,7 +133,6 @@ _DECLINED: dict[str, list[dict[str, Any] | str]] = {
     "an undated resource": [_observation(1), _observation(2, meta={})],
     "a bad lastUpdated": [_observation(1), _observation(2, meta={"lastUpdated": "yesterday"})],
     "a control character": [_observation(1), _observation(2, status="fi\u0000nal")],
-    "a partial date": [_observation(1), _observation(2, effectiveDateTime="2020-13")],
     "a bundle line": [_observation(1), {"resourceType": "Bundle", "type": "collection"}],
 }
 
@@ -144,6 +144,30 @@ def test_a_file_the_fast_path_declines_loads_as_the_exact_path_loads_it(
     path = _write(tmp_path / "input.ndjson", _DECLINED[case])
     fast_report, _, _ = _both(tmp_path, [path])
     assert fast_report.fast_files == 0, case
+
+
+_BAD_VALUES: dict[str, list[dict[str, Any] | str]] = {
+    "a number for a code": [_observation(1), _observation(2, status=5)],
+    "a month that is not one": [_observation(1), _observation(2, effectiveDateTime="2020-13")],
+    "a required reference missing": [_observation(1), _observation(2, subject=None)],
+    "an object for a string": [_observation(1), _observation(2, status={"a": 1})],
+    "bad values in several resources": [
+        _observation(i, status=i) if i % 7 == 0 else _observation(i) for i in range(60)
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(_BAD_VALUES))
+def test_a_file_with_bad_values_goes_the_fast_way_and_quarantines_them_with_line_numbers(
+    tmp_path: Path, case: str
+) -> None:
+    docs = _BAD_VALUES[case]
+    path = _write(tmp_path / "input.ndjson", ["", *docs])  # a blank first line shifts numbers
+    fast_report, _, store = _both(tmp_path, [path])
+    assert fast_report.fast_files == 1, case
+    assert fast_report.quarantined >= 1
+    lines = sorted(int(r[1]) for r in snapshot(store)["quarantine"])  # type: ignore[call-overload]
+    assert all(line >= 2 for line in lines)
 
 
 def test_invalid_utf8_and_a_byte_order_mark_take_the_exact_path(tmp_path: Path) -> None:

@@ -19,11 +19,15 @@ nothing in it needed the exact path's care:
 - every line is a resource of the guessed type with a string id and a valid
   `meta.lastUpdated` (the exact path hashes the whole line of an undated resource);
 - no id repeats within the file (so that line order, which this path does not keep, cannot
-  decide between two versions);
-- the view's SQL found no bad value (a quarantine entry needs the line number).
+  decide between two versions).
 
 Otherwise everything read is dropped and the file goes through the exact path, which finds
-and reports what is wrong with each line: bad input costs the file it is in, not the export.
+and reports what is wrong with each line: such input costs the file it is in, not the export.
+A bad *value* (a wrong type, a date that is not one, a required element missing) does not
+send the file there: the view's SQL gives the resource's quarantine reason as on the exact
+path, and only the line numbers of those few resources are missing. `FastFile.bad` counts
+them; the loader finds their lines by id in one light pass over the file
+(`loader._Ingest._number_bad_lines`).
 
 Why a separate in-memory database: a DuckDB error inside a transaction aborts it, and ingest
 is one transaction. The reading happens on a second connection to the same DuckDB instance
@@ -67,8 +71,10 @@ class FastFile:
     file_id: int
     resource_type: str
     resources: int
-    rows_table: str  # seq, the view's columns (the rows the exact path would stage)
+    rows_table: str  # seq, the view's columns, __error (the rows the exact path would stage)
     keys_table: str  # seq, resource_id, last_updated
+    #: Resources with a bad value (rows with an `__error`): quarantined, lines still to find.
+    bad: int = 0
 
 
 def read_json_columns(structure: Any) -> str:
@@ -175,17 +181,15 @@ class FastReader:
                 f"(SELECT rowid + 1 AS seq, {{{resource}}} AS r FROM {raw}) {view.rows_sql}"
             )
             [(bad,)] = cur.execute(
-                f"SELECT count(*) FROM {rows} WHERE __error IS NOT NULL"
+                f"SELECT count(DISTINCT seq) FROM {rows} WHERE __error IS NOT NULL"
             ).fetchall()
-            if bad:
-                return self._decline(file_id)
         except duckdb.Error as err:
             if is_interrupt(err):
                 raise
             return self._decline(file_id)
         finally:
             cur.execute(f"DROP TABLE IF EXISTS {raw}")
-        return FastFile(file_id, view.resource, int(count), rows, keys)
+        return FastFile(file_id, view.resource, int(count), rows, keys, int(bad))
 
     @contextlib.contextmanager
     def _watched(self, report: Callable[[float], None]) -> Iterator[None]:

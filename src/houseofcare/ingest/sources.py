@@ -498,9 +498,9 @@ def plain_ndjson_type(path: Path) -> str | None:
                 return None
             if not is_ndjson_name(path) and _is_document(head):
                 return None
-            end = head.find(b"\n")
+            lines = (line for line in head.split(b"\n") if line.strip())
             try:
-                first = orjson.loads(head if end < 0 else head[:end])
+                first = orjson.loads(next(lines, b""))
             except orjson.JSONDecodeError:
                 return None
             kind = first.get("resourceType") if isinstance(first, dict) else None
