@@ -134,6 +134,12 @@ _DECLINED: dict[str, list[dict[str, Any] | str]] = {
     "a bad lastUpdated": [_observation(1), _observation(2, meta={"lastUpdated": "yesterday"})],
     "a control character": [_observation(1), _observation(2, status="fi\u0000nal")],
     "a bundle line": [_observation(1), {"resourceType": "Bundle", "type": "collection"}],
+    "an array line": [_observation(1), json.dumps([_observation(2), _observation(3)])],
+    "a null line": [_observation(1), "null"],
+    "two resources on one line": [
+        _observation(1),
+        json.dumps(_observation(2)) + " " + json.dumps(_observation(3)),
+    ],
 }
 
 

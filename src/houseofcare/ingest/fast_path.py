@@ -173,6 +173,8 @@ class FastReader:
                 "SELECT count(*), count(*) FILTER (typed AND coalesce(resource_id <> '', false) "
                 f"AND last_updated IS NOT NULL), count(DISTINCT resource_id), max(seq) FROM {keys}"
             ).fetchall()
+            # Every line fits, no id repeats, and the numbers are dense (1..count), so the
+            # file's resources take exactly `count` numbers of the ingest's sequence.
             if not count or not fit == ids == last == count:
                 return self._decline(file_id)
             resource = ", ".join(f"{_literal(name)}: {_ident(name)}" for name in structure)
