@@ -6,7 +6,11 @@ temporary tables created inside the transaction: DuckDB keeps them in memory up 
 limit and spills the rest to its temporary folder, so peak memory does not grow with the
 input, and they vanish with a rollback (or a killed process).
 
-How a block of lines is staged (see docs/ingest.md, "How it works"): each line is parsed once,
+A clean NDJSON file is first offered to the fast path (`ingest/fast_path.py`: DuckDB's own
+reader takes it whole, and the view's SQL runs on what it read); a file it declines, and every
+other file, is read block by block here.
+
+How a block of lines is staged (see docs/ingest.md, "How it runs"): each line is parsed once,
 with `from_json`, into the structure the resource type's view reads (plus `resourceType`, `id`
 and `meta.lastUpdated`). The type is guessed from the block's first line, which is right for
 every block of a bulk export (one file per type). Lines the guess does not fit (another type,
