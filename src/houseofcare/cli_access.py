@@ -304,6 +304,7 @@ token_app = typer.Typer(
     name="token",
     help="Personal access tokens: sign in once, then run identifiable commands with --token.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as `hoc --help` (see cli.py)
 )
 
 

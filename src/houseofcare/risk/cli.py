@@ -33,6 +33,7 @@ model_app = typer.Typer(
     help="Train and evaluate the emergency-admission risk model (level 3 case finding).",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help, as `hoc --help` (see cli.py)
 )
 console = Console()
 err = Console(stderr=True)

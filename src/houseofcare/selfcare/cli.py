@@ -21,6 +21,7 @@ services_app = typer.Typer(
     name="services",
     help="The directory of services (Open Referral UK): import a feed, export the directory.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as `hoc --help` (see cli.py)
 )
 console = Console()
 err = Console(stderr=True)

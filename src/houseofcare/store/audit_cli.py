@@ -19,6 +19,7 @@ audit_app = typer.Typer(
     name="audit",
     help="The audit trail's hash chain: seal new events, verify nothing was changed.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as `hoc --help` (see cli.py)
 )
 console = Console()
 err = Console(stderr=True)

@@ -22,6 +22,7 @@ db_app = typer.Typer(
     name="db",
     help="The operational store (care plans, users, consent, audit): migrate it, seed a demo.",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as `hoc --help` (see cli.py)
 )
 console = Console()
 err = Console(stderr=True)
