@@ -49,39 +49,24 @@ _READ_JSON = """
 import json, resource, sys, time
 from pathlib import Path
 import duckdb
-folder, db = Path(sys.argv[1]), sys.argv[2]
-files = sorted(p for p in folder.glob("*.ndjson"))
-con = duckdb.connect(db)
-def cpu():
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
-start, start_cpu = time.perf_counter(), cpu()
-for i, f in enumerate(files):
-    con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
-                "format='newline_delimited', sample_size=-1, maximum_object_size=67108864)")
-seconds = time.perf_counter() - start
-print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
-                  "cpu": cpu() - start_cpu,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
-"""
-_READ_VIEW_COLUMNS = """
-import json, resource, sys, time
-from pathlib import Path
-import duckdb
 from houseofcare.ingest.fast_path import read_json_columns
 from houseofcare.ingest.viewdef import load_views
-folder, db = Path(sys.argv[1]), sys.argv[2]
+folder, db, schema = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 views = {v.resource: v for v in load_views().values()}
 files = sorted(p for p in folder.glob("*.ndjson"))
 con = duckdb.connect(db)
+def options(f):
+    # "views": the columns the views read (the fast path's read); else a whole-file inference
+    if schema == "views":
+        return f"columns={read_json_columns(json.loads(views[f.stem].structure))}"
+    return "sample_size=-1"
 def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 start, start_cpu = time.perf_counter(), cpu()
 for i, f in enumerate(files):
-    columns = read_json_columns(json.loads(views[f.stem].structure))
     con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_json('{f}', "
-                f"format='newline_delimited', columns={columns}, maximum_object_size=67108864)")
+                f"format='newline_delimited', {options(f)}, maximum_object_size=67108864)")
 seconds = time.perf_counter() - start
 print(json.dumps({"bytes": sum(f.stat().st_size for f in files), "seconds": seconds,
                   "cpu": cpu() - start_cpu,
@@ -213,11 +198,11 @@ def main() -> None:
         shutil.rmtree(work / f"exact-{n}", ignore_errors=True)
         rows.append(_row("houseofcare ingest, exact path only", f"{n:,}", exact[n]))
     for n in sizes:
-        columns[n] = _run(_READ_VIEW_COLUMNS, str(exports[n]), str(work / f"cols-{n}.duckdb"))
+        columns[n] = _run(_READ_JSON, str(exports[n]), str(work / f"cols-{n}.duckdb"), "views")
         (work / f"cols-{n}.duckdb").unlink(missing_ok=True)
         rows.append(_row("DuckDB read_json, the views' columns", f"{n:,}", columns[n]))
     for n in sizes:
-        bare[n] = _run(_READ_JSON, str(exports[n]), str(work / f"read_json-{n}.duckdb"))
+        bare[n] = _run(_READ_JSON, str(exports[n]), str(work / f"read_json-{n}.duckdb"), "inferred")
         (work / f"read_json-{n}.duckdb").unlink(missing_ok=True)
         rows.append(_row("DuckDB bare read_json into tables", f"{n:,}", bare[n]))
     sample = _sample(exports[args.target], work / "fhiry-sample", args.fhiry_mb)
