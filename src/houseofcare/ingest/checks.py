@@ -23,6 +23,8 @@ from typing import Any, Final
 
 import orjson
 
+from houseofcare.ingest.fhirtypes import text_sql
+
 #: A leaf in a `from_json` structure (a primitive: its column checks its type).
 LEAF: Final[str] = "JSON"
 #: Control characters FHIR strings may not hold: below U+0020 except tab, LF and CR.
@@ -36,6 +38,13 @@ _CONTROL_ESCAPE_LOOSE: Final[str] = r"\\(u00[01]|[bf])"
 _CONTROL_ESCAPE: Final[str] = r"(^|[^\\])(\\\\)*\\(u000[0-8bBcCeEfF]|u001[0-9a-fA-F]|[bf])"
 
 Structure = Any  # a from_json structure: dict (object), [x] (array) or LEAF
+
+
+def fits_view_sql(resource_type: str, resource_id: str, expected: str) -> str:
+    """SQL, true for a resource the view stages: of the expected type, with a non-empty string
+    id (`resource_type` and `resource_id` are raw JSON). Both ingest paths decide with it."""
+    rt, rid = text_sql(resource_type), text_sql(resource_id)
+    return f"(({rt}) IS NOT DISTINCT FROM '{expected}' AND coalesce(({rid}) <> '', false))"
 
 
 def control_escape_sql(line: str = "line") -> str:

@@ -49,6 +49,7 @@ from typing import Any, Final
 
 import duckdb
 
+from houseofcare.ingest import checks
 from houseofcare.ingest.fhirtypes import text_sql, value_sql
 from houseofcare.ingest.viewdef import CompiledView
 from houseofcare.interrupts import is_interrupt
@@ -163,15 +164,14 @@ class FastReader:
             # reader appended them: a number per resource, not the line order.
             rid = text_sql('"id"')
             lu = value_sql("instant", '"meta"."lastUpdated"', text_sql('"meta"."lastUpdated"'))
-            rt = text_sql('"resourceType"')
+            fits = checks.fits_view_sql('"resourceType"', '"id"', view.resource)
             cur.execute(
                 f"CREATE TABLE {keys} AS SELECT rowid + 1 AS seq, {rid} AS resource_id, "
-                f"{lu} AS last_updated, {rt} IS NOT DISTINCT FROM ? AS typed FROM {raw}",
-                [view.resource],
+                f"{lu} AS last_updated, {fits} AS fits FROM {raw}"
             )
             [(count, fit, ids, last)] = cur.execute(
-                "SELECT count(*), count(*) FILTER (typed AND coalesce(resource_id <> '', false) "
-                f"AND last_updated IS NOT NULL), count(DISTINCT resource_id), max(seq) FROM {keys}"
+                "SELECT count(*), count(*) FILTER (fits AND last_updated IS NOT NULL), "
+                f"count(DISTINCT resource_id), max(seq) FROM {keys}"
             ).fetchall()
             # Every line fits, no id repeats, and the numbers are dense (1..count), so the
             # file's resources take exactly `count` numbers of the ingest's sequence.

@@ -179,12 +179,6 @@ def _rollback(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("ROLLBACK")
 
 
-def _ok_sql(resource_type: str, resource_id: str, expected: str) -> str:
-    """A line this view stages: of the expected type, with a non-empty string id."""
-    rt, rid = text_sql(resource_type), text_sql(resource_id)
-    return f"(({rt}) IS NOT DISTINCT FROM '{expected}' AND coalesce(({rid}) <> '', false))"
-
-
 @dataclass(frozen=True)
 class _FileEvent:
     """What the reader thread hands over: a block of a file, or why the file is unreadable."""
@@ -521,9 +515,10 @@ class _Ingest:
         """
         con = self.con
         structure = view.structure.replace("'", "''")
+        fits = checks.fits_view_sql("k[1]", "k[2]", view.resource)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _hoc_parsed AS "
-            f"SELECT seq, line_number, {_ok_sql('k[1]', 'k[2]', view.resource)} AS ok, "
+            f"SELECT seq, line_number, {fits} AS ok, "
             f"k[2] AS rid, k[3] AS lu, "
             "CASE WHEN k[3] IS NULL OR k[3]::VARCHAR = 'null' THEN md5(line) END AS content_hash "
             "FROM (SELECT seq, line_number, line, "
@@ -542,7 +537,7 @@ class _Ingest:
                 "FROM _hoc_parsed WHERE ok",
                 [file_id, view.resource],
             )
-            ok = _ok_sql("r.resourceType", "r.id", view.resource)
+            ok = checks.fits_view_sql("r.resourceType", "r.id", view.resource)
             names = ", ".join(f'"{n}"' for n, _ in view.columns)
             # A resource unfit to load (a wrong-shaped element, a control character) stages
             # no rows; `_fit` keeps the reason for the quarantine. Only the few suspect lines

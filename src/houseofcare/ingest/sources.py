@@ -340,6 +340,11 @@ def _is_xml(head: bytes) -> bool:
     return _XML_START.match(head) is not None
 
 
+def _is_xml_file(head: bytes, ndjson: bool, xml: bool) -> bool:
+    """FHIR XML: named `*.xml`, or not named NDJSON and starting like XML."""
+    return xml or (not ndjson and _is_xml(head))
+
+
 def _strings_table(lines: list[bytes], numbers: np.ndarray) -> pa.Table:
     offsets = np.zeros(len(lines) + 1, dtype=np.int64)
     np.cumsum(np.fromiter((len(x) for x in lines), np.int64, len(lines)), out=offsets[1:])
@@ -421,7 +426,7 @@ def _read(
         return delta
 
     first = stream.read(block_bytes)
-    if first and (xml or (not ndjson and _is_xml(first))):
+    if first and _is_xml_file(first, ndjson, xml):
         # The XML parser reads the encoding declaration and byte order marks itself.
         table, bad = _xml_lines(first + stream.read())
         yield Block(table, progress(), bad_lines=bad)
@@ -494,9 +499,10 @@ def plain_ndjson_type(path: Path) -> str | None:
             head = raw.read(1 << 20)
             if not head or head.startswith((_GZIP_MAGIC, _UTF8_BOM, *_UTF16_BOMS)):
                 return None
-            if is_xml_name(path) or (not is_ndjson_name(path) and _is_xml(head)):
+            ndjson = is_ndjson_name(path)
+            if _is_xml_file(head, ndjson, is_xml_name(path)):
                 return None
-            if not is_ndjson_name(path) and _is_document(head):
+            if not ndjson and _is_document(head):
                 return None
             lines = (line for line in head.split(b"\n") if line.strip())
             try:
