@@ -210,3 +210,44 @@ def test_reingest_on_the_other_path_changes_nothing(tmp_path: Path) -> None:
         t: c.loaded for t, c in first.by_type.items()
     }
     assert snapshot(settings) == before
+
+
+class _Recorded:
+    """A progress bar that keeps every step, to check what ingest reports."""
+
+    def __init__(self) -> None:
+        self.totals: dict[int, float | None] = {}
+        self.steps: dict[int, list[float]] = {}
+
+    def task(self, description: str, total: float | None = None) -> int:
+        task = len(self.totals)
+        self.totals[task], self.steps[task] = total, []
+        return task
+
+    def advance(self, task_id: int, amount: float = 1) -> None:
+        self.steps[task_id].append(amount)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_progress_reaches_the_export_size_and_never_passes_it(tmp_path: Path, fast: bool) -> None:
+    # One clean file, one with a bad value (its lines found later), one the fast path declines.
+    clean = _write(tmp_path / "clean.ndjson", [_observation(i) for i in range(400)])
+    bad = [_observation(i) for i in range(400, 800)]
+    bad[7] = _observation(407, status=5)
+    dirty = _write(tmp_path / "dirty.ndjson", bad)
+    declined = _write(tmp_path / "declined.ndjson", [_observation(i) for i in range(800, 900)])
+    with declined.open("a") as out:
+        out.write("not json\n")
+    progress = _Recorded()
+    report = ingest_paths(
+        paths=[clean, dirty, declined], settings=settings_in(tmp_path), progress=progress, fast=fast
+    )
+    assert report.fast_files == (2 if fast else 0)
+    assert report.quarantined == 2  # the bad value and the line that is not JSON
+    [(task, total)] = [(t, n) for t, n in progress.totals.items() if n]
+    running, highest = 0.0, 0.0
+    for step in progress.steps[task]:
+        running += step
+        highest = max(highest, running)
+    assert running == total == sum(p.stat().st_size for p in (clean, dirty, declined))
+    assert highest == total

@@ -300,7 +300,7 @@ class _Ingest:
                 first_seq[fid] = self.seq
                 counted[fid] = Counter()
             if event.fast is not None:
-                self._stage_fast(event.fast, files[fid])
+                self._stage_fast(event.fast, files[fid], task)
                 continue
             if event.error is not None:
                 self._unstage(first_seq[fid], names[fid])
@@ -374,26 +374,33 @@ class _Ingest:
                 fast[file_id] = got
         return fast
 
-    def _stage_fast(self, got: FastFile, path: Path) -> None:
-        """Stage a file the fast path read, numbered in file order like the exact path's."""
+    def _stage_fast(self, got: FastFile, path: Path, task: int) -> None:
+        """Stage a file the fast path read, numbered in file order like the exact path's:
+        the view's SQL over what was read, straight into the staging table."""
         view = self.views_by_type[got.resource_type]
         base = self.seq - 1  # the fast path numbers a file's resources from 1
         self.seq += got.resources
         self.resources[got.file_id] += got.resources
         names = ", ".join(f'"{n}"' for n, _ in view.columns)
+        stage = f"{_STAGE_PREFIX}{view.table}"
         self.con.execute(
-            f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
-            f"SELECT seq + {base}, {names}, __error FROM {got.rows_table}"
+            f"INSERT INTO {stage} (seq, {names}, __error) "
+            f"WITH parsed AS ({got.parsed_sql(view.structure, base)}) {view.rows_sql}"
         )
         self.con.execute(
             f"INSERT INTO {_KEYS} SELECT seq + {base}, ?, NULL, ?, resource_id, last_updated, "
             f"NULL FROM {got.keys_table}",
             [got.file_id, view.resource],
         )
-        if got.bad:
-            self._number_bad_lines(got, path, base)
+        # This file's staged rows hold `seq`s above `base` and no others do yet.
+        [(bad,)] = self.con.execute(
+            f"SELECT count(*) FROM {stage} WHERE seq > {base} AND __error IS NOT NULL"
+        ).fetchall()
+        if bad:
+            self._number_bad_lines(got, path, stage, base)
+        self.progress.advance(task, path.stat().st_size - got.reported)
 
-    def _number_bad_lines(self, got: FastFile, path: Path, base: int) -> None:
+    def _number_bad_lines(self, got: FastFile, path: Path, stage: str, base: int) -> None:
         """Give the resources with a bad value the line numbers their quarantine entries need.
 
         The fast path read the file without line numbers; ids are unique in it (it checked),
@@ -404,7 +411,8 @@ class _Ingest:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _hoc_fast_bad AS "
             f"SELECT k.resource_id, k.seq + {base} AS seq FROM {got.keys_table} k "
-            f"SEMI JOIN (SELECT seq FROM {got.rows_table} WHERE __error IS NOT NULL) USING (seq)"
+            f"SEMI JOIN (SELECT seq - {base} AS seq FROM {stage} "
+            f"WHERE seq > {base} AND __error IS NOT NULL) USING (seq)"
         )
         for block in read_blocks(path):
             blk = block.lines  # found by DuckDB's replacement scan
