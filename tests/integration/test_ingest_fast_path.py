@@ -251,3 +251,22 @@ def test_progress_reaches_the_export_size_and_never_passes_it(tmp_path: Path, fa
         highest = max(highest, running)
     assert running == total == sum(p.stat().st_size for p in (clean, dirty, declined))
     assert highest == total
+
+
+def test_an_id_in_two_files_read_the_fast_way_keeps_the_newer_version(tmp_path: Path) -> None:
+    # Each file's ids are unique, so both go the fast way; across them the id repeats.
+    older = _write(tmp_path / "a.ndjson", [_observation(i) for i in range(10)])
+    newer = _observation(3, status="amended", meta={"lastUpdated": "2026-02-01T00:00:00Z"})
+    later = _write(tmp_path / "b.ndjson", [newer, _observation(10)])
+    fast_report, _, store = _both(tmp_path, [older, later])
+    assert fast_report.fast_files == 2
+    counts = fast_report.by_type["Observation"]
+    assert counts.loaded == 11  # obs-0 … obs-10, one of each
+    con = duckdb.connect(str(store.analytic_db_path), read_only=True)
+    try:
+        [(updated,)] = con.execute(
+            "SELECT last_updated FROM ingested_resource WHERE resource_id = 'obs-3'"
+        ).fetchall()
+    finally:
+        con.close()
+    assert str(updated).startswith("2026-02-01")
