@@ -9,8 +9,9 @@ file in parallel itself, about twice as fast in all (see docs/performance.md).
 So a file that looks clean (`sources.plain_ndjson_type`) is first read here, whole, with
 `read_json` given the view's structure as its columns (nested STRUCTs down to the elements
 the view reads, each leaf raw JSON as in the exact path, so that every value is type-checked
-by the view's own SQL: a number where FHIR has a string is an error, never text). The file
-is kept only when nothing in it needed the exact path's care:
+by the view's own SQL: a number where FHIR has a string is an error, never text). The view's
+SQL then runs on what was read, exactly as on the exact path. The file is kept only when
+nothing in it needed the exact path's care:
 
 - `read_json` raised nothing: every line is JSON, valid UTF-8, within the size limit, and
   every element the view reads has the shape FHIR gives it (`read_json` is strict where
@@ -22,11 +23,10 @@ is kept only when nothing in it needed the exact path's care:
 
 Otherwise everything read is dropped and the file goes through the exact path, which finds
 and reports what is wrong with each line: such input costs the file it is in, not the export.
-The loader then runs the view's SQL on what was read (`FastFile.parsed_sql`), exactly as on
-the exact path, straight into its staging table. A bad *value* (a wrong type, a date that is
-not one, a required element missing) does not send the file to the exact path: the view's
-SQL gives the resource's quarantine reason as there, and only the line numbers of those few
-resources are missing; the loader finds them by id in one light pass over the file
+A bad *value* (a wrong type, a date that is not one, a required element missing) does not
+send the file there: the view's SQL gives the resource's quarantine reason as on the exact
+path, and only the line numbers of those few resources are missing. `FastFile.bad` counts
+them; the loader finds their lines by id in one light pass over the file
 (`loader._Ingest._number_bad_lines`).
 
 Why a separate in-memory database: a DuckDB error inside a transaction aborts it, and ingest
@@ -40,7 +40,6 @@ first look. Nothing here touches the store.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -60,40 +59,23 @@ SCRATCH: Final[str] = "hoc_fast"
 #: The largest line `read_json` takes (a longer one sends the file to the exact path, which
 #: reads lines of any length).
 MAX_LINE_BYTES: Final[int] = 64 << 20
-#: The shares of a file's progress reached when DuckDB has read it and when its keys are
-#: checked (about their shares of the time); the rest is the loader's, staging it.
-_READ_SHARE: Final[float] = 0.35
-_CHECKED_SHARE: Final[float] = 0.5
+#: The share of a file's progress given to DuckDB's read of it (about its share of the time).
+_READ_SHARE: Final[float] = 0.5
 #: Seconds between looks at how far DuckDB's read has come.
 _POLL_SECONDS: Final[float] = 0.2
 
 
 @dataclass(frozen=True)
 class FastFile:
-    """A file the fast path read: its resources and version keys, numbered from 1 in `seq`."""
+    """A file the fast path read: its view rows and version keys, numbered from 1 in `seq`."""
 
     file_id: int
     resource_type: str
     resources: int
-    #: The resources as read, numbered by `rowid + 1`: what `parsed_sql` gives the view.
-    raw_table: str
+    rows_table: str  # seq, the view's columns, __error (the rows the exact path would stage)
     keys_table: str  # seq, resource_id, last_updated
-    #: How many of the file's bytes the read reported to the progress bar; the loader
-    #: reports the rest when it has staged the file.
-    reported: int = 0
-
-    def parsed_sql(self, structure: str, base: int) -> str:
-        """The `parsed` (seq, r) relation the view's `rows_sql` reads, over what was read,
-        numbered from `base + 1`.
-
-        The view's SQL runs when the loader stages the file, inside the ingest's transaction,
-        straight into the staging table: materialising its rows here and copying them there
-        cost a fifth of the fast path's time at 100,000 people. It is the very SQL the exact
-        path runs inside that transaction on `from_json` of the same structure, so it raises
-        there no more than there.
-        """
-        resource = ", ".join(f"{_literal(name)}: {_ident(name)}" for name in json.loads(structure))
-        return f"SELECT rowid + {base + 1} AS seq, {{{resource}}} AS r FROM {self.raw_table}"
+    #: Resources with a bad value (rows with an `__error`): quarantined, lines still to find.
+    bad: int = 0
 
 
 def read_json_columns(structure: Any) -> str:
@@ -140,11 +122,10 @@ class FastReader:
     def read(
         self, file_id: int, path: Path, view: CompiledView, advance: Callable[[int], None]
     ) -> FastFile | None:
-        """The file as read and its keys, or None (nothing kept) when it needs the exact path.
+        """The file's rows and keys, or None (nothing kept) when it needs the exact path.
 
-        `advance(bytes)` reports progress through the file as it goes: `FastFile.reported`
-        of its size when the file is read (the rest is the loader's, which stages it), none
-        when it needs the exact path (which reports its own).
+        `advance(bytes)` reports progress through the file as it goes: all of its size when
+        the file is read, none when it needs the exact path (which reports its own).
         """
         size = path.stat().st_size
         reported = 0
@@ -157,17 +138,17 @@ class FastReader:
 
         got = self._read(file_id, path, view, lambda share: report(int(size * share)))
         if got is not None:
-            report(int(size * _CHECKED_SHARE))
-            return dataclasses.replace(got, reported=reported)
-        if reported:
+            report(size)
+        elif reported:
             advance(-reported)
-        return None
+        return got
 
     def _read(
         self, file_id: int, path: Path, view: CompiledView, report: Callable[[float], None]
     ) -> FastFile | None:
         cur = self.cursor
-        raw, keys = f"{SCRATCH}.raw_{file_id}", f"{SCRATCH}.keys_{file_id}"
+        raw = f"{SCRATCH}.raw_{file_id}"
+        rows, keys = f"{SCRATCH}.rows_{file_id}", f"{SCRATCH}.keys_{file_id}"
         structure = json.loads(view.structure)
         try:
             with self._watched(report):
@@ -196,11 +177,21 @@ class FastReader:
             # file's resources take exactly `count` numbers of the ingest's sequence.
             if not count or not fit == ids == last == count:
                 return self._decline(file_id)
+            resource = ", ".join(f"{_literal(name)}: {_ident(name)}" for name in structure)
+            cur.execute(
+                f"CREATE TABLE {rows} AS WITH parsed AS "
+                f"(SELECT rowid + 1 AS seq, {{{resource}}} AS r FROM {raw}) {view.rows_sql}"
+            )
+            [(bad,)] = cur.execute(
+                f"SELECT count(DISTINCT seq) FROM {rows} WHERE __error IS NOT NULL"
+            ).fetchall()
         except duckdb.Error as err:
             if is_interrupt(err):
                 raise
             return self._decline(file_id)
-        return FastFile(file_id, view.resource, int(count), raw, keys)
+        finally:
+            cur.execute(f"DROP TABLE IF EXISTS {raw}")
+        return FastFile(file_id, view.resource, int(count), rows, keys, int(bad))
 
     @contextlib.contextmanager
     def _watched(self, report: Callable[[float], None]) -> Iterator[None]:
@@ -223,6 +214,6 @@ class FastReader:
             watcher.join()
 
     def _decline(self, file_id: int) -> None:
-        for table in ("raw", "keys"):
+        for table in ("raw", "rows", "keys"):
             self.cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH}.{table}_{file_id}")
         return None

@@ -304,7 +304,7 @@ class _Ingest:
                 first_seq[fid] = self.seq
                 counted[fid] = Counter()
             if event.fast is not None:
-                self._stage_fast(event.fast, files[fid], task)
+                self._stage_fast(event.fast, files[fid])
                 continue
             if event.error is not None:
                 self._unstage(first_seq[fid], names[fid])
@@ -378,9 +378,8 @@ class _Ingest:
                 fast[file_id] = got
         return fast
 
-    def _stage_fast(self, got: FastFile, path: Path, task: int) -> None:
-        """Stage a file the fast path read, numbered in file order like the exact path's:
-        the view's SQL over what was read, straight into the staging table."""
+    def _stage_fast(self, got: FastFile, path: Path) -> None:
+        """Stage a file the fast path read, numbered in file order like the exact path's."""
         view = self.views_by_type[got.resource_type]
         base = self.seq - 1  # the fast path numbers a file's resources from 1
         self.seq += got.resources
@@ -388,25 +387,19 @@ class _Ingest:
         self.staged_from[view.resource].add(got.file_id)
         self.unique_ids.add(got.file_id)
         names = ", ".join(f'"{n}"' for n, _ in view.columns)
-        stage = f"{_STAGE_PREFIX}{view.table}"
         self.con.execute(
-            f"INSERT INTO {stage} (seq, {names}, __error) "
-            f"WITH parsed AS ({got.parsed_sql(view.structure, base)}) {view.rows_sql}"
+            f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
+            f"SELECT seq + {base}, {names}, __error FROM {got.rows_table}"
         )
         self.con.execute(
             f"INSERT INTO {_KEYS} SELECT seq + {base}, ?, NULL, ?, resource_id, last_updated, "
             f"NULL FROM {got.keys_table}",
             [got.file_id, view.resource],
         )
-        # This file's staged rows hold `seq`s above `base` and no others do yet.
-        [(bad,)] = self.con.execute(
-            f"SELECT count(*) FROM {stage} WHERE seq > {base} AND __error IS NOT NULL"
-        ).fetchall()
-        if bad:
-            self._number_bad_lines(got, path, stage, base)
-        self.progress.advance(task, path.stat().st_size - got.reported)
+        if got.bad:
+            self._number_bad_lines(got, path, base)
 
-    def _number_bad_lines(self, got: FastFile, path: Path, stage: str, base: int) -> None:
+    def _number_bad_lines(self, got: FastFile, path: Path, base: int) -> None:
         """Give the resources with a bad value the line numbers their quarantine entries need.
 
         The fast path read the file without line numbers; ids are unique in it (it checked),
@@ -417,8 +410,7 @@ class _Ingest:
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _hoc_fast_bad AS "
             f"SELECT k.resource_id, k.seq + {base} AS seq FROM {got.keys_table} k "
-            f"SEMI JOIN (SELECT seq - {base} AS seq FROM {stage} "
-            f"WHERE seq > {base} AND __error IS NOT NULL) USING (seq)"
+            f"SEMI JOIN (SELECT seq FROM {got.rows_table} WHERE __error IS NOT NULL) USING (seq)"
         )
         for block in read_blocks(path):
             blk = block.lines  # found by DuckDB's replacement scan
