@@ -260,7 +260,7 @@ class _Ingest:
         # Per resource type, the files that staged some; and the files the fast path read,
         # whose ids it found unique (so a type staged by one of them alone needs no check).
         self.staged_from: defaultdict[str, set[int]] = defaultdict(set)
-        self.unique_ids: set[int] = set()
+        self.read_whole: frozenset[int] = frozenset()
         self.outcomes: Counter[int] = Counter()
         self.classify_sql = (
             "SELECT seq, line_number, line, k[1] ->> '$' AS rt, k[2] ->> '$' AS rid, "
@@ -298,6 +298,7 @@ class _Ingest:
         counted: dict[int, Counter[str]] = {}
         unreadable: set[int] = set()
         fast = self._read_fast(files, task)
+        self.read_whole = frozenset(fast)
         for event in prefetch(_file_events(files, fast)):
             fid = event.file_id
             if first_seq[fid] < 0:
@@ -385,7 +386,6 @@ class _Ingest:
         self.seq += got.resources
         self.resources[got.file_id] += got.resources
         self.staged_from[view.resource].add(got.file_id)
-        self.unique_ids.add(got.file_id)
         names = ", ".join(f'"{n}"' for n, _ in view.columns)
         self.con.execute(
             f"INSERT INTO {_STAGE_PREFIX}{view.table} (seq, {names}, __error) "
@@ -733,7 +733,7 @@ class _Ingest:
         # All of a type from one file the fast path read: its ids are known to be unique
         # (the usual bulk export, one file per type), which spares a count of distinct ids.
         files = self.staged_from[view.resource]
-        known_unique = len(files) == 1 and files <= self.unique_ids
+        known_unique = len(files) == 1 and files <= self.read_whole
         distinct = "count(*)" if known_unique else "count(DISTINCT resource_id)"
         [(staged, ids, bad)] = self.con.execute(
             f"SELECT count(*), {distinct}, count(*) FILTER (seq IN (SELECT seq FROM _hoc_bad)) "
